@@ -1,0 +1,238 @@
+use std::time::Instant;
+
+use super::*;
+
+fn node(name: &str) -> Node {
+    Node {
+        name: name.to_string(),
+        ..Node::default()
+    }
+}
+
+fn requires(name: &str, deps: &[&str]) -> Node {
+    Node {
+        requires: deps.iter().map(|d| d.to_string()).collect(),
+        ..node(name)
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn chain_starts_dependencies_first() {
+    let nodes = [requires("a", &["b"]), requires("b", &["c"]), node("c")];
+    let plan = plan(&nodes);
+    assert_eq!(plan.order, names(&["c", "b", "a"]));
+    assert_eq!(plan.stop_order(), names(&["a", "b", "c"]));
+    assert!(plan.cycles.is_empty());
+    assert!(plan.missing.is_empty());
+}
+
+#[test]
+fn diamond_breaks_ties_by_name() {
+    let nodes = [
+        requires("top", &["right", "left"]),
+        requires("right", &["base"]),
+        requires("left", &["base"]),
+        node("base"),
+    ];
+    assert_eq!(plan(&nodes).order, names(&["base", "left", "right", "top"]));
+}
+
+#[test]
+fn before_and_after_mix() {
+    // web After=db; migrate Before=web, Wants=db; cache Before=db
+    let nodes = [
+        Node {
+            after: names(&["db"]),
+            ..node("web")
+        },
+        Node {
+            before: names(&["web"]),
+            wants: names(&["db"]),
+            ..node("migrate")
+        },
+        Node {
+            before: names(&["db"]),
+            ..node("cache")
+        },
+        node("db"),
+    ];
+    assert_eq!(
+        plan(&nodes).order,
+        names(&["cache", "db", "migrate", "web"])
+    );
+}
+
+#[test]
+fn edges_to_unknown_units_are_ignored_for_ordering() {
+    let nodes = [
+        Node {
+            after: names(&["ghost"]),
+            before: names(&["phantom"]),
+            ..node("a")
+        },
+        node("b"),
+    ];
+    let plan = plan(&nodes);
+    assert_eq!(plan.order, names(&["a", "b"]));
+    assert!(
+        plan.missing.is_empty(),
+        "only Requires= is reported missing"
+    );
+}
+
+#[test]
+fn self_loop_is_a_cycle() {
+    let nodes = [requires("a", &["a"]), node("b")];
+    let plan = plan(&nodes);
+    assert_eq!(plan.cycles, vec![names(&["a"])]);
+    assert_eq!(plan.order, names(&["b"]));
+}
+
+#[test]
+fn two_separate_cycles_each_reported_once() {
+    let nodes = [
+        requires("a", &["b"]),
+        requires("b", &["c"]),
+        requires("c", &["a"]),
+        Node {
+            after: names(&["y"]),
+            ..node("x")
+        },
+        Node {
+            after: names(&["x"]),
+            ..node("y")
+        },
+    ];
+    let plan = plan(&nodes);
+    assert_eq!(
+        plan.cycles,
+        vec![names(&["a", "b", "c"]), names(&["x", "y"])]
+    );
+    assert!(plan.order.is_empty());
+}
+
+#[test]
+fn cycle_through_before_is_found() {
+    // a After=b, and a Before=b: b before a and a before b.
+    let nodes = [
+        Node {
+            after: names(&["b"]),
+            before: names(&["b"]),
+            ..node("a")
+        },
+        node("b"),
+    ];
+    assert_eq!(plan(&nodes).cycles, vec![names(&["a", "b"])]);
+}
+
+#[test]
+fn cycle_plus_unrelated_units() {
+    let nodes = [
+        requires("a", &["b"]),
+        requires("b", &["a"]),
+        requires("client", &["a"]), // depends on a cycle member, not on the cycle
+        requires("web", &["db"]),
+        node("db"),
+    ];
+    let plan = plan(&nodes);
+    assert_eq!(plan.cycles, vec![names(&["a", "b"])]);
+    assert_eq!(plan.order, names(&["client", "db", "web"]));
+}
+
+#[test]
+fn missing_requirements_are_reported_once() {
+    let nodes = [
+        Node {
+            requires: names(&["db", "db", "cache"]),
+            wants: names(&["optional"]),
+            ..node("web")
+        },
+        node("cache"),
+    ];
+    let plan = plan(&nodes);
+    assert_eq!(plan.missing, vec![("web".to_string(), "db".to_string())]);
+    assert_eq!(plan.order, names(&["cache", "web"]));
+}
+
+#[test]
+fn duplicate_names_keep_the_first_node() {
+    let nodes = [requires("a", &["b"]), node("b"), requires("a", &["a"])];
+    let plan = plan(&nodes);
+    assert_eq!(plan.order, names(&["b", "a"]));
+    assert!(plan.cycles.is_empty());
+}
+
+#[test]
+fn empty_set() {
+    assert_eq!(plan(&[]), Plan::default());
+}
+
+#[test]
+fn thousand_nodes_plan_quickly() {
+    let mut nodes: Vec<Node> = (0..1000)
+        .map(|i| {
+            let mut n = node(&format!("svc{i:04}"));
+            if i > 0 {
+                n.requires.push(format!("svc{:04}", i - 1));
+            }
+            if i > 10 {
+                n.after.push(format!("svc{:04}", i / 2));
+                n.wants.push(format!("svc{:04}", i - 7));
+            }
+            n
+        })
+        .collect();
+    nodes.reverse();
+    let started = Instant::now();
+    let plan = plan(&nodes);
+    let elapsed = started.elapsed();
+    assert_eq!(plan.order.len(), 1000);
+    assert_eq!(plan.order[0], "svc0000");
+    assert_eq!(plan.order[999], "svc0999");
+    assert!(elapsed.as_millis() < 100, "plan took {elapsed:?}");
+}
+
+#[test]
+fn long_cycle_does_not_overflow_the_stack() {
+    let n = 20_000;
+    let nodes: Vec<Node> = (0..n)
+        .map(|i| requires(&format!("n{i}"), &[&format!("n{}", (i + 1) % n)]))
+        .collect();
+    let plan = plan(&nodes);
+    assert_eq!(plan.cycles.len(), 1);
+    assert_eq!(plan.cycles[0].len(), n);
+}
+
+#[test]
+fn dependents_closure_follows_requires_transitively() {
+    let nodes = [
+        requires("api", &["db"]),
+        requires("web", &["api"]),
+        Node {
+            wants: names(&["db"]),
+            ..node("metrics")
+        },
+        requires("worker", &["db", "api"]),
+        node("db"),
+    ];
+    assert_eq!(
+        dependents_closure(&nodes, "db"),
+        names(&["worker", "web", "api"])
+    );
+    assert!(dependents_closure(&nodes, "web").is_empty());
+    assert!(dependents_closure(&nodes, "nothing").is_empty());
+}
+
+#[test]
+fn dependents_closure_survives_cycles() {
+    let nodes = [
+        requires("a", &["b"]),
+        requires("b", &["a"]),
+        requires("c", &["a"]),
+    ];
+    assert_eq!(dependents_closure(&nodes, "a"), names(&["c", "b"]));
+}
