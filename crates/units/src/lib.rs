@@ -1,1 +1,39 @@
-//! placeholder replaced by the units work
+//! Unit files for gitvisor: systemd's syntax, typed values, specifiers, templates and the
+//! diagnostics `gitvisor validate` prints.
+//!
+//! # Theory of operation
+//!
+//! Loading a file is a pipeline of pure steps, each in its own module:
+//!
+//! 1. [`syntax`] checks size and encoding, joins continuation lines, drops comments and yields
+//!    `(section, key, value, line)` entries in file order. It knows nothing about keys.
+//! 2. [`unit`] applies the entries one by one to a [`Unit`] holding the defaults. Values are
+//!    parsed by [`values`]; strings, paths and commands get their `%` specifiers expanded by
+//!    [`specifiers`] for the unit's [`UnitName`].
+//! 3. Every problem becomes a [`Diagnostic`] with its line and key, and reading goes on, so one
+//!    load reports every error of a file. Unknown sections and keys are warnings, as in systemd,
+//!    so real systemd units load; invalid values are errors.
+//!
+//! Nothing here touches the file system except [`validate_file`], and nothing panics on any
+//! input.
+
+pub mod diagnostic;
+mod load;
+pub mod name;
+pub mod specifiers;
+pub mod syntax;
+mod systemd_keys;
+pub mod unit;
+pub mod values;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use load::{load_instance, load_unit, validate_file, Loaded, PLACEHOLDER_INSTANCE};
+pub use name::{NameError, UnitName};
+pub use specifiers::SpecifierContext;
+pub use unit::{
+    CaptureSettings, EnvironmentFile, ExecCommand, HealthCheck, ReadyCheck, RestartPolicy, Unit,
+};
+pub use values::{
+    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, split_command_line,
+    ValueError,
+};

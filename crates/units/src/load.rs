@@ -1,0 +1,145 @@
+//! Loading a unit file: bytes in, a [`Unit`] and its warnings out, or every problem found.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::name::UnitName;
+use crate::specifiers::SpecifierContext;
+use crate::syntax::{self, MAX_FILE_SIZE};
+use crate::unit::{Builder, Unit};
+
+/// A unit that loaded, with what is worth telling the user about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Loaded {
+    pub unit: Unit,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Loads `NAME.service`. A template (`web@.service`) loads with an empty `%i`, as systemd
+/// does; it is not runnable ([`UnitName::is_template`]), see [`load_instance`].
+///
+/// On failure, the list holds every error of the file and its warnings, in line order.
+pub fn load_unit(
+    file_name: &str,
+    bytes: &[u8],
+    ctx: &SpecifierContext,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let name = UnitName::from_file_name(file_name)
+        .map_err(|err| vec![Diagnostic::error(file_name, 0, None, err.to_string())])?;
+    build(file_name, name, bytes, ctx)
+}
+
+/// Loads the instance `instance` of the template `template_file_name` (`web@.service`): the
+/// unit is named `web@INSTANCE` and `%i` expands to `INSTANCE`. Diagnostics name the template
+/// file, since that is where the lines are.
+pub fn load_instance(
+    template_file_name: &str,
+    bytes: &[u8],
+    instance: &str,
+    ctx: &SpecifierContext,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let whole_file =
+        |message: String| vec![Diagnostic::error(template_file_name, 0, None, message)];
+    let template =
+        UnitName::from_file_name(template_file_name).map_err(|err| whole_file(err.to_string()))?;
+    if !template.is_template() {
+        return Err(whole_file(format!(
+            "{template_file_name} is not a template (NAME@.service)"
+        )));
+    }
+    let name = template
+        .instantiate(instance)
+        .map_err(|err| whole_file(err.to_string()))?;
+    build(template_file_name, name, bytes, ctx)
+}
+
+fn build(
+    file: &str,
+    name: UnitName,
+    bytes: &[u8],
+    ctx: &SpecifierContext,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let text = syntax::decode(bytes)
+        .map_err(|e| vec![Diagnostic::error(file, e.line, None, e.message)])?;
+    let (entries, syntax_errors) = syntax::parse(text);
+    let mut builder = Builder::new(file, name, ctx);
+    builder.diagnostics.extend(
+        syntax_errors
+            .into_iter()
+            .map(|e| Diagnostic::error(file, e.line, None, e.message)),
+    );
+    for entry in &entries {
+        builder.apply(entry);
+    }
+    builder
+        .finish()
+        .map(|(unit, warnings)| Loaded { unit, warnings })
+}
+
+/// The instance a template is checked with when validated alone: its `DefaultInstance=` if it
+/// has a valid one, otherwise this placeholder (a number, so `tcp:%i` checks out).
+pub const PLACEHOLDER_INSTANCE: &str = "1";
+
+/// Checks one unit file for `gitvisor validate`: every error and warning, naming `path`.
+/// A template is checked as one of its instances (see [`PLACEHOLDER_INSTANCE`]).
+pub fn validate_file(path: &Path, ctx: &SpecifierContext) -> Vec<Diagnostic> {
+    let file = path.display().to_string();
+    let whole_file = |message: String| vec![Diagnostic::error(&file, 0, None, message)];
+    let Some(file_name) = path.file_name().and_then(|f| f.to_str()) else {
+        return whole_file("not a unit file name (NAME.service)".to_string());
+    };
+    let name = match UnitName::from_file_name(file_name) {
+        Ok(name) => name,
+        Err(err) => return whole_file(err.to_string()),
+    };
+    let bytes = match read_limited(path) {
+        Ok(bytes) => bytes,
+        Err(message) => return whole_file(message),
+    };
+    let result = if name.is_template() {
+        let instance = default_instance(&bytes, &name);
+        load_instance(file_name, &bytes, &instance, ctx)
+    } else {
+        load_unit(file_name, &bytes, ctx)
+    };
+    let mut diagnostics = match result {
+        Ok(loaded) => loaded.warnings,
+        Err(diagnostics) => diagnostics,
+    };
+    for d in &mut diagnostics {
+        d.file.clone_from(&file);
+    }
+    diagnostics
+}
+
+/// Reads at most one byte more than the limit, and only regular files (a FIFO would block).
+fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(bytes)
+}
+
+fn default_instance(bytes: &[u8], template: &UnitName) -> String {
+    let Ok(text) = syntax::decode(bytes) else {
+        return PLACEHOLDER_INSTANCE.to_string();
+    };
+    syntax::parse(text)
+        .0
+        .into_iter()
+        .rev()
+        .find(|e| e.section == "Install" && e.key == "DefaultInstance")
+        .map(|e| e.value)
+        .filter(|v| template.instantiate(v).is_ok())
+        .unwrap_or_else(|| PLACEHOLDER_INSTANCE.to_string())
+}
