@@ -47,7 +47,7 @@ pub struct Unit {
     pub restart_sec: Duration,
     pub restart_steps: u32,
     pub restart_max_delay: Option<Duration>,
-    /// [`Duration::MAX`] for `infinity`.
+    /// [`Duration::MAX`] for `infinity` (or 0, as in systemd): never SIGKILL.
     pub timeout_stop: Duration,
     pub kill_signal: i32,
     pub memory_max: Option<u64>,
@@ -434,7 +434,7 @@ impl<'a> Builder<'a> {
                 }
             }
             "TimeoutStopSec" | "TimeoutSec" => {
-                if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_STOP, parse_timespan) {
+                if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_STOP, parse_timeout) {
                     self.unit.timeout_stop = v;
                 }
             }
@@ -852,6 +852,14 @@ fn parse_tasks_max(s: &str) -> Result<Option<u64>, ValueError> {
             "invalid task count {s:?} (expected a number or infinity)"
         ))
     })
+}
+
+/// For timeouts, systemd reads 0 as `infinity`.
+fn parse_timeout(s: &str) -> Result<Duration, ValueError> {
+    match parse_timespan(s)? {
+        Duration::ZERO => Ok(Duration::MAX),
+        d => Ok(d),
+    }
 }
 
 /// `infinity` means no limit.
