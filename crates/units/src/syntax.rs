@@ -15,6 +15,8 @@ pub struct Entry {
     pub key: String,
     pub value: String,
     pub line: usize,
+    /// The line of the `[Section]` header the entry belongs to.
+    pub section_line: usize,
 }
 
 /// A line that is not valid syntax.
@@ -45,7 +47,7 @@ pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
 pub fn parse(text: &str) -> (Vec<Entry>, Vec<SyntaxError>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    let mut section: Option<String> = None;
+    let mut section: Option<(String, usize)> = None;
     for (line, logical) in logical_lines(text) {
         let trimmed = logical.trim();
         if trimmed.is_empty() {
@@ -54,7 +56,7 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<SyntaxError>) {
         let fail = |message: String| SyntaxError { line, message };
         if trimmed.starts_with('[') {
             match trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-                Some(name) if is_section_name(name) => section = Some(name.to_string()),
+                Some(name) if is_section_name(name) => section = Some((name.to_string(), line)),
                 _ => {
                     errors.push(fail(format!("invalid section header {trimmed:?}")));
                     // Entries of a broken section must not land in the previous one.
@@ -72,7 +74,7 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<SyntaxError>) {
             errors.push(fail("missing key before '='".to_string()));
             continue;
         }
-        let Some(section) = &section else {
+        let Some((section, section_line)) = &section else {
             errors.push(fail(format!("{key}= outside of any [Section]")));
             continue;
         };
@@ -81,6 +83,7 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<SyntaxError>) {
             key: key.to_string(),
             value: value.trim().to_string(),
             line,
+            section_line: *section_line,
         });
     }
     (entries, errors)

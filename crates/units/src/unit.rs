@@ -221,6 +221,7 @@ pub(crate) struct Builder<'a> {
     unit: Unit,
     exec_start: ExecStart,
     ready_line: usize,
+    default_instance_line: usize,
     warned_sections: BTreeSet<String>,
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
@@ -233,6 +234,7 @@ impl<'a> Builder<'a> {
             unit: Unit::new(name, ExecCommand::default()),
             exec_start: ExecStart::Unset,
             ready_line: 0,
+            default_instance_line: 0,
             warned_sections: BTreeSet::new(),
             diagnostics: Vec::new(),
         }
@@ -314,7 +316,7 @@ impl<'a> Builder<'a> {
             other => {
                 if self.warned_sections.insert(other.to_string()) {
                     let message = format!("unknown section [{other}], ignored");
-                    let d = Diagnostic::warning(self.file, e.line, None, message);
+                    let d = Diagnostic::warning(self.file, e.section_line, None, message);
                     self.diagnostics.push(d);
                 }
             }
@@ -721,6 +723,7 @@ impl<'a> Builder<'a> {
                 update_list(&mut self.unit.wanted_by, e, v);
             }
             "DefaultInstance" => {
+                self.default_instance_line = e.line;
                 if let Some(v) = self.string(e) {
                     self.unit.default_instance = v;
                 }
@@ -788,20 +791,24 @@ impl<'a> Builder<'a> {
 
     fn check_default_instance(&mut self, instance: &str) {
         let name = &self.unit.name;
-        let problem = if name.is_template() {
-            name.instantiate(instance).err().map(|e| e.to_string())
-        } else if name.is_instance() {
-            None // inherited from the template; meaningless for the instance itself
+        let template = if name.is_template() {
+            Some(name.clone())
         } else {
-            Some("DefaultInstance= only applies to templates (NAME@.service), ignored".to_string())
+            name.template()
+        };
+        let problem = match &template {
+            Some(template) => template.instantiate(instance).err().map(|e| e.to_string()),
+            None => Some(
+                "DefaultInstance= only applies to templates (NAME@.service), ignored".to_string(),
+            ),
         };
         if let Some(message) = problem {
-            let error = name.is_template();
+            let error = template.is_some();
             let key = Some("DefaultInstance");
             self.diagnostics.push(if error {
-                Diagnostic::error(self.file, 0, key, message)
+                Diagnostic::error(self.file, self.default_instance_line, key, message)
             } else {
-                Diagnostic::warning(self.file, 0, key, message)
+                Diagnostic::warning(self.file, self.default_instance_line, key, message)
             });
         }
     }

@@ -1,0 +1,523 @@
+//! Loading unit files end to end, good and bad.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gitvisor_units::{
+    load_instance, load_unit, validate_file, Diagnostic, EnvironmentFile, ExecCommand, Loaded,
+    ReadyCheck, RestartPolicy, Severity, SpecifierContext,
+};
+
+fn ctx() -> SpecifierContext {
+    SpecifierContext {
+        home: PathBuf::from("/home/ann"),
+        user: "ann".into(),
+        uid: 1000,
+        runtime_dir: PathBuf::from("/run/user/1000"),
+    }
+}
+
+fn ok(text: &str) -> Loaded {
+    load_unit("web.service", text.as_bytes(), &ctx())
+        .unwrap_or_else(|d| panic!("should load: {:#?}", lines(&d)))
+}
+
+/// The file's errors as users read them.
+fn errors(text: &str) -> Vec<String> {
+    let diagnostics = load_unit("web.service", text.as_bytes(), &ctx()).unwrap_err();
+    diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.to_string())
+        .collect()
+}
+
+fn lines(diagnostics: &[Diagnostic]) -> Vec<String> {
+    diagnostics.iter().map(|d| d.to_string()).collect()
+}
+
+fn svc(body: &str) -> String {
+    format!("[Service]\nExecStart=/bin/app\n{body}")
+}
+
+#[test]
+fn minimal_unit_has_the_spec_defaults() {
+    let loaded = ok("[Service]\nExecStart=/usr/bin/app --port 80\n");
+    assert!(loaded.warnings.is_empty());
+    let unit = loaded.unit;
+    assert_eq!(unit.name.as_str(), "web");
+    assert_eq!(
+        unit.exec_start,
+        ExecCommand {
+            argv: vec!["/usr/bin/app".into(), "--port".into(), "80".into()],
+            ignore_failure: false
+        }
+    );
+    assert_eq!(unit.start_limit_interval, Duration::from_secs(10));
+    assert_eq!(unit.start_limit_burst, 5);
+    assert_eq!(unit.restart, RestartPolicy::No);
+    assert_eq!(unit.restart_sec, Duration::from_millis(100));
+    assert_eq!(unit.restart_steps, 0);
+    assert_eq!(unit.restart_max_delay, None);
+    assert_eq!(unit.timeout_stop, Duration::from_secs(10));
+    assert_eq!(unit.kill_signal, libc::SIGTERM);
+    assert_eq!(unit.health.interval, Duration::from_secs(10));
+    assert_eq!(unit.health.timeout, Duration::from_secs(5));
+    assert_eq!(unit.health.retries, 3);
+    assert_eq!(unit.ready, ReadyCheck::None);
+    assert_eq!(unit.capture.enabled, None);
+    assert_eq!(unit.capture.max_file_size, 1 << 20);
+    assert_eq!(unit.capture.max_total_size, 64 << 20);
+    assert!(!unit.enabled());
+    assert!(!unit.private_pids && !unit.singleton);
+}
+
+#[test]
+fn every_setting() {
+    let text = r#"
+[Unit]
+Description=Web server %N
+Requires=db.service cache
+Wants=metrics.service
+After=db.service network.target
+Before=proxy
+StartLimitIntervalSec=1min
+StartLimitBurst=3
+
+[Service]
+Type=exec
+ExecStart=-/usr/bin/web --name "my web" --dir %h/www
+ExecStop=/usr/bin/web stop
+WorkingDirectory=~/www
+Environment=A=1 "B=two words" C=%u
+Environment=A=3
+EnvironmentFile=-~/web.env
+EnvironmentFile=/etc/web.env
+User=ann
+Group=staff
+Restart=on-failure
+RestartSec=2s
+RestartSteps=5
+RestartMaxDelaySec=1min
+TimeoutStopSec=30
+KillSignal=SIGINT
+MemoryLimit=512M
+CPUQuota=150%
+TasksMax=100
+PrivatePIDs=yes
+HealthCheckURL=http://localhost:8080/health
+HealthCheckInterval=30s
+HealthCheckTimeout=2s
+HealthCheckRetries=5
+ReadyCheck=health
+Singleton=true
+
+[Capture]
+Enabled=no
+MaxFileSize=2M
+MaxTotalSize=1G
+Exclude=*.log "node_modules/**"
+
+[Install]
+WantedBy=default.target
+"#;
+    let loaded = ok(text);
+    assert_eq!(
+        lines(&loaded.warnings),
+        ["web.service:6: After: warning: network.target ignored: gitvisor only orders .service units"]
+    );
+    let u = loaded.unit;
+    assert_eq!(u.description.as_deref(), Some("Web server web"));
+    assert_eq!(u.requires, ["db", "cache"]);
+    assert_eq!(u.wants, ["metrics"]);
+    assert_eq!(u.after, ["db"]);
+    assert_eq!(u.before, ["proxy"]);
+    assert_eq!(u.start_limit_interval, Duration::from_secs(60));
+    assert_eq!(u.start_limit_burst, 3);
+    assert_eq!(
+        u.exec_start.argv,
+        ["/usr/bin/web", "--name", "my web", "--dir", "/home/ann/www"]
+    );
+    assert!(u.exec_start.ignore_failure);
+    assert_eq!(u.exec_stop.as_ref().unwrap().argv, ["/usr/bin/web", "stop"]);
+    assert_eq!(u.working_directory, Some(PathBuf::from("/home/ann/www")));
+    let env: Vec<(&str, &str)> = u
+        .environment
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(env, [("A", "3"), ("B", "two words"), ("C", "ann")]);
+    assert_eq!(
+        u.environment_files,
+        [
+            EnvironmentFile {
+                path: "/home/ann/web.env".into(),
+                optional: true
+            },
+            EnvironmentFile {
+                path: "/etc/web.env".into(),
+                optional: false
+            },
+        ]
+    );
+    assert_eq!(u.user.as_deref(), Some("ann"));
+    assert_eq!(u.group.as_deref(), Some("staff"));
+    assert_eq!(u.restart, RestartPolicy::OnFailure);
+    assert_eq!(u.restart_sec, Duration::from_secs(2));
+    assert_eq!(u.restart_steps, 5);
+    assert_eq!(u.restart_max_delay, Some(Duration::from_secs(60)));
+    assert_eq!(u.timeout_stop, Duration::from_secs(30));
+    assert_eq!(u.kill_signal, libc::SIGINT);
+    assert_eq!(u.memory_max, Some(512 << 20));
+    assert_eq!(u.cpu_quota, Some(150));
+    assert_eq!(u.tasks_max, Some(100));
+    assert!(u.private_pids);
+    assert_eq!(
+        u.health.url.as_deref(),
+        Some("http://localhost:8080/health")
+    );
+    assert_eq!(u.health.interval, Duration::from_secs(30));
+    assert_eq!(u.health.timeout, Duration::from_secs(2));
+    assert_eq!(u.health.retries, 5);
+    assert_eq!(u.ready, ReadyCheck::Health);
+    assert!(u.singleton);
+    assert_eq!(u.capture.enabled, Some(false));
+    assert_eq!(u.capture.max_file_size, 2 << 20);
+    assert_eq!(u.capture.max_total_size, 1 << 30);
+    assert_eq!(u.capture.exclude, ["*.log", "node_modules/**"]);
+    assert_eq!(u.wanted_by, ["default.target"]);
+    assert!(u.enabled());
+}
+
+#[test]
+fn ready_checks() {
+    assert_eq!(
+        ok(&svc("ReadyCheck=tcp:8080\n")).unit.ready,
+        ReadyCheck::Tcp(8080)
+    );
+    assert_eq!(
+        ok(&svc("ReadyCheck=log:listening on .*:\\d+\n")).unit.ready,
+        ReadyCheck::Log("listening on .*:\\d+".into())
+    );
+    assert_eq!(ok(&svc("ReadyCheck=none\n")).unit.ready, ReadyCheck::None);
+    assert_eq!(
+        errors(&svc("ReadyCheck=tcp:99999\n")),
+        ["web.service:3: ReadyCheck: invalid TCP port \"99999\" (expected 1 to 65535)"]
+    );
+    assert_eq!(
+        errors(&svc("ReadyCheck=log:\n")),
+        ["web.service:3: ReadyCheck: log: needs a regular expression"]
+    );
+    assert_eq!(
+        errors(&svc("ReadyCheck=health\n")),
+        ["web.service:3: ReadyCheck: ReadyCheck=health needs HealthCheckURL="]
+    );
+    assert_eq!(errors(&svc("ReadyCheck=soon\n")).len(), 1);
+}
+
+#[test]
+fn lists_append_and_empty_assignment_resets() {
+    let text =
+        "[Unit]\nAfter=a b\nAfter=c\nWants=x\nWants=\nWants=y\n[Service]\nExecStart=/bin/app\n\
+                Environment=A=1\nEnvironment=\nEnvironment=B=2\nRestartSec=5s\nRestartSec=\n";
+    let u = ok(text).unit;
+    assert_eq!(u.after, ["a", "b", "c"]);
+    assert_eq!(u.wants, ["y"]);
+    assert_eq!(u.environment, [("B".to_string(), "2".to_string())]);
+    assert_eq!(
+        u.restart_sec,
+        Duration::from_millis(100),
+        "empty resets to the default"
+    );
+}
+
+#[test]
+fn execstart_reset_allows_a_new_one() {
+    let u = ok("[Service]\nExecStart=/bin/a\nExecStart=\nExecStart=/bin/b\n").unit;
+    assert_eq!(u.exec_start.argv, ["/bin/b"]);
+}
+
+#[test]
+fn continuation_lines_and_comments() {
+    let text = "# a comment\n; another\n[Service]\nExecStart=/bin/sh -c \\\n  # skipped comment\n  'echo hi'\nUser=ann\n";
+    let u = ok(text).unit;
+    assert_eq!(u.exec_start.argv, ["/bin/sh", "-c", "echo hi"]);
+    assert_eq!(u.user.as_deref(), Some("ann"));
+}
+
+#[test]
+fn exec_prefixes() {
+    let loaded = ok("[Service]\nExecStart=-@/bin/app app-name --flag\n");
+    assert_eq!(loaded.unit.exec_start.argv, ["/bin/app", "--flag"]);
+    assert!(loaded.unit.exec_start.ignore_failure);
+    assert_eq!(loaded.warnings.len(), 1);
+    let loaded = ok("[Service]\nExecStart=+/bin/app\nExecStop=!!:/bin/stop\n");
+    assert_eq!(loaded.unit.exec_start.argv, ["/bin/app"]);
+    assert_eq!(loaded.unit.exec_stop.unwrap().argv, ["/bin/stop"]);
+    let text = lines(&loaded.warnings).join("\n");
+    assert!(
+        text.contains("prefix '+' (privileged execution) is not supported"),
+        "{text}"
+    );
+    assert!(text.contains("prefix '!!'"), "{text}");
+    assert!(text.contains("prefix ':'"), "{text}");
+    assert_eq!(
+        ok("[Service]\nExecStart=python3 app.py\n")
+            .unit
+            .exec_start
+            .argv[0],
+        "python3"
+    );
+}
+
+#[test]
+fn unknown_section_and_keys_are_warnings() {
+    let text = "[Unit]\nFrobnicate=1\nDocumentation=man:x\nX-Custom=ok\n[Service]\nExecStart=/bin/app\n\
+                PIDFile=/run/x.pid\nType=forking\n[Timer]\nOnCalendar=daily\nPersistent=yes\n[X-Mine]\nA=b\n";
+    let loaded = ok(text);
+    assert!(loaded
+        .warnings
+        .iter()
+        .all(|d| d.severity == Severity::Warning));
+    assert_eq!(
+        lines(&loaded.warnings),
+        [
+            "web.service:2: Frobnicate: warning: unknown key Frobnicate= in [Unit], ignored",
+            "web.service:3: Documentation: warning: Documentation= is not supported by gitvisor, ignored",
+            "web.service:7: PIDFile: warning: PIDFile= is not supported by gitvisor, ignored",
+            "web.service:8: Type: warning: Type=forking is not supported by gitvisor; the service is run as Type=simple",
+            "web.service:9: warning: unknown section [Timer], ignored",
+        ]
+    );
+}
+
+#[test]
+fn restart_policies() {
+    for (value, want) in [
+        ("no", RestartPolicy::No),
+        ("on-success", RestartPolicy::OnSuccess),
+        ("on-failure", RestartPolicy::OnFailure),
+        ("on-abnormal", RestartPolicy::OnAbnormal),
+        ("always", RestartPolicy::Always),
+    ] {
+        assert_eq!(ok(&svc(&format!("Restart={value}\n"))).unit.restart, want);
+    }
+    let loaded = ok(&svc("Restart=on-abort\n"));
+    assert_eq!(loaded.unit.restart, RestartPolicy::OnAbnormal);
+    assert_eq!(loaded.warnings.len(), 1);
+    let loaded = ok(&svc("Restart=on-watchdog\n"));
+    assert_eq!(loaded.unit.restart, RestartPolicy::No);
+    assert_eq!(loaded.warnings.len(), 1);
+    assert_eq!(errors(&svc("Restart=sometimes\n")).len(), 1);
+}
+
+#[test]
+fn bad_time_span_names_file_line_and_key() {
+    assert_eq!(
+        errors(&svc("RestartSec=5 parsecs\n")),
+        ["web.service:3: RestartSec: unknown time unit \"parsecs\" in \"5 parsecs\""]
+    );
+}
+
+#[test]
+fn unterminated_quote() {
+    assert_eq!(
+        errors("[Service]\nExecStart=/bin/echo \"hello\n"),
+        ["web.service:2: ExecStart: unterminated \" quote in \"/bin/echo \\\"hello\""]
+    );
+}
+
+#[test]
+fn missing_exec_start() {
+    assert_eq!(
+        errors("[Unit]\nDescription=nothing to run\n"),
+        ["web.service:0: ExecStart: missing ExecStart= (the command to run)"]
+    );
+}
+
+#[test]
+fn two_exec_starts() {
+    assert_eq!(
+        errors("[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n"),
+        ["web.service:3: ExecStart: only one ExecStart= allowed for Type=simple"]
+    );
+}
+
+#[test]
+fn relative_paths_are_errors() {
+    assert_eq!(
+        errors(&svc("WorkingDirectory=src/app\n")),
+        ["web.service:3: WorkingDirectory: \"src/app\" is not an absolute path (use /… or ~/…)"]
+    );
+    assert_eq!(errors(&svc("EnvironmentFile=app.env\n")).len(), 1);
+    assert_eq!(
+        errors("[Service]\nExecStart=bin/app\n"),
+        ["web.service:2: ExecStart: \"bin/app\" must be an absolute path or a bare program name (looked up in PATH)"]
+    );
+}
+
+#[test]
+fn invalid_names() {
+    for name in [
+        "../evil.service",
+        "a/b.service",
+        "web",
+        "we b.service",
+        "a@b@c.service",
+        ".service",
+    ] {
+        let d = load_unit(name, b"[Service]\nExecStart=/bin/a\n", &ctx()).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line, 0);
+        assert!(d[0].message.contains(&format!("{name:?}")), "{}", d[0]);
+    }
+    let d = load_instance(
+        "web@.service",
+        b"[Service]\nExecStart=/bin/a\n",
+        "../x",
+        &ctx(),
+    )
+    .unwrap_err();
+    assert!(d[0].message.contains("invalid unit name"), "{}", d[0]);
+    let d =
+        load_instance("web.service", b"[Service]\nExecStart=/bin/a\n", "x", &ctx()).unwrap_err();
+    assert!(d[0].message.contains("not a template"), "{}", d[0]);
+}
+
+#[test]
+fn huge_file() {
+    let mut text = svc("");
+    text.push_str(&"# padding\n".repeat(110_000));
+    assert_eq!(
+        errors(&text),
+        ["web.service:0: file too large (over 1 MiB)"]
+    );
+}
+
+#[test]
+fn binary_garbage() {
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let d = load_unit("web.service", &garbage, &ctx()).unwrap_err();
+    assert_eq!(d.len(), 1);
+    assert!(d[0].message.starts_with("not a text file"), "{}", d[0]);
+    let d = load_unit(
+        "web.service",
+        b"[Service]\xff\xfe\nExecStart=/bin/a\n",
+        &ctx(),
+    )
+    .unwrap_err();
+    assert!(d[0].message.starts_with("not a text file"), "{}", d[0]);
+}
+
+#[test]
+fn several_errors_in_one_file_are_all_reported() {
+    let text = "stray line\n[Unit]\nStartLimitBurst=lots\nRequires=a/b\n[Service]\nRestartSec=soon\n\
+                KillSignal=SIGNOPE\nMemoryMax=1Q\nCPUQuota=half\nPrivatePIDs=perhaps\nEnvironment=1BAD=x\n\
+                HealthCheckURL=ftp://x\nUnknown=fine\n";
+    let d = load_unit("web.service", text.as_bytes(), &ctx()).unwrap_err();
+    let error_lines: Vec<usize> = d.iter().filter(|d| d.is_error()).map(|d| d.line).collect();
+    assert_eq!(error_lines, [0, 1, 3, 4, 6, 7, 8, 9, 10, 11, 12]);
+    let warnings = d.iter().filter(|d| !d.is_error()).count();
+    assert_eq!(warnings, 1, "warnings come along with the errors");
+}
+
+#[test]
+fn specifiers_in_values() {
+    let text = "[Unit]\nDescription=%n %N %p %i %u %U %% done\n[Service]\nExecStart=/bin/app %t/app.sock %h\n\
+                WorkingDirectory=%h/src\n";
+    let u = ok(text).unit;
+    assert_eq!(
+        u.description.as_deref(),
+        Some("web.service web web  ann 1000 % done")
+    );
+    assert_eq!(
+        u.exec_start.argv,
+        ["/bin/app", "/run/user/1000/app.sock", "/home/ann"]
+    );
+    assert_eq!(u.working_directory, Some(PathBuf::from("/home/ann/src")));
+    assert_eq!(
+        errors("[Service]\nExecStart=/bin/app %z\n"),
+        ["web.service:2: ExecStart: unknown specifier %z (use %% for a literal %)"]
+    );
+}
+
+#[test]
+fn templates_and_instances() {
+    let text = "[Unit]\nDescription=web on %i (%I)\nAfter=db@%i.service\n[Service]\nExecStart=/bin/web --port %i\n\
+                ReadyCheck=tcp:%i\n[Install]\nWantedBy=default.target\nDefaultInstance=8080\n";
+    let loaded = load_instance("web@.service", text.as_bytes(), "8080", &ctx()).unwrap();
+    let u = loaded.unit;
+    assert_eq!(u.name.as_str(), "web@8080");
+    assert_eq!(u.name.template().unwrap().as_str(), "web@");
+    assert_eq!(u.description.as_deref(), Some("web on 8080 (8080)"));
+    assert_eq!(u.after, ["db@8080"]);
+    assert_eq!(u.exec_start.argv, ["/bin/web", "--port", "8080"]);
+    assert_eq!(u.ready, ReadyCheck::Tcp(8080));
+    assert_eq!(u.default_instance.as_deref(), Some("8080"));
+
+    // The template itself loads with an empty %i, except where %i must be a number.
+    let d = load_unit("web@.service", text.as_bytes(), &ctx()).unwrap_err();
+    assert_eq!(
+        lines(&d)[0],
+        "web@.service:3: After: \"db@.service\" is a template; name an instance"
+    );
+    assert!(d.iter().any(|d| d.key.as_deref() == Some("ReadyCheck")));
+
+    let d = load_instance(
+        "web@.service",
+        b"[Service]\nExecStart=/bin/a\n[Install]\nDefaultInstance=a/b\n",
+        "x",
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(d[0].key.as_deref(), Some("DefaultInstance"));
+}
+
+#[test]
+fn validate_file_reports_with_the_path() {
+    let dir = std::env::temp_dir().join(format!("gitvisor-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("api@.service");
+    std::fs::write(
+        &good,
+        "[Service]\nExecStart=/bin/api --port %i\nReadyCheck=tcp:%i\n[Foo]\nA=1\n",
+    )
+    .unwrap();
+    let d = validate_file(&good, &ctx());
+    assert_eq!(
+        lines(&d),
+        [format!(
+            "{}:4: warning: unknown section [Foo], ignored",
+            good.display()
+        )]
+    );
+
+    let bad = dir.join("bad.service");
+    std::fs::write(&bad, "[Service]\nRestartSec=x\n").unwrap();
+    let d = validate_file(&bad, &ctx());
+    assert_eq!(d.iter().filter(|d| d.is_error()).count(), 2);
+    assert!(d.iter().all(|d| d.file == bad.display().to_string()));
+
+    let badly_named = dir.join("bad name.service");
+    std::fs::write(&badly_named, "").unwrap();
+    assert_eq!(validate_file(&badly_named, &ctx()).len(), 1);
+    let missing = validate_file(&dir.join("missing.service"), &ctx());
+    assert!(
+        missing[0].message.starts_with("cannot read"),
+        "{}",
+        missing[0]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn diagnostics_serialize() {
+    let d = load_unit("web.service", b"[Unit]\n", &ctx()).unwrap_err();
+    let json = serde_json::to_string(&d[0]).unwrap();
+    assert_eq!(
+        json,
+        r#"{"file":"web.service","line":0,"key":"ExecStart","severity":"error","message":"missing ExecStart= (the command to run)"}"#
+    );
+}
