@@ -14,6 +14,9 @@
 //!    load reports every error of a file. Unknown sections and keys are warnings, as in systemd,
 //!    so real systemd units load; invalid values are errors.
 //!
+//! [`load_unit`], [`load_instance`] and [`validate_file`] (in `load.rs`) run the pipeline and
+//! return a [`Loaded`] unit with its warnings, or every diagnostic of the file.
+//!
 //! Nothing here touches the file system except [`validate_file`], and nothing panics on any
 //! input.
 

@@ -521,3 +521,32 @@ fn diagnostics_serialize() {
         r#"{"file":"web.service","line":0,"key":"ExecStart","severity":"error","message":"missing ExecStart= (the command to run)"}"#
     );
 }
+
+/// Mangled versions of a full unit (bytes dropped, replaced, duplicated) never panic.
+#[test]
+fn mangled_input_never_panics() {
+    let base = "[Unit]\nDescription=%n \\\n x\nAfter=a@%i.service\n[Service]\nExecStart=-@/bin/a \"b\\x41\" 'c'\n\
+                Environment=\"A=1\" B=\\u00e9\nRestartSec=1.5min\nMemoryMax=1.5G\nReadyCheck=tcp:%i\n[Install]\nWantedBy=x\n";
+    let bytes = base.as_bytes();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let interesting = b"\\%\"'=[]@-\n\xc3\xa9 ;#0x";
+    for _ in 0..3000 {
+        let mut mangled = bytes.to_vec();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() as usize) % mangled.len();
+            match next() % 3 {
+                0 => drop(mangled.remove(at)),
+                1 => mangled[at] = interesting[(next() as usize) % interesting.len()],
+                _ => mangled.insert(at, interesting[(next() as usize) % interesting.len()]),
+            }
+        }
+        let _ = load_unit("web.service", &mangled, &ctx());
+        let _ = load_instance("web@.service", &mangled, "7", &ctx());
+    }
+}
