@@ -1,0 +1,295 @@
+//! The log keeper: a small process, one per home, that holds the read ends of every service's
+//! stdout and stderr pipes, writes each line with a timestamp into `logs/NAME.log`, and forwards
+//! the lines to the engine when one is connected.
+//!
+//! Why a separate process: a service's output must not depend on the engine staying alive. If
+//! the engine is killed, the keeper keeps the pipes open (so services never get SIGPIPE or block)
+//! and keeps writing the files; the next engine connects, learns which pipes are held, and the
+//! lines flow to it again. Why not a pipe per service owned by the engine: those close with it.
+//!
+//! The keeper exits when it holds no pipe and no engine is connected. It never waits on the
+//! engine: lines the engine is too slow to take are counted and dropped from the forward only
+//! (the file has them).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use gitvisor_protocol::LogLine;
+use tokio::io::AsyncReadExt;
+
+use super::file::LogFile;
+use super::seqpacket::{Listener, Packet, MAX_PACKET};
+use super::wire::{FromKeeper, StreamInfo, ToKeeper};
+use crate::time::{format_us, now_us};
+
+/// The argument the engine's binary recognises to run as the keeper.
+pub const KEEPER_ARG: &str = "__log-keeper";
+/// The listening socket arrives as this descriptor.
+pub const LISTEN_FD: i32 = 3;
+/// Longest line kept whole; longer output is split.
+const MAX_LINE: usize = 64 * 1024;
+/// How long a keeper with nothing to do waits for an engine before it exits.
+const IDLE_GRACE: Duration = Duration::from_secs(10);
+
+/// Call first thing in `main` of every binary that hosts the engine: when the process was started
+/// as the keeper, runs it and exits.
+pub fn run_if_requested() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(std::ffi::OsStr::new(KEEPER_ARG)) {
+        return;
+    }
+    let Some(logs) = args.next() else { std::process::exit(2) };
+    // SAFETY: the engine passed the listening socket as this descriptor and nothing else owns it.
+    let listener = unsafe { OwnedFd::from_raw_fd(LISTEN_FD) };
+    let code = match run(listener, PathBuf::from(logs)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("gitvisor log keeper: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+struct Stream {
+    info: StreamInfo,
+    open_pipes: u8,
+}
+
+#[derive(Default)]
+struct Keeper {
+    logs: PathBuf,
+    files: HashMap<String, LogFile>,
+    streams: Vec<Stream>,
+    engine: Option<Rc<Packet>>,
+    dropped: HashMap<String, u64>,
+}
+
+type Shared = Rc<RefCell<Keeper>>;
+
+fn run(listener: OwnedFd, logs: PathBuf) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let listener = Listener::new(listener)?;
+        let keeper: Shared = Rc::new(RefCell::new(Keeper { logs, ..Keeper::default() }));
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let idle = tokio::time::sleep(IDLE_GRACE);
+        tokio::pin!(idle);
+        loop {
+            tokio::select! {
+                conn = listener.accept() => {
+                    let conn = Rc::new(conn?);
+                    keeper.borrow_mut().engine = Some(conn.clone());
+                    let streams = keeper.borrow().streams.iter().map(|s| s.info.clone()).collect();
+                    send(&conn, &FromKeeper::Streams { streams }).await;
+                    tokio::task::spawn_local(serve_engine(keeper.clone(), conn, done_tx.clone()));
+                }
+                Some(()) = done_rx.recv() => {
+                    if keeper.borrow().is_idle() {
+                        return Ok(());
+                    }
+                }
+                () = &mut idle => {
+                    if keeper.borrow().is_idle() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    })
+}
+
+impl Keeper {
+    fn is_idle(&self) -> bool {
+        self.streams.is_empty() && self.engine.is_none()
+    }
+
+    fn file(&mut self, service: &str, max_size: u64, max_files: u32) -> &mut LogFile {
+        let path = self.logs.join(format!("{service}.log"));
+        let f = self.files.entry(service.to_string()).or_insert_with(|| LogFile::new(path, max_size, max_files));
+        f.max_size = max_size;
+        f.max_files = max_files;
+        f
+    }
+
+    /// Forwards lines to the engine without waiting; counts what did not fit.
+    fn forward(&mut self, service: &str, lines: Vec<LogLine>) {
+        let Some(engine) = self.engine.clone() else { return };
+        let missed = self.dropped.get(service).copied().unwrap_or(0);
+        if missed > 0 {
+            let msg = FromKeeper::Dropped { service: service.to_string(), count: missed };
+            if !engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default()).unwrap_or(false) {
+                *self.dropped.entry(service.to_string()).or_default() += lines.len() as u64;
+                return;
+            }
+            self.dropped.remove(service);
+        }
+        for batch in batches(lines) {
+            let n = batch.len() as u64;
+            let msg = FromKeeper::Lines { service: service.to_string(), lines: batch };
+            if !engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default()).unwrap_or(false) {
+                *self.dropped.entry(service.to_string()).or_default() += n;
+            }
+        }
+    }
+}
+
+/// Splits lines into messages that fit in a packet.
+fn batches(lines: Vec<LogLine>) -> Vec<Vec<LogLine>> {
+    let mut out = vec![Vec::new()];
+    let mut size = 0;
+    for l in lines {
+        let cost = l.text.len() * 2 + 64;
+        if size + cost > MAX_PACKET / 2 && !out.last().expect("non-empty").is_empty() {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += cost;
+        out.last_mut().expect("non-empty").push(l);
+    }
+    out
+}
+
+async fn send(conn: &Packet, msg: &FromKeeper) {
+    let _ = conn.send(&serde_json::to_vec(msg).unwrap_or_default(), &[]).await;
+}
+
+async fn serve_engine(keeper: Shared, conn: Rc<Packet>, done: tokio::sync::mpsc::UnboundedSender<()>) {
+    let mut buf = vec![0u8; MAX_PACKET];
+    loop {
+        let (n, mut fds) = match conn.recv(&mut buf).await {
+            Ok(r) => r,
+            Err(_) => (0, Vec::new()),
+        };
+        if n == 0 {
+            break;
+        }
+        let Ok(msg) = serde_json::from_slice::<ToKeeper>(&buf[..n]) else { continue };
+        match msg {
+            ToKeeper::Attach { service, pid, start_time, max_file_size, max_files } => {
+                if fds.len() != 2 {
+                    continue;
+                }
+                let err = fds.pop().expect("two");
+                let out = fds.pop().expect("two");
+                let info = StreamInfo { service: service.clone(), pid, start_time };
+                {
+                    let mut k = keeper.borrow_mut();
+                    k.file(&service, max_file_size, max_files);
+                    k.streams.push(Stream { info: info.clone(), open_pipes: 2 });
+                }
+                for (fd, name) in [(out, "out"), (err, "err")] {
+                    tokio::task::spawn_local(pump(keeper.clone(), info.clone(), fd, name, done.clone()));
+                }
+            }
+            ToKeeper::Note { service, text, max_file_size, max_files } => {
+                let line = LogLine { at_us: now_us(), stream: "gitvisor".into(), text };
+                let mut k = keeper.borrow_mut();
+                let f = k.file(&service, max_file_size, max_files);
+                f.push(&format_line(&line));
+                let _ = f.flush();
+                k.forward(&service, vec![line]);
+            }
+            ToKeeper::Goodbye => {}
+        }
+    }
+    let mut k = keeper.borrow_mut();
+    if k.engine.as_ref().is_some_and(|e| Rc::ptr_eq(e, &conn)) {
+        k.engine = None;
+    }
+    let _ = done.send(());
+}
+
+pub fn format_line(l: &LogLine) -> String {
+    format!("{} {} {}", format_us(l.at_us), l.stream, l.text)
+}
+
+/// Reads one pipe until it closes, writing and forwarding whole lines.
+async fn pump(keeper: Shared, info: StreamInfo, fd: OwnedFd, stream: &'static str, done: tokio::sync::mpsc::UnboundedSender<()>) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok();
+    loop {
+        let n = match pipe.as_mut() {
+            Some(p) => p.read(&mut buf).await.unwrap_or(0),
+            None => 0,
+        };
+        let eof = n == 0;
+        pending.extend_from_slice(&buf[..n]);
+        let at_us = now_us();
+        let mut lines = Vec::new();
+        let mut start = 0;
+        while let Some(i) = pending[start..].iter().position(|&b| b == b'\n') {
+            lines.push(make_line(&pending[start..start + i], at_us, stream));
+            start += i + 1;
+        }
+        pending.drain(..start);
+        while pending.len() >= MAX_LINE || (eof && !pending.is_empty()) {
+            let cut = pending.len().min(MAX_LINE);
+            lines.push(make_line(&pending[..cut], at_us, stream));
+            pending.drain(..cut);
+        }
+        if !lines.is_empty() {
+            let mut k = keeper.borrow_mut();
+            let f = k.files.get_mut(&info.service).expect("file made at attach");
+            for l in &lines {
+                f.push(&format_line(l));
+            }
+            if let Err(e) = f.flush() {
+                eprintln!("gitvisor log keeper: writing the log of {}: {e}", info.service);
+            }
+            k.forward(&info.service, lines);
+        }
+        if eof {
+            break;
+        }
+    }
+    let mut k = keeper.borrow_mut();
+    if let Some(i) = k.streams.iter().position(|s| s.info == info) {
+        k.streams[i].open_pipes -= 1;
+        if k.streams[i].open_pipes == 0 {
+            k.streams.remove(i);
+        }
+    }
+    drop(k);
+    let _ = done.send(());
+}
+
+fn make_line(bytes: &[u8], at_us: u64, stream: &str) -> LogLine {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    LogLine { at_us, stream: stream.to_string(), text: String::from_utf8_lossy(bytes).into_owned() }
+}
+
+/// Log file of a service (the keeper and the engine agree on it).
+pub fn log_path(logs: &Path, service: &str) -> PathBuf {
+    logs.join(format!("{service}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_fit_in_a_packet() {
+        let lines: Vec<LogLine> =
+            (0..100).map(|_| LogLine { at_us: 0, stream: "out".into(), text: "z".repeat(4000) }).collect();
+        let b = batches(lines);
+        assert!(b.len() > 1);
+        for batch in &b {
+            let msg = FromKeeper::Lines { service: "s".into(), lines: batch.clone() };
+            assert!(serde_json::to_vec(&msg).unwrap().len() < MAX_PACKET);
+        }
+        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 100);
+    }
+
+    #[test]
+    fn line_format_is_timestamp_stream_text() {
+        let l = LogLine { at_us: 1_700_000_000_123_456, stream: "err".into(), text: "boom".into() };
+        assert_eq!(format_line(&l), "2023-11-14T22:13:20.123456Z err boom");
+    }
+}

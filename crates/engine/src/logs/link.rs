@@ -1,0 +1,250 @@
+//! The engine's side of the log keeper: starts or reconnects to it, hands it each new service's
+//! pipes, and keeps the in-memory tails and live followers fed from what it forwards.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use gitvisor_protocol::LogLine;
+use tokio::sync::broadcast;
+
+use super::keeper::{log_path, KEEPER_ARG, LISTEN_FD};
+use super::seqpacket::{self, Packet, MAX_PACKET};
+use super::tail::Tail;
+use super::wire::{FromKeeper, StreamInfo, ToKeeper};
+use crate::settings::LogSettings;
+
+#[derive(Default)]
+struct ServiceLog {
+    tail: Tail,
+    followers: Option<broadcast::Sender<LogLine>>,
+    /// The tail was seeded from the file (done once, lazily).
+    seeded: bool,
+}
+
+struct Shared {
+    logs: HashMap<String, ServiceLog>,
+}
+
+pub struct LogLink {
+    conn: Arc<Packet>,
+    shared: Arc<Mutex<Shared>>,
+    logs_dir: PathBuf,
+    settings: LogSettings,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LogLink {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl LogLink {
+    /// Connects to the home's keeper, starting one with `program` if none runs. Returns the
+    /// streams the keeper already holds (services left running by an earlier engine).
+    pub async fn open(
+        socket: &Path,
+        logs_dir: &Path,
+        program: &Path,
+        settings: LogSettings,
+    ) -> io::Result<(LogLink, Vec<StreamInfo>)> {
+        let conn = match Packet::connect(socket) {
+            Ok(c) => c,
+            Err(_) => {
+                spawn_keeper(socket, logs_dir, program)?;
+                Packet::connect(socket)?
+            }
+        };
+        let mut buf = vec![0u8; MAX_PACKET];
+        let (n, _) = conn.recv(&mut buf).await?;
+        let streams = match serde_json::from_slice::<FromKeeper>(&buf[..n]) {
+            Ok(FromKeeper::Streams { streams }) => streams,
+            _ => return Err(io::Error::other("the log keeper did not greet with its streams")),
+        };
+        let conn = Arc::new(conn);
+        let shared = Arc::new(Mutex::new(Shared { logs: HashMap::new() }));
+        let reader = tokio::spawn(read_keeper(conn.clone(), shared.clone(), buf));
+        Ok((LogLink { conn, shared, logs_dir: logs_dir.to_path_buf(), settings, reader }, streams))
+    }
+
+    /// Hands the read ends of a new process's pipes to the keeper.
+    pub async fn attach(&self, service: &str, pid: u32, start_time: u64, out: OwnedFd, err: OwnedFd) -> io::Result<()> {
+        let msg = ToKeeper::Attach {
+            service: service.to_string(),
+            pid,
+            start_time,
+            max_file_size: self.settings.max_file_size,
+            max_files: self.settings.max_files,
+        };
+        self.conn.send(&serde_json::to_vec(&msg)?, &[out.as_raw_fd(), err.as_raw_fd()]).await
+    }
+
+    /// Writes a line of the engine's own into the service's log ("started pid 42", ...).
+    pub fn note(&self, service: &str, text: String) {
+        let msg = ToKeeper::Note {
+            service: service.to_string(),
+            text,
+            max_file_size: self.settings.max_file_size,
+            max_files: self.settings.max_files,
+        };
+        // Notes are best effort: a full queue must not stall the supervisor.
+        let _ = self.conn.try_send(&serde_json::to_vec(&msg).unwrap_or_default());
+    }
+
+    pub async fn goodbye(&self) {
+        let _ = self.conn.send(&serde_json::to_vec(&ToKeeper::Goodbye).unwrap_or_default(), &[]).await;
+    }
+
+    /// The last `n` lines of a service's output: from memory, or from its files when more are
+    /// asked for than memory keeps.
+    pub fn tail(&self, service: &str, n: usize) -> Vec<LogLine> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let log = shared.logs.entry(service.to_string()).or_default();
+        if !log.seeded {
+            // The keeper writes each line to the file before forwarding it, and no line enters
+            // memory while this lock is held: the file's tail holds everything memory has, and
+            // what came before this engine started.
+            log.seeded = true;
+            let mut seeded = Tail::default();
+            for l in read_file_tail(&self.logs_dir, service, super::tail::TAIL_LINES) {
+                seeded.push(l);
+            }
+            log.tail = seeded;
+        }
+        if n > log.tail.len() && log.tail.len() >= super::tail::TAIL_LINES {
+            drop(shared);
+            return read_file_tail(&self.logs_dir, service, n);
+        }
+        log.tail.last(n)
+    }
+
+    /// Live lines of a service from now on.
+    pub fn follow(&self, service: &str) -> broadcast::Receiver<LogLine> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let log = shared.logs.entry(service.to_string()).or_default();
+        log.followers.get_or_insert_with(|| broadcast::channel(1024).0).subscribe()
+    }
+}
+
+async fn read_keeper(conn: Arc<Packet>, shared: Arc<Mutex<Shared>>, mut buf: Vec<u8>) {
+    loop {
+        let n = match conn.recv(&mut buf).await {
+            Ok((0, _)) | Err(_) => {
+                tracing::warn!("the log keeper closed its connection; service output goes to files only");
+                return;
+            }
+            Ok((n, _)) => n,
+        };
+        let Ok(msg) = serde_json::from_slice::<FromKeeper>(&buf[..n]) else { continue };
+        let (service, lines) = match msg {
+            FromKeeper::Lines { service, lines } => (service, lines),
+            FromKeeper::Dropped { service, count } => {
+                let text = format!("[{count} lines not shown here: the engine was too slow; they are in the file]");
+                let line = LogLine { at_us: crate::time::now_us(), stream: "gitvisor".into(), text };
+                (service, vec![line])
+            }
+            FromKeeper::Streams { .. } => continue,
+        };
+        let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let log = shared.logs.entry(service).or_default();
+        for line in lines {
+            if let Some(tx) = &log.followers {
+                if tx.send(line.clone()).is_err() {
+                    log.followers = None;
+                }
+            }
+            log.tail.push(line);
+        }
+    }
+}
+
+/// The last `n` lines of the service's log files (newest file first, then rotated ones).
+pub fn read_file_tail(logs_dir: &Path, service: &str, n: usize) -> Vec<LogLine> {
+    let path = log_path(logs_dir, service);
+    let mut out: Vec<LogLine> = Vec::new();
+    let mut k = 0;
+    while out.len() < n {
+        let p = if k == 0 { path.clone() } else { super::file::rotated(&path, k) };
+        let Ok(text) = std::fs::read(&p) else { break };
+        let text = String::from_utf8_lossy(&text);
+        let mut lines: Vec<LogLine> = text.lines().rev().take(n - out.len()).filter_map(parse_line).collect();
+        lines.reverse();
+        lines.extend(out);
+        out = lines;
+        k += 1;
+        if k > 1000 {
+            break;
+        }
+    }
+    out
+}
+
+/// Parses a line written by the keeper back into its parts.
+pub fn parse_line(line: &str) -> Option<LogLine> {
+    let (ts, rest) = line.split_once(' ')?;
+    let (stream, text) = rest.split_once(' ').unwrap_or((rest, ""));
+    let at = humantime::parse_rfc3339(ts).ok()?;
+    let at_us = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64;
+    Some(LogLine { at_us, stream: stream.to_string(), text: text.to_string() })
+}
+
+/// Starts a keeper for this home: binds its socket here (so the first connect cannot race the
+/// child's start-up) and passes the listening descriptor as fd 3.
+fn spawn_keeper(socket: &Path, logs_dir: &Path, program: &Path) -> io::Result<()> {
+    let listener = seqpacket::bind(socket)?;
+    let raw = listener.as_raw_fd();
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg(KEEPER_ARG)
+        .arg(logs_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Its own session: a terminal's Ctrl-C or the engine's death must not reach it.
+            nix::unistd::setsid()?;
+            if raw == LISTEN_FD {
+                nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+            } else if libc::dup2(raw, LISTEN_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    // Reap it when it exits while this engine lives; owned by nobody else, so detach a waiter.
+    let pid = child.id();
+    drop(child);
+    crate::supervisor::process::reap_in_background(pid);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::keeper::format_line;
+    use super::*;
+
+    #[test]
+    fn file_lines_round_trip() {
+        let l = LogLine { at_us: 1_700_000_000_000_001, stream: "out".into(), text: "a b  c".into() };
+        assert_eq!(parse_line(&format_line(&l)), Some(l));
+        assert_eq!(parse_line("garbage"), None);
+    }
+
+    #[test]
+    fn file_tail_spans_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |i: u64| format_line(&LogLine { at_us: 1_700_000_000_000_000 + i, stream: "out".into(), text: i.to_string() });
+        let main: String = (5..8).map(|i| mk(i) + "\n").collect();
+        let old: String = (0..5).map(|i| mk(i) + "\n").collect();
+        std::fs::write(dir.path().join("s.log"), main).unwrap();
+        std::fs::write(dir.path().join("s.log.1"), old).unwrap();
+        let got: Vec<String> = read_file_tail(dir.path(), "s", 6).into_iter().map(|l| l.text).collect();
+        assert_eq!(got, vec!["2", "3", "4", "5", "6", "7"]);
+    }
+}

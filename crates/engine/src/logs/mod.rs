@@ -1,0 +1,10 @@
+//! Service output: the log keeper process, its wire format, rotating files, in-memory tails.
+
+pub mod file;
+pub mod keeper;
+pub mod link;
+pub mod seqpacket;
+pub mod tail;
+pub mod wire;
+
+pub use link::LogLink;

@@ -1,0 +1,33 @@
+//! Messages between the engine and the log keeper, one JSON object per packet.
+
+use serde::{Deserialize, Serialize};
+
+use gitvisor_protocol::LogLine;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ToKeeper {
+    /// Carries two descriptors: the read ends of the service's stdout and stderr pipes.
+    Attach { service: String, pid: u32, start_time: u64, max_file_size: u64, max_files: u32 },
+    /// A line the engine writes into a service's log (start, exit, stop...).
+    Note { service: String, text: String, max_file_size: u64, max_files: u32 },
+    /// The engine is going away cleanly: exit once the last pipe closes.
+    Goodbye,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum FromKeeper {
+    /// Sent on connect: the pipes the keeper holds, so a new engine knows what still runs.
+    Streams { streams: Vec<StreamInfo> },
+    Lines { service: String, lines: Vec<LogLine> },
+    /// Lines the engine missed because it did not read fast enough (they are in the file).
+    Dropped { service: String, count: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub service: String,
+    pub pid: u32,
+    pub start_time: u64,
+}

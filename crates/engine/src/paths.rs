@@ -1,0 +1,85 @@
+//! Where a home keeps its files (SPEC section 1).
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// What a user calls the home in messages (GITVISOR_HOME, or the config dir).
+    pub home: PathBuf,
+    pub services: PathBuf,
+    pub config: PathBuf,
+    pub state: PathBuf,
+    pub logs: PathBuf,
+    pub crash_reports: PathBuf,
+    pub socket: PathBuf,
+    /// Socket of the log keeper (see `logs::keeper`).
+    pub logd_socket: PathBuf,
+    /// Held by the engine that owns the home.
+    pub engine_lock: PathBuf,
+    /// Lock files of the lock primitive.
+    pub locks: PathBuf,
+}
+
+impl Paths {
+    /// Everything under one directory, as `GITVISOR_HOME=DIR` asks.
+    pub fn under(dir: &Path) -> Paths {
+        Paths {
+            home: dir.to_path_buf(),
+            services: dir.join("services"),
+            config: dir.join("config.toml"),
+            state: dir.join("state.json"),
+            logs: dir.join("logs"),
+            crash_reports: dir.join("crash-reports"),
+            socket: dir.join("gitvisor.sock"),
+            logd_socket: dir.join("logd.sock"),
+            engine_lock: dir.join("engine.lock"),
+            locks: dir.join("locks"),
+        }
+    }
+
+    /// `GITVISOR_HOME` if set, otherwise the platform's usual places.
+    pub fn from_env() -> Paths {
+        match std::env::var_os("GITVISOR_HOME").filter(|v| !v.is_empty()) {
+            Some(dir) => Paths::under(&absolute(Path::new(&dir))),
+            None => Paths::platform(),
+        }
+    }
+
+    fn platform() -> Paths {
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("/tmp"));
+        let config = dirs::config_dir().unwrap_or_else(|| home.join(".config")).join("gitvisor");
+        let data = dirs::data_local_dir().unwrap_or_else(|| home.join(".local/share")).join("gitvisor");
+        let runtime = dirs::runtime_dir().map(|d| d.join("gitvisor")).unwrap_or_else(|| data.clone());
+        Paths {
+            home: config.clone(),
+            services: config.join("services"),
+            config: config.join("config.toml"),
+            state: data.join("state.json"),
+            logs: data.join("logs"),
+            crash_reports: data.join("crash-reports"),
+            socket: runtime.join("gitvisor.sock"),
+            logd_socket: runtime.join("logd.sock"),
+            engine_lock: data.join("engine.lock"),
+            locks: data.join("locks"),
+        }
+    }
+
+    /// Creates the directories the engine writes to (mode 0700: logs can hold secrets).
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        let mut dirs = vec![self.home.clone(), self.services.clone(), self.logs.clone(), self.locks.clone()];
+        dirs.extend([&self.state, &self.socket, &self.engine_lock].iter().filter_map(|p| p.parent().map(Path::to_path_buf)));
+        for d in dirs {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&d)?;
+        }
+        Ok(())
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}

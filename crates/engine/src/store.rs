@@ -1,0 +1,128 @@
+//! The engine's persisted state, `state.json`: per service the process it runs (pid and start
+//! time, so a successor engine can adopt it), restarts, last exit. Written atomically by one
+//! writer task that coalesces bursts of changes; nothing waits for the disk.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use gitvisor_protocol::{ExitInfo, ServiceState};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceRecord {
+    pub pid: Option<u32>,
+    pub start_time: Option<u64>,
+    pub state: ServiceState,
+    pub restarts: u32,
+    pub started_ms: Option<u64>,
+    pub last_exit: Option<ExitInfo>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct PersistedState {
+    /// The last engine stopped its services and exited cleanly.
+    #[serde(default)]
+    pub clean_shutdown: bool,
+    #[serde(default)]
+    pub engine_pid: u32,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceRecord>,
+}
+
+#[derive(Clone)]
+pub struct StateStore {
+    path: Arc<PathBuf>,
+    state: Arc<Mutex<(PersistedState, u64)>>,
+    dirty: Arc<Notify>,
+    /// Serialises writes and remembers the newest generation written, so a slow write of an
+    /// older snapshot never lands after a newer one.
+    written: Arc<Mutex<u64>>,
+}
+
+impl StateStore {
+    /// Loads `path`; a corrupt file is moved aside and reported in the returned warning.
+    pub fn open(path: PathBuf) -> (StateStore, PersistedState, Option<String>) {
+        let loaded = gitvisor_state::load_or_default::<PersistedState>(&path);
+        let store = StateStore {
+            path: Arc::new(path),
+            state: Arc::new(Mutex::new((loaded.value.clone(), 0))),
+            dirty: Arc::new(Notify::new()),
+            written: Arc::new(Mutex::new(0)),
+        };
+        (store, loaded.value, loaded.warning)
+    }
+
+    /// Changes the state and wakes the writer.
+    fn change(&self, f: impl FnOnce(&mut PersistedState) -> bool) {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if f(&mut guard.0) {
+            guard.1 += 1;
+            self.dirty.notify_one();
+        }
+    }
+
+    fn snapshot(&self) -> (PersistedState, u64) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_service(&self, name: &str, record: ServiceRecord) {
+        self.change(|s| {
+            if s.services.get(name) == Some(&record) {
+                return false;
+            }
+            s.services.insert(name.to_string(), record);
+            true
+        });
+    }
+
+    pub fn remove_service(&self, name: &str) {
+        self.change(|s| s.services.remove(name).is_some());
+    }
+
+    pub fn begin(&self, pid: u32) {
+        self.change(|s| {
+            s.clean_shutdown = false;
+            s.engine_pid = pid;
+            true
+        });
+    }
+
+    /// Writes the current state unless a newer one is already on disk.
+    fn write(&self, (state, generation): (PersistedState, u64)) -> std::io::Result<()> {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if generation < *written {
+            return Ok(());
+        }
+        gitvisor_state::save(&self.path, &state)?;
+        *written = generation;
+        Ok(())
+    }
+
+    /// Writes now, on the calling thread (used at shutdown).
+    pub fn save_now(&self, clean_shutdown: bool) -> std::io::Result<()> {
+        self.change(|s| {
+            s.clean_shutdown = clean_shutdown;
+            true
+        });
+        self.write(self.snapshot())
+    }
+
+    /// The writer task: waits for a change, writes the latest state, repeats. Changes made while
+    /// a write runs are coalesced into the next one.
+    pub fn spawn_writer(&self) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                me.dirty.notified().await;
+                let store = me.clone();
+                let result = tokio::task::spawn_blocking(move || store.write(store.snapshot())).await;
+                if let Ok(Err(e)) = result {
+                    tracing::error!("cannot write {}: {e}", me.path.display());
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,449 @@
+//! The supervision state machine of one service, as a pure function: given the current state, an
+//! input and the time, it returns the next state and the actions to perform. The service task
+//! (`task.rs`) performs the actions; everything here is tested without a single process.
+
+use std::time::{Duration, Instant};
+
+use gitvisor_protocol::{ExitInfo, ServiceState};
+
+use super::policy::{Policy, StartLimit};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A start asked by a user (resets the start limit and backoff) or by the engine.
+    Start { manual: bool },
+    Stop,
+    Restart,
+    Spawned,
+    SpawnFailed(String),
+    Exited(ExitInfo),
+    /// The single timer fired: restart delay in `backoff`, stop timeout in `stopping`.
+    Timer,
+    ExecStopDone,
+    /// A unit this one requires could not start.
+    DependencyFailed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Spawn,
+    RunExecStop,
+    /// Send this signal to the service's process group.
+    Signal(i32),
+    /// SIGKILL the process group.
+    Kill,
+    /// SIGKILL what the exited main process left in its group.
+    KillLeftovers,
+    ArmTimer(Duration),
+    CancelTimer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopPhase {
+    ExecStop,
+    Signal,
+    Kill,
+}
+
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub state: ServiceState,
+    /// Automatic restarts since the engine registered the service.
+    pub restarts: u32,
+    /// Position in the backoff schedule.
+    pub step: u32,
+    pub started_at: Option<Instant>,
+    pub error: Option<String>,
+    pub last_exit: Option<ExitInfo>,
+    restart_after_stop: bool,
+    stop_phase: Option<StopPhase>,
+    limit: StartLimit,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine::new(ServiceState::Stopped)
+    }
+}
+
+impl Machine {
+    pub fn new(state: ServiceState) -> Machine {
+        Machine {
+            state,
+            restarts: 0,
+            step: 0,
+            started_at: None,
+            error: None,
+            last_exit: None,
+            restart_after_stop: false,
+            stop_phase: None,
+            limit: StartLimit::default(),
+        }
+    }
+
+    /// A machine for a process adopted from an earlier engine.
+    pub fn adopted(now: Instant, restarts: u32) -> Machine {
+        Machine { restarts, started_at: Some(now), ..Machine::new(ServiceState::Running) }
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.state == ServiceState::Stopping
+    }
+
+    /// Applies `input`; returns the actions in the order they must run.
+    pub fn step(&mut self, policy: &Policy, input: Input, now: Instant) -> Vec<Action> {
+        use ServiceState::*;
+        match (self.state, input) {
+            (Stopped | Exited | Failed, Input::Start { manual }) => {
+                if manual {
+                    self.limit.reset();
+                    self.step = 0;
+                }
+                self.begin_start(policy, now, vec![])
+            }
+            (Backoff, Input::Start { .. } | Input::Restart) => self.begin_start(policy, now, vec![Action::CancelTimer]),
+            (Starting | Running, Input::Start { .. }) => vec![],
+            (Stopping, Input::Start { .. }) => {
+                self.restart_after_stop = true;
+                vec![]
+            }
+            (Starting, Input::Spawned) => {
+                self.state = Running;
+                self.started_at = Some(now);
+                self.error = None;
+                vec![]
+            }
+            (Starting, Input::SpawnFailed(e)) => {
+                self.state = Failed;
+                self.error = Some(e);
+                vec![]
+            }
+            (Starting | Running, Input::Stop) => {
+                self.restart_after_stop = false;
+                self.begin_stop(policy)
+            }
+            (Starting | Running, Input::Restart) => {
+                self.restart_after_stop = true;
+                self.begin_stop(policy)
+            }
+            (Stopped | Exited | Failed, Input::Restart) => {
+                self.limit.reset();
+                self.step = 0;
+                self.begin_start(policy, now, vec![])
+            }
+            (Backoff, Input::Stop) => {
+                self.state = Stopped;
+                vec![Action::CancelTimer]
+            }
+            (Stopping, Input::Restart) => {
+                self.restart_after_stop = true;
+                vec![]
+            }
+            (Stopping, Input::Stop) => {
+                self.restart_after_stop = false;
+                vec![]
+            }
+            (Stopped | Exited | Failed, Input::Stop) => {
+                if self.state != Stopped {
+                    self.state = Stopped;
+                }
+                vec![]
+            }
+            (Stopping, Input::Exited(exit)) => {
+                self.last_exit = Some(exit);
+                self.started_at = None;
+                self.stop_phase = None;
+                let mut actions = vec![Action::CancelTimer, Action::KillLeftovers];
+                if std::mem::take(&mut self.restart_after_stop) {
+                    self.limit.reset();
+                    self.step = 0;
+                    actions = self.begin_start(policy, now, actions);
+                } else {
+                    self.state = Stopped;
+                    self.error = None;
+                }
+                actions
+            }
+            (Starting | Running, Input::Exited(exit)) => self.on_unrequested_exit(policy, exit, now),
+            (Backoff, Input::Timer) => self.begin_start(policy, now, vec![]),
+            (Stopping, Input::ExecStopDone) if self.stop_phase == Some(StopPhase::ExecStop) => {
+                self.stop_phase = Some(StopPhase::Signal);
+                vec![Action::Signal(policy.kill_signal), Action::ArmTimer(policy.timeout_stop)]
+            }
+            (Stopping, Input::Timer) => match self.stop_phase {
+                Some(StopPhase::ExecStop) => {
+                    self.stop_phase = Some(StopPhase::Signal);
+                    vec![Action::Signal(policy.kill_signal), Action::ArmTimer(policy.timeout_stop)]
+                }
+                _ => {
+                    self.stop_phase = Some(StopPhase::Kill);
+                    vec![Action::Kill]
+                }
+            },
+            (Stopped | Exited | Failed | Backoff, Input::DependencyFailed(reason)) => {
+                self.state = Failed;
+                self.error = Some(reason);
+                vec![Action::CancelTimer]
+            }
+            // Anything else is stale (a timer that raced a state change, a second exit...).
+            _ => vec![],
+        }
+    }
+
+    fn begin_start(&mut self, policy: &Policy, now: Instant, mut actions: Vec<Action>) -> Vec<Action> {
+        match self.limit.try_start(policy, now) {
+            Ok(()) => {
+                self.state = ServiceState::Starting;
+                actions.push(Action::Spawn);
+            }
+            Err(e) => {
+                self.state = ServiceState::Failed;
+                self.error = Some(e);
+            }
+        }
+        actions
+    }
+
+    fn begin_stop(&mut self, policy: &Policy) -> Vec<Action> {
+        self.state = ServiceState::Stopping;
+        if policy.has_exec_stop {
+            self.stop_phase = Some(StopPhase::ExecStop);
+            vec![Action::RunExecStop, Action::ArmTimer(policy.timeout_stop)]
+        } else {
+            self.stop_phase = Some(StopPhase::Signal);
+            vec![Action::Signal(policy.kill_signal), Action::ArmTimer(policy.timeout_stop)]
+        }
+    }
+
+    fn on_unrequested_exit(&mut self, policy: &Policy, exit: ExitInfo, now: Instant) -> Vec<Action> {
+        let uptime = self.started_at.map(|t| now.saturating_duration_since(t)).unwrap_or_default();
+        let failed = !policy.is_clean(&exit);
+        let restart = policy.should_restart(&exit);
+        self.error = failed.then(|| exit.describe());
+        self.last_exit = Some(exit);
+        self.started_at = None;
+        let actions = vec![Action::KillLeftovers];
+        if !restart {
+            self.state = ServiceState::Exited;
+            return actions;
+        }
+        if uptime >= policy.backoff_reset_after() {
+            self.step = 0;
+        }
+        let delay = policy.delay(self.step);
+        self.step = self.step.saturating_add(1);
+        self.restarts = self.restarts.saturating_add(1);
+        if delay.is_zero() {
+            return self.begin_start(policy, now, actions);
+        }
+        self.state = ServiceState::Backoff;
+        let mut actions = actions;
+        actions.push(Action::ArmTimer(delay));
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::policy::test_policy;
+    use super::*;
+    use gitvisor_units::RestartPolicy;
+    use ServiceState::*;
+
+    fn exit(code: i32) -> ExitInfo {
+        ExitInfo { code: Some(code), signal: None, core_dumped: false, at_ms: 0 }
+    }
+
+    fn running(p: &Policy, now: Instant) -> Machine {
+        let mut m = Machine::default();
+        assert_eq!(m.step(p, Input::Start { manual: true }, now), vec![Action::Spawn]);
+        assert_eq!(m.state, Starting);
+        assert_eq!(m.step(p, Input::Spawned, now), vec![]);
+        assert_eq!(m.state, Running);
+        m
+    }
+
+    #[test]
+    fn start_spawns_and_spawned_is_running() {
+        let p = test_policy(RestartPolicy::No);
+        running(&p, Instant::now());
+    }
+
+    #[test]
+    fn spawn_failure_is_failed_with_the_error() {
+        let p = test_policy(RestartPolicy::Always);
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: true }, Instant::now());
+        m.step(&p, Input::SpawnFailed("no such file".into()), Instant::now());
+        assert_eq!((m.state, m.error.as_deref()), (Failed, Some("no such file")));
+    }
+
+    #[test]
+    fn exit_without_restart_is_exited_and_failure_is_recorded() {
+        let p = test_policy(RestartPolicy::No);
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        assert_eq!(m.step(&p, Input::Exited(exit(3)), now), vec![Action::KillLeftovers]);
+        assert_eq!(m.state, Exited);
+        assert_eq!(m.error.as_deref(), Some("exited with status 3"));
+        let mut m = running(&p, now);
+        m.step(&p, Input::Exited(exit(0)), now);
+        assert_eq!((m.state, m.error.clone()), (Exited, None));
+    }
+
+    #[test]
+    fn restart_goes_through_backoff_and_the_timer() {
+        let p = test_policy(RestartPolicy::OnFailure);
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        let a = m.step(&p, Input::Exited(exit(1)), now);
+        assert_eq!(a, vec![Action::KillLeftovers, Action::ArmTimer(Duration::from_millis(100))]);
+        assert_eq!((m.state, m.restarts), (Backoff, 1));
+        assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Spawn]);
+        assert_eq!(m.state, Starting);
+    }
+
+    #[test]
+    fn zero_delay_restarts_at_once() {
+        let mut p = test_policy(RestartPolicy::Always);
+        p.restart_sec = Duration::ZERO;
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        assert_eq!(m.step(&p, Input::Exited(exit(0)), now), vec![Action::KillLeftovers, Action::Spawn]);
+        assert_eq!(m.state, Starting);
+    }
+
+    #[test]
+    fn crash_loop_hits_the_start_limit_and_fails() {
+        let mut p = test_policy(RestartPolicy::Always);
+        p.restart_sec = Duration::ZERO;
+        let now = Instant::now();
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: true }, now);
+        for _ in 0..4 {
+            m.step(&p, Input::Spawned, now);
+            m.step(&p, Input::Exited(exit(1)), now);
+            assert_eq!(m.state, Starting);
+        }
+        m.step(&p, Input::Spawned, now);
+        m.step(&p, Input::Exited(exit(1)), now);
+        assert_eq!(m.state, Failed);
+        assert!(m.error.as_deref().unwrap().starts_with("start limit hit"));
+        // A user's start clears the limit.
+        assert_eq!(m.step(&p, Input::Start { manual: true }, now), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn backoff_resets_after_staying_up() {
+        let mut p = test_policy(RestartPolicy::Always);
+        p.restart_steps = 3;
+        p.restart_max_delay = Some(Duration::from_secs(8));
+        let t0 = Instant::now();
+        let mut m = running(&p, t0);
+        m.step(&p, Input::Exited(exit(1)), t0);
+        m.step(&p, Input::Timer, t0);
+        m.step(&p, Input::Spawned, t0);
+        let a = m.step(&p, Input::Exited(exit(1)), t0);
+        assert_eq!(a[1], Action::ArmTimer(Duration::from_secs(2)));
+        m.step(&p, Input::Timer, t0);
+        m.step(&p, Input::Spawned, t0);
+        // Up for longer than RestartMaxDelaySec: the schedule starts over.
+        let a = m.step(&p, Input::Exited(exit(1)), t0 + Duration::from_secs(9));
+        assert_eq!(a[1], Action::ArmTimer(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn stop_signals_then_kills_after_the_timeout() {
+        let p = test_policy(RestartPolicy::Always);
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        assert_eq!(
+            m.step(&p, Input::Stop, now),
+            vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(Duration::from_secs(10))]
+        );
+        assert_eq!(m.state, Stopping);
+        assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Kill]);
+        let a = m.step(&p, Input::Exited(ExitInfo { code: None, signal: Some(9), core_dumped: false, at_ms: 0 }), now);
+        assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers]);
+        assert_eq!(m.state, Stopped);
+        assert_eq!(m.restarts, 0, "a requested stop is not restarted");
+    }
+
+    #[test]
+    fn exec_stop_runs_first_then_the_signal() {
+        let mut p = test_policy(RestartPolicy::No);
+        p.has_exec_stop = true;
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        assert_eq!(m.step(&p, Input::Stop, now), vec![Action::RunExecStop, Action::ArmTimer(p.timeout_stop)]);
+        assert_eq!(m.step(&p, Input::ExecStopDone, now), vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]);
+        assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Kill]);
+    }
+
+    #[test]
+    fn exec_stop_timeout_moves_on_to_the_signal() {
+        let mut p = test_policy(RestartPolicy::No);
+        p.has_exec_stop = true;
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        m.step(&p, Input::Stop, now);
+        assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]);
+    }
+
+    #[test]
+    fn restart_stops_then_starts() {
+        let p = test_policy(RestartPolicy::No);
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        m.step(&p, Input::Restart, now);
+        assert_eq!(m.state, Stopping);
+        let a = m.step(&p, Input::Exited(exit(0)), now);
+        assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers, Action::Spawn]);
+        assert_eq!(m.state, Starting);
+    }
+
+    #[test]
+    fn restart_of_a_stopped_service_starts_it() {
+        let p = test_policy(RestartPolicy::No);
+        let mut m = Machine::default();
+        assert_eq!(m.step(&p, Input::Restart, Instant::now()), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn stop_during_backoff_cancels_the_restart() {
+        let p = test_policy(RestartPolicy::Always);
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        m.step(&p, Input::Exited(exit(1)), now);
+        assert_eq!(m.step(&p, Input::Stop, now), vec![Action::CancelTimer]);
+        assert_eq!(m.state, Stopped);
+        assert_eq!(m.step(&p, Input::Timer, now), vec![], "a stale timer does nothing");
+    }
+
+    #[test]
+    fn start_while_running_does_nothing() {
+        let p = test_policy(RestartPolicy::No);
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        assert_eq!(m.step(&p, Input::Start { manual: true }, now), vec![]);
+        assert_eq!(m.state, Running);
+    }
+
+    #[test]
+    fn dependency_failure_marks_failed() {
+        let p = test_policy(RestartPolicy::No);
+        let mut m = Machine::default();
+        m.step(&p, Input::DependencyFailed("requires db, which failed".into()), Instant::now());
+        assert_eq!((m.state, m.error.as_deref()), (Failed, Some("requires db, which failed")));
+    }
+
+    #[test]
+    fn adopted_process_exit_follows_the_policy() {
+        let p = test_policy(RestartPolicy::OnFailure);
+        let now = Instant::now();
+        let mut m = Machine::adopted(now, 2);
+        let unknown = ExitInfo { code: None, signal: None, core_dumped: false, at_ms: 0 };
+        m.step(&p, Input::Exited(unknown), now);
+        assert_eq!((m.state, m.restarts), (Backoff, 3));
+    }
+}

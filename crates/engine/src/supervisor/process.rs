@@ -1,0 +1,141 @@
+//! Kernel-level handling of service processes: exit notification through pidfd (no polling),
+//! identity by pid plus start time (pids are reused), signals to whole process groups.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use gitvisor_protocol::ExitInfo;
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tokio::io::unix::AsyncFd;
+
+/// A process this engine watches: its own child, or one adopted from an earlier engine.
+pub struct Watched {
+    pub pid: u32,
+    pub start_time: u64,
+    /// Readable once the process has exited.
+    pidfd: AsyncFd<OwnedFd>,
+    /// A child of this engine: its exit status can be collected.
+    pub child: bool,
+}
+
+impl Watched {
+    pub fn new(pid: u32, start_time: u64, child: bool) -> io::Result<Watched> {
+        Ok(Watched { pid, start_time, pidfd: crate::logs::seqpacket::register(pidfd_open(pid)?)?, child })
+    }
+
+    /// Waits for the exit and returns how it ended (status unknown for adopted processes).
+    pub async fn exited(&self) -> ExitInfo {
+        loop {
+            match self.pidfd.readable().await {
+                Ok(mut guard) => {
+                    if let Some(exit) = self.try_collect() {
+                        return exit;
+                    }
+                    guard.clear_ready();
+                }
+                Err(_) => return unknown_exit(),
+            }
+        }
+    }
+
+    fn try_collect(&self) -> Option<ExitInfo> {
+        if !self.child {
+            return Some(unknown_exit());
+        }
+        match waitpid(Pid::from_raw(self.pid as i32), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(exit_info(Some(code), None, false)),
+            Ok(WaitStatus::Signaled(_, sig, core)) => Some(exit_info(None, Some(sig as i32), core)),
+            Ok(WaitStatus::StillAlive) => None,
+            Ok(_) => None,
+            Err(_) => Some(unknown_exit()),
+        }
+    }
+}
+
+fn exit_info(code: Option<i32>, signal: Option<i32>, core_dumped: bool) -> ExitInfo {
+    ExitInfo { code, signal, core_dumped, at_ms: crate::time::now_ms() }
+}
+
+pub fn unknown_exit() -> ExitInfo {
+    exit_info(None, None, false)
+}
+
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call; on success it returns a new descriptor we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), and whether
+/// it is a zombie; `None` if there is no such process.
+pub fn proc_stat(pid: u32) -> Option<(u64, bool)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = *fields.first()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((start, state == "Z" || state == "X"))
+}
+
+pub fn start_time(pid: u32) -> Option<u64> {
+    proc_stat(pid).map(|(t, _)| t)
+}
+
+/// The same process still runs: same pid and same start time, not a zombie.
+pub fn is_same_live_process(pid: u32, start_time: u64) -> bool {
+    matches!(proc_stat(pid), Some((t, false)) if t == start_time)
+}
+
+/// Sends `signal` to every process of the group; false when the group is empty.
+pub fn signal_group(pgid: u32, signal: i32) -> bool {
+    let Ok(sig) = Signal::try_from(signal) else { return false };
+    killpg(Pid::from_raw(pgid as i32), sig).is_ok()
+}
+
+/// Some process of the group is still alive (zombies excluded only by their reaper).
+pub fn group_alive(pgid: u32) -> bool {
+    nix::sys::signal::killpg(Pid::from_raw(pgid as i32), None).is_ok()
+}
+
+/// Reaps a child nobody waits for (the log keeper), without blocking anything.
+pub fn reap_in_background(pid: u32) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    handle.spawn(async move {
+        if let Ok(w) = Watched::new(pid, 0, true) {
+            w.exited().await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_identifies_this_process() {
+        let me = std::process::id();
+        let t = start_time(me).expect("own stat");
+        assert!(is_same_live_process(me, t));
+        assert!(!is_same_live_process(me, t + 1));
+        assert!(start_time(u32::MAX / 2).is_none());
+    }
+
+    #[tokio::test]
+    async fn exit_status_comes_from_the_kernel() {
+        let child = std::process::Command::new("/bin/sh").args(["-c", "exit 7"]).spawn().unwrap();
+        let w = Watched::new(child.id(), 0, true).unwrap();
+        let exit = w.exited().await;
+        assert_eq!(exit.code, Some(7));
+        let child = std::process::Command::new("/bin/sleep").arg("30").spawn().unwrap();
+        let w = Watched::new(child.id(), 0, true).unwrap();
+        nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        assert_eq!(w.exited().await.signal, Some(9));
+    }
+}

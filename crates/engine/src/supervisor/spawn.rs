@@ -1,0 +1,255 @@
+//! Starting a service's process: argv from the unit (never through a shell), a clean
+//! environment, its working directory, its own session and process group, optional user and
+//! group, stdout and stderr into pipes whose read ends go to the log keeper.
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use gitvisor_units::{ExecCommand, Unit};
+use nix::unistd::{Gid, Group, Uid, User};
+
+/// Everything needed to start a command of a unit, resolved before forking.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub program: PathBuf,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub credentials: Option<Credentials>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+pub struct Spawned {
+    pub pid: u32,
+    pub start_time: u64,
+    pub out: OwnedFd,
+    pub err: OwnedFd,
+}
+
+/// Resolves `command` of `unit` into a spec. Errors are one line for the user.
+pub fn prepare(unit: &Unit, command: &ExecCommand, service: &str, extra_env: &[(&str, String)]) -> Result<SpawnSpec, String> {
+    let credentials = credentials(unit)?;
+    let user = match &credentials {
+        Some(c) => User::from_uid(Uid::from_raw(c.uid)).ok().flatten(),
+        None => User::from_uid(Uid::current()).ok().flatten(),
+    };
+    let home = user
+        .as_ref()
+        .map(|u| u.dir.clone())
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let user_name = user.as_ref().map(|u| u.name.clone()).or_else(|| std::env::var("USER").ok()).unwrap_or_default();
+
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
+        ("HOME".into(), home.display().to_string()),
+        ("USER".into(), user_name),
+        ("LANG".into(), std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into())),
+        ("GITVISOR_SERVICE".into(), service.to_string()),
+    ];
+    for (k, v) in extra_env {
+        set(&mut env, k, v.clone());
+    }
+    // systemd's order: Environment= first, EnvironmentFile= overrides it.
+    for (k, v) in &unit.environment {
+        set(&mut env, k, v.clone());
+    }
+    for file in &unit.environment_files {
+        match std::fs::read(&file.path) {
+            Ok(bytes) => {
+                for (k, v) in parse_env_file(&bytes).map_err(|e| format!("EnvironmentFile {}: {e}", file.path.display()))? {
+                    set(&mut env, &k, v);
+                }
+            }
+            Err(e) if file.optional && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("EnvironmentFile {}: {e}", file.path.display())),
+        }
+    }
+
+    let cwd = unit.working_directory.clone().unwrap_or_else(|| home.clone());
+    match std::fs::metadata(&cwd) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("WorkingDirectory {} is not a directory", cwd.display())),
+        Err(e) => return Err(format!("WorkingDirectory {}: {e}", cwd.display())),
+    }
+
+    let argv0 = command.argv.first().ok_or("empty command")?;
+    let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
+    let program = resolve_program(argv0, path, &cwd)?;
+    Ok(SpawnSpec { program, argv: command.argv.clone(), env, cwd, credentials })
+}
+
+fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => env.push((key.to_string(), value)),
+    }
+}
+
+/// `KEY=VALUE` lines; `#` and `;` comments; values may be quoted.
+pub fn parse_env_file(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not a text file".to_string())?;
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!("line {}: expected KEY=VALUE", i + 1));
+        };
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("line {}: invalid variable name {k:?}", i + 1));
+        }
+        let v = v.trim();
+        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+            v[1..v.len() - 1].to_string()
+        } else {
+            v.to_string()
+        };
+        out.push((k.to_string(), v));
+    }
+    Ok(out)
+}
+
+fn resolve_program(argv0: &str, path: &str, cwd: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    if argv0.contains('/') {
+        let p = if Path::new(argv0).is_absolute() { PathBuf::from(argv0) } else { cwd.join(argv0) };
+        return if executable(&p) { Ok(p) } else { Err(format!("ExecStart: {} is not an executable file", p.display())) };
+    }
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(argv0))
+        .find(|p| executable(p))
+        .ok_or_else(|| format!("ExecStart: {argv0} not found in PATH ({path})"))
+}
+
+fn credentials(unit: &Unit) -> Result<Option<Credentials>, String> {
+    if unit.user.is_none() && unit.group.is_none() {
+        return Ok(None);
+    }
+    let user = match &unit.user {
+        Some(name) => Some(lookup_user(name)?),
+        None => None,
+    };
+    let gid = match (&unit.group, &user) {
+        (Some(g), _) => lookup_group(g)?,
+        (None, Some(u)) => u.gid.as_raw(),
+        (None, None) => Gid::current().as_raw(),
+    };
+    let uid = user.as_ref().map(|u| u.uid.as_raw()).unwrap_or_else(|| Uid::current().as_raw());
+    if !Uid::effective().is_root() {
+        if uid != Uid::current().as_raw() || gid != Gid::current().as_raw() {
+            return Err("User=/Group= differ from the engine's user, which only works when gitvisor runs as root".into());
+        }
+        return Ok(None);
+    }
+    let groups = match &user {
+        Some(u) => {
+            let name = CString::new(u.name.as_bytes()).map_err(|_| "User: invalid name".to_string())?;
+            nix::unistd::getgrouplist(&name, Gid::from_raw(gid))
+                .map_err(|e| format!("User {}: cannot list its groups: {e}", u.name))?
+                .into_iter()
+                .map(Gid::as_raw)
+                .collect()
+        }
+        None => vec![gid],
+    };
+    Ok(Some(Credentials { uid, gid, groups }))
+}
+
+fn lookup_user(name: &str) -> Result<User, String> {
+    let found = match name.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+        Err(_) => User::from_name(name),
+    };
+    found.ok().flatten().ok_or_else(|| format!("User={name}: no such user"))
+}
+
+fn lookup_group(name: &str) -> Result<u32, String> {
+    let found = match name.parse::<u32>() {
+        Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+        Err(_) => Group::from_name(name),
+    };
+    found.ok().flatten().map(|g| g.gid.as_raw()).ok_or_else(|| format!("Group={name}: no such group"))
+}
+
+/// Forks and execs. Returns once the program has been exec'd (or failed to).
+pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let mut cmd = Command::new(&spec.program);
+    cmd.arg0(OsStr::from_bytes(spec.argv[0].as_bytes()))
+        .args(&spec.argv[1..])
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(err_w));
+    let creds = spec.credentials.clone();
+    // SAFETY: between fork and exec only async-signal-safe calls: setsid, setgroups, setgid,
+    // setuid. Everything they need was resolved before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Own session and process group: stop signals the whole group, and the service
+            // never receives the terminal's signals meant for the engine.
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(c) = &creds {
+                // Supplementary groups, then gid, then uid: each step needs the privilege the
+                // next one drops.
+                let groups: Vec<libc::gid_t> = c.groups.clone();
+                if libc::setgroups(groups.len(), groups.as_ptr()) < 0
+                    || libc::setgid(c.gid) < 0
+                    || libc::setuid(c.uid) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", spec.program.display()))?;
+    let pid = child.id();
+    // The Child is dropped without waiting: exit is collected through the pidfd (`process.rs`).
+    drop(child);
+    let start_time = super::process::start_time(pid).unwrap_or(0);
+    debug_assert!(out_r.as_raw_fd() >= 0);
+    Ok(Spawned { pid, start_time, out: out_r, err: err_r })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_parse_comments_quotes_and_report_bad_lines() {
+        let got = parse_env_file(b"# c\n; c\nA=1\nexport B=\"two words\"\nC='x'\n\n").unwrap();
+        assert_eq!(got, vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]);
+        assert_eq!(parse_env_file(b"A=1\nnonsense\n").unwrap_err(), "line 2: expected KEY=VALUE");
+        assert!(parse_env_file(b"\xff=1").is_err());
+    }
+
+    #[test]
+    fn programs_resolve_through_path() {
+        assert_eq!(resolve_program("sh", "/nonexistent:/bin", Path::new("/")).unwrap(), PathBuf::from("/bin/sh"));
+        assert!(resolve_program("no-such-program-xyz", "/bin", Path::new("/")).unwrap_err().contains("not found in PATH"));
+        assert!(resolve_program("/etc/passwd", "", Path::new("/")).unwrap_err().contains("not an executable"));
+    }
+}

@@ -1,0 +1,404 @@
+//! One task per service: it owns the service's process, feeds what happens (commands, the exit
+//! seen through the pidfd, its timer) into the pure [`Machine`] and performs the actions it
+//! returns. Nothing here polls: the task sleeps until the kernel, a command or its one timer
+//! wakes it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use gitvisor_protocol::{EventKind, ExitInfo, ServiceState};
+use gitvisor_units::Unit;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::machine::{Action, Input, Machine};
+use super::policy::Policy;
+use super::process::{self, Watched};
+use super::spawn;
+use crate::events::EventBus;
+use crate::logs::LogLink;
+use crate::store::{ServiceRecord, StateStore};
+
+/// What an operation on a service ended with.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub state: ServiceState,
+    pub pid: Option<u32>,
+}
+
+pub enum Command {
+    Start { manual: bool, reply: Option<oneshot::Sender<Outcome>> },
+    Stop { reply: Option<oneshot::Sender<Outcome>> },
+    Restart { reply: Option<oneshot::Sender<Outcome>> },
+    DependencyFailed(String),
+}
+
+/// What the rest of the engine sees of a service, updated on every change.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: ServiceState,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub error: Option<String>,
+    pub since_ms: u64,
+    pub started_ms: Option<u64>,
+    pub last_exit: Option<ExitInfo>,
+    pub adopted: bool,
+}
+
+/// How the task begins.
+pub enum Initial {
+    Stopped { restarts: u32 },
+    /// A live process left by an earlier engine.
+    Adopt { pid: u32, start_time: u64, restarts: u32, started_ms: Option<u64> },
+    /// The process of an earlier engine ended while no engine watched it.
+    DiedUnwatched { restarts: u32 },
+}
+
+pub struct ServiceCtx {
+    pub name: String,
+    pub unit: Arc<Unit>,
+    pub bus: EventBus,
+    pub logs: Arc<LogLink>,
+    pub store: StateStore,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Want {
+    Up,
+    Down,
+}
+
+struct Task {
+    ctx: ServiceCtx,
+    policy: Policy,
+    machine: Machine,
+    process: Option<Watched>,
+    /// Process group of the last process, to clean what it leaves behind.
+    last_pgid: Option<u32>,
+    exec_stop: Option<Watched>,
+    timer: Option<tokio::time::Instant>,
+    waiters: Vec<(Want, oneshot::Sender<Outcome>)>,
+    snapshot: watch::Sender<Snapshot>,
+    started_ms: Option<u64>,
+    adopted: bool,
+}
+
+pub fn spawn_task(ctx: ServiceCtx, initial: Initial) -> (mpsc::Sender<Command>, watch::Receiver<Snapshot>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let policy = Policy::of(&ctx.unit);
+    let now = Instant::now();
+    let mut task = Task {
+        ctx,
+        policy,
+        machine: Machine::default(),
+        process: None,
+        last_pgid: None,
+        exec_stop: None,
+        timer: None,
+        waiters: Vec::new(),
+        snapshot: watch::channel(blank_snapshot()).0,
+        started_ms: None,
+        adopted: false,
+    };
+    let mut pending = None;
+    match initial {
+        Initial::Stopped { restarts } => task.machine.restarts = restarts,
+        Initial::Adopt { pid, start_time, restarts, started_ms } => match Watched::new(pid, start_time, false) {
+            Ok(w) => {
+                task.machine = Machine::adopted(now, restarts);
+                task.process = Some(w);
+                task.last_pgid = Some(pid);
+                task.started_ms = started_ms;
+                task.adopted = true;
+                task.ctx.bus.publish(EventKind::Adopted { service: task.ctx.name.clone(), pid });
+                task.ctx.logs.note(&task.ctx.name, format!("adopted running process {pid}"));
+            }
+            Err(_) => {
+                task.machine = Machine::adopted(now, restarts);
+                pending = Some(Input::Exited(process::unknown_exit()));
+            }
+        },
+        Initial::DiedUnwatched { restarts } => {
+            task.machine = Machine::adopted(now, restarts);
+            pending = Some(Input::Exited(process::unknown_exit()));
+        }
+    }
+    task.publish_snapshot();
+    let rx_snap = task.snapshot.subscribe();
+    let handle = tokio::spawn(async move {
+        if let Some(input) = pending {
+            task.apply(input).await;
+        }
+        task.run(rx).await;
+    });
+    (tx, rx_snap, handle)
+}
+
+fn blank_snapshot() -> Snapshot {
+    Snapshot {
+        state: ServiceState::Stopped,
+        pid: None,
+        restarts: 0,
+        error: None,
+        since_ms: crate::time::now_ms(),
+        started_ms: None,
+        last_exit: None,
+        adopted: false,
+    }
+}
+
+async fn exit_of(w: &Option<Watched>) -> ExitInfo {
+    match w {
+        Some(w) => w.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn timer_of(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Task {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd).await,
+                    // The engine let go of the service without stopping it (engine exit without
+                    // shutdown): the process keeps running for the next engine to adopt.
+                    None => return,
+                },
+                exit = exit_of(&self.process) => {
+                    let w = self.process.take().expect("watched");
+                    self.note_exit(w.pid, &exit);
+                    self.apply(Input::Exited(exit)).await;
+                }
+                _ = exit_of(&self.exec_stop) => {
+                    self.exec_stop = None;
+                    self.apply(Input::ExecStopDone).await;
+                }
+                () = timer_of(self.timer) => {
+                    self.timer = None;
+                    self.apply(Input::Timer).await;
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        let (input, want, reply) = match cmd {
+            Command::Start { manual, reply } => (Input::Start { manual }, Want::Up, reply),
+            Command::Stop { reply } => (Input::Stop, Want::Down, reply),
+            Command::Restart { reply } => (Input::Restart, Want::Up, reply),
+            Command::DependencyFailed(reason) => (Input::DependencyFailed(reason), Want::Down, None),
+        };
+        if let Some(reply) = reply {
+            self.waiters.push((want, reply));
+        }
+        self.apply(input).await;
+    }
+
+    fn note_exit(&self, pid: u32, exit: &ExitInfo) {
+        let expected = self.machine.stop_requested();
+        self.ctx.logs.note(&self.ctx.name, format!("process {pid} {}", exit.describe()));
+        self.ctx.bus.publish(EventKind::Exited { service: self.ctx.name.clone(), pid, exit: exit.clone(), expected });
+    }
+
+    /// Feeds one input to the machine and performs the resulting actions (which may feed more).
+    async fn apply(&mut self, input: Input) {
+        let mut queue = vec![input];
+        while let Some(input) = queue.pop() {
+            let before = self.machine.state;
+            let restarts_before = self.machine.restarts;
+            let actions = self.machine.step(&self.policy, input, Instant::now());
+            for action in actions {
+                if let Some(next) = self.perform(action).await {
+                    queue.push(next);
+                }
+            }
+            if self.machine.restarts != restarts_before {
+                let delay_ms = self.timer.map(|t| t.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64);
+                self.ctx.bus.publish(EventKind::Restarting {
+                    service: self.ctx.name.clone(),
+                    attempt: self.machine.restarts,
+                    delay_ms: delay_ms.unwrap_or(0),
+                });
+            }
+            if self.machine.state != before {
+                self.ctx.bus.publish(EventKind::State {
+                    service: self.ctx.name.clone(),
+                    from: before,
+                    to: self.machine.state,
+                    pid: self.process.as_ref().map(|p| p.pid),
+                    reason: self.machine.error.clone(),
+                });
+                if let Some(e) = &self.machine.error {
+                    if matches!(self.machine.state, ServiceState::Failed) {
+                        self.ctx.logs.note(&self.ctx.name, format!("failed: {e}"));
+                    }
+                }
+            }
+        }
+        self.publish_snapshot();
+        self.answer_waiters();
+    }
+
+    /// Performs one action; returns a follow-up input when the action has an immediate result.
+    async fn perform(&mut self, action: Action) -> Option<Input> {
+        match action {
+            Action::Spawn => Some(self.spawn_main().await),
+            Action::RunExecStop => {
+                if let Err(e) = self.spawn_exec_stop().await {
+                    self.ctx.logs.note(&self.ctx.name, format!("ExecStop failed: {e}"));
+                    return Some(Input::ExecStopDone);
+                }
+                None
+            }
+            Action::Signal(sig) => {
+                if let Some(p) = &self.process {
+                    process::signal_group(p.pid, sig);
+                }
+                None
+            }
+            Action::Kill => {
+                if let Some(p) = &self.process {
+                    self.ctx.logs.note(&self.ctx.name, format!("stop timed out; killing process group {}", p.pid));
+                    process::signal_group(p.pid, libc::SIGKILL);
+                }
+                if let Some(p) = &self.exec_stop {
+                    process::signal_group(p.pid, libc::SIGKILL);
+                }
+                None
+            }
+            Action::KillLeftovers => {
+                // Whatever the exited main process left in its group would outlive the service.
+                if let Some(g) = self.last_pgid.take() {
+                    if process::group_alive(g) {
+                        process::signal_group(g, libc::SIGKILL);
+                    }
+                }
+                None
+            }
+            Action::ArmTimer(d) => {
+                // `infinity` (Duration::MAX) never fires.
+                self.timer = tokio::time::Instant::now().checked_add(d);
+                None
+            }
+            Action::CancelTimer => {
+                self.timer = None;
+                None
+            }
+        }
+    }
+
+    async fn spawn_main(&mut self) -> Input {
+        let unit = self.ctx.unit.clone();
+        let result = spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &[]).and_then(|s| spawn::spawn(&s));
+        match result {
+            Ok(sp) => {
+                let pid = sp.pid;
+                match Watched::new(pid, sp.start_time, true) {
+                    Ok(w) => self.process = Some(w),
+                    Err(e) => {
+                        process::signal_group(pid, libc::SIGKILL);
+                        return Input::SpawnFailed(format!("cannot watch process {pid}: {e}"));
+                    }
+                }
+                self.last_pgid = Some(pid);
+                self.adopted = false;
+                self.started_ms = Some(crate::time::now_ms());
+                // The record must name the new pid before anything else can go wrong, so a
+                // successor engine adopts it rather than starting a duplicate.
+                self.persist();
+                if let Err(e) = self.ctx.logs.attach(&self.ctx.name, pid, sp.start_time, sp.out, sp.err).await {
+                    tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
+                }
+                self.ctx.logs.note(&self.ctx.name, format!("started process {pid}: {}", unit.exec_start.argv.join(" ")));
+                Input::Spawned
+            }
+            Err(e) => {
+                self.ctx.logs.note(&self.ctx.name, format!("cannot start: {e}"));
+                Input::SpawnFailed(e)
+            }
+        }
+    }
+
+    async fn spawn_exec_stop(&mut self) -> Result<(), String> {
+        let unit = self.ctx.unit.clone();
+        let cmd = unit.exec_stop.as_ref().ok_or("no ExecStop")?;
+        let main_pid = self.process.as_ref().map(|p| p.pid.to_string()).unwrap_or_default();
+        let spec = spawn::prepare(&unit, cmd, &self.ctx.name, &[("MAINPID", main_pid)])?;
+        let sp = spawn::spawn(&spec)?;
+        self.exec_stop = Some(Watched::new(sp.pid, sp.start_time, true).map_err(|e| e.to_string())?);
+        let _ = self.ctx.logs.attach(&self.ctx.name, sp.pid, sp.start_time, sp.out, sp.err).await;
+        Ok(())
+    }
+
+    fn publish_snapshot(&mut self) {
+        let m = &self.machine;
+        let pid = self.process.as_ref().map(|p| p.pid);
+        let old = self.snapshot.borrow().clone();
+        let since_ms = if old.state != m.state { crate::time::now_ms() } else { old.since_ms };
+        if !m.state.is_active() {
+            self.started_ms = None;
+        }
+        let snap = Snapshot {
+            state: m.state,
+            pid,
+            restarts: m.restarts,
+            error: m.error.clone(),
+            since_ms,
+            started_ms: self.started_ms,
+            last_exit: m.last_exit.clone(),
+            adopted: self.adopted && pid.is_some(),
+        };
+        self.snapshot.send_replace(snap);
+        self.persist();
+    }
+
+    fn persist(&self) {
+        let p = self.process.as_ref();
+        let record = ServiceRecord {
+            pid: p.map(|p| p.pid),
+            start_time: p.map(|p| p.start_time),
+            state: self.machine.state,
+            restarts: self.machine.restarts,
+            started_ms: self.started_ms,
+            last_exit: self.machine.last_exit.clone(),
+            error: self.machine.error.clone(),
+        };
+        self.ctx.store.set_service(&self.ctx.name, record);
+    }
+
+    fn answer_waiters(&mut self) {
+        let state = self.machine.state;
+        let outcome = |ok: bool| Outcome {
+            ok,
+            error: if ok { None } else { self.machine.error.clone().or_else(|| Some(format!("service is {state}"))) },
+            state,
+            pid: self.process.as_ref().map(|p| p.pid),
+        };
+        let mut keep = Vec::new();
+        for (want, tx) in self.waiters.drain(..) {
+            let settled = match want {
+                Want::Up => matches!(state, ServiceState::Running | ServiceState::Failed | ServiceState::Exited | ServiceState::Stopped),
+                Want::Down => matches!(state, ServiceState::Stopped | ServiceState::Exited | ServiceState::Failed),
+            };
+            if settled {
+                let ok = match want {
+                    Want::Up => state == ServiceState::Running,
+                    Want::Down => true,
+                };
+                let _ = tx.send(outcome(ok));
+            } else {
+                keep.push((want, tx));
+            }
+        }
+        self.waiters = keep;
+    }
+}

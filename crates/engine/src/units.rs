@@ -1,0 +1,130 @@
+//! The set of units the engine runs: loaded from the services directory, with templates kept for
+//! instances, every invalid file reported with its diagnostics, and the dependency plan.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use gitvisor_graph::{plan, Node, Plan};
+use gitvisor_units::{load_instance, load_unit, Severity, SpecifierContext, Unit, UnitName};
+
+#[derive(Default)]
+pub struct UnitSet {
+    pub units: BTreeMap<String, Arc<Unit>>,
+    /// Template files by prefix (`web@`): file name and bytes.
+    pub templates: BTreeMap<String, (String, Vec<u8>)>,
+    /// `file:line: message` of every file that could not be loaded.
+    pub invalid: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+pub fn specifier_context() -> SpecifierContext {
+    let uid = nix::unistd::Uid::current();
+    let user = nix::unistd::User::from_uid(uid).ok().flatten();
+    SpecifierContext {
+        home: user.as_ref().map(|u| u.dir.clone()).or_else(dirs::home_dir).unwrap_or_else(|| "/".into()),
+        user: user.map(|u| u.name).unwrap_or_else(|| uid.to_string()),
+        uid: uid.as_raw(),
+        runtime_dir: dirs::runtime_dir().unwrap_or_else(|| format!("/run/user/{uid}").into()),
+    }
+}
+
+impl UnitSet {
+    /// Loads every `*.service` file directly in `dir`.
+    pub fn load_dir(dir: &Path, ctx: &SpecifierContext) -> UnitSet {
+        let mut set = UnitSet::default();
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !name.ends_with(".service") || !e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                        continue;
+                    }
+                    match std::fs::read(e.path()) {
+                        Ok(bytes) => files.push((name, bytes)),
+                        Err(err) => set.invalid.push(format!("{name}:0: cannot read: {err}")),
+                    }
+                }
+            }
+            Err(e) => set.invalid.push(format!("{}: cannot read the services directory: {e}", dir.display())),
+        }
+        files.sort();
+        for (name, bytes) in files {
+            set.add_file(&name, bytes, ctx);
+        }
+        set
+    }
+
+    fn add_file(&mut self, file: &str, bytes: Vec<u8>, ctx: &SpecifierContext) {
+        let name = match UnitName::from_file_name(file) {
+            Ok(n) => n,
+            Err(e) => {
+                self.invalid.push(format!("{file}:0: {e}"));
+                return;
+            }
+        };
+        if name.is_template() {
+            // Validate the template once with a placeholder instance, so its errors show early.
+            if let Err(diags) = load_instance(file, &bytes, "instance", ctx) {
+                self.report(diags);
+                return;
+            }
+            let prefix = name.as_str().to_string();
+            let default_instance = load_instance(file, &bytes, "instance", ctx).ok().and_then(|l| l.unit.default_instance.clone());
+            self.templates.insert(prefix.clone(), (file.to_string(), bytes));
+            if let Some(inst) = default_instance {
+                let _ = self.instantiate(&format!("{prefix}{inst}"), ctx);
+            }
+            return;
+        }
+        match load_unit(file, &bytes, ctx) {
+            Ok(loaded) => {
+                self.warnings.extend(loaded.warnings.iter().map(ToString::to_string));
+                self.units.insert(name.as_str().to_string(), Arc::new(loaded.unit));
+            }
+            Err(diags) => self.report(diags),
+        }
+    }
+
+    fn report(&mut self, diags: Vec<gitvisor_units::Diagnostic>) {
+        for d in diags {
+            match d.severity {
+                Severity::Error => self.invalid.push(d.to_string()),
+                Severity::Warning => self.warnings.push(d.to_string()),
+            }
+        }
+    }
+
+    /// Makes `web@8080` from the template `web@.service` if there is one.
+    pub fn instantiate(&mut self, name: &str, ctx: &SpecifierContext) -> Result<Arc<Unit>, String> {
+        if let Some(u) = self.units.get(name) {
+            return Ok(u.clone());
+        }
+        let parsed = UnitName::parse(name).map_err(|e| e.to_string())?;
+        let (Some(template), Some(instance)) = (parsed.template(), parsed.instance()) else {
+            return Err(format!("no unit named {name}"));
+        };
+        let (file, bytes) = self.templates.get(template.as_str()).ok_or_else(|| format!("no unit named {name}"))?;
+        let loaded = load_instance(file, bytes, instance, ctx)
+            .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+        let unit = Arc::new(loaded.unit);
+        self.units.insert(name.to_string(), unit.clone());
+        Ok(unit)
+    }
+
+    pub fn plan(&self) -> Plan {
+        let nodes: Vec<Node> = self
+            .units
+            .iter()
+            .map(|(name, u)| Node {
+                name: name.clone(),
+                requires: u.requires.clone(),
+                wants: u.wants.clone(),
+                after: u.after.clone(),
+                before: u.before.clone(),
+            })
+            .collect();
+        plan(&nodes)
+    }
+}

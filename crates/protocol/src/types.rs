@@ -1,0 +1,254 @@
+//! Payloads of the methods and notifications. Field names are part of the protocol
+//! (`status --json` prints [`ServiceStatus`] as is).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub client: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol: u32,
+    pub engine: String,
+    pub home: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Backoff,
+    Exited,
+    Failed,
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Stopped => "stopped",
+            ServiceState::Starting => "starting",
+            ServiceState::Running => "running",
+            ServiceState::Stopping => "stopping",
+            ServiceState::Backoff => "backoff",
+            ServiceState::Exited => "exited",
+            ServiceState::Failed => "failed",
+        }
+    }
+
+    /// A process of the service may exist in this state.
+    pub fn is_active(self) -> bool {
+        matches!(self, ServiceState::Starting | ServiceState::Running | ServiceState::Stopping)
+    }
+}
+
+impl std::fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    #[default]
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+/// How a process ended. `code` and `signal` are both `None` when the engine did not witness the
+/// exit (the process was adopted from an earlier engine and is not its child).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub core_dumped: bool,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+}
+
+impl ExitInfo {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(c), _) => format!("exited with status {c}"),
+            (None, Some(s)) => format!("killed by {}", signal_name(s)),
+            (None, None) => "ended while unsupervised (status unknown)".into(),
+        }
+    }
+}
+
+pub fn signal_name(sig: i32) -> String {
+    const NAMES: &[(i32, &str)] = &[
+        (1, "SIGHUP"),
+        (2, "SIGINT"),
+        (3, "SIGQUIT"),
+        (4, "SIGILL"),
+        (5, "SIGTRAP"),
+        (6, "SIGABRT"),
+        (7, "SIGBUS"),
+        (8, "SIGFPE"),
+        (9, "SIGKILL"),
+        (10, "SIGUSR1"),
+        (11, "SIGSEGV"),
+        (12, "SIGUSR2"),
+        (13, "SIGPIPE"),
+        (14, "SIGALRM"),
+        (15, "SIGTERM"),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == sig)
+        .map(|(_, s)| (*s).to_string())
+        .unwrap_or_else(|| format!("signal {sig}"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub description: Option<String>,
+    pub state: ServiceState,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub health: Health,
+    pub ready: bool,
+    pub enabled: bool,
+    /// Commit the unit came from; `None` while units are read from the working tree.
+    pub commit: Option<String>,
+    /// Why the service is failed or not started, or the unit's validation errors.
+    pub error: Option<String>,
+    /// Unix time in milliseconds of the last state change.
+    pub since_ms: u64,
+    /// Unix time in milliseconds the current process started.
+    pub started_ms: Option<u64>,
+    pub last_exit: Option<ExitInfo>,
+    /// The operation holding the service's lock, if any (`stop`, `restart`...).
+    pub busy: Option<String>,
+    /// The process was adopted from an earlier engine.
+    pub adopted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub services: Vec<ServiceStatus>,
+    /// Unit files that could not be loaded: `file:line: message` lines.
+    pub invalid: Vec<String>,
+    /// Problems with the services set as a whole (dependency cycles...).
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamesParams {
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpOutcome {
+    pub name: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub state: Option<ServiceState>,
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpReply {
+    pub results: Vec<OpOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogsParams {
+    pub name: String,
+    pub lines: usize,
+    #[serde(default)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Unix time in microseconds when the line was read.
+    pub at_us: u64,
+    /// `out` or `err`.
+    pub stream: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogsReply {
+    pub lines: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogNotification {
+    pub name: String,
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
+/// Something that happened in the engine, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    State {
+        service: String,
+        from: ServiceState,
+        to: ServiceState,
+        pid: Option<u32>,
+        reason: Option<String>,
+    },
+    Exited {
+        service: String,
+        pid: u32,
+        exit: ExitInfo,
+        /// The service was being stopped on request.
+        expected: bool,
+    },
+    Restarting {
+        service: String,
+        attempt: u32,
+        delay_ms: u64,
+    },
+    Adopted {
+        service: String,
+        pid: u32,
+    },
+    EngineStarted {
+        pid: u32,
+    },
+    EngineStopping,
+    /// The subscriber's queue was full and it missed this many events.
+    Lagged {
+        missed: u64,
+    },
+}
+
+impl EventKind {
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            EventKind::State { service, .. }
+            | EventKind::Exited { service, .. }
+            | EventKind::Restarting { service, .. }
+            | EventKind::Adopted { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+}

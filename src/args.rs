@@ -1,0 +1,60 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gitvisor", version, about = "A per-user process supervisor with git-versioned systemd-style units")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Run the engine headless in the foreground (SIGTERM or Ctrl-C stops services and exits).
+    Daemon,
+    /// Show the services and their states.
+    Status {
+        names: Vec<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start services (and what they require), in dependency order.
+    Start {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop services (and what requires them).
+    Stop {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Restart services.
+    Restart {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show a service's output.
+    Logs {
+        name: String,
+        /// Number of lines to show.
+        #[arg(short = 'n', long = "lines", default_value_t = 50)]
+        lines: usize,
+        /// Keep printing new lines as they come.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Stream the engine's events.
+    Events {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check unit files offline (a file or a directory; default: the services directory).
+    Validate { path: Option<PathBuf> },
+    /// Print the effective settings from config.toml.
+    Config,
+}

@@ -1,0 +1,51 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use gitvisor_protocol::{Client, Event, EventKind};
+
+use super::Result;
+
+pub async fn run(client: &mut Client, json: bool) -> Result<ExitCode> {
+    let _: serde_json::Value = client.call("events.subscribe", serde_json::Value::Null).await?;
+    while let Some((method, params)) = client.notification().await? {
+        if method != "event" {
+            continue;
+        }
+        let mut out = std::io::stdout().lock();
+        if json {
+            writeln!(out, "{params}")?;
+        } else {
+            let ev: Event = serde_json::from_value(params)?;
+            writeln!(out, "{}", describe(&ev))?;
+        }
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(ev: &Event) -> String {
+    let t = gitvisor_engine::time::format_us(ev.at_ms * 1000);
+    let what = match &ev.kind {
+        EventKind::State { service, from, to, pid, reason } => {
+            let mut s = format!("{service}: {from} -> {to}");
+            if let Some(p) = pid {
+                s.push_str(&format!(" (pid {p})"));
+            }
+            if let Some(r) = reason {
+                s.push_str(&format!(": {r}"));
+            }
+            s
+        }
+        EventKind::Exited { service, pid, exit, expected } => {
+            format!("{service}: process {pid} {}{}", exit.describe(), if *expected { " (stopped)" } else { "" })
+        }
+        EventKind::Restarting { service, attempt, delay_ms } => {
+            format!("{service}: restart #{attempt} in {delay_ms} ms")
+        }
+        EventKind::Adopted { service, pid } => format!("{service}: adopted process {pid}"),
+        EventKind::EngineStarted { pid } => format!("engine {pid} started"),
+        EventKind::EngineStopping => "engine stopping".into(),
+        EventKind::Lagged { missed } => format!("({missed} events missed: reading too slowly)"),
+    };
+    format!("{t} {what}")
+}

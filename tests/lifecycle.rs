@@ -1,0 +1,260 @@
+//! Start, stop, restart of real processes through a real daemon.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn start_stop_restart_real_processes() {
+    let mut h = Home::new();
+    h.sh_unit("sleeper", "echo hello; exec sleep 1000", "");
+    h.start_daemon();
+    assert_eq!(h.state("sleeper"), "stopped", "not enabled: registered only");
+    let out = h.ok(&["start", "sleeper"]);
+    assert!(out.starts_with("sleeper: running (pid "), "{out}");
+    let pid = h.pid("sleeper").unwrap();
+    assert!(alive(pid));
+
+    h.ok(&["restart", "sleeper"]);
+    let pid2 = h.pid("sleeper").unwrap();
+    assert_ne!(pid, pid2);
+    wait_dead(pid);
+
+    h.ok(&["stop", "sleeper"]);
+    assert_eq!(h.state("sleeper"), "stopped");
+    wait_dead(pid2);
+    assert_eq!(h.service("sleeper")["pid"], serde_json::Value::Null);
+}
+
+#[test]
+fn enabled_units_start_with_the_engine_and_stop_with_it() {
+    let mut h = Home::new();
+    h.sh_unit("a", "exec sleep 1000", "[Install]\nWantedBy=default.target");
+    h.sh_unit("b", "exec sleep 1000", "");
+    h.start_daemon();
+    h.wait_state("a", "running");
+    assert_eq!(h.state("b"), "stopped");
+    let pid = h.pid("a").unwrap();
+    assert_eq!(h.stop_daemon(), Some(0));
+    wait_dead(pid);
+}
+
+#[test]
+fn restart_policies() {
+    let mut h = Home::new();
+    let fast = "RestartSec=0\nStartLimitIntervalSec=0";
+    h.sh_unit("no", "exit 1", &format!("Restart=no\n{fast}"));
+    h.sh_unit("onfail-ok", "exit 0", &format!("Restart=on-failure\n{fast}"));
+    h.sh_unit("onfail-bad", "sleep 0.05; exit 1", &format!("Restart=on-failure\n{fast}"));
+    h.sh_unit("onsuccess", "sleep 0.05; exit 0", &format!("Restart=on-success\n{fast}"));
+    h.sh_unit("abnormal-code", "exit 2", &format!("Restart=on-abnormal\n{fast}"));
+    h.sh_unit("abnormal-sig", "sleep 0.05; kill -SEGV $$", &format!("Restart=on-abnormal\n{fast}"));
+    h.sh_unit("always", "sleep 0.05; exit 0", &format!("Restart=always\n{fast}"));
+    h.start_daemon();
+    let all = ["no", "onfail-ok", "onfail-bad", "onsuccess", "abnormal-code", "abnormal-sig", "always"];
+    let _ = h.run(&["start", "no", "onfail-ok", "onfail-bad", "onsuccess", "abnormal-code", "abnormal-sig", "always"]);
+    for name in ["onfail-bad", "onsuccess", "abnormal-sig", "always"] {
+        h.wait_until(&format!("{name} restarts"), || h.service(name)["restarts"].as_u64().unwrap() >= 2);
+    }
+    for name in ["no", "onfail-ok", "abnormal-code"] {
+        let s = h.wait_state(name, "exited");
+        assert_eq!(s["restarts"], 0, "{name}: {s:#}");
+    }
+    assert_eq!(h.service("no")["error"], "exited with status 1");
+    assert_eq!(h.service("onfail-ok")["error"], serde_json::Value::Null);
+    assert_eq!(h.service("abnormal-code")["last_exit"]["code"], 2);
+    let _ = all;
+}
+
+#[test]
+fn restart_delay_is_observed() {
+    let mut h = Home::new();
+    let marks = h.work().join("marks");
+    h.sh_unit("slow", &format!("date +%s%N >> {}; exit 1", marks.display()), "Restart=always\nRestartSec=300ms\nStartLimitIntervalSec=0");
+    h.start_daemon();
+    h.ok(&["start", "slow"]);
+    h.wait_until("three starts", || std::fs::read_to_string(&marks).map(|s| s.lines().count() >= 3).unwrap_or(false));
+    h.ok(&["stop", "slow"]);
+    let times: Vec<u128> = std::fs::read_to_string(&marks).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    for w in times.windows(2) {
+        let gap_ms = (w[1] - w[0]) / 1_000_000;
+        assert!(gap_ms >= 290, "restarted after {gap_ms} ms, RestartSec=300ms");
+    }
+}
+
+#[test]
+fn start_limit_puts_a_crash_loop_in_failed() {
+    let mut h = Home::new();
+    h.sh_unit("loop", "exit 1", "Restart=always\nRestartSec=0\nStartLimitIntervalSec=60\nStartLimitBurst=3");
+    h.start_daemon();
+    let _ = h.run(&["start", "loop"]);
+    let s = h.wait_state("loop", "failed");
+    assert!(s["error"].as_str().unwrap().starts_with("start limit hit: more than 3 starts within 1m"), "{s:#}");
+    // A user's start gives it a fresh budget.
+    let _ = h.run(&["start", "loop"]);
+    h.wait_state("loop", "failed");
+}
+
+#[test]
+fn stop_cleans_every_process_of_the_service() {
+    let mut h = Home::new();
+    let pids = h.work().join("pids");
+    // The main process forks a grandchild that ignores SIGTERM.
+    h.sh_unit(
+        "forker",
+        &format!("sh -c \"trap '' TERM; echo \\$\\$ > {}; exec sleep 1000\" & wait", pids.display()),
+        "TimeoutStopSec=500ms",
+    );
+    h.start_daemon();
+    h.ok(&["start", "forker"]);
+    let grandchild: u32 = wait_file(&pids).trim().parse().unwrap();
+    let main = h.pid("forker").unwrap();
+    assert!(alive(grandchild));
+    h.ok(&["stop", "forker"]);
+    wait_dead(main);
+    wait_dead(grandchild);
+}
+
+#[test]
+fn exec_stop_runs_before_the_signal() {
+    let mut h = Home::new();
+    let marker = h.work().join("stopped-by");
+    h.sh_unit("graceful", "exec sleep 1000", &format!("ExecStop=/bin/sh -c 'echo $MAINPID > {}'", marker.display()));
+    h.start_daemon();
+    h.ok(&["start", "graceful"]);
+    let pid = h.pid("graceful").unwrap();
+    h.ok(&["stop", "graceful"]);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), pid.to_string());
+    wait_dead(pid);
+}
+
+#[test]
+fn dependencies_start_in_order_observed_from_the_processes() {
+    let mut h = Home::new();
+    let w = h.work();
+    let stamp = |name: &str| format!("date +%s%N > {}/{name}; exec sleep 1000", w.display());
+    h.sh_unit("db", &stamp("db"), "");
+    h.sh_unit("cache", &stamp("cache"), "");
+    h.sh_unit("api", &stamp("api"), "[Unit]\nRequires=db\nWants=cache\nAfter=db cache");
+    h.sh_unit("web", &stamp("web"), "[Unit]\nRequires=api\nAfter=api\n[Install]\nWantedBy=default.target");
+    h.start_daemon();
+    for n in ["db", "cache", "api", "web"] {
+        h.wait_state(n, "running");
+    }
+    let t = |n: &str| -> u128 { wait_file(&w.join(n)).trim().parse().unwrap() };
+    // Each process records its own start; the ExecStart order is what matters, so compare the
+    // spawn order through the pids' start times as well.
+    let start_time = |n: &str| -> u64 {
+        let pid = h.pid(n).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat.rsplit(')').next().unwrap().split_whitespace().nth(19).unwrap().parse().unwrap()
+    };
+    assert!(start_time("db") <= start_time("api") && start_time("cache") <= start_time("api"));
+    assert!(start_time("api") <= start_time("web"));
+    assert!(t("db") < t("web") && t("api") < t("web"), "stamps: db {} api {} web {}", t("db"), t("api"), t("web"));
+
+    // Stopping db stops what requires it (api, then web), dependents first.
+    let out = h.ok(&["stop", "db"]);
+    assert!(out.contains("db: stopped"), "{out}");
+    for n in ["web", "api", "db"] {
+        assert_eq!(h.state(n), "stopped", "{n}");
+    }
+    assert_eq!(h.state("cache"), "running", "Wants= does not propagate stops");
+}
+
+#[test]
+fn a_cycle_is_reported_and_only_its_units_stay_down() {
+    let mut h = Home::new();
+    h.sh_unit("x", "exec sleep 1000", "[Unit]\nRequires=y\nAfter=y\n[Install]\nWantedBy=default.target");
+    h.sh_unit("y", "exec sleep 1000", "[Unit]\nRequires=x\nAfter=x\n[Install]\nWantedBy=default.target");
+    h.sh_unit("free", "exec sleep 1000", "[Install]\nWantedBy=default.target");
+    h.start_daemon();
+    h.wait_state("free", "running");
+    let status = h.status();
+    let problems = status["problems"].to_string();
+    assert!(problems.contains("dependency cycle") && problems.contains('x') && problems.contains('y'), "{problems}");
+    for n in ["x", "y"] {
+        let s = h.service(n);
+        assert_ne!(s["state"], "running");
+        assert!(s["error"].as_str().unwrap_or("").contains("cycle"), "{s:#}");
+    }
+    let o = h.run(&["start", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn a_missing_requirement_fails_the_dependent_only() {
+    let mut h = Home::new();
+    h.sh_unit("lonely", "exec sleep 1000", "[Unit]\nRequires=ghost");
+    h.start_daemon();
+    let o = h.run(&["start", "lonely"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("requires ghost, which does not exist"), "{err}");
+    assert_eq!(h.state("lonely"), "failed");
+}
+
+#[test]
+fn spawn_errors_are_failed_with_a_clear_reason() {
+    let mut h = Home::new();
+    h.unit("nobin", "[Service]\nExecStart=/nonexistent/program\n");
+    h.unit("nodir", "[Service]\nExecStart=/bin/true\nWorkingDirectory=/nonexistent/dir\n");
+    h.start_daemon();
+    let o = h.run(&["start", "nobin"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/program is not an executable file"));
+    assert_eq!(h.state("nobin"), "failed");
+    let o = h.run(&["start", "nodir"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("WorkingDirectory /nonexistent/dir"));
+}
+
+#[test]
+fn environment_is_clean_plus_the_unit_s() {
+    let mut h = Home::new();
+    let out = h.work().join("env");
+    std::fs::write(h.work().join("vars"), "FROM_FILE=yes\nSHARED=file\n").unwrap();
+    h.sh_unit(
+        "env",
+        &format!("env > {}; exec sleep 1000", out.display()),
+        &format!("Environment=\"GREETING=hello world\" SHARED=unit\nEnvironmentFile={}/vars\nEnvironmentFile=-/nonexistent", h.work().display()),
+    );
+    h.start_daemon();
+    h.ok(&["start", "env"]);
+    let env = wait_file(&out);
+    assert!(env.lines().any(|l| l == "GREETING=hello world"), "{env}");
+    assert!(env.lines().any(|l| l == "FROM_FILE=yes"), "{env}");
+    assert!(env.lines().any(|l| l == "SHARED=file"), "EnvironmentFile overrides Environment: {env}");
+    assert!(env.lines().any(|l| l.starts_with("PATH=")));
+    assert!(!env.lines().any(|l| l.starts_with("GITVISOR_HOME=")), "the engine's environment leaked: {env}");
+}
+
+#[test]
+fn a_restart_while_stopping_answers_stop_in_progress() {
+    let mut h = Home::new();
+    // Ignores SIGTERM: the stop lasts TimeoutStopSec.
+    h.sh_unit("stubborn", "trap '' TERM; while true; do sleep 0.1; done", "TimeoutStopSec=3s");
+    h.start_daemon();
+    h.ok(&["start", "stubborn"]);
+    let mut stopper = h.cmd().args(["stop", "stubborn"]).spawn().unwrap();
+    h.wait_state("stubborn", "stopping");
+    let o = h.run(&["restart", "stubborn"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stop in progress"), "{err}");
+    assert!(stopper.wait().unwrap().success());
+    assert_eq!(h.state("stubborn"), "stopped");
+}
+
+#[test]
+fn templates_run_instances() {
+    let mut h = Home::new();
+    let w = h.work();
+    h.unit("echo@", &format!("[Service]\nExecStart=/bin/sh -c 'echo %i > {}/%i; exec sleep 1000'\n[Install]\nDefaultInstance=first\n", w.display()));
+    h.start_daemon();
+    assert_eq!(wait_file(&w.join("first")).trim(), "first");
+    h.ok(&["start", "echo@second"]);
+    assert_eq!(wait_file(&w.join("second")).trim(), "second");
+    let o = h.run(&["start", "nothing@here"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no service named nothing@here"));
+}

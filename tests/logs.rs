@@ -1,0 +1,111 @@
+//! Service output: timestamped files, rotation, tail and follow.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use common::*;
+
+#[test]
+fn output_lines_are_timestamped_with_their_stream() {
+    let mut h = Home::new();
+    h.sh_unit("talker", "echo to-out; echo to-err >&2; printf partial; exec sleep 1000", "");
+    h.start_daemon();
+    h.ok(&["start", "talker"]);
+    h.wait_until("three lines in the file", || {
+        let t = std::fs::read_to_string(h.path().join("logs/talker.log")).unwrap_or_default();
+        t.contains(" out to-out") && t.contains(" err to-err")
+    });
+    let text = std::fs::read_to_string(h.path().join("logs/talker.log")).unwrap();
+    for line in text.lines() {
+        let ts = line.split(' ').next().unwrap();
+        assert!(ts.len() == 27 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "bad timestamp in {line:?}");
+    }
+    let logs = h.ok(&["logs", "talker", "-n", "10"]);
+    assert!(logs.contains("out to-out") && logs.contains("err to-err"), "{logs}");
+    assert!(logs.contains("gitvisor started process"), "the engine's own notes are in the log: {logs}");
+    // The partial line is written when the process ends.
+    h.ok(&["stop", "talker"]);
+    h.wait_until("the partial line is flushed at exit", || {
+        std::fs::read_to_string(h.path().join("logs/talker.log")).unwrap().contains(" out partial")
+    });
+}
+
+#[test]
+fn logs_n_limits_and_unknown_service_is_an_error() {
+    let mut h = Home::new();
+    h.sh_unit("counter", "for i in $(seq 1 20); do echo line $i; done; exec sleep 1000", "");
+    h.start_daemon();
+    h.ok(&["start", "counter"]);
+    h.wait_until("all lines", || h.ok(&["logs", "counter", "-n", "100"]).contains("line 20"));
+    let out = h.ok(&["logs", "counter", "-n", "3"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[2].ends_with("line 20") && lines[0].ends_with("line 18"), "{out}");
+    let o = h.run(&["logs", "ghost"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "gitvisor: no service named ghost");
+}
+
+#[test]
+fn follow_shows_lines_printed_after_it_started() {
+    let mut h = Home::new();
+    let trigger = h.work().join("go");
+    h.sh_unit(
+        "later",
+        &format!("echo before; while [ ! -e {} ]; do sleep 0.02; done; echo after-follow; exec sleep 1000", trigger.display()),
+        "",
+    );
+    h.start_daemon();
+    h.ok(&["start", "later"]);
+    h.wait_until("first line", || h.ok(&["logs", "later"]).contains("before"));
+    let mut follower = h.cmd().args(["logs", "later", "-f", "-n", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(follower.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::fs::write(&trigger, "").unwrap();
+    let mut seen = String::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        seen.push_str(&line);
+        if line.contains("after-follow") {
+            break;
+        }
+    }
+    follower.kill().unwrap();
+    let _ = follower.wait();
+    assert!(seen.contains("after-follow"), "{seen}");
+}
+
+#[test]
+fn log_files_rotate_with_a_bounded_count() {
+    let mut h = Home::new();
+    std::fs::write(h.path().join("config.toml"), "[logs]\nmax_file_size = \"4K\"\nmax_files = 2\n").unwrap();
+    h.sh_unit("flood", "i=0; while [ $i -lt 2000 ]; do echo \"line $i padding padding padding\"; i=$((i+1)); done; exec sleep 1000", "");
+    h.start_daemon();
+    h.ok(&["start", "flood"]);
+    h.wait_until("the last line is written", || {
+        std::fs::read_to_string(h.path().join("logs/flood.log")).unwrap_or_default().contains("line 1999 ")
+    });
+    let logs = h.path().join("logs");
+    assert!(std::fs::metadata(logs.join("flood.log")).unwrap().len() <= 4096);
+    assert!(logs.join("flood.log.1").exists() && logs.join("flood.log.2").exists());
+    assert!(!logs.join("flood.log.3").exists());
+}
+
+#[test]
+fn a_service_flooding_output_does_not_slow_the_engine() {
+    let mut h = Home::new();
+    h.sh_unit("firehose", "exec yes firehose-line-of-some-length", "");
+    h.sh_unit("other", "exec sleep 1000", "");
+    h.start_daemon();
+    h.ok(&["start", "firehose"]);
+    // While it floods, the engine still starts, stops and answers promptly.
+    for _ in 0..5 {
+        h.ok(&["start", "other"]);
+        h.ok(&["stop", "other"]);
+    }
+    h.ok(&["stop", "firehose"]);
+}
