@@ -1,1 +1,6 @@
-//! placeholder replaced by the state work
+//! gitvisor's persisted state.
+
+mod atomic;
+mod error_context;
+
+pub use atomic::write_atomic;
