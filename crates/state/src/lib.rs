@@ -1,8 +1,14 @@
 //! gitvisor's persisted state.
 
+mod append;
 mod atomic;
 mod error_context;
+mod flock;
 mod json_file;
 
+pub use append::append_locked;
 pub use atomic::write_atomic;
 pub use json_file::{load_or_default, save, Loaded};
+
+#[cfg(test)]
+mod test_support;
