@@ -4,10 +4,12 @@ mod append;
 mod atomic;
 mod error_context;
 mod flock;
+mod home_lock;
 mod json_file;
 
 pub use append::append_locked;
 pub use atomic::write_atomic;
+pub use home_lock::{HomeLock, HomeLockError};
 pub use json_file::{load_or_default, save, Loaded};
 
 #[cfg(test)]
