@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "gitvisor", version, about = "A per-user process supervisor with git-versioned systemd-style units")]
+#[command(
+    name = "gitvisor",
+    version,
+    about = "A per-user process supervisor with git-versioned systemd-style units"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,

@@ -51,7 +51,10 @@ mod tests {
 
     #[test]
     fn tables_align_columns() {
-        let t = table(&["NAME", "STATE"], &[vec!["web".into(), "running".into()], vec!["database".into(), "failed".into()]]);
+        let t = table(
+            &["NAME", "STATE"],
+            &[vec!["web".into(), "running".into()], vec!["database".into(), "failed".into()]],
+        );
         assert_eq!(t, "NAME      STATE\nweb       running\ndatabase  failed");
     }
 

@@ -8,7 +8,11 @@ use common::*;
 fn services_survive_sigkill_and_are_adopted_then_stop_still_works() {
     let mut h = Home::new();
     let w = h.work();
-    h.sh_unit("ticker", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done", "[Install]\nWantedBy=default.target");
+    h.sh_unit(
+        "ticker",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done",
+        "[Install]\nWantedBy=default.target",
+    );
     h.sh_unit("quiet", "exec sleep 1000", "[Install]\nWantedBy=default.target");
     h.start_daemon();
     h.wait_state("ticker", "running");
@@ -77,7 +81,11 @@ fn services_that_died_meanwhile_are_restarted_per_policy() {
 #[test]
 fn an_exit_of_an_adopted_process_is_seen_without_polling() {
     let mut h = Home::new();
-    h.sh_unit("adoptee", "exec sleep 1000", "Restart=always\nRestartSec=0\n[Install]\nWantedBy=default.target");
+    h.sh_unit(
+        "adoptee",
+        "exec sleep 1000",
+        "Restart=always\nRestartSec=0\n[Install]\nWantedBy=default.target",
+    );
     h.start_daemon();
     let pid = h.wait_state("adoptee", "running")["pid"].as_u64().unwrap() as u32;
     h.kill_daemon();

@@ -62,7 +62,8 @@ fn invalid_units_are_shown_in_status_and_the_rest_run() {
 #[test]
 fn config_prints_effective_settings_and_warns_about_bad_ones() {
     let h = Home::new();
-    std::fs::write(h.path().join("config.toml"), "[logs]\nmax_files = 3\nmax_file_size = \"lots\"\n").unwrap();
+    std::fs::write(h.path().join("config.toml"), "[logs]\nmax_files = 3\nmax_file_size = \"lots\"\n")
+        .unwrap();
     let o = h.run(&["config"]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -116,5 +117,8 @@ fn events_stream_state_changes() {
     let _ = ev.wait();
     let pos = |k: &str| seen.iter().position(|x| x == k).unwrap();
     assert!(pos("state:starting") < pos("state:running"), "{seen:?}");
-    assert!(seen.contains(&"state:stopping".to_string()) && seen.contains(&"exited:".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"state:stopping".to_string()) && seen.contains(&"exited:".to_string()),
+        "{seen:?}"
+    );
 }

@@ -16,7 +16,10 @@ fn a_second_daemon_on_the_same_home_refuses_to_start() {
     let o = h.run(&["daemon"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("another gitvisor engine") && err.contains(&format!("pid {}", h.daemon_pid())), "{err}");
+    assert!(
+        err.contains("another gitvisor engine") && err.contains(&format!("pid {}", h.daemon_pid())),
+        "{err}"
+    );
     // The first one is unharmed.
     h.status();
 }
@@ -25,15 +28,22 @@ fn a_second_daemon_on_the_same_home_refuses_to_start() {
 fn sigterm_stops_services_in_reverse_dependency_order_and_exits_0() {
     let mut h = Home::new();
     let w = h.work();
-    let stop_stamp = |n: &str| format!("trap 'date +%s%N > {}/{n}; exit 0' TERM; while true; do sleep 0.05; done", w.display());
+    let stop_stamp = |n: &str| {
+        format!("trap 'date +%%s%%N > {}/{n}; exit 0' TERM; while true; do sleep 0.05; done", w.display())
+    };
     h.sh_unit("base", &stop_stamp("base"), "[Install]\nWantedBy=default.target");
-    h.sh_unit("top", &stop_stamp("top"), "[Unit]\nRequires=base\nAfter=base\n[Install]\nWantedBy=default.target");
+    h.sh_unit(
+        "top",
+        &stop_stamp("top"),
+        "[Unit]\nRequires=base\nAfter=base\n[Install]\nWantedBy=default.target",
+    );
     h.start_daemon();
     h.wait_state("top", "running");
     assert_eq!(h.stop_daemon(), Some(0));
     let t = |n: &str| -> u128 { std::fs::read_to_string(w.join(n)).unwrap().trim().parse().unwrap() };
     assert!(t("top") <= t("base"), "top must stop before base");
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(h.path().join("state.json")).unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(h.path().join("state.json")).unwrap()).unwrap();
     assert_eq!(state["clean_shutdown"], true);
     assert!(!h.path().join("gitvisor.sock").exists());
 }
@@ -52,7 +62,11 @@ fn a_corrupt_state_file_is_moved_aside_and_defaults_used() {
         .filter(|n| n.starts_with("state.json.bak-"))
         .collect();
     assert_eq!(aside.len(), 1, "{aside:?}");
-    assert!(aside[0].ends_with('Z') && aside[0].len() == "state.json.bak-20261122T110000Z".len(), "{}", aside[0]);
+    assert!(
+        aside[0].ends_with('Z') && aside[0].len() == "state.json.bak-20261122T110000Z".len(),
+        "{}",
+        aside[0]
+    );
     assert_eq!(std::fs::read(h.path().join(&aside[0])).unwrap(), b"{ this is not json");
     assert!(h.daemon_log().contains("state.json"), "the warning is logged");
 }
@@ -89,11 +103,17 @@ fn handshake_is_required_and_versions_are_checked() {
     let (mut r, mut w) = connect(&h);
     send(&mut w, &json!({"jsonrpc": "2.0", "id": 1, "method": "status"}));
     assert_eq!(read_json(&mut r)["error"]["code"], -32001);
-    send(&mut w, &json!({"jsonrpc": "2.0", "id": 2, "method": "hello", "params": {"protocol": 999, "client": "t"}}));
+    send(
+        &mut w,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "hello", "params": {"protocol": 999, "client": "t"}}),
+    );
     let v = read_json(&mut r);
     assert_eq!(v["error"]["code"], -32002);
     assert!(v["error"]["message"].as_str().unwrap().contains("999"));
-    send(&mut w, &json!({"jsonrpc": "2.0", "id": 3, "method": "hello", "params": {"protocol": 1, "client": "t"}}));
+    send(
+        &mut w,
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "hello", "params": {"protocol": 1, "client": "t"}}),
+    );
     assert_eq!(read_json(&mut r)["result"]["protocol"], 1);
     send(&mut w, &json!({"jsonrpc": "2.0", "id": 4, "method": "nope"}));
     assert_eq!(read_json(&mut r)["error"]["code"], -32601);
@@ -134,7 +154,10 @@ fn garbage_and_huge_frames_get_errors_while_status_still_answers() {
     assert_eq!(v["error"]["code"], -32600);
     assert!(v["error"]["message"].as_str().unwrap().contains("larger than 1048576 bytes"));
     // The same connection still works.
-    send(&mut w, &json!({"jsonrpc": "2.0", "id": 9, "method": "hello", "params": {"protocol": 1, "client": "t"}}));
+    send(
+        &mut w,
+        &json!({"jsonrpc": "2.0", "id": 9, "method": "hello", "params": {"protocol": 1, "client": "t"}}),
+    );
     assert_eq!(read_json(&mut r)["id"], 9);
 }
 

@@ -52,7 +52,16 @@ fn restart_policies() {
     h.sh_unit("always", "sleep 0.05; exit 0", &format!("Restart=always\n{fast}"));
     h.start_daemon();
     let all = ["no", "onfail-ok", "onfail-bad", "onsuccess", "abnormal-code", "abnormal-sig", "always"];
-    let _ = h.run(&["start", "no", "onfail-ok", "onfail-bad", "onsuccess", "abnormal-code", "abnormal-sig", "always"]);
+    let _ = h.run(&[
+        "start",
+        "no",
+        "onfail-ok",
+        "onfail-bad",
+        "onsuccess",
+        "abnormal-code",
+        "abnormal-sig",
+        "always",
+    ]);
     for name in ["onfail-bad", "onsuccess", "abnormal-sig", "always"] {
         h.wait_until(&format!("{name} restarts"), || h.service(name)["restarts"].as_u64().unwrap() >= 2);
     }
@@ -70,12 +79,19 @@ fn restart_policies() {
 fn restart_delay_is_observed() {
     let mut h = Home::new();
     let marks = h.work().join("marks");
-    h.sh_unit("slow", &format!("date +%s%N >> {}; exit 1", marks.display()), "Restart=always\nRestartSec=300ms\nStartLimitIntervalSec=0");
+    h.sh_unit(
+        "slow",
+        &format!("date +%%s%%N >> {}; exit 1", marks.display()),
+        "Restart=always\nRestartSec=300ms\nStartLimitIntervalSec=0",
+    );
     h.start_daemon();
     h.ok(&["start", "slow"]);
-    h.wait_until("three starts", || std::fs::read_to_string(&marks).map(|s| s.lines().count() >= 3).unwrap_or(false));
+    h.wait_until("three starts", || {
+        std::fs::read_to_string(&marks).map(|s| s.lines().count() >= 3).unwrap_or(false)
+    });
     h.ok(&["stop", "slow"]);
-    let times: Vec<u128> = std::fs::read_to_string(&marks).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    let times: Vec<u128> =
+        std::fs::read_to_string(&marks).unwrap().lines().map(|l| l.parse().unwrap()).collect();
     for w in times.windows(2) {
         let gap_ms = (w[1] - w[0]) / 1_000_000;
         assert!(gap_ms >= 290, "restarted after {gap_ms} ms, RestartSec=300ms");
@@ -89,7 +105,10 @@ fn start_limit_puts_a_crash_loop_in_failed() {
     h.start_daemon();
     let _ = h.run(&["start", "loop"]);
     let s = h.wait_state("loop", "failed");
-    assert!(s["error"].as_str().unwrap().starts_with("start limit hit: more than 3 starts within 1m"), "{s:#}");
+    assert!(
+        s["error"].as_str().unwrap().starts_with("start limit hit: more than 3 starts within 1m"),
+        "{s:#}"
+    );
     // A user's start gives it a fresh budget.
     let _ = h.run(&["start", "loop"]);
     h.wait_state("loop", "failed");
@@ -98,13 +117,15 @@ fn start_limit_puts_a_crash_loop_in_failed() {
 #[test]
 fn stop_cleans_every_process_of_the_service() {
     let mut h = Home::new();
-    let pids = h.work().join("pids");
+    let w = h.work();
+    let pids = w.join("pids");
     // The main process forks a grandchild that ignores SIGTERM.
-    h.sh_unit(
-        "forker",
-        &format!("sh -c \"trap '' TERM; echo \\$\\$ > {}; exec sleep 1000\" & wait", pids.display()),
-        "TimeoutStopSec=500ms",
-    );
+    std::fs::write(
+        w.join("grandchild.sh"),
+        format!("trap '' TERM\necho $$ > {}\nwhile true; do sleep 0.1; done\n", pids.display()),
+    )
+    .unwrap();
+    h.sh_unit("forker", &format!("/bin/sh {}/grandchild.sh & wait", w.display()), "TimeoutStopSec=500ms");
     h.start_daemon();
     h.ok(&["start", "forker"]);
     let grandchild: u32 = wait_file(&pids).trim().parse().unwrap();
@@ -119,7 +140,11 @@ fn stop_cleans_every_process_of_the_service() {
 fn exec_stop_runs_before_the_signal() {
     let mut h = Home::new();
     let marker = h.work().join("stopped-by");
-    h.sh_unit("graceful", "exec sleep 1000", &format!("ExecStop=/bin/sh -c 'echo $MAINPID > {}'", marker.display()));
+    h.sh_unit(
+        "graceful",
+        "exec sleep 1000",
+        &format!("ExecStop=/bin/sh -c 'echo $MAINPID > {}'", marker.display()),
+    );
     h.start_daemon();
     h.ok(&["start", "graceful"]);
     let pid = h.pid("graceful").unwrap();
@@ -132,7 +157,7 @@ fn exec_stop_runs_before_the_signal() {
 fn dependencies_start_in_order_observed_from_the_processes() {
     let mut h = Home::new();
     let w = h.work();
-    let stamp = |name: &str| format!("date +%s%N > {}/{name}; exec sleep 1000", w.display());
+    let stamp = |name: &str| format!("date +%%s%%N > {}/{name}; exec sleep 1000", w.display());
     h.sh_unit("db", &stamp("db"), "");
     h.sh_unit("cache", &stamp("cache"), "");
     h.sh_unit("api", &stamp("api"), "[Unit]\nRequires=db\nWants=cache\nAfter=db cache");
@@ -151,7 +176,13 @@ fn dependencies_start_in_order_observed_from_the_processes() {
     };
     assert!(start_time("db") <= start_time("api") && start_time("cache") <= start_time("api"));
     assert!(start_time("api") <= start_time("web"));
-    assert!(t("db") < t("web") && t("api") < t("web"), "stamps: db {} api {} web {}", t("db"), t("api"), t("web"));
+    assert!(
+        t("db") < t("web") && t("api") < t("web"),
+        "stamps: db {} api {} web {}",
+        t("db"),
+        t("api"),
+        t("web")
+    );
 
     // Stopping db stops what requires it (api, then web), dependents first.
     let out = h.ok(&["stop", "db"]);
@@ -172,7 +203,10 @@ fn a_cycle_is_reported_and_only_its_units_stay_down() {
     h.wait_state("free", "running");
     let status = h.status();
     let problems = status["problems"].to_string();
-    assert!(problems.contains("dependency cycle") && problems.contains('x') && problems.contains('y'), "{problems}");
+    assert!(
+        problems.contains("dependency cycle") && problems.contains('x') && problems.contains('y'),
+        "{problems}"
+    );
     for n in ["x", "y"] {
         let s = h.service(n);
         assert_ne!(s["state"], "running");

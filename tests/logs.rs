@@ -20,7 +20,10 @@ fn output_lines_are_timestamped_with_their_stream() {
     let text = std::fs::read_to_string(h.path().join("logs/talker.log")).unwrap();
     for line in text.lines() {
         let ts = line.split(' ').next().unwrap();
-        assert!(ts.len() == 27 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "bad timestamp in {line:?}");
+        assert!(
+            ts.len() == 27 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+            "bad timestamp in {line:?}"
+        );
     }
     let logs = h.ok(&["logs", "talker", "-n", "10"]);
     assert!(logs.contains("out to-out") && logs.contains("err to-err"), "{logs}");
@@ -54,13 +57,17 @@ fn follow_shows_lines_printed_after_it_started() {
     let trigger = h.work().join("go");
     h.sh_unit(
         "later",
-        &format!("echo before; while [ ! -e {} ]; do sleep 0.02; done; echo after-follow; exec sleep 1000", trigger.display()),
+        &format!(
+            "echo before; while [ ! -e {} ]; do sleep 0.02; done; echo after-follow; exec sleep 1000",
+            trigger.display()
+        ),
         "",
     );
     h.start_daemon();
     h.ok(&["start", "later"]);
     h.wait_until("first line", || h.ok(&["logs", "later"]).contains("before"));
-    let mut follower = h.cmd().args(["logs", "later", "-f", "-n", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut follower =
+        h.cmd().args(["logs", "later", "-f", "-n", "1"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(follower.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();

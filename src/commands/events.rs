@@ -37,7 +37,11 @@ fn describe(ev: &Event) -> String {
             s
         }
         EventKind::Exited { service, pid, exit, expected } => {
-            format!("{service}: process {pid} {}{}", exit.describe(), if *expected { " (stopped)" } else { "" })
+            format!(
+                "{service}: process {pid} {}{}",
+                exit.describe(),
+                if *expected { " (stopped)" } else { "" }
+            )
         }
         EventKind::Restarting { service, attempt, delay_ms } => {
             format!("{service}: restart #{attempt} in {delay_ms} ms")

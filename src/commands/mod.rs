@@ -24,7 +24,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Start { names } => ops::run(&mut connect(&paths).await?, "start", names).await,
         Cmd::Stop { names } => ops::run(&mut connect(&paths).await?, "stop", names).await,
         Cmd::Restart { names } => ops::run(&mut connect(&paths).await?, "restart", names).await,
-        Cmd::Logs { name, lines, follow } => logs::run(&mut connect(&paths).await?, name, lines, follow).await,
+        Cmd::Logs { name, lines, follow } => {
+            logs::run(&mut connect(&paths).await?, name, lines, follow).await
+        }
         Cmd::Events { json } => events::run(&mut connect(&paths).await?, json).await,
         Cmd::Validate { path } => validate::run(&paths, path),
         Cmd::Config => config::run(&paths),

@@ -12,12 +12,17 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
         println!("{}", serde_json::to_string_pretty(&reply)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()
+            as u64;
     let rows: Vec<Vec<String>> = reply
         .services
         .iter()
         .map(|s| {
-            let uptime = s.started_ms.map(|t| short_duration(Duration::from_millis(now.saturating_sub(t)))).unwrap_or_default();
+            let uptime = s
+                .started_ms
+                .map(|t| short_duration(Duration::from_millis(now.saturating_sub(t))))
+                .unwrap_or_default();
             let mut note = s.error.clone().unwrap_or_default();
             if let Some(op) = &s.busy {
                 note = format!("{op} in progress {note}").trim().to_string();
@@ -37,7 +42,10 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
     if rows.is_empty() {
         println!("No services. Add NAME.service files to the services directory.");
     } else {
-        println!("{}", table(&["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "ENABLED", "NOTE"], &rows));
+        println!(
+            "{}",
+            table(&["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "ENABLED", "NOTE"], &rows)
+        );
     }
     for p in &reply.problems {
         println!("problem: {p}");

@@ -49,7 +49,10 @@ impl Home {
         let work = self.work();
         self.unit(
             name,
-            &format!("[Service]\nExecStart=/bin/sh -c '{script}'\nWorkingDirectory={}\n{extra}\n", work.display()),
+            &format!(
+                "[Service]\nExecStart=/bin/sh -c '{script}'\nWorkingDirectory={}\n{extra}\n",
+                work.display()
+            ),
         );
     }
 
@@ -60,7 +63,11 @@ impl Home {
     }
 
     pub fn start_daemon(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path().join("daemon.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("daemon.log"))
+            .unwrap();
         let child = self
             .cmd()
             .arg("daemon")
@@ -71,7 +78,9 @@ impl Home {
             .spawn()
             .expect("spawn daemon");
         self.daemon = Some(child);
-        self.wait_until("the daemon answers", || self.try_run(&["status", "--json"]).map(|o| o.status.success()).unwrap_or(false));
+        self.wait_until("the daemon answers", || {
+            self.try_run(&["status", "--json"]).map(|o| o.status.success()).unwrap_or(false)
+        });
     }
 
     pub fn daemon_pid(&self) -> u32 {

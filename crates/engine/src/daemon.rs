@@ -22,19 +22,31 @@ pub enum DaemonError {
 
 /// Takes the home's exclusive lock: held for as long as the value lives.
 pub fn own_home(paths: &Paths) -> Result<HomeLock, DaemonError> {
-    paths.create_dirs().map_err(|source| DaemonError::Io { context: format!("creating {}", paths.home.display()), source })?;
+    paths.create_dirs().map_err(|source| DaemonError::Io {
+        context: format!("creating {}", paths.home.display()),
+        source,
+    })?;
     HomeLock::acquire(&paths.engine_lock).map_err(|e| match e {
-        HomeLockError::Held { pid, .. } => DaemonError::AlreadyRunning { home: paths.home.display().to_string(), pid },
-        other => DaemonError::Io { context: format!("locking {}", paths.engine_lock.display()), source: std::io::Error::other(other.to_string()) },
+        HomeLockError::Held { pid, .. } => {
+            DaemonError::AlreadyRunning { home: paths.home.display().to_string(), pid }
+        }
+        other => DaemonError::Io {
+            context: format!("locking {}", paths.engine_lock.display()),
+            source: std::io::Error::other(other.to_string()),
+        },
     })
 }
 
 pub async fn run(paths: Paths, keeper_program: PathBuf) -> Result<(), DaemonError> {
     let _home = own_home(&paths)?;
-    let mut term = signal(SignalKind::terminate()).map_err(|source| DaemonError::Io { context: "SIGTERM handler".into(), source })?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|source| DaemonError::Io { context: "SIGINT handler".into(), source })?;
-    let listener = crate::server::bind(&paths.socket)
-        .map_err(|source| DaemonError::Io { context: format!("listening on {}", paths.socket.display()), source })?;
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|source| DaemonError::Io { context: "SIGTERM handler".into(), source })?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|source| DaemonError::Io { context: "SIGINT handler".into(), source })?;
+    let listener = crate::server::bind(&paths.socket).map_err(|source| DaemonError::Io {
+        context: format!("listening on {}", paths.socket.display()),
+        source,
+    })?;
     let engine = Engine::open(EngineOptions { paths: paths.clone(), keeper_program }).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(crate::server::serve(engine.clone(), listener, stop_rx));

@@ -77,7 +77,10 @@ impl Engine {
     /// ones.
     pub async fn open(opts: EngineOptions) -> Result<Engine, EngineError> {
         let paths = opts.paths;
-        paths.create_dirs().map_err(|source| EngineError::Io { context: format!("creating {}", paths.home.display()), source })?;
+        paths.create_dirs().map_err(|source| EngineError::Io {
+            context: format!("creating {}", paths.home.display()),
+            source,
+        })?;
         let loaded = Settings::load(&paths.config);
         for w in &loaded.warnings {
             tracing::warn!("{w}");
@@ -87,9 +90,10 @@ impl Engine {
         if let Some(w) = warning {
             tracing::warn!("{w}");
         }
-        let (logs, streams) = LogLink::open(&paths.logd_socket, &paths.logs, &opts.keeper_program, settings.logs.clone())
-            .await
-            .map_err(|source| EngineError::Io { context: "starting the log keeper".into(), source })?;
+        let (logs, streams) =
+            LogLink::open(&paths.logd_socket, &paths.logs, &opts.keeper_program, settings.logs.clone())
+                .await
+                .map_err(|source| EngineError::Io { context: "starting the log keeper".into(), source })?;
         let ctx = specifier_context();
         let units = UnitSet::load_dir(&paths.services, &ctx);
         for w in &units.warnings {
@@ -139,7 +143,11 @@ impl Engine {
 
     /// Registers every loaded unit with its task, adopting live processes; returns the enabled
     /// units to start now.
-    fn register_all(&self, persisted: &PersistedState, streams: &[crate::logs::wire::StreamInfo]) -> Vec<String> {
+    fn register_all(
+        &self,
+        persisted: &PersistedState,
+        streams: &[crate::logs::wire::StreamInfo],
+    ) -> Vec<String> {
         let mut units = self.inner.units.lock().unwrap_or_else(|e| e.into_inner());
         // Instances that ran before (from a template) come back too.
         for name in persisted.services.keys() {
@@ -178,19 +186,27 @@ impl Engine {
                 });
             let restarts = record.map(|r| r.restarts).unwrap_or(0);
             let initial = match (live, record) {
-                (Some((pid, start_time)), _) => Initial::Adopt { pid, start_time, restarts, started_ms: record.and_then(|r| r.started_ms) },
-                (None, Some(r)) if !persisted.clean_shutdown && (r.state.is_active() || r.state == ServiceState::Backoff) => {
+                (Some((pid, start_time)), _) => Initial::Adopt {
+                    pid,
+                    start_time,
+                    restarts,
+                    started_ms: record.and_then(|r| r.started_ms),
+                },
+                (None, Some(r))
+                    if !persisted.clean_shutdown
+                        && (r.state.is_active() || r.state == ServiceState::Backoff) =>
+                {
                     Initial::DiedUnwatched { restarts }
                 }
                 (None, r) => {
                     let user_stopped = !persisted.clean_shutdown && r.is_some();
-                    if unit.enabled() && !user_stopped {
+                    if units.is_enabled(name) && !user_stopped {
                         to_start.push(name.clone());
                     }
                     Initial::Stopped { restarts }
                 }
             };
-            let service = self.spawn_service(name, unit.clone(), initial);
+            let service = self.spawn_service(name, unit.clone(), units.is_enabled(name), initial);
             services.insert(name.clone(), service);
         }
         // Processes recorded for units that no longer exist would be orphans: stop them.
@@ -209,7 +225,7 @@ impl Engine {
         to_start
     }
 
-    fn spawn_service(&self, name: &str, unit: Arc<Unit>, initial: Initial) -> Service {
+    fn spawn_service(&self, name: &str, unit: Arc<Unit>, enabled: bool, initial: Initial) -> Service {
         let ctx = ServiceCtx {
             name: name.to_string(),
             unit: unit.clone(),
@@ -218,7 +234,7 @@ impl Engine {
             store: self.inner.store.clone(),
         };
         let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
-        Service { enabled: unit.enabled(), unit, tx, snapshot, task }
+        Service { enabled, unit, tx, snapshot, task }
     }
 
     /// The service, instantiating a template on first use (`web@8080`).
@@ -237,8 +253,13 @@ impl Engine {
                 }
             })?
         };
-        let service = self.spawn_service(name, unit, Initial::Stopped { restarts: 0 });
-        self.inner.services.write().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_insert(service);
+        let service = self.spawn_service(name, unit, false, Initial::Stopped { restarts: 0 });
+        self.inner
+            .services
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_insert(service);
         Ok(())
     }
 
@@ -311,7 +332,14 @@ impl Engine {
                     continue;
                 }
                 if let Some(s) = services.get(&n) {
-                    stack.extend(s.unit.requires.iter().chain(&s.unit.wants).filter(|d| services.contains_key(*d)).cloned());
+                    stack.extend(
+                        s.unit
+                            .requires
+                            .iter()
+                            .chain(&s.unit.wants)
+                            .filter(|d| services.contains_key(*d))
+                            .cloned(),
+                    );
                 }
             }
             let mut follows: HashMap<String, Vec<String>> = HashMap::new();
@@ -319,7 +347,10 @@ impl Engine {
             for n in &set {
                 let Some(s) = services.get(n) else { continue };
                 let u = &s.unit;
-                follows.entry(n.clone()).or_default().extend(u.requires.iter().chain(&u.wants).chain(&u.after).cloned());
+                follows
+                    .entry(n.clone())
+                    .or_default()
+                    .extend(u.requires.iter().chain(&u.wants).chain(&u.after).cloned());
                 for b in &u.before {
                     follows.entry(b.clone()).or_default().push(n.clone());
                 }
@@ -342,13 +373,18 @@ impl Engine {
                 if let Some(c) = cycle {
                     return me.fail_dependency(&name, format!("not started: {c}")).await;
                 }
-                let services_known: Vec<String> = requires.iter().filter(|r| !me.has_service(r)).cloned().collect();
+                let services_known: Vec<String> =
+                    requires.iter().filter(|r| !me.has_service(r)).cloned().collect();
                 if let Some(missing) = services_known.first() {
-                    return me.fail_dependency(&name, format!("requires {missing}, which does not exist")).await;
+                    return me
+                        .fail_dependency(&name, format!("requires {missing}, which does not exist"))
+                        .await;
                 }
                 if let Some((dep, o)) = done.iter().find(|(d, o)| requires.contains(d) && !o.ok) {
                     let why = o.error.clone().unwrap_or_else(|| "it is not running".into());
-                    return me.fail_dependency(&name, format!("requires {dep}, which did not start: {why}")).await;
+                    return me
+                        .fail_dependency(&name, format!("requires {dep}, which did not start: {why}"))
+                        .await;
                 }
                 me.locked_op(&name, "start", |reply| Command::Start { manual, reply: Some(reply) }).await
             }
@@ -365,7 +401,13 @@ impl Engine {
         if let Some(tx) = self.sender(name) {
             let _ = tx.send(Command::DependencyFailed(reason.clone())).await;
         }
-        OpOutcome { name: name.to_string(), ok: false, error: Some(reason), state: Some(ServiceState::Failed), pid: None }
+        OpOutcome {
+            name: name.to_string(),
+            ok: false,
+            error: Some(reason),
+            state: Some(ServiceState::Failed),
+            pid: None,
+        }
     }
 
     fn sender(&self, name: &str) -> Option<mpsc::Sender<Command>> {
@@ -373,8 +415,19 @@ impl Engine {
     }
 
     /// Runs one lifecycle operation under the service's lock and waits for it to settle.
-    async fn locked_op(&self, name: &str, op: &str, make: impl FnOnce(oneshot::Sender<Outcome>) -> Command) -> OpOutcome {
-        let fail = |e: String| OpOutcome { name: name.to_string(), ok: false, error: Some(e), state: None, pid: None };
+    async fn locked_op(
+        &self,
+        name: &str,
+        op: &str,
+        make: impl FnOnce(oneshot::Sender<Outcome>) -> Command,
+    ) -> OpOutcome {
+        let fail = |e: String| OpOutcome {
+            name: name.to_string(),
+            ok: false,
+            error: Some(e),
+            state: None,
+            pid: None,
+        };
         let Some(tx) = self.sender(name) else { return fail(format!("no service named {name}")) };
         let result = self
             .inner
@@ -382,11 +435,20 @@ impl Engine {
             .with_lock(&lock_key(name), op, async {
                 let (reply_tx, reply_rx) = oneshot::channel();
                 tx.send(make(reply_tx)).await.map_err(|_| "the service's task has ended".to_string())?;
-                reply_rx.await.map_err(|_| "the service's task has ended".to_string())
+                let outcome = reply_rx.await.map_err(|_| "the service's task has ended".to_string())?;
+                // What a user was told has happened survives an engine crash right after.
+                self.inner.store.flushed().await;
+                Ok(outcome)
             })
             .await;
         match result {
-            Ok(Ok(o)) => OpOutcome { name: name.to_string(), ok: o.ok, error: o.error, state: Some(o.state), pid: o.pid },
+            Ok(Ok(o)) => OpOutcome {
+                name: name.to_string(),
+                ok: o.ok,
+                error: o.error,
+                state: Some(o.state),
+                pid: o.pid,
+            },
             Ok(Err(e)) => fail(e),
             Err(e) => fail(e.to_string()),
         }
@@ -491,7 +553,8 @@ impl Engine {
             *done = true;
         }
         self.inner.bus.publish(EventKind::EngineStopping);
-        let names: Vec<String> = self.inner.services.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let names: Vec<String> =
+            self.inner.services.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         let reply = self.stop_ordered(names, false).await;
         for r in reply.results.iter().filter(|r| !r.ok) {
             tracing::warn!("{}: {}", r.name, r.error.as_deref().unwrap_or("did not stop"));

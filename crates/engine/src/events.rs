@@ -76,7 +76,8 @@ impl EventBus {
     }
 
     pub fn publish(&self, kind: EventKind) -> Event {
-        let event = Event { seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1, at_ms: crate::time::now_ms(), kind };
+        let event =
+            Event { seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1, at_ms: crate::time::now_ms(), kind };
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.subscribers.retain_mut(|s| deliver(s, &event));
         event
@@ -89,7 +90,11 @@ fn deliver(s: &mut Subscriber, event: &Event) -> bool {
         // The marker needs one slot and the event another; keep counting until both fit.
         match s.tx.try_reserve_many(2) {
             Ok(mut permits) => {
-                let lag = Event { seq: event.seq, at_ms: event.at_ms, kind: EventKind::Lagged { missed: s.missed } };
+                let lag = Event {
+                    seq: event.seq,
+                    at_ms: event.at_ms,
+                    kind: EventKind::Lagged { missed: s.missed },
+                };
                 permits.next().expect("two permits").send(lag);
                 permits.next().expect("two permits").send(event.clone());
                 s.missed = 0;

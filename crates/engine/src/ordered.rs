@@ -11,7 +11,11 @@ use tokio::sync::watch;
 /// `follows[x]` lists the units that must finish before `x` begins (those outside `names` are
 /// ignored). `op(x, finished)` gets the results of what `x` follows. Units must not form a cycle
 /// within `names` (the graph removed cycles before).
-pub async fn run_ordered<T, F, Fut>(names: &[String], follows: &HashMap<String, Vec<String>>, op: F) -> BTreeMap<String, T>
+pub async fn run_ordered<T, F, Fut>(
+    names: &[String],
+    follows: &HashMap<String, Vec<String>>,
+    op: F,
+) -> BTreeMap<String, T>
 where
     T: Clone + Send + Sync + 'static,
     F: Fn(String, Vec<(String, T)>) -> Fut + Send + Sync + 'static,

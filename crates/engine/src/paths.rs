@@ -68,7 +68,11 @@ impl Paths {
     pub fn create_dirs(&self) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         let mut dirs = vec![self.home.clone(), self.services.clone(), self.logs.clone(), self.locks.clone()];
-        dirs.extend([&self.state, &self.socket, &self.engine_lock].iter().filter_map(|p| p.parent().map(Path::to_path_buf)));
+        dirs.extend(
+            [&self.state, &self.socket, &self.engine_lock]
+                .iter()
+                .filter_map(|p| p.parent().map(Path::to_path_buf)),
+        );
         for d in dirs {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&d)?;
         }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use gitvisor_protocol::{ExitInfo, ServiceState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ServiceRecord {
@@ -40,6 +40,8 @@ pub struct StateStore {
     /// Serialises writes and remembers the newest generation written, so a slow write of an
     /// older snapshot never lands after a newer one.
     written: Arc<Mutex<u64>>,
+    /// The newest generation on disk, for those who wait for durability.
+    saved: watch::Sender<u64>,
 }
 
 impl StateStore {
@@ -51,6 +53,7 @@ impl StateStore {
             state: Arc::new(Mutex::new((loaded.value.clone(), 0))),
             dirty: Arc::new(Notify::new()),
             written: Arc::new(Mutex::new(0)),
+            saved: watch::channel(0).0,
         };
         (store, loaded.value, loaded.warning)
     }
@@ -98,7 +101,15 @@ impl StateStore {
         }
         gitvisor_state::save(&self.path, &state)?;
         *written = generation;
+        self.saved.send_replace(generation);
         Ok(())
+    }
+
+    /// Resolves once every change made before the call is on disk.
+    pub async fn flushed(&self) {
+        let target = self.snapshot().1;
+        let mut rx = self.saved.subscribe();
+        let _ = rx.wait_for(|g| *g >= target).await;
     }
 
     /// Writes now, on the calling thread (used at shutdown).

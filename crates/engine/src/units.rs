@@ -16,6 +16,8 @@ pub struct UnitSet {
     /// `file:line: message` of every file that could not be loaded.
     pub invalid: Vec<String>,
     pub warnings: Vec<String>,
+    /// Instances named by a template's `DefaultInstance=`: enabled.
+    pub default_instances: std::collections::BTreeSet<String>,
 }
 
 pub fn specifier_context() -> SpecifierContext {
@@ -71,10 +73,18 @@ impl UnitSet {
                 return;
             }
             let prefix = name.as_str().to_string();
-            let default_instance = load_instance(file, &bytes, "instance", ctx).ok().and_then(|l| l.unit.default_instance.clone());
+            let default_instance = load_instance(file, &bytes, "instance", ctx)
+                .ok()
+                .and_then(|l| l.unit.default_instance.clone());
             self.templates.insert(prefix.clone(), (file.to_string(), bytes));
             if let Some(inst) = default_instance {
-                let _ = self.instantiate(&format!("{prefix}{inst}"), ctx);
+                let name = format!("{prefix}{inst}");
+                match self.instantiate(&name, ctx) {
+                    Ok(_) => {
+                        self.default_instances.insert(name);
+                    }
+                    Err(e) => self.invalid.push(format!("{file}:0: DefaultInstance={inst}: {e}")),
+                }
             }
             return;
         }
@@ -105,12 +115,18 @@ impl UnitSet {
         let (Some(template), Some(instance)) = (parsed.template(), parsed.instance()) else {
             return Err(format!("no unit named {name}"));
         };
-        let (file, bytes) = self.templates.get(template.as_str()).ok_or_else(|| format!("no unit named {name}"))?;
+        let (file, bytes) =
+            self.templates.get(template.as_str()).ok_or_else(|| format!("no unit named {name}"))?;
         let loaded = load_instance(file, bytes, instance, ctx)
             .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
         let unit = Arc::new(loaded.unit);
         self.units.insert(name.to_string(), unit.clone());
         Ok(unit)
+    }
+
+    /// Started with the engine: `[Install] WantedBy=`, or a template's default instance.
+    pub fn is_enabled(&self, name: &str) -> bool {
+        self.default_instances.contains(name) || self.units.get(name).is_some_and(|u| u.enabled())
     }
 
     pub fn plan(&self) -> Plan {

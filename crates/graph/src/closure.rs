@@ -12,10 +12,7 @@ pub fn dependents_closure(nodes: &[Node], name: &str) -> Vec<String> {
     let mut required_by: HashMap<&str, Vec<&str>> = HashMap::new();
     for node in nodes {
         for req in &node.requires {
-            required_by
-                .entry(req.as_str())
-                .or_default()
-                .push(&node.name);
+            required_by.entry(req.as_str()).or_default().push(&node.name);
         }
     }
     let mut found: BTreeSet<&str> = BTreeSet::new();
@@ -27,11 +24,8 @@ pub fn dependents_closure(nodes: &[Node], name: &str) -> Vec<String> {
             }
         }
     }
-    let mut ordered: Vec<String> = plan(nodes)
-        .stop_order()
-        .into_iter()
-        .filter(|n| found.remove(n.as_str()))
-        .collect();
+    let mut ordered: Vec<String> =
+        plan(nodes).stop_order().into_iter().filter(|n| found.remove(n.as_str())).collect();
     ordered.extend(found.into_iter().map(str::to_string));
     ordered
 }

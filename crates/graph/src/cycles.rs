@@ -73,10 +73,7 @@ fn strongly_connected(graph: &Graph) -> Vec<Vec<usize>> {
 /// Orders a component along its edges, starting at the smallest name: a depth-first walk that
 /// stays inside the component. For a simple cycle this is exactly the cycle.
 fn cycle_order(graph: &Graph, scc: &[usize]) -> Vec<usize> {
-    let start = *scc
-        .iter()
-        .min_by_key(|&&i| graph.names[i])
-        .expect("components are never empty");
+    let start = *scc.iter().min_by_key(|&&i| graph.names[i]).expect("components are never empty");
     let mut member = vec![false; graph.names.len()];
     for &i in scc {
         member[i] = true;
@@ -90,11 +87,7 @@ fn cycle_order(graph: &Graph, scc: &[usize]) -> Vec<usize> {
         }
         seen[v] = true;
         order.push(v);
-        let mut next: Vec<usize> = graph.deps[v]
-            .iter()
-            .copied()
-            .filter(|&w| member[w] && !seen[w])
-            .collect();
+        let mut next: Vec<usize> = graph.deps[v].iter().copied().filter(|&w| member[w] && !seen[w]).collect();
         next.sort_by(|a, b| graph.names[*b].cmp(graph.names[*a]));
         work.extend(next);
     }

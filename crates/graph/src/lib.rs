@@ -106,10 +106,7 @@ pub fn plan(nodes: &[Node]) -> Plan {
     }
     Plan {
         order: kahn(&graph, &on_cycle),
-        cycles: cycles
-            .iter()
-            .map(|c| c.iter().map(|&i| graph.names[i].to_string()).collect())
-            .collect(),
+        cycles: cycles.iter().map(|c| c.iter().map(|&i| graph.names[i].to_string()).collect()).collect(),
         missing: missing_requirements(nodes),
     }
 }
@@ -124,10 +121,8 @@ fn kahn(graph: &Graph, on_cycle: &[bool]) -> Vec<String> {
             dependents[d].push(x);
         }
     }
-    let mut ready: BinaryHeap<Reverse<(&str, usize)>> = (0..n)
-        .filter(|&x| !on_cycle[x] && pending[x] == 0)
-        .map(|x| Reverse((graph.names[x], x)))
-        .collect();
+    let mut ready: BinaryHeap<Reverse<(&str, usize)>> =
+        (0..n).filter(|&x| !on_cycle[x] && pending[x] == 0).map(|x| Reverse((graph.names[x], x))).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(Reverse((name, x))) = ready.pop() {
         order.push(name.to_string());

@@ -3,17 +3,11 @@ use std::time::Instant;
 use super::*;
 
 fn node(name: &str) -> Node {
-    Node {
-        name: name.to_string(),
-        ..Node::default()
-    }
+    Node { name: name.to_string(), ..Node::default() }
 }
 
 fn requires(name: &str, deps: &[&str]) -> Node {
-    Node {
-        requires: deps.iter().map(|d| d.to_string()).collect(),
-        ..node(name)
-    }
+    Node { requires: deps.iter().map(|d| d.to_string()).collect(), ..node(name) }
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -45,43 +39,20 @@ fn diamond_breaks_ties_by_name() {
 fn before_and_after_mix() {
     // web After=db; migrate Before=web, Wants=db; cache Before=db
     let nodes = [
-        Node {
-            after: names(&["db"]),
-            ..node("web")
-        },
-        Node {
-            before: names(&["web"]),
-            wants: names(&["db"]),
-            ..node("migrate")
-        },
-        Node {
-            before: names(&["db"]),
-            ..node("cache")
-        },
+        Node { after: names(&["db"]), ..node("web") },
+        Node { before: names(&["web"]), wants: names(&["db"]), ..node("migrate") },
+        Node { before: names(&["db"]), ..node("cache") },
         node("db"),
     ];
-    assert_eq!(
-        plan(&nodes).order,
-        names(&["cache", "db", "migrate", "web"])
-    );
+    assert_eq!(plan(&nodes).order, names(&["cache", "db", "migrate", "web"]));
 }
 
 #[test]
 fn edges_to_unknown_units_are_ignored_for_ordering() {
-    let nodes = [
-        Node {
-            after: names(&["ghost"]),
-            before: names(&["phantom"]),
-            ..node("a")
-        },
-        node("b"),
-    ];
+    let nodes = [Node { after: names(&["ghost"]), before: names(&["phantom"]), ..node("a") }, node("b")];
     let plan = plan(&nodes);
     assert_eq!(plan.order, names(&["a", "b"]));
-    assert!(
-        plan.missing.is_empty(),
-        "only Requires= is reported missing"
-    );
+    assert!(plan.missing.is_empty(), "only Requires= is reported missing");
 }
 
 #[test]
@@ -98,34 +69,18 @@ fn two_separate_cycles_each_reported_once() {
         requires("a", &["b"]),
         requires("b", &["c"]),
         requires("c", &["a"]),
-        Node {
-            after: names(&["y"]),
-            ..node("x")
-        },
-        Node {
-            after: names(&["x"]),
-            ..node("y")
-        },
+        Node { after: names(&["y"]), ..node("x") },
+        Node { after: names(&["x"]), ..node("y") },
     ];
     let plan = plan(&nodes);
-    assert_eq!(
-        plan.cycles,
-        vec![names(&["a", "b", "c"]), names(&["x", "y"])]
-    );
+    assert_eq!(plan.cycles, vec![names(&["a", "b", "c"]), names(&["x", "y"])]);
     assert!(plan.order.is_empty());
 }
 
 #[test]
 fn cycle_through_before_is_found() {
     // a After=b, and a Before=b: b before a and a before b.
-    let nodes = [
-        Node {
-            after: names(&["b"]),
-            before: names(&["b"]),
-            ..node("a")
-        },
-        node("b"),
-    ];
+    let nodes = [Node { after: names(&["b"]), before: names(&["b"]), ..node("a") }, node("b")];
     assert_eq!(plan(&nodes).cycles, vec![names(&["a", "b"])]);
 }
 
@@ -146,11 +101,7 @@ fn cycle_plus_unrelated_units() {
 #[test]
 fn missing_requirements_are_reported_once() {
     let nodes = [
-        Node {
-            requires: names(&["db", "db", "cache"]),
-            wants: names(&["optional"]),
-            ..node("web")
-        },
+        Node { requires: names(&["db", "db", "cache"]), wants: names(&["optional"]), ..node("web") },
         node("cache"),
     ];
     let plan = plan(&nodes);
@@ -199,9 +150,8 @@ fn thousand_nodes_plan_quickly() {
 #[test]
 fn long_cycle_does_not_overflow_the_stack() {
     let n = 20_000;
-    let nodes: Vec<Node> = (0..n)
-        .map(|i| requires(&format!("n{i}"), &[&format!("n{}", (i + 1) % n)]))
-        .collect();
+    let nodes: Vec<Node> =
+        (0..n).map(|i| requires(&format!("n{i}"), &[&format!("n{}", (i + 1) % n)])).collect();
     let plan = plan(&nodes);
     assert_eq!(plan.cycles.len(), 1);
     assert_eq!(plan.cycles[0].len(), n);
@@ -212,27 +162,17 @@ fn dependents_closure_follows_requires_transitively() {
     let nodes = [
         requires("api", &["db"]),
         requires("web", &["api"]),
-        Node {
-            wants: names(&["db"]),
-            ..node("metrics")
-        },
+        Node { wants: names(&["db"]), ..node("metrics") },
         requires("worker", &["db", "api"]),
         node("db"),
     ];
-    assert_eq!(
-        dependents_closure(&nodes, "db"),
-        names(&["worker", "web", "api"])
-    );
+    assert_eq!(dependents_closure(&nodes, "db"), names(&["worker", "web", "api"]));
     assert!(dependents_closure(&nodes, "web").is_empty());
     assert!(dependents_closure(&nodes, "nothing").is_empty());
 }
 
 #[test]
 fn dependents_closure_survives_cycles() {
-    let nodes = [
-        requires("a", &["b"]),
-        requires("b", &["a"]),
-        requires("c", &["a"]),
-    ];
+    let nodes = [requires("a", &["b"]), requires("b", &["a"]), requires("c", &["a"])];
     assert_eq!(dependents_closure(&nodes, "a"), names(&["c", "b"]));
 }

@@ -71,7 +71,10 @@ impl Client {
         self.writer.write_all(line.as_bytes()).await?;
         loop {
             let frame = self.reader.next().await?.ok_or_else(|| {
-                ClientError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "engine closed the connection"))
+                ClientError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "engine closed the connection",
+                ))
             })?;
             let v: Value = serde_json::from_str(&frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
             if v.get("id").and_then(Value::as_u64) != Some(id) {

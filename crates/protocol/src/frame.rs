@@ -99,10 +99,7 @@ mod tests {
     #[tokio::test]
     async fn splits_lines_and_skips_blank_ones() {
         let got = frames(b"a\n\n  \nbc\nlast", 16).await;
-        assert_eq!(
-            got,
-            vec![Ok(Some("a".into())), Ok(Some("bc".into())), Ok(Some("last".into())), Ok(None)]
-        );
+        assert_eq!(got, vec![Ok(Some("a".into())), Ok(Some("bc".into())), Ok(Some("last".into())), Ok(None)]);
     }
 
     #[tokio::test]

@@ -24,8 +24,7 @@ pub fn append_locked(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .map_err(|e| io_error("open", path, e))?;
     let lock = ExclusiveLock::wait(file).map_err(|e| io_error("lock", path, e))?;
     let mut file = lock.file();
-    file.write_all(bytes)
-        .map_err(|e| io_error("append to", path, e))
+    file.write_all(bytes).map_err(|e| io_error("append to", path, e))
 }
 
 #[cfg(test)]
@@ -87,10 +86,7 @@ mod tests {
             let (writer, n) = (parts.next().unwrap(), parts.next().unwrap());
             assert_eq!(*line, super::tests::line(writer, n.parse().unwrap()));
         }
-        assert_eq!(
-            lines.iter().filter(|l| l.starts_with("child:")).count(),
-            LINES
-        );
+        assert_eq!(lines.iter().filter(|l| l.starts_with("child:")).count(), LINES);
     }
 
     #[test]
@@ -101,10 +97,7 @@ mod tests {
         append_locked(&path, b"one\n").unwrap();
         append_locked(&path, b"two\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "one\ntwo\n");
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

@@ -60,11 +60,7 @@ fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(PathBuf, File)> {
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let temp_path = dir.join(temp_name);
-        let opened = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(NEW_FILE_MODE)
-            .open(&temp_path);
+        let opened = OpenOptions::new().write(true).create_new(true).mode(NEW_FILE_MODE).open(&temp_path);
         match opened {
             Ok(file) => return Ok((temp_path, file)),
             // A stale temporary file from a crashed process with our pid: take the next name.
@@ -74,12 +70,8 @@ fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(PathBuf, File)> {
             Err(error) => return Err(io_error("create", &temp_path, error)),
         }
     }
-    Err(last_error.unwrap_or_else(|| {
-        io::Error::other(format!(
-            "cannot create a temporary file in {}",
-            dir.display()
-        ))
-    }))
+    Err(last_error
+        .unwrap_or_else(|| io::Error::other(format!("cannot create a temporary file in {}", dir.display()))))
 }
 
 fn fill_temp(mut file: File, temp_path: &Path, bytes: &[u8], target: &Path) -> io::Result<()> {
@@ -88,16 +80,13 @@ fn fill_temp(mut file: File, temp_path: &Path, bytes: &[u8], target: &Path) -> i
         file.set_permissions(Permissions::from_mode(mode))
             .map_err(|e| io_error("set the mode of", temp_path, e))?;
     }
-    file.write_all(bytes)
-        .map_err(|e| io_error("write", temp_path, e))?;
+    file.write_all(bytes).map_err(|e| io_error("write", temp_path, e))?;
     file.sync_all().map_err(|e| io_error("fsync", temp_path, e))
 }
 
 /// Makes a rename or a new entry in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("fsync directory", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error("fsync directory", dir, e))
 }
 
 #[cfg(test)]
@@ -119,10 +108,7 @@ mod tests {
         let path = dir.path().join("state.json");
         write_atomic(&path, b"hello").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"hello");
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(entries(dir.path()), ["state.json"]);
     }
 
@@ -134,10 +120,7 @@ mod tests {
         fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
         write_atomic(&path, b"new").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o640
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(entries(dir.path()), ["state.json"]);
     }
 

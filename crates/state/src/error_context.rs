@@ -5,8 +5,5 @@ use std::path::Path;
 
 /// Wraps `error` so its message reads `cannot ACTION PATH: ERROR`, keeping its kind.
 pub(crate) fn io_error(action: &str, path: &Path, error: io::Error) -> io::Error {
-    io::Error::new(
-        error.kind(),
-        format!("cannot {action} {}: {error}", path.display()),
-    )
+    io::Error::new(error.kind(), format!("cannot {action} {}: {error}", path.display()))
 }

@@ -38,10 +38,7 @@ pub struct HomeLock {
 impl HomeLock {
     /// Takes the lock at `path` (creating the file, not its directory) without waiting.
     pub fn acquire(path: &Path) -> Result<HomeLock, HomeLockError> {
-        let io = |error| HomeLockError::Io {
-            path: path.to_owned(),
-            error,
-        };
+        let io = |error| HomeLockError::Io { path: path.to_owned(), error };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -53,16 +50,10 @@ impl HomeLock {
             .map_err(io)?;
         let Some(lock) = ExclusiveLock::try_now(file).map_err(io)? else {
             let pid = File::open(path).ok().and_then(|file| read_pid(&file));
-            return Err(HomeLockError::Held {
-                path: path.to_owned(),
-                pid,
-            });
+            return Err(HomeLockError::Held { path: path.to_owned(), pid });
         };
         write_pid(lock.file(), std::process::id()).map_err(io)?;
-        Ok(HomeLock {
-            path: path.to_owned(),
-            _lock: lock,
-        })
+        Ok(HomeLock { path: path.to_owned(), _lock: lock })
     }
 
     pub fn path(&self) -> &Path {
@@ -103,10 +94,8 @@ mod tests {
     fn another_process_holding_it_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("engine.lock");
-        let child = TestChild::spawn(
-            "home_lock::tests::child_holds_home",
-            &[(CHILD_ENV, path.to_str().unwrap())],
-        );
+        let child =
+            TestChild::spawn("home_lock::tests::child_holds_home", &[(CHILD_ENV, path.to_str().unwrap())]);
         let error = HomeLock::acquire(&path).unwrap_err();
         match &error {
             HomeLockError::Held { path: held, pid } => {
@@ -117,10 +106,7 @@ mod tests {
         }
         let message = error.to_string();
         assert!(message.contains("engine.lock"), "{message}");
-        assert!(
-            message.contains(&format!("pid {}", child.pid())),
-            "{message}"
-        );
+        assert!(message.contains(&format!("pid {}", child.pid())), "{message}");
 
         child.finish();
         let lock = HomeLock::acquire(&path).unwrap();
@@ -135,10 +121,7 @@ mod tests {
         let file = File::open(&path).unwrap();
         assert_eq!(read_pid(&file), Some(std::process::id()));
         // A second open file in the same process conflicts too: one owner per home.
-        assert!(matches!(
-            HomeLock::acquire(&path),
-            Err(HomeLockError::Held { .. })
-        ));
+        assert!(matches!(HomeLock::acquire(&path), Err(HomeLockError::Held { .. })));
         drop(lock);
         HomeLock::acquire(&path).unwrap();
     }

@@ -37,12 +37,7 @@ pub fn load_or_default<T: DeserializeOwned + Default>(path: &Path) -> Loaded<T> 
         }
     };
     let parse_error = match serde_json::from_slice(&bytes) {
-        Ok(value) => {
-            return Loaded {
-                value,
-                warning: None,
-            }
-        }
+        Ok(value) => return Loaded { value, warning: None },
         Err(error) => error,
     };
     let warning = match move_aside(path, SystemTime::now()) {
@@ -78,20 +73,14 @@ pub fn load_or_default<T: DeserializeOwned + Default>(path: &Path) -> Loaded<T> 
 /// Writes `value` as pretty JSON (with a final newline) through [`write_atomic`].
 pub fn save<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|error| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("cannot serialise {}: {error}", path.display()),
-        )
+        io::Error::new(io::ErrorKind::InvalidData, format!("cannot serialise {}: {error}", path.display()))
     })?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
 }
 
 fn defaults<T: Default>(warning: Option<String>) -> Loaded<T> {
-    Loaded {
-        value: T::default(),
-        warning,
-    }
+    Loaded { value: T::default(), warning }
 }
 
 /// Renames `path` to a backup name that is not taken yet and returns that name.
@@ -107,20 +96,13 @@ fn move_aside(path: &Path, now: SystemTime) -> io::Result<PathBuf> {
     }
     Err(io::Error::new(
         io::ErrorKind::AlreadyExists,
-        format!(
-            "cannot move aside {}: every backup name is taken",
-            path.display()
-        ),
+        format!("cannot move aside {}: every backup name is taken", path.display()),
     ))
 }
 
 /// `YYYYMMDDTHHMMSSZ` in UTC.
 fn backup_stamp(now: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(now)
-        .to_string()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect()
+    humantime::format_rfc3339_seconds(now).to_string().chars().filter(|c| !matches!(c, '-' | ':')).collect()
 }
 
 fn backup_path(path: &Path, stamp: &str, attempt: u32) -> PathBuf {
@@ -167,10 +149,7 @@ mod tests {
     fn save_then_load_round_trips_as_pretty_json() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        let state = State {
-            units: vec!["web".into()],
-            restarts: 3,
-        };
+        let state = State { units: vec!["web".into()], restarts: 3 };
         save(&path, &state).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("\n  \"restarts\": 3"), "{text}");
@@ -193,10 +172,7 @@ mod tests {
         assert!(warning.contains(&path.display().to_string()), "{warning}");
         assert!(warning.contains(backup.as_str()), "{warning}");
         assert!(warning.contains("line 2 column"), "{warning}");
-        assert_eq!(
-            fs::read(dir.path().join(backup)).unwrap(),
-            b"{\n  \"restarts\": nope\n}"
-        );
+        assert_eq!(fs::read(dir.path().join(backup)).unwrap(), b"{\n  \"restarts\": nope\n}");
     }
 
     #[test]

@@ -46,10 +46,7 @@ pub struct Locks {
 
 impl Locks {
     pub fn new(backend: impl LockBackend) -> Self {
-        Locks {
-            backend: Arc::new(backend),
-            active: Arc::default(),
-        }
+        Locks { backend: Arc::new(backend), active: Arc::default() }
     }
 
     /// Locks for one machine, with lock files in `dir`.
@@ -58,12 +55,7 @@ impl Locks {
     }
 
     /// Runs `f` holding `key` for `op`, or refuses without running it.
-    pub fn with_lock_sync<T>(
-        &self,
-        key: &str,
-        op: &str,
-        f: impl FnOnce() -> T,
-    ) -> Result<T, LockError> {
+    pub fn with_lock_sync<T>(&self, key: &str, op: &str, f: impl FnOnce() -> T) -> Result<T, LockError> {
         let _held = self.acquire(key, op)?;
         Ok(f())
     }
@@ -96,19 +88,13 @@ impl Locks {
         let id = active.next_id;
         active.next_id += 1;
         active.entries.insert(id, (key.to_owned(), op.to_owned()));
-        Ok(Held {
-            _guard: guard,
-            active: Arc::clone(&self.active),
-            id,
-        })
+        Ok(Held { _guard: guard, active: Arc::clone(&self.active), id })
     }
 }
 
 impl fmt::Debug for Locks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Locks")
-            .field("current", &self.current())
-            .finish_non_exhaustive()
+        f.debug_struct("Locks").field("current", &self.current()).finish_non_exhaustive()
     }
 }
 

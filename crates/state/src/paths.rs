@@ -41,11 +41,7 @@ pub enum PathErrorReason {
 /// of a path whose end does not exist yet. A dangling symlink is refused as unresolvable,
 /// since writing through it could create a file anywhere.
 pub fn join_inside(base: &Path, relative: &str) -> Result<PathBuf, PathError> {
-    let refuse = |reason| PathError {
-        input: relative.to_owned(),
-        base: base.to_owned(),
-        reason,
-    };
+    let refuse = |reason| PathError { input: relative.to_owned(), base: base.to_owned(), reason };
     check_lexically(relative).map_err(refuse)?;
     let joined = base.join(relative);
     check_resolved(base, &joined).map_err(refuse)?;
@@ -113,10 +109,7 @@ mod tests {
     #[test]
     fn plain_names_join() {
         let base = Path::new("/home/u/.local/state/gitvisor");
-        assert_eq!(
-            join_inside(base, "units/web.service").unwrap(),
-            base.join("units/web.service")
-        );
+        assert_eq!(join_inside(base, "units/web.service").unwrap(), base.join("units/web.service"));
         assert_eq!(join_inside(base, "a..b").unwrap(), base.join("a..b"));
         assert_eq!(join_inside(base, ".hidden").unwrap(), base.join(".hidden"));
     }
@@ -126,28 +119,16 @@ mod tests {
         let base = Path::new("/base");
         assert!(matches!(reason(base, ""), PathErrorReason::Empty));
         assert!(matches!(reason(base, "a\0b"), PathErrorReason::Nul));
-        assert!(matches!(
-            reason(base, "/etc/passwd"),
-            PathErrorReason::Absolute
-        ));
+        assert!(matches!(reason(base, "/etc/passwd"), PathErrorReason::Absolute));
         assert!(matches!(reason(base, "//x"), PathErrorReason::Absolute));
         assert!(matches!(reason(base, ".."), PathErrorReason::ParentDir));
         assert!(matches!(reason(base, "../x"), PathErrorReason::ParentDir));
-        assert!(matches!(
-            reason(base, "a/../../x"),
-            PathErrorReason::ParentDir
-        ));
+        assert!(matches!(reason(base, "a/../../x"), PathErrorReason::ParentDir));
         assert!(matches!(reason(base, "a/.."), PathErrorReason::ParentDir));
         assert!(matches!(reason(base, "."), PathErrorReason::CurrentDir));
         assert!(matches!(reason(base, "./a"), PathErrorReason::CurrentDir));
-        assert!(matches!(
-            reason(base, "a//b"),
-            PathErrorReason::EmptyComponent
-        ));
-        assert!(matches!(
-            reason(base, "a/"),
-            PathErrorReason::EmptyComponent
-        ));
+        assert!(matches!(reason(base, "a//b"), PathErrorReason::EmptyComponent));
+        assert!(matches!(reason(base, "a/"), PathErrorReason::EmptyComponent));
     }
 
     #[test]
@@ -158,10 +139,7 @@ mod tests {
             "path \"../secret\" is not allowed under /base/dir: it has a \"..\" component"
         );
         let error = join_inside(Path::new("/base"), "a\0b").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "path \"a\\0b\" is not allowed under /base: it contains a NUL byte"
-        );
+        assert_eq!(error.to_string(), "path \"a\\0b\" is not allowed under /base: it contains a NUL byte");
     }
 
     #[test]
@@ -172,23 +150,11 @@ mod tests {
         symlink(outside.path().join("secret"), base.path().join("file")).unwrap();
         symlink(outside.path(), base.path().join("dir")).unwrap();
 
-        assert!(matches!(
-            reason(base.path(), "file"),
-            PathErrorReason::Escapes(_)
-        ));
-        assert!(matches!(
-            reason(base.path(), "dir/secret"),
-            PathErrorReason::Escapes(_)
-        ));
+        assert!(matches!(reason(base.path(), "file"), PathErrorReason::Escapes(_)));
+        assert!(matches!(reason(base.path(), "dir/secret"), PathErrorReason::Escapes(_)));
         // The end does not exist yet, but writing it would land outside.
-        assert!(matches!(
-            reason(base.path(), "dir/new"),
-            PathErrorReason::Escapes(_)
-        ));
-        assert!(matches!(
-            reason(base.path(), "dir/new/deeper"),
-            PathErrorReason::Escapes(_)
-        ));
+        assert!(matches!(reason(base.path(), "dir/new"), PathErrorReason::Escapes(_)));
+        assert!(matches!(reason(base.path(), "dir/new/deeper"), PathErrorReason::Escapes(_)));
     }
 
     #[test]
@@ -217,10 +183,7 @@ mod tests {
         let base = links.path().join("home");
         symlink(real.path(), &base).unwrap();
         fs::write(real.path().join("state.json"), b"{}").unwrap();
-        assert_eq!(
-            join_inside(&base, "state.json").unwrap(),
-            base.join("state.json")
-        );
+        assert_eq!(join_inside(&base, "state.json").unwrap(), base.join("state.json"));
     }
 
     #[test]

@@ -39,11 +39,7 @@ impl TestChild {
                 break;
             }
         }
-        TestChild {
-            child,
-            stdin,
-            _stdout: stdout,
-        }
+        TestChild { child, stdin, _stdout: stdout }
     }
 
     pub fn pid(&self) -> u32 {

@@ -71,10 +71,7 @@ mod tests {
     #[test]
     fn display_with_and_without_key() {
         let e = Diagnostic::error("web.service", 4, Some("RestartSec"), "invalid time span");
-        assert_eq!(
-            e.to_string(),
-            "web.service:4: RestartSec: invalid time span"
-        );
+        assert_eq!(e.to_string(), "web.service:4: RestartSec: invalid time span");
         let w = Diagnostic::warning("web.service", 0, None, "whole file");
         assert_eq!(w.to_string(), "web.service:0: warning: whole file");
     }

@@ -23,11 +23,7 @@ pub struct Loaded {
 /// does; it is not runnable ([`UnitName::is_template`]), see [`load_instance`].
 ///
 /// On failure, the list holds every error of the file and its warnings, in line order.
-pub fn load_unit(
-    file_name: &str,
-    bytes: &[u8],
-    ctx: &SpecifierContext,
-) -> Result<Loaded, Vec<Diagnostic>> {
+pub fn load_unit(file_name: &str, bytes: &[u8], ctx: &SpecifierContext) -> Result<Loaded, Vec<Diagnostic>> {
     let name = UnitName::from_file_name(file_name)
         .map_err(|err| vec![Diagnostic::error(file_name, 0, None, err.to_string())])?;
     build(file_name, name, bytes, ctx)
@@ -42,18 +38,12 @@ pub fn load_instance(
     instance: &str,
     ctx: &SpecifierContext,
 ) -> Result<Loaded, Vec<Diagnostic>> {
-    let whole_file =
-        |message: String| vec![Diagnostic::error(template_file_name, 0, None, message)];
-    let template =
-        UnitName::from_file_name(template_file_name).map_err(|err| whole_file(err.to_string()))?;
+    let whole_file = |message: String| vec![Diagnostic::error(template_file_name, 0, None, message)];
+    let template = UnitName::from_file_name(template_file_name).map_err(|err| whole_file(err.to_string()))?;
     if !template.is_template() {
-        return Err(whole_file(format!(
-            "{template_file_name} is not a template (NAME@.service)"
-        )));
+        return Err(whole_file(format!("{template_file_name} is not a template (NAME@.service)")));
     }
-    let name = template
-        .instantiate(instance)
-        .map_err(|err| whole_file(err.to_string()))?;
+    let name = template.instantiate(instance).map_err(|err| whole_file(err.to_string()))?;
     build(template_file_name, name, bytes, ctx)
 }
 
@@ -63,21 +53,16 @@ fn build(
     bytes: &[u8],
     ctx: &SpecifierContext,
 ) -> Result<Loaded, Vec<Diagnostic>> {
-    let text = syntax::decode(bytes)
-        .map_err(|e| vec![Diagnostic::error(file, e.line, None, e.message)])?;
+    let text = syntax::decode(bytes).map_err(|e| vec![Diagnostic::error(file, e.line, None, e.message)])?;
     let (entries, syntax_errors) = syntax::parse(text);
     let mut builder = Builder::new(file, name, ctx);
-    builder.diagnostics.extend(
-        syntax_errors
-            .into_iter()
-            .map(|e| Diagnostic::error(file, e.line, None, e.message)),
-    );
+    builder
+        .diagnostics
+        .extend(syntax_errors.into_iter().map(|e| Diagnostic::error(file, e.line, None, e.message)));
     for entry in &entries {
         builder.apply(entry);
     }
-    builder
-        .finish()
-        .map(|(unit, warnings)| Loaded { unit, warnings })
+    builder.finish().map(|(unit, warnings)| Loaded { unit, warnings })
 }
 
 /// The instance a template is checked with when validated alone: its `DefaultInstance=` if it
@@ -124,9 +109,7 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
         return Err("not a regular file".to_string());
     }
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_SIZE as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+    file.take(MAX_FILE_SIZE as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     Ok(bytes)
 }
 

@@ -48,9 +48,8 @@ impl UnitName {
         if stem.len() > MAX_LEN {
             return Err("the name is longer than 128 characters");
         }
-        if let Some(bad) = stem
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-')))
+        if let Some(bad) =
+            stem.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-')))
         {
             return Err(if bad == '/' {
                 "a unit name cannot contain '/'"
@@ -97,16 +96,12 @@ impl UnitName {
 
     /// The template an instance comes from (`web@` for `web@8080`); None for other names.
     pub fn template(&self) -> Option<UnitName> {
-        self.instance()
-            .map(|_| UnitName(format!("{}@", self.prefix())))
+        self.instance().map(|_| UnitName(format!("{}@", self.prefix())))
     }
 
     /// The instance (`8080` for `web@8080`), in its escaped form; None unless an instance.
     pub fn instance(&self) -> Option<&str> {
-        self.0
-            .split_once('@')
-            .map(|(_, instance)| instance)
-            .filter(|instance| !instance.is_empty())
+        self.0.split_once('@').map(|(_, instance)| instance).filter(|instance| !instance.is_empty())
     }
 
     /// The instance `instance` of this template.
@@ -123,10 +118,7 @@ impl UnitName {
 }
 
 fn fail(name: &str, reason: &str) -> NameError {
-    NameError {
-        name: name.to_string(),
-        reason: reason.to_string(),
-    }
+    NameError { name: name.to_string(), reason: reason.to_string() }
 }
 
 impl fmt::Display for UnitName {
@@ -209,27 +201,14 @@ mod tests {
         assert_eq!(UnitName::parse("web").unwrap().as_str(), "web");
         assert_eq!(UnitName::parse("web.service").unwrap().as_str(), "web");
         assert_eq!(UnitName::parse("web@8080").unwrap().as_str(), "web@8080");
-        assert_eq!(
-            "my.app_v2-x".parse::<UnitName>().unwrap().as_str(),
-            "my.app_v2-x"
-        );
+        assert_eq!("my.app_v2-x".parse::<UnitName>().unwrap().as_str(), "my.app_v2-x");
     }
 
     #[test]
     fn invalid_names_are_refused_with_the_name() {
-        for bad in [
-            "",
-            "../etc/passwd",
-            "a/b",
-            "..",
-            "a..b",
-            "we b",
-            "web@a@b",
-            "@x",
-            "été",
-            "a\\x2d",
-            ".service",
-        ] {
+        for bad in
+            ["", "../etc/passwd", "a/b", "..", "a..b", "we b", "web@a@b", "@x", "été", "a\\x2d", ".service"]
+        {
             let err = UnitName::parse(bad).unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }

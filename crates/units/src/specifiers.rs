@@ -23,9 +23,7 @@ impl SpecifierContext {
         let env = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty());
         SpecifierContext {
             home: env("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from),
-            user: env("USER")
-                .and_then(|u| u.into_string().ok())
-                .unwrap_or_else(|| uid.to_string()),
+            user: env("USER").and_then(|u| u.into_string().ok()).unwrap_or_else(|| uid.to_string()),
             uid,
             runtime_dir: env("XDG_RUNTIME_DIR")
                 .map_or_else(|| PathBuf::from(format!("/run/user/{uid}")), PathBuf::from),
@@ -65,15 +63,9 @@ pub fn expand(value: &str, name: &UnitName, ctx: &SpecifierContext) -> Result<St
                 )))
             }
             Some(other) => {
-                return Err(ValueError::new(format!(
-                    "unknown specifier %{other} (use %% for a literal %)"
-                )))
+                return Err(ValueError::new(format!("unknown specifier %{other} (use %% for a literal %)")))
             }
-            None => {
-                return Err(ValueError::new(
-                    "lone % at the end (use %% for a literal %)",
-                ))
-            }
+            None => return Err(ValueError::new("lone % at the end (use %% for a literal %)")),
         }
     }
     Ok(out)
@@ -102,23 +94,14 @@ mod tests {
             expand_for("web@srv-www", "%n|%N|%p|%i|%I|%h|%u|%U|%t|100%%").unwrap(),
             "web@srv-www.service|web@srv-www|web|srv-www|srv/www|/home/ann|ann|1000|/run/user/1000|100%"
         );
-        assert_eq!(
-            expand_for("db", "%n %N %p [%i] [%I]").unwrap(),
-            "db.service db db [] []"
-        );
+        assert_eq!(expand_for("db", "%n %N %p [%i] [%I]").unwrap(), "db.service db db [] []");
         assert_eq!(expand_for("db", "no specifiers").unwrap(), "no specifiers");
     }
 
     #[test]
     fn unknown_and_unsupported_specifiers_are_errors() {
-        assert!(expand_for("db", "%z")
-            .unwrap_err()
-            .message
-            .contains("unknown specifier %z"));
-        assert!(expand_for("db", "%H")
-            .unwrap_err()
-            .message
-            .contains("not supported"));
+        assert!(expand_for("db", "%z").unwrap_err().message.contains("unknown specifier %z"));
+        assert!(expand_for("db", "%H").unwrap_err().message.contains("not supported"));
         assert!(expand_for("db", "50%").is_err());
     }
 }

@@ -28,18 +28,14 @@ pub struct SyntaxError {
 
 /// Checks the size and encoding of a unit file. Errors carry line 0 (the whole file).
 pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
-    let whole_file = |message: &str| SyntaxError {
-        line: 0,
-        message: message.to_string(),
-    };
+    let whole_file = |message: &str| SyntaxError { line: 0, message: message.to_string() };
     if bytes.len() > MAX_FILE_SIZE {
         return Err(whole_file("file too large (over 1 MiB)"));
     }
     if bytes.contains(&0) {
         return Err(whole_file("not a text file (contains NUL bytes)"));
     }
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| whole_file("not a text file (invalid UTF-8)"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| whole_file("not a text file (invalid UTF-8)"))?;
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }
 
@@ -139,10 +135,7 @@ mod tests {
     fn entries(text: &str) -> Vec<(String, String, String, usize)> {
         let (entries, errors) = parse(text);
         assert!(errors.is_empty(), "{errors:?}");
-        entries
-            .into_iter()
-            .map(|e| (e.section, e.key, e.value, e.line))
-            .collect()
+        entries.into_iter().map(|e| (e.section, e.key, e.value, e.line)).collect()
     }
 
     fn e(section: &str, key: &str, value: &str, line: usize) -> (String, String, String, usize) {
@@ -154,32 +147,22 @@ mod tests {
         let text = "[Unit]\n  Description = my  service \n\n[Service]\nExecStart=/bin/true\n";
         assert_eq!(
             entries(text),
-            vec![
-                e("Unit", "Description", "my  service", 2),
-                e("Service", "ExecStart", "/bin/true", 5)
-            ]
+            vec![e("Unit", "Description", "my  service", 2), e("Service", "ExecStart", "/bin/true", 5)]
         );
     }
 
     #[test]
     fn comments_are_skipped() {
         let text = "# top\n; also\n[Unit]\n   # indented\nDescription=a # not a comment\n";
-        assert_eq!(
-            entries(text),
-            vec![e("Unit", "Description", "a # not a comment", 5)]
-        );
+        assert_eq!(entries(text), vec![e("Unit", "Description", "a # not a comment", 5)]);
     }
 
     #[test]
     fn continuation_lines_join_with_a_space() {
-        let text =
-            "[Service]\nExecStart=/bin/echo \\\n  one \\\n# comment inside\n  two\nUser=me\n";
+        let text = "[Service]\nExecStart=/bin/echo \\\n  one \\\n# comment inside\n  two\nUser=me\n";
         assert_eq!(
             entries(text),
-            vec![
-                e("Service", "ExecStart", "/bin/echo    one    two", 2),
-                e("Service", "User", "me", 6)
-            ]
+            vec![e("Service", "ExecStart", "/bin/echo    one    two", 2), e("Service", "User", "me", 6)]
         );
     }
 
@@ -188,19 +171,13 @@ mod tests {
         let text = "[Service]\nExecStart=/bin/echo a\\\\\nUser=me\n";
         assert_eq!(
             entries(text),
-            vec![
-                e("Service", "ExecStart", "/bin/echo a\\\\", 2),
-                e("Service", "User", "me", 3)
-            ]
+            vec![e("Service", "ExecStart", "/bin/echo a\\\\", 2), e("Service", "User", "me", 3)]
         );
     }
 
     #[test]
     fn continuation_at_end_of_file() {
-        assert_eq!(
-            entries("[Unit]\nDescription=a \\"),
-            vec![e("Unit", "Description", "a", 2)]
-        );
+        assert_eq!(entries("[Unit]\nDescription=a \\"), vec![e("Unit", "Description", "a", 2)]);
     }
 
     #[test]
@@ -216,18 +193,9 @@ mod tests {
     #[test]
     fn decode_refuses_huge_and_binary_files() {
         let huge = vec![b'#'; MAX_FILE_SIZE + 1];
-        assert!(decode(&huge)
-            .unwrap_err()
-            .message
-            .contains("file too large"));
-        assert!(decode(b"[Unit]\0")
-            .unwrap_err()
-            .message
-            .contains("not a text file"));
-        assert!(decode(&[0xff, 0xfe, 0x41])
-            .unwrap_err()
-            .message
-            .contains("not a text file"));
+        assert!(decode(&huge).unwrap_err().message.contains("file too large"));
+        assert!(decode(b"[Unit]\0").unwrap_err().message.contains("not a text file"));
+        assert!(decode(&[0xff, 0xfe, 0x41]).unwrap_err().message.contains("not a text file"));
         assert_eq!(decode("\u{feff}[Unit]".as_bytes()).unwrap(), "[Unit]");
     }
 }

@@ -16,8 +16,7 @@ use crate::specifiers::{self, SpecifierContext};
 use crate::syntax::Entry;
 use crate::systemd_keys;
 use crate::values::{
-    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, split_command_line,
-    ValueError,
+    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, split_command_line, ValueError,
 };
 
 /// A service as gitvisor runs it. Defaults are those of the spec (section 2).
@@ -260,22 +259,16 @@ impl<'a> Builder<'a> {
         if e.value.is_empty() {
             return Some(default);
         }
-        parse(&e.value)
-            .map_err(|err| self.error(e, err.message))
-            .ok()
+        parse(&e.value).map_err(|err| self.error(e, err.message)).ok()
     }
 
     fn expand(&mut self, e: &Entry, text: &str) -> Option<String> {
-        specifiers::expand(text, &self.unit.name, self.ctx)
-            .map_err(|err| self.error(e, err.message))
-            .ok()
+        specifiers::expand(text, &self.unit.name, self.ctx).map_err(|err| self.error(e, err.message)).ok()
     }
 
     /// Splits into words, then expands specifiers in each (as systemd does).
     fn words(&mut self, e: &Entry, text: &str) -> Option<Vec<String>> {
-        let words = split_command_line(text)
-            .map_err(|err| self.error(e, err.message))
-            .ok()?;
+        let words = split_command_line(text).map_err(|err| self.error(e, err.message)).ok()?;
         words.iter().map(|w| self.expand(e, w)).collect()
     }
 
@@ -296,10 +289,7 @@ impl<'a> Builder<'a> {
         if text.starts_with('/') {
             return Some(PathBuf::from(text));
         }
-        self.error(
-            e,
-            format!("{text:?} is not an absolute path (use /… or ~/…)"),
-        );
+        self.error(e, format!("{text:?} is not an absolute path (use /… or ~/…)"));
         None
     }
 
@@ -392,10 +382,7 @@ impl<'a> Builder<'a> {
             }
         }
         if !dropped.is_empty() {
-            let message = format!(
-                "{} ignored: gitvisor only orders {SUFFIX} units",
-                dropped.join(", ")
-            );
+            let message = format!("{} ignored: gitvisor only orders {SUFFIX} units", dropped.join(", "));
             self.warn(e, message);
         }
         Some(names)
@@ -503,9 +490,7 @@ impl<'a> Builder<'a> {
             "" | "simple" | "exec" => {}
             other => self.warn(
                 e,
-                format!(
-                    "Type={other} is not supported by gitvisor; the service is run as Type=simple"
-                ),
+                format!("Type={other} is not supported by gitvisor; the service is run as Type=simple"),
             ),
         }
     }
@@ -543,18 +528,11 @@ impl<'a> Builder<'a> {
         let mut ignore_failure = false;
         let mut own_argv0 = false;
         loop {
-            let prefix = if rest.starts_with("!!") {
-                "!!"
-            } else {
-                rest.get(..1).unwrap_or("")
-            };
+            let prefix = if rest.starts_with("!!") { "!!" } else { rest.get(..1).unwrap_or("") };
             match prefix {
                 "-" => ignore_failure = true,
                 "@" => own_argv0 = true,
-                ":" => self.warn(
-                    e,
-                    "prefix ':' is not supported by gitvisor, ignored",
-                ),
+                ":" => self.warn(e, "prefix ':' is not supported by gitvisor, ignored"),
                 "+" | "!" | "!!" => self.warn(
                     e,
                     format!("prefix '{prefix}' (privileged execution) is not supported by gitvisor, ignored"),
@@ -566,26 +544,19 @@ impl<'a> Builder<'a> {
         let mut argv = self.words(e, rest)?;
         if own_argv0 && argv.len() >= 2 {
             argv.remove(1);
-            self.warn(
-                e,
-                "prefix '@' is not supported by gitvisor: the program gets its own path as argv[0]",
-            );
+            self.warn(e, "prefix '@' is not supported by gitvisor: the program gets its own path as argv[0]");
         }
         let Some(program) = argv.first() else {
             self.error(e, "empty command");
             return None;
         };
         if program.is_empty() || (program.contains('/') && !program.starts_with('/')) {
-            let message = format!(
-                "{program:?} must be an absolute path or a bare program name (looked up in PATH)"
-            );
+            let message =
+                format!("{program:?} must be an absolute path or a bare program name (looked up in PATH)");
             self.error(e, message);
             return None;
         }
-        Some(ExecCommand {
-            argv,
-            ignore_failure,
-        })
+        Some(ExecCommand { argv, ignore_failure })
     }
 
     fn working_directory(&mut self, e: &Entry) {
@@ -617,10 +588,7 @@ impl<'a> Builder<'a> {
                         None => env.push((key.to_string(), value.to_string())),
                     }
                 }
-                _ => self.error(
-                    e,
-                    format!("invalid environment assignment {word:?} (expected NAME=value)"),
-                ),
+                _ => self.error(e, format!("invalid environment assignment {word:?} (expected NAME=value)")),
             }
         }
     }
@@ -635,9 +603,7 @@ impl<'a> Builder<'a> {
             None => (false, e.value.clone()),
         };
         if let Some(path) = self.path(e, &text) {
-            self.unit
-                .environment_files
-                .push(EnvironmentFile { path, optional });
+            self.unit.environment_files.push(EnvironmentFile { path, optional });
         }
     }
 
@@ -649,17 +615,11 @@ impl<'a> Builder<'a> {
             "on-abnormal" => RestartPolicy::OnAbnormal,
             "always" => RestartPolicy::Always,
             "on-abort" => {
-                self.warn(
-                    e,
-                    "Restart=on-abort is not supported by gitvisor; using on-abnormal",
-                );
+                self.warn(e, "Restart=on-abort is not supported by gitvisor; using on-abnormal");
                 RestartPolicy::OnAbnormal
             }
             "on-watchdog" => {
-                self.warn(
-                    e,
-                    "Restart=on-watchdog is not supported by gitvisor (no watchdog); using no",
-                );
+                self.warn(e, "Restart=on-watchdog is not supported by gitvisor (no watchdog); using no");
                 RestartPolicy::No
             }
             other => {
@@ -693,10 +653,7 @@ impl<'a> Builder<'a> {
             Some(("tcp", port)) => match port.trim().parse::<u16>() {
                 Ok(port) if port > 0 => ReadyCheck::Tcp(port),
                 _ => {
-                    self.error(
-                        e,
-                        format!("invalid TCP port {port:?} (expected 1 to 65535)"),
-                    );
+                    self.error(e, format!("invalid TCP port {port:?} (expected 1 to 65535)"));
                     return;
                 }
             },
@@ -791,16 +748,10 @@ impl<'a> Builder<'a> {
 
     fn check_default_instance(&mut self, instance: &str) {
         let name = &self.unit.name;
-        let template = if name.is_template() {
-            Some(name.clone())
-        } else {
-            name.template()
-        };
+        let template = if name.is_template() { Some(name.clone()) } else { name.template() };
         let problem = match &template {
             Some(template) => template.instantiate(instance).err().map(|e| e.to_string()),
-            None => Some(
-                "DefaultInstance= only applies to templates (NAME@.service), ignored".to_string(),
-            ),
+            None => Some("DefaultInstance= only applies to templates (NAME@.service), ignored".to_string()),
         };
         if let Some(message) = problem {
             let error = template.is_some();
@@ -825,15 +776,12 @@ fn update_list<T>(list: &mut Vec<T>, e: &Entry, items: Option<Vec<T>>) {
 
 fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn parse_count(s: &str) -> Result<u32, ValueError> {
-    s.parse()
-        .map_err(|_| ValueError::new(format!("invalid number {s:?}")))
+    s.parse().map_err(|_| ValueError::new(format!("invalid number {s:?}")))
 }
 
 fn parse_positive(s: &str) -> Result<Duration, ValueError> {
@@ -854,11 +802,9 @@ fn parse_tasks_max(s: &str) -> Result<Option<u64>, ValueError> {
     if s == "infinity" {
         return Ok(None);
     }
-    s.parse().map(Some).map_err(|_| {
-        ValueError::new(format!(
-            "invalid task count {s:?} (expected a number or infinity)"
-        ))
-    })
+    s.parse()
+        .map(Some)
+        .map_err(|_| ValueError::new(format!("invalid task count {s:?} (expected a number or infinity)")))
 }
 
 /// For timeouts, systemd reads 0 as `infinity`.

@@ -12,9 +12,7 @@ pub struct ValueError {
 
 impl ValueError {
     pub fn new(message: impl Into<String>) -> Self {
-        ValueError {
-            message: message.into(),
-        }
+        ValueError { message: message.into() }
     }
 }
 
@@ -86,10 +84,7 @@ pub fn parse_timespan(s: &str) -> Result<Duration, ValueError> {
     while !rest.is_empty() {
         let (int, frac, after) = split_number(rest).ok_or_else(invalid)?;
         let after = after.trim_start();
-        let unit_len = after
-            .char_indices()
-            .find(|(_, c)| !c.is_alphabetic())
-            .map_or(after.len(), |(i, _)| i);
+        let unit_len = after.char_indices().find(|(_, c)| !c.is_alphabetic()).map_or(after.len(), |(i, _)| i);
         let (unit, after) = after.split_at(unit_len);
         if unit.is_empty() && !after.is_empty() {
             // A bare number means seconds, but only on its own or at the end.
@@ -124,9 +119,7 @@ pub fn parse_size(s: &str) -> Result<u64, ValueError> {
         "P" => 50,
         "E" => 60,
         other => {
-            return Err(ValueError::new(format!(
-                "unknown size suffix {other:?} in {s:?} (use K, M, G or T)"
-            )))
+            return Err(ValueError::new(format!("unknown size suffix {other:?} in {s:?} (use K, M, G or T)")))
         }
     };
     let bytes = scale(int, frac, 1u128 << shift).ok_or_else(invalid)?;
@@ -139,9 +132,7 @@ pub fn parse_percent(s: &str) -> Result<u32, ValueError> {
     s.strip_suffix('%')
         .and_then(|n| {
             let n = n.trim_end();
-            n.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| n.parse().ok())?
+            n.bytes().all(|b| b.is_ascii_digit()).then(|| n.parse().ok())?
         })
         .ok_or_else(|| ValueError::new(format!("invalid percentage {s:?} (expected e.g. 50%)")))
 }
@@ -151,9 +142,7 @@ pub fn parse_bool(s: &str) -> Result<bool, ValueError> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "yes" | "y" | "true" | "t" | "on" => Ok(true),
         "0" | "no" | "n" | "false" | "f" | "off" => Ok(false),
-        _ => Err(ValueError::new(format!(
-            "invalid boolean {s:?} (expected yes or no)"
-        ))),
+        _ => Err(ValueError::new(format!("invalid boolean {s:?} (expected yes or no)"))),
     }
 }
 
@@ -245,10 +234,7 @@ pub fn split_command_line(s: &str) -> Result<Vec<String>, ValueError> {
     }
 }
 
-fn unescape(
-    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-    s: &str,
-) -> Result<char, ValueError> {
+fn unescape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, s: &str) -> Result<char, ValueError> {
     let bad = |what: &str| ValueError::new(format!("{what} in {s:?}"));
     let c = chars.next().ok_or_else(|| bad("trailing backslash"))?;
     let mut code = |digits: usize, radix: u32| -> Result<char, ValueError> {
@@ -274,9 +260,7 @@ fn unescape(
         'u' => code(4, 16)?,
         'U' => code(8, 16)?,
         '0'..='7' => {
-            let text: String = std::iter::once(c)
-                .chain((0..2).filter_map(|_| chars.next()))
-                .collect();
+            let text: String = std::iter::once(c).chain((0..2).filter_map(|_| chars.next())).collect();
             u32::from_str_radix(&text, 8)
                 .ok()
                 .filter(|_| text.len() == 3)

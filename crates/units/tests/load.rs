@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gitvisor_units::{
-    load_instance, load_unit, validate_file, Diagnostic, EnvironmentFile, ExecCommand, Loaded,
-    ReadyCheck, RestartPolicy, Severity, SpecifierContext,
+    load_instance, load_unit, validate_file, Diagnostic, EnvironmentFile, ExecCommand, Loaded, ReadyCheck,
+    RestartPolicy, Severity, SpecifierContext,
 };
 
 fn ctx() -> SpecifierContext {
@@ -25,11 +25,7 @@ fn ok(text: &str) -> Loaded {
 /// The file's errors as users read them.
 fn errors(text: &str) -> Vec<String> {
     let diagnostics = load_unit("web.service", text.as_bytes(), &ctx()).unwrap_err();
-    diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.to_string())
-        .collect()
+    diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect()
 }
 
 fn lines(diagnostics: &[Diagnostic]) -> Vec<String> {
@@ -134,30 +130,17 @@ WantedBy=default.target
     assert_eq!(u.before, ["proxy"]);
     assert_eq!(u.start_limit_interval, Duration::from_secs(60));
     assert_eq!(u.start_limit_burst, 3);
-    assert_eq!(
-        u.exec_start.argv,
-        ["/usr/bin/web", "--name", "my web", "--dir", "/home/ann/www"]
-    );
+    assert_eq!(u.exec_start.argv, ["/usr/bin/web", "--name", "my web", "--dir", "/home/ann/www"]);
     assert!(u.exec_start.ignore_failure);
     assert_eq!(u.exec_stop.as_ref().unwrap().argv, ["/usr/bin/web", "stop"]);
     assert_eq!(u.working_directory, Some(PathBuf::from("/home/ann/www")));
-    let env: Vec<(&str, &str)> = u
-        .environment
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let env: Vec<(&str, &str)> = u.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("A", "3"), ("B", "two words"), ("C", "ann")]);
     assert_eq!(
         u.environment_files,
         [
-            EnvironmentFile {
-                path: "/home/ann/web.env".into(),
-                optional: true
-            },
-            EnvironmentFile {
-                path: "/etc/web.env".into(),
-                optional: false
-            },
+            EnvironmentFile { path: "/home/ann/web.env".into(), optional: true },
+            EnvironmentFile { path: "/etc/web.env".into(), optional: false },
         ]
     );
     assert_eq!(u.user.as_deref(), Some("ann"));
@@ -172,10 +155,7 @@ WantedBy=default.target
     assert_eq!(u.cpu_quota, Some(150));
     assert_eq!(u.tasks_max, Some(100));
     assert!(u.private_pids);
-    assert_eq!(
-        u.health.url.as_deref(),
-        Some("http://localhost:8080/health")
-    );
+    assert_eq!(u.health.url.as_deref(), Some("http://localhost:8080/health"));
     assert_eq!(u.health.interval, Duration::from_secs(30));
     assert_eq!(u.health.timeout, Duration::from_secs(2));
     assert_eq!(u.health.retries, 5);
@@ -191,10 +171,7 @@ WantedBy=default.target
 
 #[test]
 fn ready_checks() {
-    assert_eq!(
-        ok(&svc("ReadyCheck=tcp:8080\n")).unit.ready,
-        ReadyCheck::Tcp(8080)
-    );
+    assert_eq!(ok(&svc("ReadyCheck=tcp:8080\n")).unit.ready, ReadyCheck::Tcp(8080));
     assert_eq!(
         ok(&svc("ReadyCheck=log:listening on .*:\\d+\n")).unit.ready,
         ReadyCheck::Log("listening on .*:\\d+".into())
@@ -217,18 +194,13 @@ fn ready_checks() {
 
 #[test]
 fn lists_append_and_empty_assignment_resets() {
-    let text =
-        "[Unit]\nAfter=a b\nAfter=c\nWants=x\nWants=\nWants=y\n[Service]\nExecStart=/bin/app\n\
+    let text = "[Unit]\nAfter=a b\nAfter=c\nWants=x\nWants=\nWants=y\n[Service]\nExecStart=/bin/app\n\
                 Environment=A=1\nEnvironment=\nEnvironment=B=2\nRestartSec=5s\nRestartSec=\n";
     let u = ok(text).unit;
     assert_eq!(u.after, ["a", "b", "c"]);
     assert_eq!(u.wants, ["y"]);
     assert_eq!(u.environment, [("B".to_string(), "2".to_string())]);
-    assert_eq!(
-        u.restart_sec,
-        Duration::from_millis(100),
-        "empty resets to the default"
-    );
+    assert_eq!(u.restart_sec, Duration::from_millis(100), "empty resets to the default");
 }
 
 #[test]
@@ -255,19 +227,10 @@ fn exec_prefixes() {
     assert_eq!(loaded.unit.exec_start.argv, ["/bin/app"]);
     assert_eq!(loaded.unit.exec_stop.unwrap().argv, ["/bin/stop"]);
     let text = lines(&loaded.warnings).join("\n");
-    assert!(
-        text.contains("prefix '+' (privileged execution) is not supported"),
-        "{text}"
-    );
+    assert!(text.contains("prefix '+' (privileged execution) is not supported"), "{text}");
     assert!(text.contains("prefix '!!'"), "{text}");
     assert!(text.contains("prefix ':'"), "{text}");
-    assert_eq!(
-        ok("[Service]\nExecStart=python3 app.py\n")
-            .unit
-            .exec_start
-            .argv[0],
-        "python3"
-    );
+    assert_eq!(ok("[Service]\nExecStart=python3 app.py\n").unit.exec_start.argv[0], "python3");
 }
 
 #[test]
@@ -275,10 +238,7 @@ fn unknown_section_and_keys_are_warnings() {
     let text = "[Unit]\nFrobnicate=1\nDocumentation=man:x\nX-Custom=ok\n[Service]\nExecStart=/bin/app\n\
                 PIDFile=/run/x.pid\nType=forking\n[Timer]\nOnCalendar=daily\nPersistent=yes\n[X-Mine]\nA=b\n";
     let loaded = ok(text);
-    assert!(loaded
-        .warnings
-        .iter()
-        .all(|d| d.severity == Severity::Warning));
+    assert!(loaded.warnings.iter().all(|d| d.severity == Severity::Warning));
     assert_eq!(
         lines(&loaded.warnings),
         [
@@ -358,29 +318,15 @@ fn relative_paths_are_errors() {
 
 #[test]
 fn invalid_names() {
-    for name in [
-        "../evil.service",
-        "a/b.service",
-        "web",
-        "we b.service",
-        "a@b@c.service",
-        ".service",
-    ] {
+    for name in ["../evil.service", "a/b.service", "web", "we b.service", "a@b@c.service", ".service"] {
         let d = load_unit(name, b"[Service]\nExecStart=/bin/a\n", &ctx()).unwrap_err();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].line, 0);
         assert!(d[0].message.contains(&format!("{name:?}")), "{}", d[0]);
     }
-    let d = load_instance(
-        "web@.service",
-        b"[Service]\nExecStart=/bin/a\n",
-        "../x",
-        &ctx(),
-    )
-    .unwrap_err();
+    let d = load_instance("web@.service", b"[Service]\nExecStart=/bin/a\n", "../x", &ctx()).unwrap_err();
     assert!(d[0].message.contains("invalid unit name"), "{}", d[0]);
-    let d =
-        load_instance("web.service", b"[Service]\nExecStart=/bin/a\n", "x", &ctx()).unwrap_err();
+    let d = load_instance("web.service", b"[Service]\nExecStart=/bin/a\n", "x", &ctx()).unwrap_err();
     assert!(d[0].message.contains("not a template"), "{}", d[0]);
 }
 
@@ -388,26 +334,16 @@ fn invalid_names() {
 fn huge_file() {
     let mut text = svc("");
     text.push_str(&"# padding\n".repeat(110_000));
-    assert_eq!(
-        errors(&text),
-        ["web.service:0: file too large (over 1 MiB)"]
-    );
+    assert_eq!(errors(&text), ["web.service:0: file too large (over 1 MiB)"]);
 }
 
 #[test]
 fn binary_garbage() {
-    let garbage: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let d = load_unit("web.service", &garbage, &ctx()).unwrap_err();
     assert_eq!(d.len(), 1);
     assert!(d[0].message.starts_with("not a text file"), "{}", d[0]);
-    let d = load_unit(
-        "web.service",
-        b"[Service]\xff\xfe\nExecStart=/bin/a\n",
-        &ctx(),
-    )
-    .unwrap_err();
+    let d = load_unit("web.service", b"[Service]\xff\xfe\nExecStart=/bin/a\n", &ctx()).unwrap_err();
     assert!(d[0].message.starts_with("not a text file"), "{}", d[0]);
 }
 
@@ -425,17 +361,12 @@ fn several_errors_in_one_file_are_all_reported() {
 
 #[test]
 fn specifiers_in_values() {
-    let text = "[Unit]\nDescription=%n %N %p %i %u %U %% done\n[Service]\nExecStart=/bin/app %t/app.sock %h\n\
+    let text =
+        "[Unit]\nDescription=%n %N %p %i %u %U %% done\n[Service]\nExecStart=/bin/app %t/app.sock %h\n\
                 WorkingDirectory=%h/src\n";
     let u = ok(text).unit;
-    assert_eq!(
-        u.description.as_deref(),
-        Some("web.service web web  ann 1000 % done")
-    );
-    assert_eq!(
-        u.exec_start.argv,
-        ["/bin/app", "/run/user/1000/app.sock", "/home/ann"]
-    );
+    assert_eq!(u.description.as_deref(), Some("web.service web web  ann 1000 % done"));
+    assert_eq!(u.exec_start.argv, ["/bin/app", "/run/user/1000/app.sock", "/home/ann"]);
     assert_eq!(u.working_directory, Some(PathBuf::from("/home/ann/src")));
     assert_eq!(
         errors("[Service]\nExecStart=/bin/app %z\n"),
@@ -445,7 +376,8 @@ fn specifiers_in_values() {
 
 #[test]
 fn templates_and_instances() {
-    let text = "[Unit]\nDescription=web on %i (%I)\nAfter=db@%i.service\n[Service]\nExecStart=/bin/web --port %i\n\
+    let text =
+        "[Unit]\nDescription=web on %i (%I)\nAfter=db@%i.service\n[Service]\nExecStart=/bin/web --port %i\n\
                 ReadyCheck=tcp:%i\n[Install]\nWantedBy=default.target\nDefaultInstance=8080\n";
     let loaded = load_instance("web@.service", text.as_bytes(), "8080", &ctx()).unwrap();
     let u = loaded.unit;
@@ -459,10 +391,7 @@ fn templates_and_instances() {
 
     // The template itself loads with an empty %i, except where %i must be a number.
     let d = load_unit("web@.service", text.as_bytes(), &ctx()).unwrap_err();
-    assert_eq!(
-        lines(&d)[0],
-        "web@.service:3: After: \"db@.service\" is a template; name an instance"
-    );
+    assert_eq!(lines(&d)[0], "web@.service:3: After: \"db@.service\" is a template; name an instance");
     assert!(d.iter().any(|d| d.key.as_deref() == Some("ReadyCheck")));
 
     let d = load_instance(
@@ -480,19 +409,10 @@ fn validate_file_reports_with_the_path() {
     let dir = std::env::temp_dir().join(format!("gitvisor-units-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("api@.service");
-    std::fs::write(
-        &good,
-        "[Service]\nExecStart=/bin/api --port %i\nReadyCheck=tcp:%i\n[Foo]\nA=1\n",
-    )
-    .unwrap();
+    std::fs::write(&good, "[Service]\nExecStart=/bin/api --port %i\nReadyCheck=tcp:%i\n[Foo]\nA=1\n")
+        .unwrap();
     let d = validate_file(&good, &ctx());
-    assert_eq!(
-        lines(&d),
-        [format!(
-            "{}:4: warning: unknown section [Foo], ignored",
-            good.display()
-        )]
-    );
+    assert_eq!(lines(&d), [format!("{}:4: warning: unknown section [Foo], ignored", good.display())]);
 
     let bad = dir.join("bad.service");
     std::fs::write(&bad, "[Service]\nRestartSec=x\n").unwrap();
@@ -504,11 +424,7 @@ fn validate_file_reports_with_the_path() {
     std::fs::write(&badly_named, "").unwrap();
     assert_eq!(validate_file(&badly_named, &ctx()).len(), 1);
     let missing = validate_file(&dir.join("missing.service"), &ctx());
-    assert!(
-        missing[0].message.starts_with("cannot read"),
-        "{}",
-        missing[0]
-    );
+    assert!(missing[0].message.starts_with("cannot read"), "{}", missing[0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

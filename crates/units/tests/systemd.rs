@@ -47,11 +47,8 @@ fn every_installed_systemd_service_loads_without_panicking() {
                 Ok(_) => loaded += 1,
                 Err(diagnostics) => {
                     refused += 1;
-                    let errors: Vec<String> = diagnostics
-                        .iter()
-                        .filter(|d| d.is_error())
-                        .map(|d| d.to_string())
-                        .collect();
+                    let errors: Vec<String> =
+                        diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
                     assert!(!errors.is_empty(), "{path:?} refused without an error");
                     eprintln!("{}: {}", path.display(), errors.join(" | "));
                 }
@@ -62,9 +59,7 @@ fn every_installed_systemd_service_loads_without_panicking() {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/systemd")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systemd").join(name)
 }
 
 fn messages(diagnostics: &[Diagnostic]) -> Vec<String> {
@@ -83,10 +78,7 @@ fn fixtures_load_with_warnings_only() {
     ] {
         let warnings = load(&fixture(name))
             .unwrap_or_else(|errors| panic!("{name} should load: {:#?}", messages(&errors)));
-        assert!(
-            !warnings.is_empty(),
-            "{name}: systemd-only keys should warn"
-        );
+        assert!(!warnings.is_empty(), "{name}: systemd-only keys should warn");
         assert!(warnings.iter().all(|w| !w.is_error()));
     }
 }
@@ -97,18 +89,10 @@ fn postgresql_template_instance() {
     let loaded = load_instance("postgresql@.service", &bytes, "15-main", &ctx()).unwrap();
     let unit = loaded.unit;
     assert_eq!(unit.name.as_str(), "postgresql@15-main");
-    assert_eq!(
-        unit.description.as_deref(),
-        Some("PostgreSQL Cluster 15-main")
-    );
+    assert_eq!(unit.description.as_deref(), Some("PostgreSQL Cluster 15-main"));
     assert_eq!(
         unit.exec_start.argv,
-        [
-            "/usr/bin/pg_ctlcluster",
-            "--skip-systemctl-redirect",
-            "15-main",
-            "start"
-        ]
+        ["/usr/bin/pg_ctlcluster", "--skip-systemctl-redirect", "15-main", "start"]
     );
     assert!(unit.exec_start.ignore_failure);
     assert_eq!(unit.exec_stop.as_ref().unwrap().argv[5], "stop");
@@ -118,28 +102,18 @@ fn postgresql_template_instance() {
     assert!(unit.enabled());
     let text = messages(&loaded.warnings).join("\n");
     assert!(
-        text.contains(
-            "Type=forking is not supported by gitvisor; the service is run as Type=simple"
-        ),
+        text.contains("Type=forking is not supported by gitvisor; the service is run as Type=simple"),
         "{text}"
     );
-    assert!(
-        text.contains("PIDFile= is not supported by gitvisor, ignored"),
-        "{text}"
-    );
+    assert!(text.contains("PIDFile= is not supported by gitvisor, ignored"), "{text}");
     assert!(text.contains("network.target ignored"), "{text}");
 }
 
 #[test]
 fn e2scrub_environment_and_unescaped_instance() {
     let bytes = std::fs::read(fixture("e2scrub@.service")).unwrap();
-    let unit = load_instance("e2scrub@.service", &bytes, "home-data", &ctx())
-        .unwrap()
-        .unit;
-    assert_eq!(
-        unit.environment,
-        [("SERVICE_MODE".to_string(), "1".to_string())]
-    );
+    let unit = load_instance("e2scrub@.service", &bytes, "home-data", &ctx()).unwrap().unit;
+    assert_eq!(unit.environment, [("SERVICE_MODE".to_string(), "1".to_string())]);
     assert_eq!(unit.exec_start.argv, ["/sbin/e2scrub", "-t", "home/data"]);
     assert_eq!(unit.working_directory, Some(PathBuf::from("/")));
     assert_eq!(unit.user.as_deref(), Some("root"));
@@ -148,14 +122,9 @@ fn e2scrub_environment_and_unescaped_instance() {
 #[test]
 fn journal_flush_bare_program_names_and_timeout_sec() {
     let bytes = std::fs::read(fixture("systemd-journal-flush.service")).unwrap();
-    let unit = load_unit("systemd-journal-flush.service", &bytes, &ctx())
-        .unwrap()
-        .unit;
+    let unit = load_unit("systemd-journal-flush.service", &bytes, &ctx()).unwrap().unit;
     assert_eq!(unit.exec_start.argv, ["journalctl", "--flush"]);
-    assert_eq!(
-        unit.exec_stop.unwrap().argv,
-        ["journalctl", "--smart-relinquish-var"]
-    );
+    assert_eq!(unit.exec_stop.unwrap().argv, ["journalctl", "--smart-relinquish-var"]);
     assert_eq!(unit.timeout_stop, std::time::Duration::from_secs(90));
     assert_eq!(unit.wants, ["systemd-journald"]);
     assert_eq!(unit.after, ["systemd-journald", "systemd-remount-fs"]);
@@ -165,11 +134,7 @@ fn journal_flush_bare_program_names_and_timeout_sec() {
 #[test]
 fn fixtures_needing_missing_features_are_refused_explicitly() {
     let errors = load(&fixture("man-db.service")).unwrap_err();
-    let errors: Vec<String> = errors
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.to_string())
-        .collect();
+    let errors: Vec<String> = errors.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
     assert_eq!(
         errors,
         [
@@ -179,11 +144,7 @@ fn fixtures_needing_missing_features_are_refused_explicitly() {
     );
 
     let errors = load(&fixture("systemd-fsck@.service")).unwrap_err();
-    let errors: Vec<String> = errors
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.to_string())
-        .collect();
+    let errors: Vec<String> = errors.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
     assert_eq!(
         errors,
         [

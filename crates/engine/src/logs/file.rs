@@ -39,7 +39,11 @@ impl LogFile {
             if self.size > 0 && self.size + rest.len() as u64 > self.max_size {
                 // Rotate at a line boundary: write the lines that still fit first.
                 let room = self.max_size.saturating_sub(self.size) as usize;
-                let cut = rest[..room.min(rest.len())].iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
+                let cut = rest[..room.min(rest.len())]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
                 if cut > 0 {
                     self.write(&rest[..cut])?;
                     rest = &rest[cut..];
@@ -132,7 +136,8 @@ mod tests {
         f.push("short");
         f.push(&"x".repeat(50));
         f.flush().unwrap();
-        let all = std::fs::read_to_string(&path).unwrap() + &std::fs::read_to_string(rotated(&path, 1)).unwrap();
+        let all =
+            std::fs::read_to_string(&path).unwrap() + &std::fs::read_to_string(rotated(&path, 1)).unwrap();
         assert!(all.contains(&"x".repeat(50)));
     }
 }

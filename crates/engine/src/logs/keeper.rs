@@ -111,7 +111,8 @@ impl Keeper {
 
     fn file(&mut self, service: &str, max_size: u64, max_files: u32) -> &mut LogFile {
         let path = self.logs.join(format!("{service}.log"));
-        let f = self.files.entry(service.to_string()).or_insert_with(|| LogFile::new(path, max_size, max_files));
+        let f =
+            self.files.entry(service.to_string()).or_insert_with(|| LogFile::new(path, max_size, max_files));
         f.max_size = max_size;
         f.max_files = max_files;
         f
@@ -162,10 +163,7 @@ async fn send(conn: &Packet, msg: &FromKeeper) {
 async fn serve_engine(keeper: Shared, conn: Rc<Packet>, done: tokio::sync::mpsc::UnboundedSender<()>) {
     let mut buf = vec![0u8; MAX_PACKET];
     loop {
-        let (n, mut fds) = match conn.recv(&mut buf).await {
-            Ok(r) => r,
-            Err(_) => (0, Vec::new()),
-        };
+        let (n, mut fds) = conn.recv(&mut buf).await.unwrap_or_default();
         if n == 0 {
             break;
         }
@@ -210,7 +208,13 @@ pub fn format_line(l: &LogLine) -> String {
 }
 
 /// Reads one pipe until it closes, writing and forwarding whole lines.
-async fn pump(keeper: Shared, info: StreamInfo, fd: OwnedFd, stream: &'static str, done: tokio::sync::mpsc::UnboundedSender<()>) {
+async fn pump(
+    keeper: Shared,
+    info: StreamInfo,
+    fd: OwnedFd,
+    stream: &'static str,
+    done: tokio::sync::mpsc::UnboundedSender<()>,
+) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok();

@@ -72,7 +72,14 @@ impl LogLink {
     }
 
     /// Hands the read ends of a new process's pipes to the keeper.
-    pub async fn attach(&self, service: &str, pid: u32, start_time: u64, out: OwnedFd, err: OwnedFd) -> io::Result<()> {
+    pub async fn attach(
+        &self,
+        service: &str,
+        pid: u32,
+        start_time: u64,
+        out: OwnedFd,
+        err: OwnedFd,
+    ) -> io::Result<()> {
         let msg = ToKeeper::Attach {
             service: service.to_string(),
             pid,
@@ -143,7 +150,8 @@ async fn read_keeper(conn: Arc<Packet>, shared: Arc<Mutex<Shared>>, mut buf: Vec
         let (service, lines) = match msg {
             FromKeeper::Lines { service, lines } => (service, lines),
             FromKeeper::Dropped { service, count } => {
-                let text = format!("[{count} lines not shown here: the engine was too slow; they are in the file]");
+                let text =
+                    format!("[{count} lines not shown here: the engine was too slow; they are in the file]");
                 let line = LogLine { at_us: crate::time::now_us(), stream: "gitvisor".into(), text };
                 (service, vec![line])
             }
@@ -239,7 +247,13 @@ mod tests {
     #[test]
     fn file_tail_spans_rotated_files() {
         let dir = tempfile::tempdir().unwrap();
-        let mk = |i: u64| format_line(&LogLine { at_us: 1_700_000_000_000_000 + i, stream: "out".into(), text: i.to_string() });
+        let mk = |i: u64| {
+            format_line(&LogLine {
+                at_us: 1_700_000_000_000_000 + i,
+                stream: "out".into(),
+                text: i.to_string(),
+            })
+        };
         let main: String = (5..8).map(|i| mk(i) + "\n").collect();
         let old: String = (0..5).map(|i| mk(i) + "\n").collect();
         std::fs::write(dir.path().join("s.log"), main).unwrap();

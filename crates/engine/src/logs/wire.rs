@@ -19,10 +19,18 @@ pub enum ToKeeper {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum FromKeeper {
     /// Sent on connect: the pipes the keeper holds, so a new engine knows what still runs.
-    Streams { streams: Vec<StreamInfo> },
-    Lines { service: String, lines: Vec<LogLine> },
+    Streams {
+        streams: Vec<StreamInfo>,
+    },
+    Lines {
+        service: String,
+        lines: Vec<LogLine>,
+    },
     /// Lines the engine missed because it did not read fast enough (they are in the file).
-    Dropped { service: String, count: u64 },
+    Dropped {
+        service: String,
+        count: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

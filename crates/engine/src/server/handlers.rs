@@ -1,8 +1,8 @@
 //! One handler per method, dispatched by one exhaustive match.
 
 use gitvisor_protocol::{
-    ErrorCode, FrameReader, Hello, LogNotification, LogsParams, LogsReply, NamesParams, Notification, Request,
-    Response, RpcError, Welcome, PROTOCOL_VERSION,
+    ErrorCode, FrameReader, Hello, LogNotification, LogsParams, LogsReply, NamesParams, Notification,
+    Request, Response, RpcError, Welcome, PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -31,7 +31,8 @@ enum Method {
 fn parse(req: &Request) -> Result<Method, RpcError> {
     fn params<T: DeserializeOwned>(req: &Request) -> Result<T, RpcError> {
         let p = if req.params.is_null() { Value::Object(Default::default()) } else { req.params.clone() };
-        serde_json::from_value(p).map_err(|e| ErrorCode::InvalidParams.error(format!("{}: invalid params: {e}", req.method)))
+        serde_json::from_value(p)
+            .map_err(|e| ErrorCode::InvalidParams.error(format!("{}: invalid params: {e}", req.method)))
     }
     fn names(req: &Request) -> Result<NamesParams, RpcError> {
         if req.params.is_null() {
@@ -81,7 +82,9 @@ pub(super) async fn handle(
         Err(e) => return conn.error(id, e).await,
     };
     if !*greeted && !matches!(method, Method::Hello(_)) {
-        return conn.error(id, ErrorCode::HandshakeRequired.error("send hello first (the version handshake)")).await;
+        return conn
+            .error(id, ErrorCode::HandshakeRequired.error("send hello first (the version handshake)"))
+            .await;
     }
     let result: Result<Value, RpcError> = match method {
         Method::Hello(h) => {
@@ -107,7 +110,9 @@ pub(super) async fn handle(
         Method::Restart(p) => engine.restart(&p.names).await.map(to_value).map_err(engine_error),
         Method::Config => Ok(to_value(engine.settings())),
         Method::Logs(p) if p.follow => return follow_logs(engine, conn, frames, id, p, stop).await,
-        Method::Logs(p) => engine.logs(&p.name, p.lines).map(|lines| to_value(LogsReply { lines })).map_err(engine_error),
+        Method::Logs(p) => {
+            engine.logs(&p.name, p.lines).map(|lines| to_value(LogsReply { lines })).map_err(engine_error)
+        }
         Method::EventsSubscribe => return stream_events(engine, conn, frames, id, stop).await,
     };
     match result {

@@ -84,7 +84,10 @@ async fn serve_connection(engine: Engine, stream: UnixStream, stop: watch::Recei
     let mut conn = Conn { writer };
     if !peer_ok {
         let _ = conn
-            .error(Value::Null, ErrorCode::InvalidRequest.error("refused: the engine serves only its own user"))
+            .error(
+                Value::Null,
+                ErrorCode::InvalidRequest.error("refused: the engine serves only its own user"),
+            )
             .await;
         return;
     }
@@ -108,7 +111,11 @@ async fn serve_connection(engine: Engine, stream: UnixStream, stop: watch::Recei
         };
         let request: Request = match serde_json::from_str::<Value>(&frame) {
             Err(e) => {
-                if conn.error(Value::Null, ErrorCode::ParseError.error(format!("invalid JSON: {e}"))).await.is_err() {
+                if conn
+                    .error(Value::Null, ErrorCode::ParseError.error(format!("invalid JSON: {e}")))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;
@@ -125,7 +132,8 @@ async fn serve_connection(engine: Engine, stream: UnixStream, stop: watch::Recei
                 }
             },
         };
-        let outcome = handlers::handle(&engine, &mut conn, &mut frames, request, &mut greeted, stop.clone()).await;
+        let outcome =
+            handlers::handle(&engine, &mut conn, &mut frames, request, &mut greeted, stop.clone()).await;
         if outcome.is_err() {
             return;
         }

@@ -11,7 +11,9 @@ use super::policy::{Policy, StartLimit};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// A start asked by a user (resets the start limit and backoff) or by the engine.
-    Start { manual: bool },
+    Start {
+        manual: bool,
+    },
     Stop,
     Restart,
     Spawned,
@@ -101,7 +103,9 @@ impl Machine {
                 }
                 self.begin_start(policy, now, vec![])
             }
-            (Backoff, Input::Start { .. } | Input::Restart) => self.begin_start(policy, now, vec![Action::CancelTimer]),
+            (Backoff, Input::Start { .. } | Input::Restart) => {
+                self.begin_start(policy, now, vec![Action::CancelTimer])
+            }
             (Starting | Running, Input::Start { .. }) => vec![],
             (Stopping, Input::Start { .. }) => {
                 self.restart_after_stop = true;
@@ -336,6 +340,7 @@ mod tests {
     #[test]
     fn backoff_resets_after_staying_up() {
         let mut p = test_policy(RestartPolicy::Always);
+        p.restart_sec = Duration::from_secs(1);
         p.restart_steps = 3;
         p.restart_max_delay = Some(Duration::from_secs(8));
         let t0 = Instant::now();
@@ -349,7 +354,7 @@ mod tests {
         m.step(&p, Input::Spawned, t0);
         // Up for longer than RestartMaxDelaySec: the schedule starts over.
         let a = m.step(&p, Input::Exited(exit(1)), t0 + Duration::from_secs(9));
-        assert_eq!(a[1], Action::ArmTimer(Duration::from_millis(100)));
+        assert_eq!(a[1], Action::ArmTimer(Duration::from_secs(1)));
     }
 
     #[test]
@@ -363,7 +368,11 @@ mod tests {
         );
         assert_eq!(m.state, Stopping);
         assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Kill]);
-        let a = m.step(&p, Input::Exited(ExitInfo { code: None, signal: Some(9), core_dumped: false, at_ms: 0 }), now);
+        let a = m.step(
+            &p,
+            Input::Exited(ExitInfo { code: None, signal: Some(9), core_dumped: false, at_ms: 0 }),
+            now,
+        );
         assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers]);
         assert_eq!(m.state, Stopped);
         assert_eq!(m.restarts, 0, "a requested stop is not restarted");
@@ -376,7 +385,10 @@ mod tests {
         let now = Instant::now();
         let mut m = running(&p, now);
         assert_eq!(m.step(&p, Input::Stop, now), vec![Action::RunExecStop, Action::ArmTimer(p.timeout_stop)]);
-        assert_eq!(m.step(&p, Input::ExecStopDone, now), vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]);
+        assert_eq!(
+            m.step(&p, Input::ExecStopDone, now),
+            vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]
+        );
         assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Kill]);
     }
 
@@ -387,7 +399,10 @@ mod tests {
         let now = Instant::now();
         let mut m = running(&p, now);
         m.step(&p, Input::Stop, now);
-        assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]);
+        assert_eq!(
+            m.step(&p, Input::Timer, now),
+            vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]
+        );
     }
 
     #[test]

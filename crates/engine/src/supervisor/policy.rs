@@ -64,7 +64,9 @@ impl Policy {
     /// Delay before restart number `step` (0-based): RestartSec, then growing geometrically to
     /// RestartMaxDelaySec over RestartSteps restarts.
     pub fn delay(&self, step: u32) -> Duration {
-        let (steps, Some(max)) = (self.restart_steps, self.restart_max_delay) else { return self.restart_sec };
+        let (steps, Some(max)) = (self.restart_steps, self.restart_max_delay) else {
+            return self.restart_sec;
+        };
         if steps == 0 || step == 0 || max <= self.restart_sec {
             return if step == 0 { self.restart_sec } else { max.max(self.restart_sec) };
         }
@@ -152,7 +154,8 @@ mod tests {
         ];
         for (policy, expected) in table {
             let p = test_policy(policy);
-            let got: Vec<bool> = [&ok, &fail, &term, &segv, &unknown].iter().map(|e| p.should_restart(e)).collect();
+            let got: Vec<bool> =
+                [&ok, &fail, &term, &segv, &unknown].iter().map(|e| p.should_restart(e)).collect();
             assert_eq!(got, expected, "{policy:?}");
         }
     }

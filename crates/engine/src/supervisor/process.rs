@@ -127,6 +127,8 @@ mod tests {
         assert!(start_time(u32::MAX / 2).is_none());
     }
 
+    // The Child handles are dropped on purpose: the exit is collected through the pidfd.
+    #[allow(clippy::zombie_processes)]
     #[tokio::test]
     async fn exit_status_comes_from_the_kernel() {
         let child = std::process::Command::new("/bin/sh").args(["-c", "exit 7"]).spawn().unwrap();

@@ -37,7 +37,12 @@ pub struct Spawned {
 }
 
 /// Resolves `command` of `unit` into a spec. Errors are one line for the user.
-pub fn prepare(unit: &Unit, command: &ExecCommand, service: &str, extra_env: &[(&str, String)]) -> Result<SpawnSpec, String> {
+pub fn prepare(
+    unit: &Unit,
+    command: &ExecCommand,
+    service: &str,
+    extra_env: &[(&str, String)],
+) -> Result<SpawnSpec, String> {
     let credentials = credentials(unit)?;
     let user = match &credentials {
         Some(c) => User::from_uid(Uid::from_raw(c.uid)).ok().flatten(),
@@ -48,7 +53,8 @@ pub fn prepare(unit: &Unit, command: &ExecCommand, service: &str, extra_env: &[(
         .map(|u| u.dir.clone())
         .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/"));
-    let user_name = user.as_ref().map(|u| u.name.clone()).or_else(|| std::env::var("USER").ok()).unwrap_or_default();
+    let user_name =
+        user.as_ref().map(|u| u.name.clone()).or_else(|| std::env::var("USER").ok()).unwrap_or_default();
 
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
@@ -67,7 +73,9 @@ pub fn prepare(unit: &Unit, command: &ExecCommand, service: &str, extra_env: &[(
     for file in &unit.environment_files {
         match std::fs::read(&file.path) {
             Ok(bytes) => {
-                for (k, v) in parse_env_file(&bytes).map_err(|e| format!("EnvironmentFile {}: {e}", file.path.display()))? {
+                for (k, v) in parse_env_file(&bytes)
+                    .map_err(|e| format!("EnvironmentFile {}: {e}", file.path.display()))?
+                {
                     set(&mut env, &k, v);
                 }
             }
@@ -114,7 +122,9 @@ pub fn parse_env_file(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
             return Err(format!("line {}: invalid variable name {k:?}", i + 1));
         }
         let v = v.trim();
-        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+        let v = if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+        {
             v[1..v.len() - 1].to_string()
         } else {
             v.to_string()
@@ -126,10 +136,16 @@ pub fn parse_env_file(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
 
 fn resolve_program(argv0: &str, path: &str, cwd: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let executable = |p: &Path| {
+        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    };
     if argv0.contains('/') {
         let p = if Path::new(argv0).is_absolute() { PathBuf::from(argv0) } else { cwd.join(argv0) };
-        return if executable(&p) { Ok(p) } else { Err(format!("ExecStart: {} is not an executable file", p.display())) };
+        return if executable(&p) {
+            Ok(p)
+        } else {
+            Err(format!("ExecStart: {} is not an executable file", p.display()))
+        };
     }
     path.split(':')
         .filter(|d| !d.is_empty())
@@ -154,7 +170,10 @@ fn credentials(unit: &Unit) -> Result<Option<Credentials>, String> {
     let uid = user.as_ref().map(|u| u.uid.as_raw()).unwrap_or_else(|| Uid::current().as_raw());
     if !Uid::effective().is_root() {
         if uid != Uid::current().as_raw() || gid != Gid::current().as_raw() {
-            return Err("User=/Group= differ from the engine's user, which only works when gitvisor runs as root".into());
+            return Err(
+                "User=/Group= differ from the engine's user, which only works when gitvisor runs as root"
+                    .into(),
+            );
         }
         return Ok(None);
     }
@@ -190,8 +209,10 @@ fn lookup_group(name: &str) -> Result<u32, String> {
 
 /// Forks and execs. Returns once the program has been exec'd (or failed to).
 pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
-    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (out_r, out_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let mut cmd = Command::new(&spec.program);
     cmd.arg0(OsStr::from_bytes(spec.argv[0].as_bytes()))
         .args(&spec.argv[1..])
@@ -241,15 +262,25 @@ mod tests {
     #[test]
     fn env_files_parse_comments_quotes_and_report_bad_lines() {
         let got = parse_env_file(b"# c\n; c\nA=1\nexport B=\"two words\"\nC='x'\n\n").unwrap();
-        assert_eq!(got, vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]);
+        assert_eq!(
+            got,
+            vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]
+        );
         assert_eq!(parse_env_file(b"A=1\nnonsense\n").unwrap_err(), "line 2: expected KEY=VALUE");
         assert!(parse_env_file(b"\xff=1").is_err());
     }
 
     #[test]
     fn programs_resolve_through_path() {
-        assert_eq!(resolve_program("sh", "/nonexistent:/bin", Path::new("/")).unwrap(), PathBuf::from("/bin/sh"));
-        assert!(resolve_program("no-such-program-xyz", "/bin", Path::new("/")).unwrap_err().contains("not found in PATH"));
-        assert!(resolve_program("/etc/passwd", "", Path::new("/")).unwrap_err().contains("not an executable"));
+        assert_eq!(
+            resolve_program("sh", "/nonexistent:/bin", Path::new("/")).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        assert!(resolve_program("no-such-program-xyz", "/bin", Path::new("/"))
+            .unwrap_err()
+            .contains("not found in PATH"));
+        assert!(resolve_program("/etc/passwd", "", Path::new("/"))
+            .unwrap_err()
+            .contains("not an executable"));
     }
 }

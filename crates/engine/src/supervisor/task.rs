@@ -49,11 +49,20 @@ pub struct Snapshot {
 
 /// How the task begins.
 pub enum Initial {
-    Stopped { restarts: u32 },
+    Stopped {
+        restarts: u32,
+    },
     /// A live process left by an earlier engine.
-    Adopt { pid: u32, start_time: u64, restarts: u32, started_ms: Option<u64> },
+    Adopt {
+        pid: u32,
+        start_time: u64,
+        restarts: u32,
+        started_ms: Option<u64>,
+    },
     /// The process of an earlier engine ended while no engine watched it.
-    DiedUnwatched { restarts: u32 },
+    DiedUnwatched {
+        restarts: u32,
+    },
 }
 
 pub struct ServiceCtx {
@@ -85,7 +94,10 @@ struct Task {
     adopted: bool,
 }
 
-pub fn spawn_task(ctx: ServiceCtx, initial: Initial) -> (mpsc::Sender<Command>, watch::Receiver<Snapshot>, tokio::task::JoinHandle<()>) {
+pub fn spawn_task(
+    ctx: ServiceCtx,
+    initial: Initial,
+) -> (mpsc::Sender<Command>, watch::Receiver<Snapshot>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
     let policy = Policy::of(&ctx.unit);
     let now = Instant::now();
@@ -105,21 +117,23 @@ pub fn spawn_task(ctx: ServiceCtx, initial: Initial) -> (mpsc::Sender<Command>, 
     let mut pending = None;
     match initial {
         Initial::Stopped { restarts } => task.machine.restarts = restarts,
-        Initial::Adopt { pid, start_time, restarts, started_ms } => match Watched::new(pid, start_time, false) {
-            Ok(w) => {
-                task.machine = Machine::adopted(now, restarts);
-                task.process = Some(w);
-                task.last_pgid = Some(pid);
-                task.started_ms = started_ms;
-                task.adopted = true;
-                task.ctx.bus.publish(EventKind::Adopted { service: task.ctx.name.clone(), pid });
-                task.ctx.logs.note(&task.ctx.name, format!("adopted running process {pid}"));
+        Initial::Adopt { pid, start_time, restarts, started_ms } => {
+            match Watched::new(pid, start_time, false) {
+                Ok(w) => {
+                    task.machine = Machine::adopted(now, restarts);
+                    task.process = Some(w);
+                    task.last_pgid = Some(pid);
+                    task.started_ms = started_ms;
+                    task.adopted = true;
+                    task.ctx.bus.publish(EventKind::Adopted { service: task.ctx.name.clone(), pid });
+                    task.ctx.logs.note(&task.ctx.name, format!("adopted running process {pid}"));
+                }
+                Err(_) => {
+                    task.machine = Machine::adopted(now, restarts);
+                    pending = Some(Input::Exited(process::unknown_exit()));
+                }
             }
-            Err(_) => {
-                task.machine = Machine::adopted(now, restarts);
-                pending = Some(Input::Exited(process::unknown_exit()));
-            }
-        },
+        }
         Initial::DiedUnwatched { restarts } => {
             task.machine = Machine::adopted(now, restarts);
             pending = Some(Input::Exited(process::unknown_exit()));
@@ -206,7 +220,12 @@ impl Task {
     fn note_exit(&self, pid: u32, exit: &ExitInfo) {
         let expected = self.machine.stop_requested();
         self.ctx.logs.note(&self.ctx.name, format!("process {pid} {}", exit.describe()));
-        self.ctx.bus.publish(EventKind::Exited { service: self.ctx.name.clone(), pid, exit: exit.clone(), expected });
+        self.ctx.bus.publish(EventKind::Exited {
+            service: self.ctx.name.clone(),
+            pid,
+            exit: exit.clone(),
+            expected,
+        });
     }
 
     /// Feeds one input to the machine and performs the resulting actions (which may feed more).
@@ -222,7 +241,9 @@ impl Task {
                 }
             }
             if self.machine.restarts != restarts_before {
-                let delay_ms = self.timer.map(|t| t.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64);
+                let delay_ms = self
+                    .timer
+                    .map(|t| t.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64);
                 self.ctx.bus.publish(EventKind::Restarting {
                     service: self.ctx.name.clone(),
                     attempt: self.machine.restarts,
@@ -267,7 +288,9 @@ impl Task {
             }
             Action::Kill => {
                 if let Some(p) = &self.process {
-                    self.ctx.logs.note(&self.ctx.name, format!("stop timed out; killing process group {}", p.pid));
+                    self.ctx
+                        .logs
+                        .note(&self.ctx.name, format!("stop timed out; killing process group {}", p.pid));
                     process::signal_group(p.pid, libc::SIGKILL);
                 }
                 if let Some(p) = &self.exec_stop {
@@ -298,7 +321,8 @@ impl Task {
 
     async fn spawn_main(&mut self) -> Input {
         let unit = self.ctx.unit.clone();
-        let result = spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &[]).and_then(|s| spawn::spawn(&s));
+        let result =
+            spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &[]).and_then(|s| spawn::spawn(&s));
         match result {
             Ok(sp) => {
                 let pid = sp.pid;
@@ -315,10 +339,14 @@ impl Task {
                 // The record must name the new pid before anything else can go wrong, so a
                 // successor engine adopts it rather than starting a duplicate.
                 self.persist();
-                if let Err(e) = self.ctx.logs.attach(&self.ctx.name, pid, sp.start_time, sp.out, sp.err).await {
+                if let Err(e) = self.ctx.logs.attach(&self.ctx.name, pid, sp.start_time, sp.out, sp.err).await
+                {
                     tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
                 }
-                self.ctx.logs.note(&self.ctx.name, format!("started process {pid}: {}", unit.exec_start.argv.join(" ")));
+                self.ctx.logs.note(
+                    &self.ctx.name,
+                    format!("started process {pid}: {}", unit.exec_start.argv.join(" ")),
+                );
                 Input::Spawned
             }
             Err(e) => {
@@ -379,15 +407,27 @@ impl Task {
         let state = self.machine.state;
         let outcome = |ok: bool| Outcome {
             ok,
-            error: if ok { None } else { self.machine.error.clone().or_else(|| Some(format!("service is {state}"))) },
+            error: if ok {
+                None
+            } else {
+                self.machine.error.clone().or_else(|| Some(format!("service is {state}")))
+            },
             state,
             pid: self.process.as_ref().map(|p| p.pid),
         };
         let mut keep = Vec::new();
         for (want, tx) in self.waiters.drain(..) {
             let settled = match want {
-                Want::Up => matches!(state, ServiceState::Running | ServiceState::Failed | ServiceState::Exited | ServiceState::Stopped),
-                Want::Down => matches!(state, ServiceState::Stopped | ServiceState::Exited | ServiceState::Failed),
+                Want::Up => matches!(
+                    state,
+                    ServiceState::Running
+                        | ServiceState::Failed
+                        | ServiceState::Exited
+                        | ServiceState::Stopped
+                ),
+                Want::Down => {
+                    matches!(state, ServiceState::Stopped | ServiceState::Exited | ServiceState::Failed)
+                }
             };
             if settled {
                 let ok = match want {

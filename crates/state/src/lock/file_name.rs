@@ -11,10 +11,8 @@ const KEPT_WHEN_CUT: usize = 180;
 pub(crate) fn lock_file_name(key: &str) -> String {
     let mut encoded = String::with_capacity(key.len());
     for (index, byte) in key.bytes().enumerate() {
-        let plain = byte.is_ascii_alphanumeric()
-            || byte == b'_'
-            || byte == b'-'
-            || (byte == b'.' && index > 0);
+        let plain =
+            byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' || (byte == b'.' && index > 0);
         if plain {
             encoded.push(char::from(byte));
         } else {

@@ -29,10 +29,7 @@ pub struct LocalLocks {
 
 impl LocalLocks {
     pub fn new(dir: PathBuf) -> Self {
-        LocalLocks {
-            dir,
-            in_progress: Arc::default(),
-        }
+        LocalLocks { dir, in_progress: Arc::default() }
     }
 
     pub fn dir(&self) -> &Path {
@@ -45,8 +42,8 @@ impl LocalLocks {
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| backend_error("create lock directory", &self.dir, &e))?;
-        let path = join_inside(&self.dir, &lock_file_name(key))
-            .map_err(|e| LockError::Backend(e.to_string()))?;
+        let path =
+            join_inside(&self.dir, &lock_file_name(key)).map_err(|e| LockError::Backend(e.to_string()))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -66,18 +63,12 @@ impl LockBackend for LocalLocks {
         let (path, file) = self.lock_file(key)?;
         let lock = ExclusiveLock::try_now(file)
             .map_err(|e| backend_error("lock", &path, &e))?
-            .ok_or_else(|| LockError::Held {
-                key: key.to_owned(),
-                holder: read_holder(&path),
-            })?;
+            .ok_or_else(|| LockError::Held { key: key.to_owned(), holder: read_holder(&path) })?;
         if let Err(error) = write_holder(lock.file(), op) {
             // The lock is ours all the same; only the name in a rival's message is lost.
             tracing::warn!(path = %path.display(), %error, "cannot record lock holder");
         }
-        Ok(Box::new(LocalGuard {
-            lock,
-            _reservation: reservation,
-        }))
+        Ok(Box::new(LocalGuard { lock, _reservation: reservation }))
     }
 }
 
@@ -105,16 +96,10 @@ impl Reservation {
     fn take(table: &Table, key: &str, op: &str) -> Result<Reservation, LockError> {
         let mut entries = table.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(running) = entries.get(key) {
-            return Err(LockError::InProgress {
-                key: key.to_owned(),
-                op: running.clone(),
-            });
+            return Err(LockError::InProgress { key: key.to_owned(), op: running.clone() });
         }
         entries.insert(key.to_owned(), op.to_owned());
-        Ok(Reservation {
-            table: Arc::clone(table),
-            key: key.to_owned(),
-        })
+        Ok(Reservation { table: Arc::clone(table), key: key.to_owned() })
     }
 }
 
@@ -128,10 +113,7 @@ impl Drop for Reservation {
 fn write_holder(file: &File, op: &str) -> io::Result<()> {
     file.set_len(0)?;
     let first_line = op.lines().next().unwrap_or_default();
-    file.write_all_at(
-        format!("{} {first_line}\n", std::process::id()).as_bytes(),
-        0,
-    )
+    file.write_all_at(format!("{} {first_line}\n", std::process::id()).as_bytes(), 0)
 }
 
 /// `pid 1234 (stop)`, or a vaguer phrase while the holder has not written its name yet.

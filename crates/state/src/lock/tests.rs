@@ -56,19 +56,10 @@ fn assert_free_in(locks: &Locks, dir: &tempfile::TempDir, key: &str) {
 #[test]
 fn the_same_key_twice_is_in_progress_naming_the_running_op() {
     let (_dir, locks) = setup();
-    let inner = locks
-        .with_lock_sync("web", "stop", || {
-            locks.with_lock_sync("web", "start", || "ran")
-        })
-        .unwrap();
+    let inner =
+        locks.with_lock_sync("web", "stop", || locks.with_lock_sync("web", "start", || "ran")).unwrap();
     let error = inner.unwrap_err();
-    assert_eq!(
-        error,
-        LockError::InProgress {
-            key: "web".into(),
-            op: "stop".into()
-        }
-    );
+    assert_eq!(error, LockError::InProgress { key: "web".into(), op: "stop".into() });
     assert_eq!(error.to_string(), "stop in progress on web");
 }
 
@@ -79,10 +70,7 @@ fn clones_share_what_is_in_progress() {
     locks
         .with_lock_sync("web", "restart", || {
             assert_eq!(clone.current(), [("web".into(), "restart".into())]);
-            assert!(matches!(
-                clone.with_lock_sync("web", "stop", || ()),
-                Err(LockError::InProgress { .. })
-            ));
+            assert!(matches!(clone.with_lock_sync("web", "stop", || ()), Err(LockError::InProgress { .. })));
         })
         .unwrap();
 }
@@ -91,18 +79,10 @@ fn clones_share_what_is_in_progress() {
 fn different_keys_do_not_block_each_other() {
     let (_dir, locks) = setup();
     let both = locks
-        .with_lock_sync("web", "stop", || {
-            locks.with_lock_sync("db", "start", || locks.current())
-        })
+        .with_lock_sync("web", "stop", || locks.with_lock_sync("db", "start", || locks.current()))
         .unwrap()
         .unwrap();
-    assert_eq!(
-        both,
-        [
-            ("db".to_owned(), "start".to_owned()),
-            ("web".to_owned(), "stop".to_owned())
-        ]
-    );
+    assert_eq!(both, [("db".to_owned(), "start".to_owned()), ("web".to_owned(), "stop".to_owned())]);
 }
 
 #[test]
@@ -139,9 +119,8 @@ fn released_after_an_error_value() {
 #[test]
 fn released_after_a_panic() {
     let (dir, locks) = setup();
-    let unwound = catch_unwind(AssertUnwindSafe(|| {
-        locks.with_lock_sync("web", "start", || panic!("op blew up"))
-    }));
+    let unwound =
+        catch_unwind(AssertUnwindSafe(|| locks.with_lock_sync("web", "start", || panic!("op blew up"))));
     assert!(unwound.is_err());
     assert_free_in(&locks, &dir, "web");
 }
@@ -155,10 +134,7 @@ fn async_op_holds_the_lock_across_awaits() {
     }));
     assert!(poll_once(op.as_mut()).is_pending());
     assert_eq!(locks.current(), [("web".into(), "stop".into())]);
-    assert!(matches!(
-        locks.with_lock_sync("web", "start", || ()),
-        Err(LockError::InProgress { .. })
-    ));
+    assert!(matches!(locks.with_lock_sync("web", "start", || ()), Err(LockError::InProgress { .. })));
     assert_eq!(poll_once(op.as_mut()), Poll::Ready(Ok("stopped")));
     assert_free_in(&locks, &dir, "web");
 }
@@ -206,9 +182,8 @@ fn async_refusal_does_not_run_the_op() {
     let (_dir, locks) = setup();
     locks
         .with_lock_sync("web", "stop", || {
-            let result = block_on(locks.with_lock("web", "start", async {
-                unreachable!("refused ops never run")
-            }));
+            let result =
+                block_on(locks.with_lock("web", "start", async { unreachable!("refused ops never run") }));
             assert!(matches!(result, Err(LockError::InProgress { .. })));
         })
         .unwrap();
@@ -228,28 +203,17 @@ fn child_holds_web() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    Locks::local(dir.into())
-        .with_lock_sync("web", "stop", ready_then_wait_for_parent)
-        .unwrap();
+    Locks::local(dir.into()).with_lock_sync("web", "stop", ready_then_wait_for_parent).unwrap();
 }
 
 #[test]
 fn another_process_is_held_naming_it() {
     let (dir, locks) = setup();
     let lock_dir = dir.path().join("locks");
-    let child = TestChild::spawn(
-        "lock::tests::child_holds_web",
-        &[(CHILD_ENV, lock_dir.to_str().unwrap())],
-    );
+    let child = TestChild::spawn("lock::tests::child_holds_web", &[(CHILD_ENV, lock_dir.to_str().unwrap())]);
     let error = locks.with_lock_sync("web", "start", || ()).unwrap_err();
     let holder = format!("pid {} (stop)", child.pid());
-    assert_eq!(
-        error,
-        LockError::Held {
-            key: "web".into(),
-            holder: holder.clone()
-        }
-    );
+    assert_eq!(error, LockError::Held { key: "web".into(), holder: holder.clone() });
     assert_eq!(error.to_string(), format!("web is locked by {holder}"));
     // A refusal leaves nothing behind in this process.
     assert_eq!(locks.current(), []);
@@ -276,10 +240,7 @@ fn a_custom_backend_plugs_in() {
     struct Refuses;
     impl LockBackend for Refuses {
         fn try_acquire(&self, key: &str, _op: &str) -> Result<Box<dyn Send>, LockError> {
-            Err(LockError::Held {
-                key: key.to_owned(),
-                holder: "node b".into(),
-            })
+            Err(LockError::Held { key: key.to_owned(), holder: "node b".into() })
         }
     }
     let locks = Locks::new(Refuses);

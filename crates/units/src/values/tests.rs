@@ -41,22 +41,10 @@ fn timespans() {
 
 #[test]
 fn bad_timespans() {
-    for text in [
-        "",
-        "abc",
-        "5 parsecs",
-        "-5s",
-        "1.2.3s",
-        "s",
-        "5s foo",
-        "99999999999999999999999y",
-    ] {
+    for text in ["", "abc", "5 parsecs", "-5s", "1.2.3s", "s", "5s foo", "99999999999999999999999y"] {
         assert!(parse_timespan(text).is_err(), "{text:?} should fail");
     }
-    assert!(parse_timespan("5x")
-        .unwrap_err()
-        .message
-        .contains("unknown time unit"));
+    assert!(parse_timespan("5x").unwrap_err().message.contains("unknown time unit"));
 }
 
 #[test]
@@ -112,16 +100,10 @@ fn words(s: &str) -> Vec<String> {
 #[test]
 fn command_lines() {
     assert_eq!(words("/bin/echo  a b\tc "), ["/bin/echo", "a", "b", "c"]);
-    assert_eq!(
-        words(r#"/bin/sh -c 'echo "hi there"'"#),
-        ["/bin/sh", "-c", "echo \"hi there\""]
-    );
+    assert_eq!(words(r#"/bin/sh -c 'echo "hi there"'"#), ["/bin/sh", "-c", "echo \"hi there\""]);
     assert_eq!(words(r#"a "b c" 'd e'"#), ["a", "b c", "d e"]);
     assert_eq!(words(r#"pre"quoted part"post"#), ["prequoted partpost"]);
-    assert_eq!(
-        words(r#"a\nb a\tb a\\b a\"b a\'b"#),
-        ["a\nb", "a\tb", "a\\b", "a\"b", "a'b"]
-    );
+    assert_eq!(words(r#"a\nb a\tb a\\b a\"b a\'b"#), ["a\nb", "a\tb", "a\\b", "a\"b", "a'b"]);
     assert_eq!(words(r"\x41\x62 \101 \s \u00e9"), ["Ab", "A", " ", "é"]);
     assert_eq!(words(r#""a\"b""#), ["a\"b"]);
     assert_eq!(words(r#""""#), [""]);
