@@ -292,3 +292,33 @@ fn templates_run_instances() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no service named nothing@here"));
 }
+
+#[test]
+fn user_and_group_drop_privileges_when_root() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut h = Home::new();
+    let out = h.work().join("id");
+    // The output file is created by the test so the dropped user can write it.
+    std::fs::write(&out, "").unwrap();
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(h.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(h.work(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    h.sh_unit(
+        "dropped",
+        &format!("echo $(id -u) $(id -g) $(id -G) > {}; exec sleep 1000", out.display()),
+        "User=nobody\nGroup=nogroup",
+    );
+    h.unit("nouser", "[Service]\nExecStart=/bin/true\nUser=no-such-user-xyz\n");
+    h.start_daemon();
+    h.ok(&["start", "dropped"]);
+    let ids = wait_file(&out);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    assert_eq!(&ids[..2], &["65534", "65534"], "{ids:?}");
+    assert!(!ids[2..].contains(&"0"), "root's groups were kept: {ids:?}");
+    let o = h.run(&["start", "nouser"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("User=no-such-user-xyz: no such user"));
+}

@@ -318,6 +318,7 @@ impl Engine {
         let mut reply = self.start_ordered(names.clone(), true).await;
         // Answer for what was asked, dependencies' failures folded into their dependents' errors.
         reply.results.retain(|r| names.contains(&r.name));
+        self.durable().await;
         Ok(reply)
     }
 
@@ -435,10 +436,7 @@ impl Engine {
             .with_lock(&lock_key(name), op, async {
                 let (reply_tx, reply_rx) = oneshot::channel();
                 tx.send(make(reply_tx)).await.map_err(|_| "the service's task has ended".to_string())?;
-                let outcome = reply_rx.await.map_err(|_| "the service's task has ended".to_string())?;
-                // What a user was told has happened survives an engine crash right after.
-                self.inner.store.flushed().await;
-                Ok(outcome)
+                reply_rx.await.map_err(|_| "the service's task has ended".to_string())
             })
             .await;
         match result {
@@ -460,7 +458,14 @@ impl Engine {
         self.check_known(&names)?;
         let mut reply = self.stop_ordered(names.clone(), true).await;
         reply.results.retain(|r| names.contains(&r.name));
+        self.durable().await;
         Ok(reply)
+    }
+
+    /// What a user is told has happened survives an engine crash right after: user operations
+    /// answer once the state they produced is on disk.
+    async fn durable(&self) {
+        self.inner.store.flushed().await;
     }
 
     fn check_known(&self, names: &[String]) -> Result<(), EngineError> {
@@ -527,6 +532,7 @@ impl Engine {
         for n in &names {
             results.push(self.locked_op(n, "restart", |reply| Command::Restart { reply: Some(reply) }).await);
         }
+        self.durable().await;
         Ok(OpReply { results })
     }
 
