@@ -116,3 +116,31 @@ fn a_service_flooding_output_does_not_slow_the_engine() {
     }
     h.ok(&["stop", "firehose"]);
 }
+
+#[test]
+fn a_killed_log_keeper_is_replaced_and_output_flows_again() {
+    let mut h = Home::new();
+    h.sh_unit("chatty", "while true; do echo chat $$; sleep 0.05; done", "Restart=always\nRestartSec=0");
+    h.start_daemon();
+    h.ok(&["start", "chatty"]);
+    let first = h.pid("chatty").unwrap();
+    let keeper = keeper_pid(&h).expect("a keeper runs");
+    unsafe { libc::kill(keeper as i32, libc::SIGKILL) };
+    // Its next write gets SIGPIPE; the restarted process logs through a new keeper.
+    h.wait_until("a new process logs again", || {
+        h.pid("chatty").is_some_and(|p| p != first)
+            && std::fs::read_to_string(h.path().join("logs/chatty.log"))
+                .unwrap_or_default()
+                .contains(&format!("chat {}", h.pid("chatty").unwrap()))
+    });
+    assert_ne!(keeper_pid(&h), Some(keeper));
+}
+
+fn keeper_pid(h: &Home) -> Option<u32> {
+    let needle = format!("__log-keeper\0{}", h.path().join("logs").display());
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        (String::from_utf8_lossy(&cmd).contains(&needle) && alive(pid)).then_some(pid)
+    })
+}

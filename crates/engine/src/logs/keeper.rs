@@ -80,6 +80,8 @@ fn run(listener: OwnedFd, logs: PathBuf) -> std::io::Result<()> {
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let idle = tokio::time::sleep(IDLE_GRACE);
         tokio::pin!(idle);
+        // A finished Sleep is ready forever: poll it once only, or the loop would spin.
+        let mut grace_over = false;
         loop {
             tokio::select! {
                 conn = listener.accept() => {
@@ -94,7 +96,8 @@ fn run(listener: OwnedFd, logs: PathBuf) -> std::io::Result<()> {
                         return Ok(());
                     }
                 }
-                () = &mut idle => {
+                () = &mut idle, if !grace_over => {
+                    grace_over = true;
                     if keeper.borrow().is_idle() {
                         return Ok(());
                     }

@@ -29,17 +29,24 @@ struct Shared {
     logs: HashMap<String, ServiceLog>,
 }
 
+/// The current connection to the keeper and the task reading from it.
+struct Connection {
+    packet: Arc<Packet>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
 pub struct LogLink {
-    conn: Arc<Packet>,
+    conn: Mutex<Connection>,
     shared: Arc<Mutex<Shared>>,
+    socket: PathBuf,
+    program: PathBuf,
     logs_dir: PathBuf,
     settings: LogSettings,
-    reader: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for LogLink {
     fn drop(&mut self) {
-        self.reader.abort();
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).reader.abort();
     }
 }
 
@@ -52,23 +59,32 @@ impl LogLink {
         program: &Path,
         settings: LogSettings,
     ) -> io::Result<(LogLink, Vec<StreamInfo>)> {
-        let conn = match Packet::connect(socket) {
-            Ok(c) => c,
-            Err(_) => {
-                spawn_keeper(socket, logs_dir, program)?;
-                Packet::connect(socket)?
-            }
-        };
-        let mut buf = vec![0u8; MAX_PACKET];
-        let (n, _) = conn.recv(&mut buf).await?;
-        let streams = match serde_json::from_slice::<FromKeeper>(&buf[..n]) {
-            Ok(FromKeeper::Streams { streams }) => streams,
-            _ => return Err(io::Error::other("the log keeper did not greet with its streams")),
-        };
-        let conn = Arc::new(conn);
         let shared = Arc::new(Mutex::new(Shared { logs: HashMap::new() }));
-        let reader = tokio::spawn(read_keeper(conn.clone(), shared.clone(), buf));
-        Ok((LogLink { conn, shared, logs_dir: logs_dir.to_path_buf(), settings, reader }, streams))
+        let (conn, streams) = connect(socket, logs_dir, program, &shared).await?;
+        let link = LogLink {
+            conn: Mutex::new(conn),
+            shared,
+            socket: socket.to_path_buf(),
+            program: program.to_path_buf(),
+            logs_dir: logs_dir.to_path_buf(),
+            settings,
+        };
+        Ok((link, streams))
+    }
+
+    fn packet(&self) -> Arc<Packet> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).packet.clone()
+    }
+
+    /// Replaces a connection to a keeper that went away (it was killed): a new keeper is
+    /// started, and the services started from now on log through it.
+    async fn reconnect(&self) -> io::Result<Arc<Packet>> {
+        tracing::warn!("the log keeper is gone; starting a new one");
+        let (conn, _) = connect(&self.socket, &self.logs_dir, &self.program, &self.shared).await?;
+        let packet = conn.packet.clone();
+        let old = std::mem::replace(&mut *self.conn.lock().unwrap_or_else(|e| e.into_inner()), conn);
+        old.reader.abort();
+        Ok(packet)
     }
 
     /// Hands the read ends of a new process's pipes to the keeper.
@@ -87,7 +103,12 @@ impl LogLink {
             max_file_size: self.settings.max_file_size,
             max_files: self.settings.max_files,
         };
-        self.conn.send(&serde_json::to_vec(&msg)?, &[out.as_raw_fd(), err.as_raw_fd()]).await
+        let bytes = serde_json::to_vec(&msg)?;
+        let fds = [out.as_raw_fd(), err.as_raw_fd()];
+        match self.packet().send(&bytes, &fds).await {
+            Ok(()) => Ok(()),
+            Err(_) => self.reconnect().await?.send(&bytes, &fds).await,
+        }
     }
 
     /// Writes a line of the engine's own into the service's log ("started pid 42", ...).
@@ -99,11 +120,11 @@ impl LogLink {
             max_files: self.settings.max_files,
         };
         // Notes are best effort: a full queue must not stall the supervisor.
-        let _ = self.conn.try_send(&serde_json::to_vec(&msg).unwrap_or_default());
+        let _ = self.packet().try_send(&serde_json::to_vec(&msg).unwrap_or_default());
     }
 
     pub async fn goodbye(&self) {
-        let _ = self.conn.send(&serde_json::to_vec(&ToKeeper::Goodbye).unwrap_or_default(), &[]).await;
+        let _ = self.packet().send(&serde_json::to_vec(&ToKeeper::Goodbye).unwrap_or_default(), &[]).await;
     }
 
     /// The last `n` lines of a service's output: from memory, or from its files when more are
@@ -135,6 +156,30 @@ impl LogLink {
         let log = shared.logs.entry(service.to_string()).or_default();
         log.followers.get_or_insert_with(|| broadcast::channel(1024).0).subscribe()
     }
+}
+
+async fn connect(
+    socket: &Path,
+    logs_dir: &Path,
+    program: &Path,
+    shared: &Arc<Mutex<Shared>>,
+) -> io::Result<(Connection, Vec<StreamInfo>)> {
+    let packet = match Packet::connect(socket) {
+        Ok(c) => c,
+        Err(_) => {
+            spawn_keeper(socket, logs_dir, program)?;
+            Packet::connect(socket)?
+        }
+    };
+    let mut buf = vec![0u8; MAX_PACKET];
+    let (n, _) = packet.recv(&mut buf).await?;
+    let streams = match serde_json::from_slice::<FromKeeper>(&buf[..n]) {
+        Ok(FromKeeper::Streams { streams }) => streams,
+        _ => return Err(io::Error::other("the log keeper did not greet with its streams")),
+    };
+    let packet = Arc::new(packet);
+    let reader = tokio::spawn(read_keeper(packet.clone(), shared.clone(), buf));
+    Ok((Connection { packet, reader }, streams))
 }
 
 async fn read_keeper(conn: Arc<Packet>, shared: Arc<Mutex<Shared>>, mut buf: Vec<u8>) {
