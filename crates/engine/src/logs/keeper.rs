@@ -19,7 +19,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use gitvisor_protocol::LogLine;
-use tokio::io::AsyncReadExt;
 
 use super::file::LogFile;
 use super::seqpacket::{Listener, Packet, MAX_PACKET};
@@ -218,16 +217,17 @@ async fn pump(
     stream: &'static str,
     done: tokio::sync::mpsc::UnboundedSender<()>,
 ) {
+    // Only a partial line is kept per pipe; reads go through one buffer shared by all pipes
+    // (the keeper is single-threaded and the buffer is never held across an await), so a
+    // hundred idle services cost a hundred small tasks, not a hundred 64 KiB buffers.
     let mut pending: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok();
+    let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok();
     loop {
-        let n = match pipe.as_mut() {
-            Some(p) => p.read(&mut buf).await.unwrap_or(0),
+        let n = match &pipe {
+            Some(p) => read_shared(p, &mut pending).await,
             None => 0,
         };
         let eof = n == 0;
-        pending.extend_from_slice(&buf[..n]);
         let at_us = now_us();
         let mut lines = Vec::new();
         let mut start = 0;
@@ -240,6 +240,10 @@ async fn pump(
             let cut = pending.len().min(MAX_LINE);
             lines.push(make_line(&pending[..cut], at_us, stream));
             pending.drain(..cut);
+        }
+        if pending.is_empty() && pending.capacity() > 4096 {
+            // A burst is over: give its memory back.
+            pending = Vec::new();
         }
         if !lines.is_empty() {
             let mut k = keeper.borrow_mut();
@@ -265,6 +269,31 @@ async fn pump(
     }
     drop(k);
     let _ = done.send(());
+}
+
+thread_local! {
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 64 * 1024]);
+}
+
+/// Reads what the pipe has into `pending`; 0 at end of file (or on an error).
+async fn read_shared(pipe: &tokio::net::unix::pipe::Receiver, pending: &mut Vec<u8>) -> usize {
+    loop {
+        if pipe.readable().await.is_err() {
+            return 0;
+        }
+        let read = READ_BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            pipe.try_read(&mut b).map(|n| {
+                pending.extend_from_slice(&b[..n]);
+                n
+            })
+        });
+        match read {
+            Ok(n) => return n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return 0,
+        }
+    }
 }
 
 fn make_line(bytes: &[u8], at_us: u64, stream: &str) -> LogLine {
