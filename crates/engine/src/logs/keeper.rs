@@ -283,10 +283,7 @@ async fn read_shared(pipe: &tokio::net::unix::pipe::Receiver, pending: &mut Vec<
         }
         let read = READ_BUF.with(|b| {
             let mut b = b.borrow_mut();
-            pipe.try_read(&mut b).map(|n| {
-                pending.extend_from_slice(&b[..n]);
-                n
-            })
+            pipe.try_read(&mut b).inspect(|&n| pending.extend_from_slice(&b[..n]))
         });
         match read {
             Ok(n) => return n,
