@@ -57,6 +57,22 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Apply the committed units now and print what was done.
+    Sync,
+    /// Commits of the services repository with the units each changed and whether it runs.
+    History {
+        /// Number of commits to show.
+        #[arg(short = 'n', long = "count", default_value_t = 20)]
+        count: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new commit whose units are those of COMMIT, and apply it.
+    Rollback { commit: String },
+    /// Show what a rollback to COMMIT would change in the unit files.
+    Diff { commit: String },
+    /// Edit a unit in $VISUAL or $EDITOR, validate it, and commit it.
+    Edit { name: String },
     /// Check unit files offline (a file or a directory; default: the services directory).
     Validate { path: Option<PathBuf> },
     /// Print the effective settings from config.toml.

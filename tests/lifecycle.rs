@@ -250,7 +250,7 @@ fn environment_is_clean_plus_the_unit_s() {
     h.sh_unit(
         "env",
         &format!("env > {}; exec sleep 1000", out.display()),
-        &format!("Environment=\"GREETING=hello world\" SHARED=unit\nEnvironmentFile={}/vars\nEnvironmentFile=-/nonexistent", h.work().display()),
+        &format!("Environment=\"GREETING=hello world\" SHARED=unit\nEnvironmentFile={0}/vars\nEnvironmentFile=-{0}/missing.env", h.work().display()),
     );
     h.start_daemon();
     h.ok(&["start", "env"]);

@@ -47,6 +47,19 @@ fn describe(ev: &Event) -> String {
             format!("{service}: restart #{attempt} in {delay_ms} ms")
         }
         EventKind::Adopted { service, pid } => format!("{service}: adopted process {pid}"),
+        EventKind::SyncApplied { report } => {
+            let short = |c: &Option<String>| {
+                c.as_deref().map(|c| c[..c.len().min(10)].to_string()).unwrap_or_else(|| "(none)".into())
+            };
+            let mut s = format!("sync {} -> {}", short(&report.old), short(&report.new));
+            if !report.actions.is_empty() {
+                s.push_str(&format!(": {}", report.actions.join(", ")));
+            }
+            for e in &report.errors {
+                s.push_str(&format!("; error: {e}"));
+            }
+            s
+        }
         EventKind::EngineStarted { pid } => format!("engine {pid} started"),
         EventKind::EngineStopping => "engine stopping".into(),
         EventKind::Lagged { missed } => format!("({missed} events missed: reading too slowly)"),

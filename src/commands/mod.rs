@@ -1,7 +1,9 @@
 //! One module per command; each is a thin client of the engine API over the socket.
 
 mod config;
+mod edit;
 mod events;
+mod git;
 mod logs;
 mod ops;
 mod status;
@@ -28,12 +30,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             logs::run(&mut connect(&paths).await?, name, lines, follow).await
         }
         Cmd::Events { json } => events::run(&mut connect(&paths).await?, json).await,
+        Cmd::Sync => git::sync(&mut connect(&paths).await?).await,
+        Cmd::History { count, json } => git::history(&mut connect(&paths).await?, count, json).await,
+        Cmd::Rollback { commit } => git::rollback(&mut connect(&paths).await?, commit).await,
+        Cmd::Diff { commit } => git::diff(&paths, &commit),
+        Cmd::Edit { name } => edit::run(&paths, &name).await,
         Cmd::Validate { path } => validate::run(&paths, path),
         Cmd::Config => config::run(&paths),
     }
 }
 
-async fn connect(paths: &Paths) -> Result<Client> {
+pub(crate) async fn connect(paths: &Paths) -> Result<Client> {
     let home = paths.home.display().to_string();
     Ok(Client::connect(&paths.socket, &home, concat!("gitvisor-cli ", env!("CARGO_PKG_VERSION"))).await?)
 }

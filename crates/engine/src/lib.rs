@@ -13,6 +13,7 @@
 pub mod daemon;
 pub mod engine;
 pub mod events;
+pub mod git;
 pub mod logs;
 pub mod ordered;
 pub mod paths;

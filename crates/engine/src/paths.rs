@@ -14,6 +14,10 @@ pub struct Paths {
     pub socket: PathBuf,
     /// Socket of the log keeper (see `logs::keeper`).
     pub logd_socket: PathBuf,
+    /// One JSON line per sync applied (`gitvisor history`).
+    pub sync_history: PathBuf,
+    /// Unit texts of rejected `gitvisor edit`s, so no edit is ever lost.
+    pub edit_recovery: PathBuf,
     /// Held by the engine that owns the home.
     pub engine_lock: PathBuf,
     /// Lock files of the lock primitive.
@@ -32,6 +36,8 @@ impl Paths {
             crash_reports: dir.join("crash-reports"),
             socket: dir.join("gitvisor.sock"),
             logd_socket: dir.join("logd.sock"),
+            sync_history: dir.join("sync-history.jsonl"),
+            edit_recovery: dir.join("edit-recovery"),
             engine_lock: dir.join("engine.lock"),
             locks: dir.join("locks"),
         }
@@ -59,6 +65,8 @@ impl Paths {
             crash_reports: data.join("crash-reports"),
             socket: runtime.join("gitvisor.sock"),
             logd_socket: runtime.join("logd.sock"),
+            sync_history: data.join("sync-history.jsonl"),
+            edit_recovery: data.join("edit-recovery"),
             engine_lock: data.join("engine.lock"),
             locks: data.join("locks"),
         }

@@ -18,6 +18,18 @@ pub struct Settings {
     pub crash_reports: CrashReportSettings,
     pub maintenance: MaintenanceSettings,
     pub fleet: Option<FleetSettings>,
+    pub git: GitSettings,
+}
+
+/// How the services repository is followed (not in SPEC's example file; optional like the rest).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GitSettings {
+    /// Quiet time after the branch moves before the sync runs: a burst is applied once.
+    #[serde(with = "span")]
+    pub debounce: Duration,
+    /// Polling period where file events are unavailable.
+    #[serde(with = "span")]
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +102,7 @@ impl Default for Settings {
                 repos: Vec::new(),
             },
             fleet: None,
+            git: GitSettings { debounce: Duration::from_millis(50), poll_interval: Duration::from_secs(2) },
         }
     }
 }
@@ -161,6 +174,11 @@ impl Settings {
                     "auto_threshold" => r.count(v, &mut s.maintenance.auto_threshold),
                     "max_concurrent" => r.count(v, &mut s.maintenance.max_concurrent),
                     "repos" => r.strings(v, &mut s.maintenance.repos),
+                    _ => Err(Unknown),
+                }),
+                "git" => r.section(section, table, |r, key, v| match key {
+                    "debounce" => r.span(v, &mut s.git.debounce),
+                    "poll_interval" => r.span(v, &mut s.git.poll_interval),
                     _ => Err(Unknown),
                 }),
                 "fleet" => {

@@ -30,6 +30,9 @@ pub struct PersistedState {
     pub engine_pid: u32,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceRecord>,
+    /// The services repository commit whose units run.
+    #[serde(default)]
+    pub applied_commit: Option<String>,
 }
 
 #[derive(Clone)]
@@ -83,6 +86,16 @@ impl StateStore {
 
     pub fn remove_service(&self, name: &str) {
         self.change(|s| s.services.remove(name).is_some());
+    }
+
+    pub fn set_applied(&self, commit: Option<String>) {
+        self.change(|s| {
+            if s.applied_commit == commit {
+                return false;
+            }
+            s.applied_commit = commit;
+            true
+        });
     }
 
     pub fn begin(&self, pid: u32) {

@@ -2,7 +2,6 @@
 //! instances, every invalid file reported with its diagnostics, and the dependency plan.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use gitvisor_graph::{plan, Node, Plan};
@@ -18,6 +17,8 @@ pub struct UnitSet {
     pub warnings: Vec<String>,
     /// Instances named by a template's `DefaultInstance=`: enabled.
     pub default_instances: std::collections::BTreeSet<String>,
+    /// Units (or template prefixes like `web@`) whose file has errors, with the errors.
+    pub invalid_units: BTreeMap<String, String>,
 }
 
 pub fn specifier_context() -> SpecifierContext {
@@ -32,26 +33,9 @@ pub fn specifier_context() -> SpecifierContext {
 }
 
 impl UnitSet {
-    /// Loads every `*.service` file directly in `dir`.
-    pub fn load_dir(dir: &Path, ctx: &SpecifierContext) -> UnitSet {
+    /// Loads unit files given as (file name, bytes): the `*.service` blobs of a commit.
+    pub fn load_files(files: Vec<(String, Vec<u8>)>, ctx: &SpecifierContext) -> UnitSet {
         let mut set = UnitSet::default();
-        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        match std::fs::read_dir(dir) {
-            Ok(entries) => {
-                for e in entries.flatten() {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    if !name.ends_with(".service") || !e.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                        continue;
-                    }
-                    match std::fs::read(e.path()) {
-                        Ok(bytes) => files.push((name, bytes)),
-                        Err(err) => set.invalid.push(format!("{name}:0: cannot read: {err}")),
-                    }
-                }
-            }
-            Err(e) => set.invalid.push(format!("{}: cannot read the services directory: {e}", dir.display())),
-        }
-        files.sort();
         for (name, bytes) in files {
             set.add_file(&name, bytes, ctx);
         }
@@ -69,7 +53,7 @@ impl UnitSet {
         if name.is_template() {
             // Validate the template once with a placeholder instance, so its errors show early.
             if let Err(diags) = load_instance(file, &bytes, "instance", ctx) {
-                self.report(diags);
+                self.report(name.as_str(), diags);
                 return;
             }
             let prefix = name.as_str().to_string();
@@ -93,17 +77,20 @@ impl UnitSet {
                 self.warnings.extend(loaded.warnings.iter().map(ToString::to_string));
                 self.units.insert(name.as_str().to_string(), Arc::new(loaded.unit));
             }
-            Err(diags) => self.report(diags),
+            Err(diags) => self.report(name.as_str(), diags),
         }
     }
 
-    fn report(&mut self, diags: Vec<gitvisor_units::Diagnostic>) {
+    fn report(&mut self, name: &str, diags: Vec<gitvisor_units::Diagnostic>) {
+        let mut errors = Vec::new();
         for d in diags {
             match d.severity {
-                Severity::Error => self.invalid.push(d.to_string()),
+                Severity::Error => errors.push(d.to_string()),
                 Severity::Warning => self.warnings.push(d.to_string()),
             }
         }
+        self.invalid.extend(errors.iter().cloned());
+        self.invalid_units.insert(name.to_string(), errors.join("; "));
     }
 
     /// Makes `web@8080` from the template `web@.service` if there is one.

@@ -141,10 +141,79 @@ pub struct ServiceStatus {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReply {
     pub services: Vec<ServiceStatus>,
-    /// Unit files that could not be loaded: `file:line: message` lines.
+    /// Unit files of the applied commit that could not be loaded: `file:line: message` lines.
     pub invalid: Vec<String>,
     /// Problems with the services set as a whole (dependency cycles...).
     pub problems: Vec<String>,
+    /// The commit that runs (`None` before the first one).
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    /// Uncommitted edits to unit files: shown, never run.
+    pub pending: Vec<Pending>,
+    /// Why the services repository cannot be followed right now (merge in progress, detached
+    /// HEAD...); the last applied commit keeps running.
+    pub repo_problem: Option<String>,
+}
+
+/// An uncommitted change to a unit file in the services repository's working tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub file: String,
+    /// `modified`, `added`, `deleted` or `renamed`.
+    pub change: String,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub at_ms: u64,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    /// What was done, in order: `stopped web (removed)`, `restarted api (changed)`...
+    pub actions: Vec<String>,
+    /// Invalid units kept at their previous version, operations that failed.
+    pub errors: Vec<String>,
+    /// The repository could not be followed; nothing was applied.
+    pub problem: Option<String>,
+    /// The commit is now the applied one.
+    pub applied: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub summary: String,
+    pub author: String,
+    /// Unix seconds.
+    pub time: i64,
+    /// Unit files this commit added, changed or removed against its first parent.
+    pub units: Vec<String>,
+    /// This commit's content runs or ran: it is the applied commit or one of its ancestors.
+    pub applied: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryParams {
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryReply {
+    pub commits: Vec<CommitInfo>,
+    /// The latest syncs, newest first.
+    pub syncs: Vec<SyncReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackParams {
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackReply {
+    /// The new commit whose tree is the target's.
+    pub commit: String,
+    pub sync: SyncReport,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +299,9 @@ pub enum EventKind {
     Adopted {
         service: String,
         pid: u32,
+    },
+    SyncApplied {
+        report: SyncReport,
     },
     EngineStarted {
         pid: u32,

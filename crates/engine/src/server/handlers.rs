@@ -1,8 +1,8 @@
 //! One handler per method, dispatched by one exhaustive match.
 
 use gitvisor_protocol::{
-    ErrorCode, FrameReader, Hello, LogNotification, LogsParams, LogsReply, NamesParams, Notification,
-    Request, Response, RpcError, Welcome, PROTOCOL_VERSION,
+    ErrorCode, FrameReader, Hello, HistoryParams, LogNotification, LogsParams, LogsReply, NamesParams,
+    Notification, Request, Response, RollbackParams, RpcError, Welcome, PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -26,6 +26,9 @@ enum Method {
     Logs(LogsParams),
     EventsSubscribe,
     Config,
+    Sync,
+    History(HistoryParams),
+    Rollback(RollbackParams),
 }
 
 fn parse(req: &Request) -> Result<Method, RpcError> {
@@ -49,6 +52,9 @@ fn parse(req: &Request) -> Result<Method, RpcError> {
         "logs" => Method::Logs(params(req)?),
         "events.subscribe" => Method::EventsSubscribe,
         "config" => Method::Config,
+        "sync" => Method::Sync,
+        "history" => Method::History(params(req)?),
+        "rollback" => Method::Rollback(params(req)?),
         other => return Err(ErrorCode::MethodNotFound.error(format!("no method named {other:?}"))),
     })
 }
@@ -109,6 +115,9 @@ pub(super) async fn handle(
         Method::Stop(p) => engine.stop(&p.names).await.map(to_value).map_err(engine_error),
         Method::Restart(p) => engine.restart(&p.names).await.map(to_value).map_err(engine_error),
         Method::Config => Ok(to_value(engine.settings())),
+        Method::Sync => engine.sync().await.map(to_value).map_err(engine_error),
+        Method::History(p) => engine.history(p.limit).map(to_value).map_err(engine_error),
+        Method::Rollback(p) => engine.rollback(&p.commit).await.map(to_value).map_err(engine_error),
         Method::Logs(p) if p.follow => return follow_logs(engine, conn, frames, id, p, stop).await,
         Method::Logs(p) => {
             engine.logs(&p.name, p.lines).map(|lines| to_value(LogsReply { lines })).map_err(engine_error)

@@ -28,10 +28,24 @@ pub struct Outcome {
 }
 
 pub enum Command {
-    Start { manual: bool, reply: Option<oneshot::Sender<Outcome>> },
-    Stop { reply: Option<oneshot::Sender<Outcome>> },
-    Restart { reply: Option<oneshot::Sender<Outcome>> },
+    Start {
+        manual: bool,
+        reply: Option<oneshot::Sender<Outcome>>,
+    },
+    Stop {
+        reply: Option<oneshot::Sender<Outcome>>,
+    },
+    Restart {
+        reply: Option<oneshot::Sender<Outcome>>,
+    },
     DependencyFailed(String),
+    /// A new version of the unit (from a commit): taken at once; with `restart`, the running
+    /// process is replaced by one of the new version.
+    Replace {
+        unit: Arc<Unit>,
+        restart: bool,
+        reply: Option<oneshot::Sender<Outcome>>,
+    },
 }
 
 /// What the rest of the engine sees of a service, updated on every change.
@@ -210,6 +224,17 @@ impl Task {
             Command::Stop { reply } => (Input::Stop, Want::Down, reply),
             Command::Restart { reply } => (Input::Restart, Want::Up, reply),
             Command::DependencyFailed(reason) => (Input::DependencyFailed(reason), Want::Down, None),
+            Command::Replace { unit, restart, reply } => {
+                self.policy = Policy::of(&unit);
+                self.ctx.unit = unit;
+                if !restart {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(self.outcome(true));
+                    }
+                    return;
+                }
+                (Input::Restart, Want::Up, reply)
+            }
         };
         if let Some(reply) = reply {
             self.waiters.push((want, reply));
@@ -403,9 +428,9 @@ impl Task {
         self.ctx.store.set_service(&self.ctx.name, record);
     }
 
-    fn answer_waiters(&mut self) {
+    fn outcome(&self, ok: bool) -> Outcome {
         let state = self.machine.state;
-        let outcome = |ok: bool| Outcome {
+        Outcome {
             ok,
             error: if ok {
                 None
@@ -414,9 +439,13 @@ impl Task {
             },
             state,
             pid: self.process.as_ref().map(|p| p.pid),
-        };
+        }
+    }
+
+    fn answer_waiters(&mut self) {
+        let state = self.machine.state;
         let mut keep = Vec::new();
-        for (want, tx) in self.waiters.drain(..) {
+        for (want, tx) in std::mem::take(&mut self.waiters) {
             let settled = match want {
                 Want::Up => matches!(
                     state,
@@ -434,7 +463,7 @@ impl Task {
                     Want::Up => state == ServiceState::Running,
                     Want::Down => true,
                 };
-                let _ = tx.send(outcome(ok));
+                let _ = tx.send(self.outcome(ok));
             } else {
                 keep.push((want, tx));
             }

@@ -13,6 +13,7 @@ use gitvisor_units::{SpecifierContext, Unit};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::events::{EventBus, Priority, Subscription};
+use crate::git::ServicesRepo;
 use crate::logs::LogLink;
 use crate::ordered::run_ordered;
 use crate::paths::Paths;
@@ -40,9 +41,15 @@ pub struct EngineOptions {
     pub keeper_program: PathBuf,
 }
 
+mod sync;
+
 struct Service {
     unit: Arc<Unit>,
     enabled: bool,
+    /// The commit this service's unit came from.
+    commit: Option<String>,
+    /// The unit's file in the applied commit is invalid; the previous version runs.
+    load_error: Option<String>,
     tx: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Snapshot>,
     task: tokio::task::JoinHandle<()>,
@@ -64,6 +71,11 @@ struct Inner {
     on_cycle: RwLock<HashMap<String, String>>,
     writer: tokio::task::JoinHandle<()>,
     shut_down: Mutex<bool>,
+    /// The commit that runs.
+    applied: RwLock<Option<String>>,
+    /// Why the repository cannot be followed now, if it cannot.
+    repo_problem: RwLock<Option<String>>,
+    watcher: Mutex<Option<crate::git::watcher::RepoWatcher>>,
 }
 
 #[derive(Clone)]
@@ -95,7 +107,20 @@ impl Engine {
                 .await
                 .map_err(|source| EngineError::Io { context: "starting the log keeper".into(), source })?;
         let ctx = specifier_context();
-        let units = UnitSet::load_dir(&paths.services, &ctx);
+        let repo =
+            ServicesRepo::open_or_init(&paths.services).map_err(|e| EngineError::Failed(e.to_string()))?;
+        // Start from what ran last (so adoption matches the units the processes were started
+        // with); the sync below then applies only what changed since.
+        let head = repo.head();
+        let applied = persisted.applied_commit.as_deref().and_then(|c| repo.resolve(c).ok());
+        let start_commit = applied.or_else(|| head.as_ref().ok().map(|h| h.commit));
+        let units = match start_commit {
+            Some(c) => {
+                UnitSet::load_files(repo.units_at(c).map_err(|e| EngineError::Failed(e.to_string()))?, &ctx)
+            }
+            None => UnitSet::default(),
+        };
+        drop(repo);
         for w in &units.warnings {
             tracing::warn!("{w}");
         }
@@ -117,8 +142,12 @@ impl Engine {
                 problems: RwLock::new(Vec::new()),
                 on_cycle: RwLock::new(HashMap::new()),
                 shut_down: Mutex::new(false),
+                applied: RwLock::new(start_commit.map(|c| c.to_string())),
+                repo_problem: RwLock::new(head.err()),
+                watcher: Mutex::new(None),
             }),
         };
+        engine.inner.store.set_applied(start_commit.map(|c| c.to_string()));
         engine.inner.bus.publish(EventKind::EngineStarted { pid: std::process::id() });
         let to_start = engine.register_all(&persisted, &streams);
         engine.inner.store.begin(std::process::id());
@@ -126,6 +155,8 @@ impl Engine {
         for r in results.results.iter().filter(|r| !r.ok) {
             tracing::warn!("{} did not start: {}", r.name, r.error.as_deref().unwrap_or("unknown error"));
         }
+        engine.sync_logged().await;
+        engine.start_watcher();
         Ok(engine)
     }
 
@@ -155,21 +186,7 @@ impl Engine {
                 let _ = units.instantiate(name, &self.inner.ctx);
             }
         }
-        let plan = units.plan();
-        let mut problems = Vec::new();
-        let mut on_cycle = HashMap::new();
-        for cycle in &plan.cycles {
-            let text = format!("dependency cycle: {} -> {}", cycle.join(" -> "), cycle[0]);
-            for u in cycle {
-                on_cycle.insert(u.clone(), text.clone());
-            }
-            problems.push(text);
-        }
-        for (unit, dep) in &plan.missing {
-            problems.push(format!("{unit} requires {dep}, which does not exist"));
-        }
-        *self.inner.problems.write().unwrap_or_else(|e| e.into_inner()) = problems;
-        *self.inner.on_cycle.write().unwrap_or_else(|e| e.into_inner()) = on_cycle;
+        self.update_graph(&units);
 
         let mut to_start = Vec::new();
         let mut services = self.inner.services.write().unwrap_or_else(|e| e.into_inner());
@@ -225,6 +242,29 @@ impl Engine {
         to_start
     }
 
+    /// Recomputes the dependency problems (cycles, missing requirements) of a unit set.
+    fn update_graph(&self, units: &UnitSet) {
+        let plan = units.plan();
+        let mut problems = Vec::new();
+        let mut on_cycle = HashMap::new();
+        for cycle in &plan.cycles {
+            let text = format!("dependency cycle: {} -> {}", cycle.join(" -> "), cycle[0]);
+            for u in cycle {
+                on_cycle.insert(u.clone(), text.clone());
+            }
+            problems.push(text);
+        }
+        for (unit, dep) in &plan.missing {
+            problems.push(format!("{unit} requires {dep}, which does not exist"));
+        }
+        *self.inner.problems.write().unwrap_or_else(|e| e.into_inner()) = problems;
+        *self.inner.on_cycle.write().unwrap_or_else(|e| e.into_inner()) = on_cycle;
+    }
+
+    fn applied(&self) -> Option<String> {
+        self.inner.applied.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn spawn_service(&self, name: &str, unit: Arc<Unit>, enabled: bool, initial: Initial) -> Service {
         let ctx = ServiceCtx {
             name: name.to_string(),
@@ -234,7 +274,7 @@ impl Engine {
             store: self.inner.store.clone(),
         };
         let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
-        Service { enabled, unit, tx, snapshot, task }
+        Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None }
     }
 
     /// The service, instantiating a template on first use (`web@8080`).
@@ -291,8 +331,12 @@ impl Engine {
                     health: Health::Unknown,
                     ready: snap.state == ServiceState::Running,
                     enabled: s.enabled,
-                    commit: None,
-                    error: snap.error.clone().or_else(|| on_cycle.get(name).cloned()),
+                    commit: s.commit.clone(),
+                    error: s
+                        .load_error
+                        .clone()
+                        .or_else(|| snap.error.clone())
+                        .or_else(|| on_cycle.get(name).cloned()),
                     since_ms: snap.since_ms,
                     started_ms: snap.started_ms,
                     last_exit: snap.last_exit.clone(),
@@ -301,11 +345,20 @@ impl Engine {
                 }
             })
             .collect();
-        let units = self.inner.units.lock().unwrap_or_else(|e| e.into_inner());
+        drop(services);
+        let invalid = self.inner.units.lock().unwrap_or_else(|e| e.into_inner()).invalid.clone();
+        let (branch, pending) = match ServicesRepo::open(&self.inner.paths.services) {
+            Ok(repo) => (repo.head().ok().map(|h| h.branch), repo.pending()),
+            Err(_) => (None, Vec::new()),
+        };
         Ok(StatusReply {
             services: list,
-            invalid: units.invalid.clone(),
+            invalid,
             problems: self.inner.problems.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            commit: self.applied(),
+            branch,
+            pending,
+            repo_problem: self.inner.repo_problem.read().unwrap_or_else(|e| e.into_inner()).clone(),
         })
     }
 
@@ -559,6 +612,8 @@ impl Engine {
             *done = true;
         }
         self.inner.bus.publish(EventKind::EngineStopping);
+        // No sync may start while services are being stopped.
+        self.stop_watcher();
         let names: Vec<String> =
             self.inner.services.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         let reply = self.stop_ordered(names, false).await;

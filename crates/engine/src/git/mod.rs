@@ -1,0 +1,7 @@
+//! Git-backed configuration: the services repository, the sync plan, the watcher.
+
+pub mod plan;
+pub mod repo;
+pub mod watcher;
+
+pub use repo::{short, GitError, Head, ServicesRepo};

@@ -1,0 +1,96 @@
+//! `sync`, `history`, `rollback`, `diff`: the services repository.
+
+use std::process::ExitCode;
+
+use gitvisor_engine::git::ServicesRepo;
+use gitvisor_engine::Paths;
+use gitvisor_protocol::{Client, HistoryParams, HistoryReply, RollbackParams, RollbackReply, SyncReport};
+
+use super::Result;
+use crate::output::table;
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(10)]
+}
+
+/// Prints a sync report; false when it could not be applied.
+pub fn print_report(r: &SyncReport) -> bool {
+    if let Some(p) = &r.problem {
+        eprintln!("gitvisor: not applied: {p}");
+        return false;
+    }
+    let old = r.old.as_deref().map(short).unwrap_or("(none)");
+    let new = r.new.as_deref().map(short).unwrap_or("(none)");
+    if r.old == r.new {
+        println!("up to date at {new}");
+    } else if r.applied {
+        println!("applied {new} (was {old})");
+    } else {
+        println!("partly applied {new} (was {old}); the rest is retried at the next sync");
+    }
+    for a in &r.actions {
+        println!("  {a}");
+    }
+    for e in &r.errors {
+        println!("  error: {e}");
+    }
+    true
+}
+
+pub async fn sync(client: &mut Client) -> Result<ExitCode> {
+    let r: SyncReport = client.call("sync", serde_json::Value::Null).await?;
+    Ok(if print_report(&r) && r.applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub async fn history(client: &mut Client, count: usize, json: bool) -> Result<ExitCode> {
+    let reply: HistoryReply =
+        client.call("history", serde_json::to_value(HistoryParams { limit: count })?).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reply)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = reply
+        .commits
+        .iter()
+        .map(|c| {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.time.max(0) as u64);
+            let when = humantime_seconds(when);
+            vec![
+                short(&c.id).to_string(),
+                when,
+                c.author.clone(),
+                if c.applied { "yes" } else { "no" }.to_string(),
+                if c.units.is_empty() { "-".into() } else { c.units.join(" ") },
+                c.summary.clone(),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["COMMIT", "DATE (UTC)", "AUTHOR", "APPLIED", "UNITS", "SUMMARY"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn humantime_seconds(t: std::time::SystemTime) -> String {
+    let s = gitvisor_engine::time::format_us(
+        t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64,
+    );
+    s[..16].replace('T', " ")
+}
+
+pub async fn rollback(client: &mut Client, commit: String) -> Result<ExitCode> {
+    let reply: RollbackReply =
+        client.call("rollback", serde_json::to_value(RollbackParams { commit: commit.clone() })?).await?;
+    println!("new commit {} has the units of {commit}", short(&reply.commit));
+    Ok(if print_report(&reply.sync) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub fn diff(paths: &Paths, commit: &str) -> Result<ExitCode> {
+    let repo = ServicesRepo::open(&paths.services)?;
+    let target = repo.resolve(commit)?;
+    let d = repo.diff_to(target)?;
+    if d.is_empty() {
+        println!("no unit differs between HEAD and {commit}");
+    } else {
+        print!("{d}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,322 @@
+//! Units come from commits: real repositories, commits made with the git binary.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+fn git(h: &Home, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(h.services())
+        .args(["-c", "user.name=Tester", "-c", "user.email=tester@example.com"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Writes a unit and commits it.
+fn commit_unit(h: &Home, name: &str, text: &str, message: &str) -> String {
+    std::fs::write(h.services().join(format!("{name}.service")), text).unwrap();
+    git(h, &["add", "-A"]);
+    git(h, &["commit", "-q", "-m", message]);
+    git(h, &["rev-parse", "HEAD"])
+}
+
+fn sleeper(h: &Home, tag: &str, extra: &str) -> String {
+    format!(
+        "[Unit]\nDescription={tag}\n[Service]\nExecStart=/bin/sh -c 'echo {tag}; while :; do sleep 1; done'\nWorkingDirectory={}\n{extra}\n[Install]\nWantedBy=default.target\n",
+        h.work().display()
+    )
+}
+
+fn syncs(h: &Home) -> Vec<Value> {
+    std::fs::read_to_string(h.path().join("sync-history.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_commit(h: &Home, commit: &str) {
+    h.wait_until(&format!("commit {commit} is applied"), || h.status()["commit"] == commit);
+}
+
+#[test]
+fn the_repository_is_created_with_a_readme_and_a_disabled_example() {
+    let mut h = Home::new();
+    std::fs::remove_dir_all(h.services()).unwrap();
+    h.start_daemon();
+    assert!(h.services().join(".git").is_dir());
+    assert!(h.services().join("README.md").exists());
+    let log = git(&h, &["log", "--oneline"]);
+    assert_eq!(log.lines().count(), 1, "{log}");
+    let s = h.service("example");
+    assert_eq!(s["state"], "stopped");
+    assert_eq!(s["enabled"], false);
+    assert_eq!(h.status()["branch"], git(&h, &["branch", "--show-current"]));
+}
+
+#[test]
+fn commits_add_change_relabel_and_remove_services() {
+    let mut h = Home::new();
+    h.start_daemon();
+    let c = commit_unit(&h, "web", &sleeper(&h, "one", ""), "add web");
+    wait_commit(&h, &c);
+    let first = h.wait_state("web", "running")["pid"].as_u64().unwrap();
+    assert_eq!(h.service("web")["commit"], c);
+
+    // A new ExecStart: restarted with the new command.
+    let c = commit_unit(
+        &h,
+        "web",
+        &sleeper(&h, "two", "").replace("Description=two", "Description=one"),
+        "change web",
+    );
+    wait_commit(&h, &c);
+    let second = h.wait_state("web", "running")["pid"].as_u64().unwrap();
+    assert_ne!(first, second);
+    let cmdline = std::fs::read(format!("/proc/{second}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).contains("echo two"));
+
+    // Description (and a comment) only: same process.
+    let text =
+        format!("# a comment\n{}", sleeper(&h, "two", "")).replace("Description=two", "Description=renamed");
+    let c = commit_unit(&h, "web", &text, "relabel web");
+    wait_commit(&h, &c);
+    assert_eq!(h.service("web")["pid"].as_u64(), Some(second));
+    assert_eq!(h.service("web")["description"], "renamed");
+    let last = syncs(&h).pop().unwrap();
+    assert_eq!(last["actions"], serde_json::json!(["updated web (description only)"]));
+
+    // Deleted: stopped and gone.
+    git(&h, &["rm", "-q", "web.service"]);
+    git(&h, &["commit", "-q", "-m", "remove web"]);
+    let c = git(&h, &["rev-parse", "HEAD"]);
+    wait_commit(&h, &c);
+    wait_dead(second as u32);
+    let names: Vec<Value> =
+        h.status()["services"].as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
+    assert!(!names.contains(&Value::from("web")), "{names:?}");
+}
+
+#[test]
+fn an_invalid_unit_keeps_its_previous_version_while_the_others_apply() {
+    let mut h = Home::new();
+    h.start_daemon();
+    commit_unit(&h, "a", &sleeper(&h, "a1", ""), "a");
+    let c = commit_unit(&h, "b", &sleeper(&h, "b1", ""), "b");
+    wait_commit(&h, &c);
+    let a = h.wait_state("a", "running")["pid"].as_u64().unwrap();
+    let b = h.wait_state("b", "running")["pid"].as_u64().unwrap();
+    std::fs::write(h.services().join("a.service"), "[Service]\nExecStart=/bin/true\nRestartSec=soon\n")
+        .unwrap();
+    std::fs::write(h.services().join("b.service"), sleeper(&h, "b2", "")).unwrap();
+    git(&h, &["commit", "-q", "-am", "break a, change b"]);
+    let c = git(&h, &["rev-parse", "HEAD"]);
+    wait_commit(&h, &c);
+    let sa = h.service("a");
+    assert_eq!(sa["pid"].as_u64(), Some(a), "a keeps running its previous version");
+    let err = sa["error"].as_str().unwrap();
+    assert!(err.contains("invalid") && err.contains("RestartSec"), "{err}");
+    assert_ne!(h.wait_state("b", "running")["pid"].as_u64(), Some(b));
+    assert!(h.status()["invalid"].to_string().contains("a.service:3"));
+    // Fixing it applies the fix and clears the error.
+    let c = commit_unit(&h, "a", &sleeper(&h, "a2", ""), "fix a");
+    wait_commit(&h, &c);
+    assert_eq!(h.service("a")["error"], Value::Null);
+    assert_ne!(h.wait_state("a", "running")["pid"].as_u64(), Some(a));
+}
+
+#[test]
+fn a_burst_of_commits_is_applied_once_at_its_end() {
+    let mut h = Home::new();
+    std::fs::write(h.path().join("config.toml"), "[git]\ndebounce = \"700ms\"\n").unwrap();
+    h.start_daemon();
+    let before = syncs(&h).len();
+    let script = format!(
+        "set -e; cd {}; for i in 0 1 2 3 4 5 6 7 8 9; do printf \"[Service]\\nExecStart=/bin/sh -c 'echo burst-$i; while :; do sleep 1; done'\\n[Install]\\nWantedBy=default.target\\n\" > burst.service; git add burst.service; git -c user.name=t -c user.email=t@e commit -q -m \"burst $i\"; done",
+        h.services().display()
+    );
+    let o = Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let head = git(&h, &["rev-parse", "HEAD"]);
+    wait_commit(&h, &head);
+    let pid = h.wait_state("burst", "running")["pid"].as_u64().unwrap();
+    let cmdline =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).into_owned();
+    assert!(cmdline.contains("echo burst-9"), "{cmdline}");
+    let new: Vec<Value> = syncs(&h)[before..].to_vec();
+    assert_eq!(new.len(), 1, "one sync for the burst: {new:#?}");
+    assert_eq!(new[0]["new"], head);
+}
+
+#[test]
+fn rollback_makes_a_new_commit_and_restores_the_old_configuration() {
+    let mut h = Home::new();
+    h.start_daemon();
+    let good = commit_unit(&h, "svc", &sleeper(&h, "good", ""), "good version");
+    wait_commit(&h, &good);
+    let bad = commit_unit(&h, "svc", &sleeper(&h, "bad", ""), "bad version");
+    wait_commit(&h, &bad);
+    let diff = h.ok(&["diff", &good]);
+    assert!(
+        diff.contains("-ExecStart=/bin/sh -c 'echo bad") && diff.contains("+ExecStart=/bin/sh -c 'echo good"),
+        "{diff}"
+    );
+
+    // Refused while a unit has uncommitted changes.
+    std::fs::write(h.services().join("svc.service"), sleeper(&h, "dirty", "")).unwrap();
+    let o = h.run(&["rollback", &good]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("uncommitted changes to units"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    git(&h, &["checkout", "--", "svc.service"]);
+    let o = h.run(&["rollback", "0123456789abcdef"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown commit"));
+
+    let out = h.ok(&["rollback", &good]);
+    assert!(out.contains("restarted svc (changed)"), "{out}");
+    let head = git(&h, &["rev-parse", "HEAD"]);
+    assert_ne!(head, good, "a new commit, history not rewritten");
+    assert_eq!(git(&h, &["rev-parse", "HEAD^"]), bad);
+    assert_eq!(git(&h, &["rev-parse", "HEAD^{tree}"]), git(&h, &["rev-parse", &format!("{good}^{{tree}}")]));
+    let pid = h.wait_state("svc", "running")["pid"].as_u64().unwrap();
+    assert!(String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+        .contains("echo good"));
+    let hist: Value = serde_json::from_str(&h.ok(&["history", "--json"])).unwrap();
+    let summaries: Vec<&str> =
+        hist["commits"].as_array().unwrap().iter().map(|c| c["summary"].as_str().unwrap()).collect();
+    assert!(
+        summaries[0].starts_with("Roll back to")
+            && summaries.contains(&"bad version")
+            && summaries.contains(&"good version"),
+        "{summaries:?}"
+    );
+    assert_eq!(hist["commits"][0]["units"], serde_json::json!(["svc.service"]));
+    assert_eq!(hist["commits"][0]["applied"], true);
+    // The working tree follows: nothing is pending.
+    assert_eq!(h.status()["pending"], serde_json::json!([]));
+}
+
+#[test]
+fn uncommitted_edits_are_pending_and_never_run() {
+    let mut h = Home::new();
+    h.start_daemon();
+    let c = commit_unit(&h, "svc", &sleeper(&h, "committed", ""), "svc");
+    wait_commit(&h, &c);
+    let pid = h.wait_state("svc", "running")["pid"].as_u64();
+    std::fs::write(h.services().join("svc.service"), sleeper(&h, "uncommitted", "")).unwrap();
+    std::fs::write(h.services().join("new.service"), sleeper(&h, "new", "")).unwrap();
+    h.ok(&["sync"]);
+    let s = h.status();
+    assert_eq!(
+        s["pending"],
+        serde_json::json!([{"file": "new.service", "change": "added"}, {"file": "svc.service", "change": "modified"}])
+    );
+    assert_eq!(h.service("svc")["pid"].as_u64(), pid);
+    assert!(s["services"].as_array().unwrap().iter().all(|x| x["name"] != "new"));
+}
+
+#[test]
+fn an_engine_restarted_between_commits_applies_only_the_difference() {
+    let mut h = Home::new();
+    h.start_daemon();
+    commit_unit(&h, "keep", &sleeper(&h, "keep", ""), "keep");
+    let c = commit_unit(&h, "change", &sleeper(&h, "v1", ""), "change v1");
+    wait_commit(&h, &c);
+    let keep = h.wait_state("keep", "running")["pid"].as_u64();
+    let change = h.wait_state("change", "running")["pid"].as_u64();
+    h.kill_daemon();
+    let c = commit_unit(&h, "change", &sleeper(&h, "v2", ""), "change v2");
+    let before = syncs(&h).len();
+    h.start_daemon();
+    wait_commit(&h, &c);
+    assert_eq!(h.service("keep")["pid"].as_u64(), keep, "unchanged: adopted, not restarted");
+    assert_ne!(h.wait_state("change", "running")["pid"].as_u64(), change);
+    let new = syncs(&h)[before..].to_vec();
+    assert_eq!(new.len(), 1, "{new:#?}");
+    assert_eq!(new[0]["actions"], serde_json::json!(["restarted change (changed)"]));
+}
+
+#[test]
+fn a_merge_in_progress_is_reported_and_nothing_breaks() {
+    let mut h = Home::new();
+    h.start_daemon();
+    let base = commit_unit(&h, "svc", &sleeper(&h, "base", ""), "base");
+    wait_commit(&h, &base);
+    let pid = h.wait_state("svc", "running")["pid"].as_u64();
+    let main = git(&h, &["branch", "--show-current"]);
+    git(&h, &["checkout", "-q", "-b", "other"]);
+    commit_unit(&h, "svc", &sleeper(&h, "other", ""), "other side");
+    git(&h, &["checkout", "-q", &main]);
+    let c = commit_unit(&h, "svc", &sleeper(&h, "main", ""), "main side");
+    wait_commit(&h, &c);
+    let pid2 = h.wait_state("svc", "running")["pid"].as_u64();
+    assert_ne!(pid, pid2);
+    // A conflicting merge stops half-way.
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(h.services())
+        .args(["-c", "user.name=t", "-c", "user.email=t@e", "merge", "other"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let _ = h.run(&["sync"]);
+    let s = h.status();
+    assert!(s["repo_problem"].as_str().unwrap().contains("merge is in progress"), "{s:#}");
+    assert_eq!(s["commit"], c);
+    assert_eq!(h.service("svc")["pid"].as_u64(), pid2, "the last applied commit keeps running");
+    git(&h, &["merge", "--abort"]);
+    h.ok(&["sync"]);
+    assert_eq!(h.status()["repo_problem"], Value::Null);
+}
+
+#[test]
+fn edit_validates_commits_and_never_loses_text() {
+    let mut h = Home::new();
+    h.start_daemon();
+    let c = commit_unit(&h, "svc", &sleeper(&h, "before", ""), "svc");
+    wait_commit(&h, &c);
+    // A valid edit: committed and applied.
+    let o = h
+        .cmd()
+        .args(["edit", "svc"])
+        .env("EDITOR", "sed -i s/before/after/")
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("committed") && out.contains("restarted svc (changed)"), "{out}");
+    assert_eq!(git(&h, &["log", "-1", "--format=%s"]), "Edit svc.service");
+    // An invalid edit: shown, not committed, kept.
+    let head = git(&h, &["rev-parse", "HEAD"]);
+    let editor = h.work().join("editor.sh");
+    std::fs::write(&editor, "printf '[Service]\\nRestartSec=soon\\n' >> \"$1\"\n").unwrap();
+    let o = h
+        .cmd()
+        .args(["edit", "svc"])
+        .env("EDITOR", format!("/bin/sh {}", editor.display()))
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("RestartSec") && err.contains("nothing was committed") && err.contains("kept in"),
+        "{err}"
+    );
+    assert_eq!(git(&h, &["rev-parse", "HEAD"]), head);
+    let kept: Vec<_> = std::fs::read_dir(h.path().join("edit-recovery")).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1);
+    assert!(std::fs::read_to_string(kept[0].path()).unwrap().contains("RestartSec=soon"));
+}
