@@ -320,3 +320,15 @@ fn edit_validates_commits_and_never_loses_text() {
     assert_eq!(kept.len(), 1);
     assert!(std::fs::read_to_string(kept[0].path()).unwrap().contains("RestartSec=soon"));
 }
+
+#[test]
+fn without_file_events_the_repository_is_polled_and_the_log_says_so() {
+    let mut h = Home::new();
+    std::fs::write(h.path().join("config.toml"), "[git]\nfile_events = false\npoll_interval = \"200ms\"\n")
+        .unwrap();
+    h.start_daemon();
+    assert!(h.daemon_log().contains("polling every 200ms"), "{}", h.daemon_log());
+    let c = commit_unit(&h, "polled", &sleeper(&h, "polled", ""), "polled");
+    wait_commit(&h, &c);
+    h.wait_state("polled", "running");
+}

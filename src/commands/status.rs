@@ -47,6 +47,15 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
             table(&["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "ENABLED", "NOTE"], &rows)
         );
     }
+    if let Some(c) = &reply.commit {
+        println!("commit: {} on {}", &c[..c.len().min(10)], reply.branch.as_deref().unwrap_or("?"));
+    }
+    if let Some(p) = &reply.repo_problem {
+        println!("repository: {p}");
+    }
+    for p in &reply.pending {
+        println!("pending ({}): {} (uncommitted, not running)", p.change, p.file);
+    }
     for p in &reply.problems {
         println!("problem: {p}");
     }

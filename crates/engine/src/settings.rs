@@ -30,6 +30,9 @@ pub struct GitSettings {
     /// Polling period where file events are unavailable.
     #[serde(with = "span")]
     pub poll_interval: Duration,
+    /// Use file events (inotify); `false` polls instead, for file systems whose changes inotify
+    /// does not see (network mounts).
+    pub file_events: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,7 +105,11 @@ impl Default for Settings {
                 repos: Vec::new(),
             },
             fleet: None,
-            git: GitSettings { debounce: Duration::from_millis(50), poll_interval: Duration::from_secs(2) },
+            git: GitSettings {
+                debounce: Duration::from_millis(50),
+                poll_interval: Duration::from_secs(2),
+                file_events: true,
+            },
         }
     }
 }
@@ -179,6 +186,7 @@ impl Settings {
                 "git" => r.section(section, table, |r, key, v| match key {
                     "debounce" => r.span(v, &mut s.git.debounce),
                     "poll_interval" => r.span(v, &mut s.git.poll_interval),
+                    "file_events" => r.boolean(v, &mut s.git.file_events),
                     _ => Err(Unknown),
                 }),
                 "fleet" => {

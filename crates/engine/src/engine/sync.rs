@@ -60,14 +60,15 @@ impl Engine {
         };
         let weak = Arc::downgrade(&self.inner);
         let s = &self.inner.settings.git;
-        let watcher = crate::git::watcher::watch(git_dir, s.debounce, s.poll_interval, move || {
-            let weak = weak.clone();
-            async move {
-                if let Some(inner) = weak.upgrade() {
-                    Engine { inner }.sync_logged().await;
+        let watcher =
+            crate::git::watcher::watch(git_dir, s.file_events, s.debounce, s.poll_interval, move || {
+                let weak = weak.clone();
+                async move {
+                    if let Some(inner) = weak.upgrade() {
+                        Engine { inner }.sync_logged().await;
+                    }
                 }
-            }
-        });
+            });
         *self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
     }
 

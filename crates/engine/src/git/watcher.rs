@@ -45,32 +45,42 @@ fn interesting(git_dir: &Path, path: &Path) -> bool {
 }
 
 /// Calls `on_change` after the branch moved and `debounce` passed without another move.
-pub fn watch<F, Fut>(git_dir: PathBuf, debounce: Duration, poll: Duration, on_change: F) -> RepoWatcher
+pub fn watch<F, Fut>(
+    git_dir: PathBuf,
+    file_events: bool,
+    debounce: Duration,
+    poll: Duration,
+    on_change: F,
+) -> RepoWatcher
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let dir = git_dir.clone();
-    let made = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            // Reads (our own included: every sync opens HEAD) must not wake us, or we would loop.
-            if matches!(ev.kind, notify::EventKind::Access(_)) {
-                return;
+    let made = if !file_events {
+        Err(notify::Error::generic("file events are turned off ([git] file_events = false)"))
+    } else {
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                // Reads (our own included: every sync opens HEAD) must not wake us, or we would loop.
+                if matches!(ev.kind, notify::EventKind::Access(_)) {
+                    return;
+                }
+                if ev.paths.iter().any(|p| interesting(&dir, p)) {
+                    let _ = tx.try_send(());
+                }
             }
-            if ev.paths.iter().any(|p| interesting(&dir, p)) {
-                let _ = tx.try_send(());
+        })
+        .and_then(|mut w| {
+            w.watch(&git_dir, RecursiveMode::NonRecursive)?;
+            let heads = git_dir.join("refs/heads");
+            if heads.is_dir() {
+                w.watch(&heads, RecursiveMode::Recursive)?;
             }
-        }
-    })
-    .and_then(|mut w| {
-        w.watch(&git_dir, RecursiveMode::NonRecursive)?;
-        let heads = git_dir.join("refs/heads");
-        if heads.is_dir() {
-            w.watch(&heads, RecursiveMode::Recursive)?;
-        }
-        Ok(w)
-    });
+            Ok(w)
+        })
+    };
     match made {
         Ok(w) => {
             let task = tokio::spawn(async move {
@@ -123,7 +133,7 @@ mod tests {
         let git = dir.path().to_path_buf();
         std::fs::create_dir_all(git.join("refs/heads")).unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let w = watch(git.clone(), Duration::from_millis(300), Duration::from_secs(2), move || {
+        let w = watch(git.clone(), true, Duration::from_millis(300), Duration::from_secs(2), move || {
             let tx = tx.clone();
             async move {
                 let _ = tx.send(());
