@@ -1,0 +1,121 @@
+//! What a capture holds: the tree's entries, what was skipped, and a manifest for reports.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::skip::{lossy_path, Skipped};
+
+/// One capture of a directory tree, taken by [`crate::capture_dir`].
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The directory that was captured, as given.
+    pub root: PathBuf,
+    pub taken_at: SystemTime,
+    /// Sorted by the bytes of `path`; a directory always precedes what it contains.
+    pub entries: Vec<Entry>,
+    /// Sorted by the bytes of `path`.
+    pub skipped: Vec<Skipped>,
+    /// Bytes of file contents captured (each file counted, even when two share a blob).
+    pub total_bytes: u64,
+}
+
+/// One captured path, relative to the root; may be non-UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub kind: EntryKind,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file and its contents, shared through a [`crate::BlobPool`].
+    File {
+        content: Arc<[u8]>,
+        sha256: [u8; 32],
+        size: u64,
+        executable: bool,
+    },
+    Dir,
+    /// The link's target as read with `readlink`; the link is never followed.
+    Symlink {
+        target: PathBuf,
+    },
+}
+
+impl fmt::Debug for EntryKind {
+    /// Shows the size and hash, never the contents.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryKind::File { sha256, size, executable, .. } => f
+                .debug_struct("File")
+                .field("size", size)
+                .field("sha256", &hex(sha256))
+                .field("executable", executable)
+                .finish(),
+            EntryKind::Dir => f.write_str("Dir"),
+            EntryKind::Symlink { target } => f.debug_struct("Symlink").field("target", target).finish(),
+        }
+    }
+}
+
+/// One line of a capture's manifest, for `report.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ManifestEntry {
+    File {
+        #[serde(serialize_with = "lossy_path")]
+        path: PathBuf,
+        size: u64,
+        /// Lower-case hex.
+        sha256: String,
+        executable: bool,
+    },
+    Dir {
+        #[serde(serialize_with = "lossy_path")]
+        path: PathBuf,
+    },
+    Symlink {
+        #[serde(serialize_with = "lossy_path")]
+        path: PathBuf,
+        #[serde(serialize_with = "lossy_path")]
+        target: PathBuf,
+    },
+}
+
+impl Capture {
+    /// The captured entries without their contents, in entry order.
+    pub fn manifest(&self) -> Vec<ManifestEntry> {
+        self.entries.iter().map(Entry::manifest).collect()
+    }
+
+    /// Number of captured regular files.
+    pub fn file_count(&self) -> usize {
+        self.entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count()
+    }
+}
+
+impl Entry {
+    fn manifest(&self) -> ManifestEntry {
+        let path = self.path.clone();
+        match &self.kind {
+            EntryKind::File { sha256, size, executable, .. } => {
+                ManifestEntry::File { path, size: *size, sha256: hex(sha256), executable: *executable }
+            }
+            EntryKind::Dir => ManifestEntry::Dir { path },
+            EntryKind::Symlink { target } => ManifestEntry::Symlink { path, target: target.clone() },
+        }
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

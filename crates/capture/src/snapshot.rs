@@ -1,0 +1,51 @@
+//! A capture as a deterministic tar archive.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use tar::{Builder, EntryType, Header};
+
+use crate::capture::{Capture, EntryKind};
+
+/// Writes `capture` as an uncompressed tar archive with every path under `prefix` (relative,
+/// such as `workdir`; empty for none), and returns `out`.
+///
+/// The archive depends only on the captured tree: entries in capture order (sorted by path
+/// bytes), GNU headers with mtime 0, uid and gid 0 and empty owner names, modes normalised
+/// (directories 0755, files 0644 or 0755 when executable, symlinks 0777). Paths longer than
+/// a header holds use GNU long-name entries; non-UTF-8 names are kept byte for byte. The
+/// prefix itself is the first entry, as a directory.
+pub fn write_snapshot<W: Write>(capture: &Capture, prefix: &Path, out: W) -> io::Result<W> {
+    let mut tar = Builder::new(out);
+    if !prefix.as_os_str().is_empty() {
+        tar.append_data(&mut header(EntryType::Directory, 0o755, 0), prefix, io::empty())?;
+    }
+    for entry in &capture.entries {
+        let path = prefix.join(&entry.path);
+        match &entry.kind {
+            EntryKind::File { content, executable, .. } => {
+                let mode = if *executable { 0o755 } else { 0o644 };
+                let mut header = header(EntryType::Regular, mode, content.len() as u64);
+                tar.append_data(&mut header, &path, &content[..])?;
+            }
+            EntryKind::Dir => {
+                tar.append_data(&mut header(EntryType::Directory, 0o755, 0), &path, io::empty())?;
+            }
+            EntryKind::Symlink { target } => {
+                tar.append_link(&mut header(EntryType::Symlink, 0o777, 0), &path, target)?;
+            }
+        }
+    }
+    tar.into_inner()
+}
+
+fn header(kind: EntryType, mode: u32, size: u64) -> Header {
+    let mut header = Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header
+}

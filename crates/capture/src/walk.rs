@@ -1,0 +1,248 @@
+//! Taking a capture: a sorted depth-first walk that never follows a link and never blocks.
+//!
+//! Every open is relative to the directory already open (`openat`), with `O_NOFOLLOW`, so a
+//! directory swapped for a symlink during the walk fails to open instead of leading outside
+//! the root. Types come from `fstatat(AT_SYMLINK_NOFOLLOW)` before anything is opened, and an
+//! opened file is checked again with `fstat`, so a FIFO is never opened for reading (and a
+//! file swapped for one is never read: `O_NONBLOCK` keeps that open from waiting).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::dir::Dir;
+use nix::fcntl::{self, AtFlags, OFlag};
+use nix::sys::stat::{self, FileStat, Mode};
+
+use crate::blobs::BlobPool;
+use crate::capture::{Capture, Entry, EntryKind};
+use crate::limits::{Excludes, Limits};
+use crate::skip::{SkipReason, Skipped};
+
+/// Captures the tree under `root` into memory, following the rules of [`Limits`].
+///
+/// Blocking; run it on a blocking thread from async code. `root` itself may be a symlink (a
+/// working directory often is); nothing below it is followed. Directories named `.git` are
+/// left out silently at any depth (a `.git` *file*, as in a git worktree, is captured).
+/// Every other path left out is listed in [`Capture::skipped`] with its reason.
+///
+/// Returns an error only when `root` cannot be opened as a directory; every problem below it
+/// becomes a [`Skipped`] entry.
+pub fn capture_dir(root: &Path, limits: &Limits, blobs: &BlobPool) -> io::Result<Capture> {
+    let taken_at = SystemTime::now();
+    let dir = Dir::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|errno| {
+            let error = io::Error::from(errno);
+            io::Error::new(error.kind(), format!("cannot open {} for capture: {error}", root.display()))
+        })?;
+    let mut walk = Walk {
+        limits,
+        excludes: limits.excludes(),
+        blobs,
+        entries: Vec::new(),
+        skipped: Vec::new(),
+        total_bytes: 0,
+        cap_reached: false,
+    };
+    walk.directory(dir, Path::new(""));
+    let Walk { mut entries, mut skipped, total_bytes, .. } = walk;
+    entries.sort_by(|a, b| path_bytes(&a.path).cmp(path_bytes(&b.path)));
+    skipped.sort_by(|a, b| path_bytes(&a.path).cmp(path_bytes(&b.path)));
+    Ok(Capture { root: root.to_path_buf(), taken_at, entries, skipped, total_bytes })
+}
+
+fn path_bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
+}
+
+struct Walk<'a> {
+    limits: &'a Limits,
+    excludes: Excludes,
+    blobs: &'a BlobPool,
+    entries: Vec<Entry>,
+    skipped: Vec<Skipped>,
+    total_bytes: u64,
+    cap_reached: bool,
+}
+
+/// What `fstatat` says a name is.
+enum Kind {
+    Dir,
+    File { size: u64 },
+    Symlink,
+    Special(&'static str),
+}
+
+impl<'a> Walk<'a> {
+    /// Walks the open directory `dir`, whose path relative to the root is `relative`.
+    fn directory(&mut self, mut dir: Dir, relative: &Path) {
+        let names = match read_names(&mut dir) {
+            Ok(names) => names,
+            Err((names, error)) => {
+                self.skip(relative.to_path_buf(), unreadable(&error));
+                names
+            }
+        };
+        let fd = dir.as_raw_fd();
+        for name in names {
+            let path = relative.join(&name);
+            if let Err(error) = self.child(fd, &name, path.clone()) {
+                self.skip(path, unreadable(&error));
+            }
+        }
+    }
+
+    /// Captures or skips one name inside the directory `fd`.
+    fn child(&mut self, fd: RawFd, name: &OsStr, path: PathBuf) -> io::Result<()> {
+        let stat = stat::fstatat(Some(fd), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let kind = classify(&stat);
+        if matches!(kind, Kind::Dir) && name == ".git" {
+            return Ok(());
+        }
+        if let Some(pattern) = self.excludes.matching(&path, matches!(kind, Kind::Dir)) {
+            let pattern = pattern.to_owned();
+            self.skip(path, SkipReason::Excluded { pattern });
+            return Ok(());
+        }
+        match kind {
+            Kind::Dir => {
+                #[cfg(test)]
+                crate::test_hooks::before_open(&path);
+                let child = Dir::openat(
+                    Some(fd),
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )?;
+                self.entries.push(Entry { path: path.clone(), kind: EntryKind::Dir });
+                self.directory(child, &path);
+            }
+            Kind::Symlink => {
+                let target = PathBuf::from(fcntl::readlinkat(Some(fd), name)?);
+                self.entries.push(Entry { path, kind: EntryKind::Symlink { target } });
+            }
+            Kind::Special(kind) => self.skip(path, SkipReason::Special { kind }),
+            Kind::File { size } => self.file(fd, name, path, size)?,
+        }
+        Ok(())
+    }
+
+    /// Captures one regular file whose `fstatat` size was `size`, unless a cap says no.
+    fn file(&mut self, fd: RawFd, name: &OsStr, path: PathBuf, size: u64) -> io::Result<()> {
+        if let Some(reason) = self.over_a_cap(size) {
+            self.skip(path, reason);
+            return Ok(());
+        }
+        #[cfg(test)]
+        crate::test_hooks::before_open(&path);
+        let file = open_file(fd, name)?;
+        let stat = stat::fstat(file.as_raw_fd())?;
+        match classify(&stat) {
+            Kind::File { .. } => {}
+            Kind::Special(kind) => {
+                self.skip(path, SkipReason::Special { kind });
+                return Ok(());
+            }
+            Kind::Dir | Kind::Symlink => {
+                return Err(io::Error::other("replaced by another kind of file while captured"))
+            }
+        }
+        let bytes = read_at_most(file, self.limits.max_file_size)?;
+        let mut size = bytes.len() as u64;
+        if size > self.limits.max_file_size {
+            // It grew since `fstat`; the stat size is the better guess at how large it is now.
+            size = size.max(u64::try_from(stat.st_size).unwrap_or(0));
+        }
+        if let Some(reason) = self.over_a_cap(size) {
+            self.skip(path, reason);
+            return Ok(());
+        }
+        let (content, sha256) = self.blobs.intern(bytes);
+        self.total_bytes += size;
+        self.entries.push(Entry {
+            path,
+            kind: EntryKind::File { content, sha256, size, executable: stat.st_mode & 0o111 != 0 },
+        });
+        Ok(())
+    }
+
+    /// The reason a file of `size` bytes may not be taken, if any. Reaching the total cap is
+    /// sticky: every later file is refused too, so what is kept is a prefix in walk order.
+    fn over_a_cap(&mut self, size: u64) -> Option<SkipReason> {
+        let limits = self.limits;
+        if size > limits.max_file_size {
+            return Some(SkipReason::TooLarge { size, limit: limits.max_file_size });
+        }
+        if self.cap_reached || self.total_bytes.saturating_add(size) > limits.max_total_size {
+            self.cap_reached = true;
+            return Some(SkipReason::TotalCapReached { limit: limits.max_total_size });
+        }
+        None
+    }
+
+    fn skip(&mut self, path: PathBuf, reason: SkipReason) {
+        self.skipped.push(Skipped { path, reason });
+    }
+}
+
+fn unreadable(error: &io::Error) -> SkipReason {
+    SkipReason::Unreadable { error: error.to_string() }
+}
+
+/// The names in `dir` other than `.` and `..`, sorted by bytes. On a read error, the names
+/// read so far come back with the error.
+fn read_names(dir: &mut Dir) -> Result<Vec<OsString>, (Vec<OsString>, io::Error)> {
+    let mut names = Vec::new();
+    let mut failure = None;
+    for entry in dir.iter() {
+        match entry {
+            Ok(entry) => {
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(OsStr::from_bytes(name).to_owned());
+                }
+            }
+            Err(errno) => {
+                failure = Some(io::Error::from(errno));
+                break;
+            }
+        }
+    }
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    match failure {
+        None => Ok(names),
+        Some(error) => Err((names, error)),
+    }
+}
+
+fn classify(stat: &FileStat) -> Kind {
+    match stat.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => Kind::Dir,
+        libc::S_IFREG => Kind::File { size: u64::try_from(stat.st_size).unwrap_or(0) },
+        libc::S_IFLNK => Kind::Symlink,
+        libc::S_IFIFO => Kind::Special("fifo"),
+        libc::S_IFSOCK => Kind::Special("socket"),
+        libc::S_IFBLK => Kind::Special("block device"),
+        libc::S_IFCHR => Kind::Special("char device"),
+        _ => Kind::Special("unknown file type"),
+    }
+}
+
+fn open_file(dir: RawFd, name: &OsStr) -> io::Result<File> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let fd = fcntl::openat(Some(dir), name, flags, Mode::empty())?;
+    // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Reads the whole file, or `limit + 1` bytes when it is longer than `limit` (so the caller
+/// sees that it grew past the cap without reading all of it).
+fn read_at_most(file: File, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
