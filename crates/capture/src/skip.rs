@@ -85,6 +85,6 @@ mod tests {
             reason: SkipReason::Special { kind: "fifo" },
         };
         let json = serde_json::to_string(&skipped).unwrap();
-        assert_eq!(json, r#"{"path":"a\ufffdb","reason":{"type":"special","kind":"fifo"}}"#);
+        assert_eq!(json, "{\"path\":\"a\u{fffd}b\",\"reason\":{\"type\":\"special\",\"kind\":\"fifo\"}}");
     }
 }

@@ -1,1 +1,105 @@
+//! Races inside the walk, made to happen with the test hook between stat and open.
 
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use crate::test_hooks::set_before_open;
+use crate::{capture_dir, BlobPool, EntryKind, Limits, SkipReason};
+
+fn reason_of<'a>(capture: &'a crate::Capture, path: &str) -> Option<&'a SkipReason> {
+    capture.skipped.iter().find(|s| s.path == Path::new(path)).map(|s| &s.reason)
+}
+
+#[test]
+fn a_file_removed_before_its_open_is_unreadable_with_the_os_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("gone"), b"soon gone").unwrap();
+    fs::write(dir.path().join("kept"), b"kept").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = set_before_open(move |path| {
+        if path == Path::new("gone") {
+            fs::remove_file(root.join("gone")).unwrap();
+        }
+    });
+
+    let capture = capture_dir(dir.path(), &Limits::default(), &BlobPool::default()).unwrap();
+
+    match reason_of(&capture, "gone") {
+        Some(SkipReason::Unreadable { error }) => {
+            assert!(error.contains("No such file or directory"), "{error}")
+        }
+        other => panic!("expected unreadable, got {other:?}"),
+    }
+    assert_eq!(capture.entries.len(), 1);
+    assert_eq!(capture.total_bytes, 4);
+}
+
+#[test]
+fn a_directory_swapped_for_a_symlink_mid_walk_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), b"outside the root").unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::write(dir.path().join("sub/inner"), b"inner").unwrap();
+    let root = dir.path().to_path_buf();
+    let target = outside.path().to_path_buf();
+    let _hook = set_before_open(move |path| {
+        if path == Path::new("sub") {
+            fs::rename(root.join("sub"), root.join("sub.moved")).unwrap();
+            symlink(&target, root.join("sub")).unwrap();
+        }
+    });
+
+    let capture = capture_dir(dir.path(), &Limits::default(), &BlobPool::default()).unwrap();
+
+    assert!(
+        matches!(reason_of(&capture, "sub"), Some(SkipReason::Unreadable { .. })),
+        "{:?}",
+        capture.skipped
+    );
+    for entry in &capture.entries {
+        assert!(!entry.path.starts_with("sub"), "followed into {entry:?}");
+        if let EntryKind::File { content, .. } = &entry.kind {
+            assert_ne!(&content[..], b"outside the root");
+        }
+    }
+}
+
+#[test]
+fn a_file_swapped_for_a_fifo_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("f"), b"regular").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = set_before_open(move |path| {
+        if path == Path::new("f") {
+            fs::remove_file(root.join("f")).unwrap();
+            nix::unistd::mkfifo(&root.join("f"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        }
+    });
+
+    let capture = capture_dir(dir.path(), &Limits::default(), &BlobPool::default()).unwrap();
+
+    assert_eq!(reason_of(&capture, "f"), Some(&SkipReason::Special { kind: "fifo" }));
+    assert!(capture.entries.is_empty());
+}
+
+#[test]
+fn the_total_cap_skips_that_file_and_every_later_one() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a"), [0u8; 60]).unwrap();
+    fs::write(dir.path().join("b"), [1u8; 60]).unwrap();
+    fs::write(dir.path().join("c"), [2u8; 10]).unwrap();
+    fs::create_dir(dir.path().join("d")).unwrap();
+    symlink("a", dir.path().join("e")).unwrap();
+    let limits = Limits { max_total_size: 100, ..Limits::default() };
+
+    let capture = capture_dir(dir.path(), &limits, &BlobPool::default()).unwrap();
+
+    let paths: Vec<_> = capture.entries.iter().map(|e| e.path.clone()).collect();
+    assert_eq!(paths, ["a", "d", "e"].map(std::path::PathBuf::from));
+    let cap = SkipReason::TotalCapReached { limit: 100 };
+    assert_eq!(reason_of(&capture, "b"), Some(&cap));
+    assert_eq!(reason_of(&capture, "c"), Some(&cap), "c fits, but comes after b");
+    assert_eq!(capture.total_bytes, 60);
+}
