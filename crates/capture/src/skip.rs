@@ -1,7 +1,7 @@
 //! Why a path is missing from a capture: one record per skipped file or directory.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
@@ -54,7 +54,7 @@ impl fmt::Display for Skipped {
     }
 }
 
-pub(crate) fn lossy_path<S: Serializer>(path: &PathBuf, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn lossy_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&path.to_string_lossy())
 }
 

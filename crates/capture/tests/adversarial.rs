@@ -65,7 +65,7 @@ fn capture_with_deadline(root: &Path) -> Capture {
     rx.recv_timeout(Duration::from_secs(20)).expect("capture hung").unwrap()
 }
 
-fn entry<'a>(capture: &'a Capture, path: impl AsRef<Path>) -> Option<&'a EntryKind> {
+fn entry(capture: &Capture, path: impl AsRef<Path>) -> Option<&EntryKind> {
     let path = path.as_ref();
     capture.entries.iter().find(|e| e.path == path).map(|e| &e.kind)
 }

@@ -12,7 +12,7 @@ use gitvisor_capture::{
 const MIB: usize = 1024 * 1024;
 
 fn file_content(capture: &Capture, name: &str) -> Arc<[u8]> {
-    match capture.entries.iter().find(|e| e.path == PathBuf::from(name)) {
+    match capture.entries.iter().find(|e| e.path == std::path::Path::new(name)) {
         Some(Entry { kind: EntryKind::File { content, .. }, .. }) => Arc::clone(content),
         other => panic!("{name}: {other:?}"),
     }
