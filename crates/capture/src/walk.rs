@@ -31,7 +31,9 @@ use crate::skip::{SkipReason, Skipped};
 /// Every other path left out is listed in [`Capture::skipped`] with its reason.
 ///
 /// Returns an error only when `root` cannot be opened as a directory; every problem below it
-/// becomes a [`Skipped`] entry.
+/// becomes a [`Skipped`] entry. One descriptor stays open per directory level being walked,
+/// so a tree deeper than the descriptor limit shows its deepest directories as unreadable
+/// ("Too many open files") rather than failing the capture.
 pub fn capture_dir(root: &Path, limits: &Limits, blobs: &BlobPool) -> io::Result<Capture> {
     let taken_at = SystemTime::now();
     let dir = Dir::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
