@@ -73,8 +73,39 @@ pub enum Cmd {
     Diff { commit: String },
     /// Edit a unit in $VISUAL or $EDITOR, validate it, and commit it.
     Edit { name: String },
+    /// Crash reports: list, show, export, remove.
+    Crash {
+        #[command(subcommand)]
+        command: CrashCmd,
+    },
+    /// Capture a service's working directory now, written as a tarball beside the crash reports.
+    Capture { name: String },
     /// Check unit files offline (a file or a directory; default: the services directory).
     Validate { path: Option<PathBuf> },
     /// Print the effective settings from config.toml.
     Config,
+}
+
+#[derive(Subcommand)]
+pub enum CrashCmd {
+    /// Reports, newest first: id, service, time, reason, size.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A report's summary (from its report.json) and the files it holds.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a report to PATH (a file that does not exist yet, or a directory).
+    Export { id: String, path: PathBuf },
+    /// Remove a report, or all of them.
+    Rm {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }

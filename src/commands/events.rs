@@ -60,6 +60,7 @@ fn describe(ev: &Event) -> String {
             }
             s
         }
+        EventKind::CrashReport { service, id } => format!("{service}: crash report {id}"),
         EventKind::EngineStarted { pid } => format!("engine {pid} started"),
         EventKind::EngineStopping => "engine stopping".into(),
         EventKind::Lagged { missed } => format!("({missed} events missed: reading too slowly)"),

@@ -1,6 +1,7 @@
 //! One module per command; each is a thin client of the engine API over the socket.
 
 mod config;
+mod crash;
 mod edit;
 mod events;
 mod git;
@@ -35,6 +36,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Rollback { commit } => git::rollback(&mut connect(&paths).await?, commit).await,
         Cmd::Diff { commit } => git::diff(&paths, &commit),
         Cmd::Edit { name } => edit::run(&paths, &name).await,
+        Cmd::Crash { command } => crash::run(&mut connect(&paths).await?, command).await,
+        Cmd::Capture { name } => crash::capture(&mut connect(&paths).await?, name).await,
         Cmd::Validate { path } => validate::run(&paths, path),
         Cmd::Config => config::run(&paths),
     }

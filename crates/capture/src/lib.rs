@@ -50,7 +50,7 @@ pub use capture::{hex, Capture, Entry, EntryKind, ManifestEntry};
 pub use diff::{diff, Changes, FileChange, Modified};
 pub use limits::{Limits, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE};
 pub use skip::{SkipReason, Skipped};
-pub use snapshot::write_snapshot;
+pub use snapshot::{append_snapshot, write_snapshot};
 pub use store::{CaptureId, Store, StoreSettings, DEFAULT_MAX_BYTES, DEFAULT_MAX_CAPTURES, DEFAULT_TTL};
 pub use sweeper::{Sweeper, DEFAULT_SWEEP_INTERVAL};
 pub use walk::capture_dir;

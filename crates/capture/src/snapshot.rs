@@ -17,6 +17,13 @@ use crate::capture::{Capture, EntryKind};
 /// prefix itself is the first entry, as a directory.
 pub fn write_snapshot<W: Write>(capture: &Capture, prefix: &Path, out: W) -> io::Result<W> {
     let mut tar = Builder::new(out);
+    append_snapshot(&mut tar, capture, prefix)?;
+    tar.into_inner()
+}
+
+/// Appends the capture's entries (as [`write_snapshot`] writes them) to an archive being built,
+/// so a crash report holds `workdir/…` beside its other files.
+pub fn append_snapshot<W: Write>(tar: &mut Builder<W>, capture: &Capture, prefix: &Path) -> io::Result<()> {
     if !prefix.as_os_str().is_empty() {
         tar.append_data(&mut header(EntryType::Directory, 0o755, 0), prefix, io::empty())?;
     }
@@ -36,7 +43,7 @@ pub fn write_snapshot<W: Write>(capture: &Capture, prefix: &Path, out: W) -> io:
             }
         }
     }
-    tar.into_inner()
+    Ok(())
 }
 
 fn header(kind: EntryType, mode: u32, size: u64) -> Header {

@@ -10,6 +10,7 @@
 //! overlap. The socket server (`server`) and the daemon (`daemon`) are thin faces over the
 //! [`Engine`] API.
 
+pub mod crash;
 pub mod daemon;
 pub mod engine;
 pub mod events;

@@ -72,6 +72,17 @@ pub struct ExitInfo {
     pub core_dumped: bool,
     /// Unix time in milliseconds.
     pub at_ms: u64,
+    /// What the process used, from the kernel (children of this engine only).
+    #[serde(default)]
+    pub usage: Option<ResourceUsage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceUsage {
+    /// User plus system CPU time.
+    pub cpu_ms: u64,
+    /// Peak resident memory.
+    pub max_rss_kb: u64,
 }
 
 impl ExitInfo {
@@ -303,6 +314,10 @@ pub enum EventKind {
     SyncApplied {
         report: SyncReport,
     },
+    CrashReport {
+        service: String,
+        id: String,
+    },
     EngineStarted {
         pid: u32,
     },
@@ -323,4 +338,71 @@ impl EventKind {
             _ => None,
         }
     }
+}
+
+/// A crash report (or manual capture) on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashSummary {
+    pub id: String,
+    /// `crash` or `capture`.
+    pub kind: String,
+    pub service: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub reason: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashListReply {
+    pub reports: Vec<CrashSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashIdParams {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchiveFile {
+    pub path: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashShowReply {
+    pub id: String,
+    /// report.json as written.
+    pub report: serde_json::Value,
+    pub files: Vec<ArchiveFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashExportParams {
+    pub id: String,
+    /// Absolute path of the copy to make; never overwritten if it exists.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashRmParams {
+    pub id: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashRmReply {
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaptureParams {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaptureReply {
+    pub id: String,
+    pub path: String,
 }

@@ -41,6 +41,7 @@ pub struct EngineOptions {
     pub keeper_program: PathBuf,
 }
 
+mod crash_ops;
 mod sync;
 
 struct Service {
@@ -76,6 +77,7 @@ struct Inner {
     /// Why the repository cannot be followed now, if it cannot.
     repo_problem: RwLock<Option<String>>,
     watcher: Mutex<Option<crate::git::watcher::RepoWatcher>>,
+    crash: Mutex<Option<crate::crash::CrashReporter>>,
 }
 
 #[derive(Clone)]
@@ -145,8 +147,10 @@ impl Engine {
                 applied: RwLock::new(start_commit.map(|c| c.to_string())),
                 repo_problem: RwLock::new(head.err()),
                 watcher: Mutex::new(None),
+                crash: Mutex::new(None),
             }),
         };
+        engine.start_crash_reporter();
         engine.inner.store.set_applied(start_commit.map(|c| c.to_string()));
         engine.inner.bus.publish(EventKind::EngineStarted { pid: std::process::id() });
         let to_start = engine.register_all(&persisted, &streams);
@@ -259,6 +263,34 @@ impl Engine {
         }
         *self.inner.problems.write().unwrap_or_else(|e| e.into_inner()) = problems;
         *self.inner.on_cycle.write().unwrap_or_else(|e| e.into_inner()) = on_cycle;
+    }
+
+    /// The crash reporter subscribes before any service starts, so every start gets its
+    /// baseline capture.
+    fn start_crash_reporter(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let lookup: crate::crash::Lookup = Arc::new(move |name: &str| {
+            let inner = weak.upgrade()?;
+            let services = inner.services.read().unwrap_or_else(|e| e.into_inner());
+            let s = services.get(name)?;
+            let snap = s.snapshot.borrow();
+            Some(crate::crash::ServiceInfo {
+                unit: s.unit.clone(),
+                commit: s.commit.clone(),
+                restarts: snap.restarts,
+                started_ms: snap.started_ms,
+            })
+        });
+        let sub = self.inner.bus.subscribe(Priority::CrashReporter, 1024);
+        let reporter = crate::crash::CrashReporter::spawn(
+            self.inner.paths.clone(),
+            self.inner.settings.clone(),
+            self.inner.logs.clone(),
+            self.inner.bus.clone(),
+            lookup,
+            sub,
+        );
+        *self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()) = Some(reporter);
     }
 
     fn applied(&self) -> Option<String> {
@@ -624,6 +656,10 @@ impl Engine {
         self.inner.writer.abort();
         if let Err(e) = self.inner.store.save_now(true) {
             tracing::error!("cannot save {}: {e}", self.inner.paths.state.display());
+        }
+        let reporter = self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = reporter {
+            r.stop().await;
         }
         self.inner.logs.goodbye().await;
         for s in self.inner.services.read().unwrap_or_else(|e| e.into_inner()).values() {

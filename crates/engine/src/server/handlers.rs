@@ -1,8 +1,9 @@
 //! One handler per method, dispatched by one exhaustive match.
 
 use gitvisor_protocol::{
-    ErrorCode, FrameReader, Hello, HistoryParams, LogNotification, LogsParams, LogsReply, NamesParams,
-    Notification, Request, Response, RollbackParams, RpcError, Welcome, PROTOCOL_VERSION,
+    CaptureParams, CrashExportParams, CrashIdParams, CrashRmParams, ErrorCode, FrameReader, Hello,
+    HistoryParams, LogNotification, LogsParams, LogsReply, NamesParams, Notification, Request, Response,
+    RollbackParams, RpcError, Welcome, PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -29,6 +30,11 @@ enum Method {
     Sync,
     History(HistoryParams),
     Rollback(RollbackParams),
+    CrashList,
+    CrashShow(CrashIdParams),
+    CrashExport(CrashExportParams),
+    CrashRm(CrashRmParams),
+    Capture(CaptureParams),
 }
 
 fn parse(req: &Request) -> Result<Method, RpcError> {
@@ -55,6 +61,11 @@ fn parse(req: &Request) -> Result<Method, RpcError> {
         "sync" => Method::Sync,
         "history" => Method::History(params(req)?),
         "rollback" => Method::Rollback(params(req)?),
+        "crash.list" => Method::CrashList,
+        "crash.show" => Method::CrashShow(params(req)?),
+        "crash.export" => Method::CrashExport(params(req)?),
+        "crash.rm" => Method::CrashRm(params(req)?),
+        "capture" => Method::Capture(params(req)?),
         other => return Err(ErrorCode::MethodNotFound.error(format!("no method named {other:?}"))),
     })
 }
@@ -118,6 +129,17 @@ pub(super) async fn handle(
         Method::Sync => engine.sync().await.map(to_value).map_err(engine_error),
         Method::History(p) => engine.history(p.limit).map(to_value).map_err(engine_error),
         Method::Rollback(p) => engine.rollback(&p.commit).await.map(to_value).map_err(engine_error),
+        Method::CrashList => engine.crash_list().map(to_value).map_err(engine_error),
+        Method::CrashShow(p) => engine.crash_show(&p.id).map(to_value).map_err(engine_error),
+        Method::CrashExport(p) => engine
+            .crash_export(&p.id, &p.path)
+            .map(|path| serde_json::json!({ "path": path }))
+            .map_err(engine_error),
+        Method::CrashRm(p) => engine
+            .crash_rm(p.id.as_deref(), p.all)
+            .map(|removed| to_value(gitvisor_protocol::CrashRmReply { removed }))
+            .map_err(engine_error),
+        Method::Capture(p) => engine.capture(&p.name).await.map(to_value).map_err(engine_error),
         Method::Logs(p) if p.follow => return follow_logs(engine, conn, frames, id, p, stop).await,
         Method::Logs(p) => {
             engine.logs(&p.name, p.lines).map(|lines| to_value(LogsReply { lines })).map_err(engine_error)

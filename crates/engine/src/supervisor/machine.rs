@@ -255,7 +255,7 @@ mod tests {
     use ServiceState::*;
 
     fn exit(code: i32) -> ExitInfo {
-        ExitInfo { code: Some(code), signal: None, core_dumped: false, at_ms: 0 }
+        ExitInfo { code: Some(code), signal: None, core_dumped: false, at_ms: 0, usage: None }
     }
 
     fn running(p: &Policy, now: Instant) -> Machine {
@@ -370,7 +370,13 @@ mod tests {
         assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Kill]);
         let a = m.step(
             &p,
-            Input::Exited(ExitInfo { code: None, signal: Some(9), core_dumped: false, at_ms: 0 }),
+            Input::Exited(ExitInfo {
+                code: None,
+                signal: Some(9),
+                core_dumped: false,
+                at_ms: 0,
+                usage: None,
+            }),
             now,
         );
         assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers]);
@@ -457,7 +463,7 @@ mod tests {
         let p = test_policy(RestartPolicy::OnFailure);
         let now = Instant::now();
         let mut m = Machine::adopted(now, 2);
-        let unknown = ExitInfo { code: None, signal: None, core_dumped: false, at_ms: 0 };
+        let unknown = ExitInfo { code: None, signal: None, core_dumped: false, at_ms: 0, usage: None };
         m.step(&p, Input::Exited(unknown), now);
         assert_eq!((m.state, m.restarts), (Backoff, 3));
     }

@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     fn exit(code: Option<i32>, signal: Option<i32>) -> ExitInfo {
-        ExitInfo { code, signal, core_dumped: false, at_ms: 0 }
+        ExitInfo { code, signal, core_dumped: false, at_ms: 0, usage: None }
     }
 
     #[test]

@@ -4,9 +4,8 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use gitvisor_protocol::ExitInfo;
+use gitvisor_protocol::{ExitInfo, ResourceUsage};
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 
@@ -44,18 +43,37 @@ impl Watched {
         if !self.child {
             return Some(unknown_exit());
         }
-        match waitpid(Pid::from_raw(self.pid as i32), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => Some(exit_info(Some(code), None, false)),
-            Ok(WaitStatus::Signaled(_, sig, core)) => Some(exit_info(None, Some(sig as i32), core)),
-            Ok(WaitStatus::StillAlive) => None,
-            Ok(_) => None,
-            Err(_) => Some(unknown_exit()),
+        // wait4 rather than waitpid: the kernel also reports the CPU time and peak memory the
+        // process used, which crash reports show.
+        let mut status: libc::c_int = 0;
+        // SAFETY: plain system call with valid pointers to locals.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(self.pid as libc::pid_t, &mut status, libc::WNOHANG, &mut usage) };
+        if r == 0 {
+            return None;
         }
+        if r < 0 {
+            return Some(unknown_exit());
+        }
+        let tv_ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
+        let usage = ResourceUsage {
+            cpu_ms: tv_ms(usage.ru_utime) + tv_ms(usage.ru_stime),
+            max_rss_kb: usage.ru_maxrss.max(0) as u64,
+        };
+        let mut info = if libc::WIFEXITED(status) {
+            exit_info(Some(libc::WEXITSTATUS(status)), None, false)
+        } else if libc::WIFSIGNALED(status) {
+            exit_info(None, Some(libc::WTERMSIG(status)), libc::WCOREDUMP(status))
+        } else {
+            return None;
+        };
+        info.usage = Some(usage);
+        Some(info)
     }
 }
 
 fn exit_info(code: Option<i32>, signal: Option<i32>, core_dumped: bool) -> ExitInfo {
-    ExitInfo { code, signal, core_dumped, at_ms: crate::time::now_ms() }
+    ExitInfo { code, signal, core_dumped, at_ms: crate::time::now_ms(), usage: None }
 }
 
 pub fn unknown_exit() -> ExitInfo {

@@ -1,0 +1,462 @@
+//! Crash reports (SPEC section 7) and workspace captures (section 6).
+//!
+//! The reporter is an event subscriber, not something the supervisor calls: when a service
+//! becomes running it captures the service's working directory (its baseline, off the start
+//! path); when a service exits abnormally it writes `crash-NAME-STAMP-ID.tar.gz` with
+//! report.json, the unit as committed, the log tail, the environment (secrets redacted) and a
+//! fresh capture of the working directory with what changed since the baseline. Reports are
+//! written atomically, bounded on disk, and thinned in crash loops. Any failure is logged and
+//! supervision goes on.
+
+pub mod archive;
+pub mod names;
+pub mod redact;
+pub mod report;
+pub mod retention;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use gitvisor_capture::{capture_dir, diff, Capture, CaptureId, Limits, Store, StoreSettings, Sweeper};
+use gitvisor_protocol::{EventKind, ExitInfo};
+use gitvisor_units::Unit;
+
+use crate::events::{EventBus, Subscription};
+use crate::logs::LogLink;
+use crate::paths::Paths;
+use crate::settings::Settings;
+use names::ReportName;
+use report::{Report, Workdir};
+use retention::Loop;
+
+/// What the reporter needs to know of a service, from the engine.
+pub struct ServiceInfo {
+    pub unit: Arc<Unit>,
+    pub commit: Option<String>,
+    pub restarts: u32,
+    pub started_ms: Option<u64>,
+}
+
+pub type Lookup = Arc<dyn Fn(&str) -> Option<ServiceInfo> + Send + Sync>;
+
+#[derive(Clone)]
+struct Ctx {
+    paths: Paths,
+    settings: Settings,
+    logs: Arc<LogLink>,
+    bus: EventBus,
+    lookup: Lookup,
+    store: Arc<Mutex<Store>>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    baselines: HashMap<String, CaptureId>,
+    started_ms: HashMap<String, u64>,
+    loops: HashMap<String, Loop>,
+}
+
+/// Owns the reporter's task and the capture store's sweeper; `stop` ends both.
+pub struct CrashReporter {
+    task: tokio::task::JoinHandle<()>,
+    sweeper: Option<Sweeper>,
+    ctx: Ctx,
+}
+
+impl CrashReporter {
+    pub fn spawn(
+        paths: Paths,
+        settings: Settings,
+        logs: Arc<LogLink>,
+        bus: EventBus,
+        lookup: Lookup,
+        mut sub: Subscription,
+    ) -> Self {
+        let (store_settings, warnings) = StoreSettings {
+            ttl: settings.capture.ttl,
+            max_captures: settings.capture.max_captures as usize,
+            max_bytes: settings.capture.max_bytes,
+        }
+        .sanitized();
+        for w in warnings {
+            tracing::warn!("[capture] {w}");
+        }
+        let store = Arc::new(Mutex::new(Store::new(store_settings)));
+        let interval = if settings.capture.sweep_interval.is_zero() {
+            Duration::from_secs(300)
+        } else {
+            settings.capture.sweep_interval
+        };
+        let sweeper = Sweeper::spawn(store.clone(), interval);
+        let ctx =
+            Ctx { paths, settings, logs, bus, lookup, store, state: Arc::new(Mutex::new(State::default())) };
+        let _ = std::fs::create_dir_all(&ctx.paths.crash_reports);
+        retention::enforce(&ctx.paths.crash_reports, &ctx.settings.crash_reports);
+        let me = ctx.clone();
+        let task = tokio::spawn(async move {
+            while let Some(ev) = sub.recv().await {
+                match ev.kind {
+                    EventKind::State { service, to: gitvisor_protocol::ServiceState::Running, .. } => {
+                        me.state().started_ms.insert(service.clone(), ev.at_ms);
+                        me.baseline(&service).await;
+                    }
+                    EventKind::Exited { service, pid, exit, expected: false }
+                        if me.is_crash(&service, &exit) =>
+                    {
+                        me.crash(&service, pid, exit).await;
+                    }
+                    EventKind::Lagged { missed } => {
+                        tracing::warn!(
+                            "crash reporter: {missed} events missed; some crashes may have no report"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        });
+        CrashReporter { task, sweeper: Some(sweeper), ctx }
+    }
+
+    pub async fn stop(mut self) {
+        self.task.abort();
+        if let Some(s) = self.sweeper.take() {
+            s.stop().await;
+        }
+    }
+
+    pub fn handle(&self) -> CrashHandle {
+        CrashHandle { ctx: self.ctx.clone() }
+    }
+}
+
+/// What the engine's operations use of the reporter, cheap to clone.
+#[derive(Clone)]
+pub struct CrashHandle {
+    ctx: Ctx,
+}
+
+impl CrashHandle {
+    /// A manual capture of a service's working directory, written like a report
+    /// (`capture-NAME-STAMP-ID.tar.gz`). Returns its id.
+    pub async fn capture_now(&self, service: &str) -> Result<String, String> {
+        let info = (self.ctx.lookup)(service).ok_or_else(|| format!("no service named {service}"))?;
+        let root = workdir_of(&info.unit);
+        let me = self.ctx.clone();
+        let service = service.to_string();
+        tokio::task::spawn_blocking(move || {
+            let name = ReportName::new("capture", &service, SystemTime::now());
+            let capture = capture_dir(
+                &root,
+                &limits(&info.unit),
+                me.store.lock().unwrap_or_else(|e| e.into_inner()).blobs(),
+            )
+            .map_err(|e| format!("cannot capture {}: {e}", root.display()))?;
+            let (files, skipped) = report::describe(&capture);
+            let r = Report {
+                format: report::FORMAT,
+                kind: "capture".into(),
+                id: name.id(),
+                service: service.clone(),
+                unit_file: info.unit.name.file_name(),
+                commit: info.commit.clone(),
+                pid: None,
+                reason: "manual capture".into(),
+                exit: None,
+                oom: false,
+                started_at: None,
+                exited_at: None,
+                uptime_ms: None,
+                restarts: info.restarts,
+                peak_memory_kb: None,
+                cpu_time_ms: None,
+                host: host(),
+                engine_version: env!("CARGO_PKG_VERSION").into(),
+                workdir: Workdir {
+                    root: Some(root.display().to_string()),
+                    included: true,
+                    note: None,
+                    total_bytes: capture.total_bytes,
+                    files,
+                    skipped,
+                },
+                changes: None,
+                baseline_taken_at: None,
+                suppressed: 0,
+                log_lines: 0,
+            };
+            let parts = vec![archive::Part {
+                path: "report.json".into(),
+                bytes: serde_json::to_vec_pretty(&r).unwrap_or_default(),
+            }];
+            archive::write(&me.paths.crash_reports, &name.file_name(), &parts, Some(&capture))
+                .map_err(|e| format!("cannot write the capture: {e}"))?;
+            retention::enforce(&me.paths.crash_reports, &me.settings.crash_reports);
+            Ok(name.id())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+impl Drop for CrashReporter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn capture_enabled(unit: &Unit) -> bool {
+    unit.capture.enabled.unwrap_or(unit.working_directory.is_some())
+}
+
+fn workdir_of(unit: &Unit) -> PathBuf {
+    unit.working_directory.clone().or_else(dirs::home_dir).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn limits(unit: &Unit) -> Limits {
+    Limits {
+        max_file_size: unit.capture.max_file_size,
+        max_total_size: unit.capture.max_total_size,
+        exclude: unit.capture.exclude.clone(),
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+fn rfc3339_ms(ms: u64) -> String {
+    humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+impl Ctx {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Abnormal: a non-zero status (unless ExecStart's `-` says to ignore it) or a signal, or an
+    /// end the engine did not witness.
+    fn is_crash(&self, service: &str, exit: &ExitInfo) -> bool {
+        let ignore = (self.lookup)(service).map(|i| i.unit.exec_start.ignore_failure).unwrap_or(false);
+        match exit.code {
+            Some(0) => false,
+            Some(_) => !ignore,
+            None => true,
+        }
+    }
+
+    async fn baseline(&self, service: &str) {
+        let Some(info) = (self.lookup)(service) else { return };
+        if !capture_enabled(&info.unit) {
+            return;
+        }
+        let root = workdir_of(&info.unit);
+        let store = self.store.clone();
+        let limits = limits(&info.unit);
+        let taken = tokio::task::spawn_blocking(move || {
+            let blobs = store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
+            let capture = capture_dir(&root, &limits, &blobs)?;
+            let (id, _) = store.lock().unwrap_or_else(|e| e.into_inner()).add(capture, Instant::now());
+            Ok::<_, std::io::Error>(id)
+        })
+        .await;
+        match taken {
+            Ok(Ok(id)) => {
+                let files = self
+                    .store
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(id)
+                    .map(|c| c.entries.len())
+                    .unwrap_or(0);
+                self.logs
+                    .note(service, format!("baseline capture of its working directory: {files} entries"));
+                let old = self.state().baselines.insert(service.to_string(), id);
+                if let Some(old) = old {
+                    self.store.lock().unwrap_or_else(|e| e.into_inner()).release(old);
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(service, "no baseline capture of its working directory: {e}"),
+            Err(e) => tracing::warn!(service, "baseline capture failed: {e}"),
+        }
+    }
+
+    async fn crash(&self, service: &str, pid: u32, exit: ExitInfo) {
+        let Some(info) = (self.lookup)(service) else { return };
+        let started_ms = self.state().started_ms.get(service).copied().or(info.started_ms);
+        let uptime_ms = started_ms.map(|s| exit.at_ms.saturating_sub(s));
+        // A crash after the service stayed up long enough starts a new loop.
+        let reset_after = info.unit.restart_max_delay.unwrap_or(Duration::from_secs(10));
+        let (doomed, suppressed) = {
+            let mut st = self.state();
+            if uptime_ms.is_some_and(|u| u >= reset_after.as_millis() as u64) {
+                st.loops.remove(service);
+            }
+            let l = st.loops.entry(service.to_string()).or_default();
+            let doomed = l.make_room();
+            (doomed, l.suppressed)
+        };
+        let baseline = self.state().baselines.get(service).copied();
+        let baseline = baseline.and_then(|id| self.store.lock().unwrap_or_else(|e| e.into_inner()).get(id));
+        let tail: Vec<String> =
+            self.logs.tail(service, 200).iter().map(crate::logs::keeper::format_line).collect();
+        let env = crate::supervisor::spawn::prepare(&info.unit, &info.unit.exec_start, service, &[])
+            .map(|s| s.env)
+            .unwrap_or_default();
+        let unit_text = self.unit_text(&info);
+        let me = self.clone();
+        let service_name = service.to_string();
+        let written = tokio::task::spawn_blocking(move || {
+            me.write_crash(
+                &service_name,
+                pid,
+                &exit,
+                &info,
+                started_ms,
+                uptime_ms,
+                suppressed,
+                baseline.as_deref(),
+                &tail,
+                &env,
+                unit_text,
+            )
+        })
+        .await;
+        match written {
+            Ok(Ok(id)) => {
+                let mut st = self.state();
+                let l = st.loops.entry(service.to_string()).or_default();
+                l.written(id.clone());
+                drop(st);
+                if let Some(old) = doomed {
+                    if let Some(name) = ReportName::parse(&old) {
+                        if let Ok(p) = name.path_in(&self.paths.crash_reports) {
+                            let _ = std::fs::remove_file(p);
+                        }
+                    }
+                }
+                retention::enforce(&self.paths.crash_reports, &self.settings.crash_reports);
+                self.logs.note(service, format!("crash report {id}"));
+                self.bus.publish(EventKind::CrashReport { service: service.to_string(), id });
+            }
+            Ok(Err(e)) => tracing::error!(service, "cannot write a crash report: {e}"),
+            Err(e) => tracing::error!(service, "crash report task failed: {e}"),
+        }
+    }
+
+    /// The unit file as committed (the template's, for an instance).
+    fn unit_text(&self, info: &ServiceInfo) -> Vec<u8> {
+        let file = match info.unit.name.template() {
+            Some(t) => t.file_name(),
+            None => info.unit.name.file_name(),
+        };
+        let from_commit = info.commit.as_deref().and_then(|c| {
+            let repo = crate::git::ServicesRepo::open(&self.paths.services).ok()?;
+            let id = repo.resolve(c).ok()?;
+            repo.units_at(id).ok()?.into_iter().find(|(n, _)| *n == file).map(|(_, b)| b)
+        });
+        from_commit
+            .unwrap_or_else(|| format!("# {file}: not found in commit {:?}\n", info.commit).into_bytes())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_crash(
+        &self,
+        service: &str,
+        pid: u32,
+        exit: &ExitInfo,
+        info: &ServiceInfo,
+        started_ms: Option<u64>,
+        uptime_ms: Option<u64>,
+        suppressed: u64,
+        baseline: Option<&Capture>,
+        tail: &[String],
+        env: &[(String, String)],
+        unit_text: Vec<u8>,
+    ) -> Result<String, String> {
+        let name = ReportName::new("crash", service, SystemTime::now());
+        let root = workdir_of(&info.unit);
+        let mut workdir = Workdir { root: Some(root.display().to_string()), ..Workdir::default() };
+        let capture = if capture_enabled(&info.unit) {
+            let blobs = self.store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
+            match capture_dir(&root, &limits(&info.unit), &blobs) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    workdir.note = Some(format!("cannot capture {}: {e}", root.display()));
+                    None
+                }
+            }
+        } else {
+            workdir.note = Some(
+                "capture is disabled for this service ([Capture] Enabled=no, or no WorkingDirectory=)".into(),
+            );
+            None
+        };
+        let changes = match (baseline, &capture) {
+            (Some(b), Some(c)) => Some(diff(b, c)),
+            _ => None,
+        };
+        let mut include = capture.as_ref();
+        if let Some(c) = &capture {
+            let (files, skipped) = report::describe(c);
+            workdir.files = files;
+            workdir.skipped = skipped;
+            workdir.total_bytes = c.total_bytes;
+            // A report that alone would exceed the budget goes without its capture.
+            let budget = self.settings.crash_reports.max_bytes;
+            if c.total_bytes > budget {
+                workdir.note = Some(format!(
+                    "the working directory ({} bytes) is too large for the crash report budget ({} bytes): not included",
+                    c.total_bytes, budget
+                ));
+                include = None;
+            }
+        }
+        workdir.included = include.is_some();
+        let r = Report {
+            format: report::FORMAT,
+            kind: "crash".into(),
+            id: name.id(),
+            service: service.to_string(),
+            unit_file: info.unit.name.file_name(),
+            commit: info.commit.clone(),
+            pid: Some(pid),
+            reason: exit.describe(),
+            exit: Some(exit.clone()),
+            oom: false,
+            started_at: started_ms.map(rfc3339_ms),
+            exited_at: Some(rfc3339_ms(exit.at_ms)),
+            uptime_ms,
+            restarts: info.restarts,
+            peak_memory_kb: exit.usage.map(|u| u.max_rss_kb),
+            cpu_time_ms: exit.usage.map(|u| u.cpu_ms),
+            host: host(),
+            engine_version: env!("CARGO_PKG_VERSION").into(),
+            workdir,
+            changes,
+            baseline_taken_at: baseline.map(|b| humantime::format_rfc3339_millis(b.taken_at).to_string()),
+            suppressed,
+            log_lines: tail.len(),
+        };
+        let mut log = tail.join("\n");
+        log.push('\n');
+        let unit_path = match info.unit.name.template() {
+            Some(t) => format!("unit/{}", t.file_name()),
+            None => format!("unit/{}", info.unit.name.file_name()),
+        };
+        let parts = vec![
+            archive::Part {
+                path: "report.json".into(),
+                bytes: serde_json::to_vec_pretty(&r).unwrap_or_default(),
+            },
+            archive::Part { path: unit_path, bytes: unit_text },
+            archive::Part { path: "logs/tail.log".into(), bytes: log.into_bytes() },
+            archive::Part { path: "env.txt".into(), bytes: redact::env_text(env).into_bytes() },
+        ];
+        archive::write(&self.paths.crash_reports, &name.file_name(), &parts, include)
+            .map_err(|e| e.to_string())?;
+        Ok(name.id())
+    }
+}

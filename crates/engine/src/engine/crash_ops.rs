@@ -1,0 +1,152 @@
+//! Crash reports as the CLI and the window see them: list, show, export, remove; manual
+//! captures. Ids are validated before any path is built; nothing outside the reports directory
+//! is read or removed.
+
+use std::io::Read;
+use std::path::Path;
+
+use gitvisor_protocol::{ArchiveFile, CaptureReply, CrashListReply, CrashShowReply, CrashSummary};
+
+use super::{Engine, EngineError};
+use crate::crash::names::ReportName;
+use crate::crash::retention;
+
+fn invalid_id(id: &str) -> EngineError {
+    EngineError::Failed(format!("{id:?} is not a crash report id (crash-NAME-YYYYMMDDTHHMMSSZ-ID)"))
+}
+
+impl Engine {
+    fn report_path(&self, id: &str) -> Result<std::path::PathBuf, EngineError> {
+        let name = ReportName::parse(id).ok_or_else(|| invalid_id(id))?;
+        let path = name.path_in(&self.inner.paths.crash_reports).map_err(EngineError::Failed)?;
+        if !path.is_file() {
+            return Err(EngineError::Failed(format!("no crash report {id}")));
+        }
+        Ok(path)
+    }
+
+    pub fn crash_list(&self) -> Result<CrashListReply, EngineError> {
+        let reports = retention::list(&self.inner.paths.crash_reports)
+            .into_iter()
+            .rev()
+            .map(|r| {
+                let path = r.name.path_in(&self.inner.paths.crash_reports).ok();
+                let report = path.as_deref().and_then(|p| read_report_json(p).ok());
+                let reason = report
+                    .as_ref()
+                    .and_then(|v| v.get("reason").and_then(|x| x.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| "(unreadable report.json)".into());
+                CrashSummary {
+                    id: r.name.id(),
+                    kind: r.name.kind.to_string(),
+                    service: r.name.service.clone(),
+                    time: stamp_to_rfc3339(&r.name.stamp),
+                    reason,
+                    size: r.size,
+                }
+            })
+            .collect();
+        Ok(CrashListReply { reports })
+    }
+
+    pub fn crash_show(&self, id: &str) -> Result<CrashShowReply, EngineError> {
+        let path = self.report_path(id)?;
+        let file = std::fs::File::open(&path).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let mut report = serde_json::Value::Null;
+        let mut files = Vec::new();
+        let entries = ar.entries().map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| EngineError::Failed(format!("{id}: damaged archive: {e}")))?;
+            let p = entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let size = entry.header().size().unwrap_or(0);
+            if p == "report.json" {
+                let mut text = String::new();
+                entry.read_to_string(&mut text).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+                report = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            }
+            if entry.header().entry_type().is_file() {
+                files.push(ArchiveFile { path: p, size });
+            }
+        }
+        Ok(CrashShowReply { id: id.to_string(), report, files })
+    }
+
+    /// Copies a report to `dest` (an absolute path that does not exist yet).
+    pub fn crash_export(&self, id: &str, dest: &str) -> Result<String, EngineError> {
+        let path = self.report_path(id)?;
+        let dest = Path::new(dest);
+        if !dest.is_absolute() {
+            return Err(EngineError::Failed(format!(
+                "export target {} must be an absolute path",
+                dest.display()
+            )));
+        }
+        let dest =
+            if dest.is_dir() { dest.join(path.file_name().unwrap_or_default()) } else { dest.to_path_buf() };
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&dest)
+            .map_err(|e| EngineError::Failed(format!("cannot create {}: {e}", dest.display())))?;
+        let mut input = std::fs::File::open(&path).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+        if let Err(e) = std::io::copy(&mut input, &mut out).and_then(|_| out.sync_all()) {
+            let _ = std::fs::remove_file(&dest);
+            return Err(EngineError::Failed(format!("cannot write {}: {e}", dest.display())));
+        }
+        Ok(dest.display().to_string())
+    }
+
+    pub fn crash_rm(&self, id: Option<&str>, all: bool) -> Result<Vec<String>, EngineError> {
+        let ids: Vec<String> = match (id, all) {
+            (_, true) => {
+                retention::list(&self.inner.paths.crash_reports).into_iter().map(|r| r.name.id()).collect()
+            }
+            (Some(id), false) => {
+                self.report_path(id)?;
+                vec![id.strip_suffix(".tar.gz").unwrap_or(id).to_string()]
+            }
+            (None, false) => return Err(EngineError::Failed("name a report id, or --all".into())),
+        };
+        let mut removed = Vec::new();
+        for id in ids {
+            let path = self.report_path(&id)?;
+            std::fs::remove_file(&path).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+
+    pub async fn capture(&self, name: &str) -> Result<CaptureReply, EngineError> {
+        let name = name.strip_suffix(".service").unwrap_or(name);
+        self.check_known(&[name.to_string()])?;
+        let reporter =
+            self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|r| r.handle());
+        let reporter = reporter.ok_or_else(|| EngineError::Failed("the engine is stopping".into()))?;
+        let id = reporter.capture_now(name).await.map_err(EngineError::Failed)?;
+        let path = self.report_path(&id)?;
+        Ok(CaptureReply { id, path: path.display().to_string() })
+    }
+}
+
+/// report.json, the archive's first entry.
+pub fn read_report_json(path: &Path) -> std::io::Result<serde_json::Value> {
+    let file = std::fs::File::open(path)?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in ar.entries()? {
+        let mut entry = entry?;
+        if entry.path()?.as_os_str() == "report.json" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text)?;
+            return serde_json::from_str(&text).map_err(std::io::Error::other);
+        }
+    }
+    Err(std::io::Error::other("no report.json"))
+}
+
+fn stamp_to_rfc3339(s: &str) -> String {
+    if s.len() != 16 {
+        return s.to_string();
+    }
+    format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15])
+}
