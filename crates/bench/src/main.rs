@@ -184,7 +184,7 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
             // supervisord and runit wait about 1 s per restart: fewer samples keep the run short.
             let samples = if *name == "PM2" { fast } else { slow };
             eprintln!("restart interval: {name} ({samples} samples)");
-            let deadline = Duration::from_secs(if *name == "PM2" { 60 } else { samples as u64 * 3 / 2 + 10 });
+            let deadline = Duration::from_secs(if *name == "PM2" { 60 } else { samples as u64 * 2 + 15 });
             let r =
                 figures::restart(sup.as_ref(), &scratch.join(format!("{name}-restart")), samples, deadline);
             col.restart = record(col, "restart", r)?;
@@ -229,6 +229,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let load_before = report::loadavg();
     let outcome = run(&o, scratch.path());
     // Whatever happened, nothing started by this run outlives it.
     let left = process::sweep(scratch.path());
@@ -237,7 +238,8 @@ fn main() {
     }
     match outcome {
         Ok(cols) => {
-            let rep = report::Report::new(&o, cols);
+            let mut rep = report::Report::new(&o, cols);
+            rep.machine.insert("loadavg_before", load_before);
             println!("{}", rep.markdown());
             if let Some(path) = &o.json {
                 let written = path

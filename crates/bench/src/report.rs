@@ -33,6 +33,12 @@ pub struct Report {
     pub columns: Vec<Column>,
 }
 
+/// /proc/loadavg's three averages: how busy the machine was (it may be shared).
+pub fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 fn machine() -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -42,6 +48,7 @@ fn machine() -> BTreeMap<&'static str, String> {
     m.insert("cores", cores.to_string());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     m.insert("kernel", kernel.trim().to_string());
+    m.insert("loadavg_after", loadavg());
     m
 }
 
@@ -169,9 +176,11 @@ impl Report {
         }
         out.push('\n');
         out.push_str(&format!(
-            "{} cores, {}; idle window {} s{}.\n",
+            "{} cores, {}; load average {} before, {} after; idle window {} s{}.\n",
             self.machine.get("cores").map_or("?", |s| s.as_str()),
             self.machine.get("cpu").map_or("?", |s| s.as_str()),
+            self.machine.get("loadavg_before").map_or("?", |s| s.as_str()),
+            self.machine.get("loadavg_after").map_or("?", |s| s.as_str()),
             self.idle_seconds,
             if self.quick { ", quick run" } else { "" }
         ));
