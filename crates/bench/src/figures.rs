@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::process::{self, sweep, wait_for};
 use crate::procfs;
 use crate::stamps::{self, Intervals};
-use crate::supervisors::gitvisor::Gitvisor;
+use crate::supervisors::gitvisor::{layer_of, Gitvisor};
 use crate::supervisors::{Group, Memory, Scenario, Session, Supervisor};
 use crate::Result;
 
@@ -236,35 +236,59 @@ fn cost(g: &Group, before: &Snapshot, after: &Snapshot) -> GroupCost {
 pub struct Graph {
     pub services: usize,
     pub layers: usize,
+    /// Whether units depend on the layer before (else: the same units, no dependencies).
+    pub dependencies: bool,
     /// From launching the daemon to the last service's start stamp, seconds.
     pub start_s: f64,
+    pub first_s: f64,
+    pub median_s: f64,
+    /// For each layer, when its last unit started, seconds after launch.
+    pub layer_last_s: Vec<f64>,
     pub daemon_rss_kib: u64,
     pub keeper_rss_kib: u64,
     /// SIGTERM to the daemon's exit with 1000 services running, seconds.
     pub stop_s: f64,
 }
 
-/// gitvisor only: 1000 enabled units in a layered Requires=/After= graph.
-pub fn graph(gv: &Gitvisor, dir: &Path, layers: usize, width: usize) -> Result<Graph> {
+/// gitvisor only: `layers` × `width` enabled units, in a layered Requires=/After= graph or flat.
+pub fn graph(gv: &Gitvisor, dir: &Path, layers: usize, width: usize, dependencies: bool) -> Result<Graph> {
     std::fs::create_dir_all(dir)?;
     let stamps_dir = dir.join("stamps");
     std::fs::create_dir_all(&stamps_dir)?;
-    gv.write_graph(dir, &stamps_dir, layers, width)?;
+    gv.write_graph(dir, &stamps_dir, layers, width, dependencies)?;
     let n = layers * width;
     let outcome = (|| -> Result<Graph> {
         let mut session = gv.launch_home(dir)?;
-        let measured =
-            wait_stamped(&mut session, &stamps_dir, n, Duration::from_secs(120)).map(|(_, _, start_s)| {
-                let daemon_rss_kib = procfs::rss_kib(session.daemon_pid()).unwrap_or(0);
-                let keeper_rss_kib = session.keeper().and_then(procfs::rss_kib).unwrap_or(0);
-                (start_s, daemon_rss_kib, keeper_rss_kib)
-            });
+        let measured = wait_stamped(&mut session, &stamps_dir, n, Duration::from_secs(120)).map(|times| {
+            let daemon_rss_kib = procfs::rss_kib(session.daemon_pid()).unwrap_or(0);
+            let keeper_rss_kib = session.keeper().and_then(procfs::rss_kib).unwrap_or(0);
+            (times, daemon_rss_kib, keeper_rss_kib)
+        });
         let t = Instant::now();
         let stopped = session.stop();
         let stop_s = t.elapsed().as_secs_f64();
-        let (start_s, daemon_rss_kib, keeper_rss_kib) = measured?;
+        let ((first_s, median_s, start_s), daemon_rss_kib, keeper_rss_kib) = measured?;
         stopped?;
-        Ok(Graph { services: n, layers, start_s, daemon_rss_kib, keeper_rss_kib, stop_s })
+        let mut layer_last_s = vec![0.0f64; layers];
+        for entry in std::fs::read_dir(&stamps_dir)?.flatten() {
+            let layer = layer_of(&entry.file_name().to_string_lossy()).filter(|l| *l < layers);
+            if let (Some(l), Some(stamp)) = (layer, stamps::read(&entry.path()).first()) {
+                let t = stamp.saturating_sub(session.launched_ns()) as f64 / 1e9;
+                layer_last_s[l] = layer_last_s[l].max(t);
+            }
+        }
+        Ok(Graph {
+            services: n,
+            layers,
+            dependencies,
+            start_s,
+            first_s,
+            median_s,
+            layer_last_s,
+            daemon_rss_kib,
+            keeper_rss_kib,
+            stop_s,
+        })
     })();
     sweep(dir);
     outcome

@@ -217,14 +217,23 @@ impl Report {
                     r.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
                 ));
             }
-            if let Some(g) = &c.graph {
+            for g in c.graph.iter().chain(&c.flat) {
+                let layers: Vec<String> = g.layer_last_s.iter().map(|t| format!("{t:.2}")).collect();
                 out.push_str(&format!(
-                    "  - 1000-unit graph ({} layers): daemon RSS {:.1} MiB, log keeper RSS {:.1} MiB with 1000 running; stop took {:.2} s\n",
-                    g.layers,
+                    "  - {} units {}: first started {:.3} s, median {:.3} s, last {:.3} s; daemon RSS {:.1} MiB, \
+                     log keeper RSS {:.1} MiB with all running; SIGTERM stop took {:.2} s\n",
+                    g.services,
+                    if g.dependencies { "in a layered graph" } else { "without dependencies" },
+                    g.first_s,
+                    g.median_s,
+                    g.start_s,
                     mib(g.daemon_rss_kib),
                     mib(g.keeper_rss_kib),
                     g.stop_s
                 ));
+                if g.dependencies {
+                    out.push_str(&format!("    - last start per layer (s): {}\n", layers.join(", ")));
+                }
             }
             for e in &c.errors {
                 out.push_str(&format!("  - error: {}\n", e.replace('\n', "\n    ")));

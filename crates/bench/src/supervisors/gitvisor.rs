@@ -31,15 +31,22 @@ impl Gitvisor {
         Ok(GitvisorSession { daemon, log, launched })
     }
 
-    /// A layered dependency graph: `layers` layers of `width` units; each unit of a layer after
-    /// the first Requires= and is After= three units of the layer before it.
-    pub fn write_graph(&self, home: &Path, stamps: &Path, layers: usize, width: usize) -> Result<()> {
+    /// A layered dependency graph: `layers` layers of `width` units; with `with_deps`, each unit of a
+    /// layer after the first Requires= and is After= three units of the layer before it.
+    pub fn write_graph(
+        &self,
+        home: &Path,
+        stamps: &Path,
+        layers: usize,
+        width: usize,
+        with_deps: bool,
+    ) -> Result<()> {
         let services = home.join("services");
         std::fs::create_dir_all(&services)?;
         for layer in 0..layers {
             for i in 0..width {
                 let mut deps = String::new();
-                if layer > 0 {
+                if with_deps && layer > 0 {
                     let names: Vec<String> =
                         [i, (i + 17) % width, (i + 33) % width].iter().map(|j| name(layer - 1, *j)).collect();
                     let list: Vec<String> = names.iter().map(|n| format!("{n}.service")).collect();
@@ -57,8 +64,13 @@ impl Gitvisor {
     }
 }
 
+/// Unit (and stamp file) name of the i-th unit of a layer; `layer_of` reads the layer back.
 fn name(layer: usize, i: usize) -> String {
     format!("g{layer:02}-{i:03}")
+}
+
+pub fn layer_of(name: &str) -> Option<usize> {
+    name.strip_prefix('g')?.split('-').next()?.parse().ok()
 }
 
 impl Supervisor for Gitvisor {
