@@ -1,0 +1,295 @@
+//! The figures: how each is measured, for any supervisor behind the `Supervisor` interface.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::process::{self, sweep, wait_for};
+use crate::procfs;
+use crate::stamps::{self, Intervals};
+use crate::supervisors::gitvisor::{layer_of, Gitvisor};
+use crate::supervisors::{Group, Memory, Scenario, Session, Supervisor};
+use crate::Result;
+
+/// Stamps dropped at the start of a restart series (the first start is not a restart).
+const WARMUP: usize = 2;
+const POLL: Duration = Duration::from_millis(20);
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Restart {
+    #[serde(flatten)]
+    pub intervals: Intervals,
+    /// Set when fewer samples than asked came within the time allowed.
+    pub note: Option<String>,
+}
+
+/// Restart interval: one service that exits at once, restarted with the smallest delay allowed.
+pub fn restart(sup: &dyn Supervisor, dir: &Path, samples: usize, deadline: Duration) -> Result<Restart> {
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("stamps");
+    let wanted = samples + WARMUP + 1;
+    let outcome = (|| -> Result<bool> {
+        let mut session = sup.launch(dir, &Scenario::Restarting { file: &file })?;
+        let mut err = None;
+        let done = wait_for(deadline, POLL, || match session.check() {
+            Err(e) => {
+                err = Some(e);
+                true
+            }
+            Ok(()) => stamps::read(&file).len() >= wanted,
+        })?;
+        let stopped = session.stop();
+        if let Some(e) = err {
+            return Err(e);
+        }
+        stopped?;
+        Ok(done)
+    })();
+    sweep(dir);
+    let complete = outcome?;
+    let all = stamps::read(&file);
+    let intervals = stamps::intervals(&all[..all.len().min(wanted)], WARMUP)
+        .ok_or_else(|| format!("only {} start(s) within {deadline:?}", all.len()))?;
+    let note = (!complete).then(|| format!("{} of {samples} samples within {deadline:?}", intervals.samples));
+    Ok(Restart { intervals, note })
+}
+
+/// The floor: a loop that only forks, execs the stamp program and waits for it.
+pub fn floor(stamp: &Path, dir: &Path, samples: usize) -> Result<Restart> {
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("stamps");
+    let prog = CString::new(stamp.as_os_str().as_bytes())?;
+    let arg = CString::new(file.as_os_str().as_bytes())?;
+    let argv = [prog.as_ptr(), arg.as_ptr(), std::ptr::null()];
+    for _ in 0..samples + WARMUP + 1 {
+        if process::interrupted() {
+            return Err("interrupted".into());
+        }
+        // SAFETY: this process is single-threaded here; the child only calls execv and _exit,
+        // with arguments prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                libc::execv(prog.as_ptr(), argv.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        if pid < 0 {
+            return Err(format!("fork: {}", std::io::Error::last_os_error()).into());
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
+    let intervals = stamps::intervals(&stamps::read(&file), WARMUP).ok_or("the floor wrote no stamps")?;
+    Ok(Restart { intervals, note: None })
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct GroupCost {
+    pub role: String,
+    pub processes: usize,
+    /// utime + stime over the window (10 ms clock ticks), seconds.
+    pub cpu_s: f64,
+    /// Time on CPU over the window from schedstat (ns resolution, living threads), seconds.
+    pub cpu_precise_s: f64,
+    pub rss_kib: u64,
+    pub pss_kib: u64,
+    /// "RSS" (one process) or "PSS" (sum over several): what the table shows.
+    pub memory: &'static str,
+}
+
+impl GroupCost {
+    pub fn memory_kib(&self) -> u64 {
+        if self.memory == "PSS" {
+            self.pss_kib
+        } else {
+            self.rss_kib
+        }
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Many {
+    pub services: usize,
+    /// From launching the supervisor to the last service's start stamp, seconds.
+    pub start_s: f64,
+    /// ... to the first and to the median service's start stamp.
+    pub first_s: f64,
+    pub median_s: f64,
+    pub idle_window_s: f64,
+    pub groups: Vec<GroupCost>,
+    /// Services that started again during the idle window (should be 0).
+    pub restarts_in_window: usize,
+}
+
+/// Start `n` idle services, then measure the supervisor at rest for `window`.
+pub fn many(sup: &dyn Supervisor, dir: &Path, n: usize, window: Duration, settle: Duration) -> Result<Many> {
+    std::fs::create_dir_all(dir)?;
+    let stamps_dir = dir.join("stamps");
+    std::fs::create_dir_all(&stamps_dir)?;
+    let outcome = (|| -> Result<Many> {
+        let mut session = sup.launch(dir, &Scenario::Idle { dir: &stamps_dir, n })?;
+        let result = measure_many(session.as_mut(), &stamps_dir, n, window, settle);
+        let stopped = session.stop();
+        let many = result?;
+        stopped?;
+        Ok(many)
+    })();
+    sweep(dir);
+    outcome
+}
+
+/// Start times of `n` services after launch, seconds: (first, median, last).
+fn wait_stamped(
+    session: &mut dyn Session,
+    stamps_dir: &Path,
+    n: usize,
+    deadline: Duration,
+) -> Result<(f64, f64, f64)> {
+    let mut err = None;
+    let done = wait_for(deadline, Duration::from_millis(5), || match session.check() {
+        Err(e) => {
+            err = Some(e);
+            true
+        }
+        Ok(()) => stamps::read_dir(stamps_dir).len() >= n,
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let got = stamps::read_dir(stamps_dir);
+    if !done {
+        return Err(format!("only {} of {n} services started within {deadline:?}", got.len()).into());
+    }
+    let mut secs: Vec<f64> =
+        got.iter().map(|s| s.saturating_sub(session.launched_ns()) as f64 / 1e9).collect();
+    secs.sort_by(f64::total_cmp);
+    Ok((secs[0], secs[secs.len() / 2], secs[secs.len() - 1]))
+}
+
+fn measure_many(
+    session: &mut dyn Session,
+    stamps_dir: &Path,
+    n: usize,
+    window: Duration,
+    settle: Duration,
+) -> Result<Many> {
+    let (first_s, median_s, start_s) = wait_stamped(session, stamps_dir, n, Duration::from_secs(120))?;
+    process::sleep(settle)?;
+    let groups = session.groups();
+    let before: Vec<Snapshot> = groups.iter().map(Snapshot::take).collect();
+    let t = Instant::now();
+    process::sleep(window)?;
+    let after: Vec<Snapshot> = groups.iter().map(Snapshot::take).collect();
+    let idle_window_s = t.elapsed().as_secs_f64();
+    session.check()?;
+    let costs = groups.iter().zip(before.iter().zip(&after)).map(|(g, (b, a))| cost(g, b, a)).collect();
+    let lines: usize = std::fs::read_dir(stamps_dir)?.flatten().map(|e| stamps::read(&e.path()).len()).sum();
+    Ok(Many {
+        services: n,
+        start_s,
+        first_s,
+        median_s,
+        idle_window_s,
+        groups: costs,
+        restarts_in_window: lines.saturating_sub(n),
+    })
+}
+
+struct Snapshot {
+    cpu_s: f64,
+    threads: Vec<std::collections::HashMap<procfs::Pid, u64>>,
+}
+
+impl Snapshot {
+    fn take(g: &Group) -> Snapshot {
+        Snapshot {
+            cpu_s: g.pids.iter().filter_map(|&p| procfs::cpu_seconds(p)).sum(),
+            threads: g.pids.iter().map(|&p| procfs::thread_runtimes(p)).collect(),
+        }
+    }
+}
+
+fn cost(g: &Group, before: &Snapshot, after: &Snapshot) -> GroupCost {
+    let mut ns = 0u64;
+    for (b, a) in before.threads.iter().zip(&after.threads) {
+        for (tid, end) in a {
+            ns += end.saturating_sub(b.get(tid).copied().unwrap_or(0));
+        }
+    }
+    GroupCost {
+        role: g.role.clone(),
+        processes: g.pids.len(),
+        cpu_s: (after.cpu_s - before.cpu_s).max(0.0),
+        cpu_precise_s: ns as f64 / 1e9,
+        rss_kib: g.pids.iter().filter_map(|&p| procfs::rss_kib(p)).sum(),
+        pss_kib: g.pids.iter().filter_map(|&p| procfs::pss_kib(p)).sum(),
+        memory: if g.memory == Memory::PssSum { "PSS" } else { "RSS" },
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Graph {
+    pub services: usize,
+    pub layers: usize,
+    /// Whether units depend on the layer before (else: the same units, no dependencies).
+    pub dependencies: bool,
+    /// From launching the daemon to the last service's start stamp, seconds.
+    pub start_s: f64,
+    pub first_s: f64,
+    pub median_s: f64,
+    /// For each layer, when its last unit started, seconds after launch.
+    pub layer_last_s: Vec<f64>,
+    pub daemon_rss_kib: u64,
+    pub keeper_rss_kib: u64,
+    /// SIGTERM to the daemon's exit with 1000 services running, seconds.
+    pub stop_s: f64,
+}
+
+/// gitvisor only: `layers` × `width` enabled units, in a layered Requires=/After= graph or flat.
+pub fn graph(gv: &Gitvisor, dir: &Path, layers: usize, width: usize, dependencies: bool) -> Result<Graph> {
+    std::fs::create_dir_all(dir)?;
+    let stamps_dir = dir.join("stamps");
+    std::fs::create_dir_all(&stamps_dir)?;
+    gv.write_graph(dir, &stamps_dir, layers, width, dependencies)?;
+    let n = layers * width;
+    let outcome = (|| -> Result<Graph> {
+        let mut session = gv.launch_home(dir)?;
+        let measured = wait_stamped(&mut session, &stamps_dir, n, Duration::from_secs(120)).map(|times| {
+            let daemon_rss_kib = procfs::rss_kib(session.daemon_pid()).unwrap_or(0);
+            let keeper_rss_kib = session.keeper().and_then(procfs::rss_kib).unwrap_or(0);
+            (times, daemon_rss_kib, keeper_rss_kib)
+        });
+        let t = Instant::now();
+        let stopped = session.stop();
+        let stop_s = t.elapsed().as_secs_f64();
+        let ((first_s, median_s, start_s), daemon_rss_kib, keeper_rss_kib) = measured?;
+        stopped?;
+        let mut layer_last_s = vec![0.0f64; layers];
+        for entry in std::fs::read_dir(&stamps_dir)?.flatten() {
+            let layer = layer_of(&entry.file_name().to_string_lossy()).filter(|l| *l < layers);
+            if let (Some(l), Some(stamp)) = (layer, stamps::read(&entry.path()).first()) {
+                let t = stamp.saturating_sub(session.launched_ns()) as f64 / 1e9;
+                layer_last_s[l] = layer_last_s[l].max(t);
+            }
+        }
+        Ok(Graph {
+            services: n,
+            layers,
+            dependencies,
+            start_s,
+            first_s,
+            median_s,
+            layer_last_s,
+            daemon_rss_kib,
+            keeper_rss_kib,
+            stop_s,
+        })
+    })();
+    sweep(dir);
+    outcome
+}

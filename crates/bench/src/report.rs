@@ -1,0 +1,262 @@
+//! The table (markdown, for people) and the JSON (for scripts) of one run.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::figures::Many;
+use crate::{Column, Options};
+
+const ANCHORS: [&str; 4] = ["floor", "supervisord", "PM2", "runit"];
+
+#[derive(Serialize)]
+pub struct Row {
+    pub figure: &'static str,
+    pub unit: &'static str,
+    /// Value per column name; absent when not measured.
+    pub values: BTreeMap<String, f64>,
+    /// What the table shows per column (value and details).
+    pub cells: BTreeMap<String, String>,
+    pub target: &'static str,
+    pub target_met: Option<bool>,
+    /// gitvisor's value divided by each other column's.
+    pub ratios: BTreeMap<String, f64>,
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub generated_unix: u64,
+    pub machine: BTreeMap<&'static str, String>,
+    pub quick: bool,
+    pub idle_seconds: u64,
+    pub rows: Vec<Row>,
+    pub columns: Vec<Column>,
+}
+
+/// /proc/loadavg's three averages: how busy the machine was (it may be shared).
+pub fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn machine() -> BTreeMap<&'static str, String> {
+    let mut m = BTreeMap::new();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1));
+    m.insert("cpu", model.unwrap_or("unknown").trim().to_string());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    m.insert("cores", cores.to_string());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    m.insert("kernel", kernel.trim().to_string());
+    m.insert("loadavg_after", loadavg());
+    m
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// A 100-services figure per supervisor group: (total, cell text).
+fn many_cell(
+    m: &Many,
+    per_group: impl Fn(&crate::figures::GroupCost) -> f64,
+    fmt: impl Fn(f64) -> String,
+) -> (f64, String) {
+    let total: f64 = m.groups.iter().map(&per_group).sum();
+    if m.groups.len() == 1 {
+        return (total, fmt(total));
+    }
+    let parts: Vec<String> = m.groups.iter().map(|g| format!("{} {}", g.role, fmt(per_group(g)))).collect();
+    (total, format!("{} ({})", fmt(total), parts.join(" + ")))
+}
+
+impl Report {
+    pub fn new(o: &Options, columns: Vec<Column>) -> Report {
+        let mut rows = Vec::with_capacity(6);
+        let row = |figure, unit, target| Row {
+            figure,
+            unit,
+            values: BTreeMap::new(),
+            cells: BTreeMap::new(),
+            target,
+            target_met: None,
+            ratios: BTreeMap::new(),
+        };
+        let mut median = row("restart interval, median", "ms", "≤ 1.25 × floor");
+        let mut p99 = row("restart interval, p99", "ms", "—");
+        let mut cpu = row("supervisor CPU, 100 idle services, per 60 s", "s", "≤ 0.005 s");
+        let mut mem = row("supervisor memory, 100 services", "MiB", "< 12 MiB RSS");
+        let mut start = row("start 100 services", "s", "< 0.15 s");
+        let mut graph = row("1000 services, dependency graph, start", "s", "< 1 s");
+        for c in &columns {
+            let name = c.name.clone();
+            let put = |r: &mut Row, v: f64, cell: String| {
+                r.values.insert(name.clone(), v);
+                r.cells.insert(name.clone(), cell);
+            };
+            if let Some(r) = &c.restart {
+                let note = if r.note.is_some() { " (partial)" } else { "" };
+                put(&mut median, r.intervals.median_ms, format!("{:.2} ms{note}", r.intervals.median_ms));
+                put(&mut p99, r.intervals.p99_ms, format!("{:.2} ms{note}", r.intervals.p99_ms));
+            }
+            if let Some(m) = &c.many {
+                let scale = 60.0 / m.idle_window_s.max(1e-9);
+                let (v, cell) = many_cell(m, |g| g.cpu_precise_s * scale, |v| format!("{v:.4} s"));
+                put(&mut cpu, v, cell);
+                let (v, mut cell) = many_cell(m, |g| mib(g.memory_kib()), |v| format!("{v:.1} MiB"));
+                if let Some(g) = m.groups.iter().find(|g| g.processes > 1) {
+                    cell.push_str(&format!(" {} ({} processes)", g.memory, g.processes));
+                } else {
+                    cell.push_str(" RSS");
+                }
+                put(&mut mem, v, cell);
+                put(&mut start, m.start_s, format!("{:.3} s", m.start_s));
+            }
+            if let Some(g) = &c.graph {
+                put(&mut graph, g.start_s, format!("{:.3} s", g.start_s));
+            }
+        }
+        let floor = median.values.get("floor").copied();
+        let gv = |r: &Row| r.values.get("gitvisor").copied();
+        median.target_met = gv(&median).zip(floor).map(|(g, f)| g <= 1.25 * f);
+        cpu.target_met = gv(&cpu).map(|g| g <= 0.005);
+        mem.target_met = gv(&mem).map(|g| g < 12.0);
+        start.target_met = gv(&start).map(|g| g < 0.15);
+        graph.target_met = gv(&graph).map(|g| g < 1.0);
+        rows.extend([median, p99, cpu, mem, start, graph]);
+        for r in &mut rows {
+            if let Some(g) = r.values.get("gitvisor").copied() {
+                for a in ANCHORS {
+                    if let Some(v) = r.values.get(a).filter(|v| **v > 0.0) {
+                        r.ratios.insert(a.to_string(), g / v);
+                    }
+                }
+            }
+        }
+        let generated_unix = crate::stamps::now_ns() / 1_000_000_000;
+        Report {
+            generated_unix,
+            machine: machine(),
+            quick: o.quick,
+            idle_seconds: o.idle_seconds,
+            rows,
+            columns,
+        }
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let names = ["gitvisor", "floor", "supervisord", "PM2", "runit"];
+        out.push_str(
+            "| figure | gitvisor | floor | supervisord | PM2 | runit | target | gitvisor ÷ other |\n",
+        );
+        out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        for r in &self.rows {
+            let mut line = format!("| {} |", r.figure);
+            for n in names {
+                let cell = r.cells.get(n).cloned().unwrap_or_else(|| self.absent(n));
+                line.push_str(&format!(" {cell} |"));
+            }
+            let met = match r.target_met {
+                Some(true) => " (met)",
+                Some(false) => " (missed)",
+                None => "",
+            };
+            let ratios: Vec<String> = ANCHORS
+                .iter()
+                .filter_map(|a| r.ratios.get(*a).map(|v| format!("{a} {}", ratio(*v))))
+                .collect();
+            let ratios = if ratios.is_empty() { "—".to_string() } else { ratios.join(", ") };
+            line.push_str(&format!(" {}{met} | {ratios} |\n", r.target));
+            out.push_str(&line);
+        }
+        out.push('\n');
+        out.push_str(&format!(
+            "{} cores, {}; load average {} before, {} after; idle window {} s{}.\n",
+            self.machine.get("cores").map_or("?", |s| s.as_str()),
+            self.machine.get("cpu").map_or("?", |s| s.as_str()),
+            self.machine.get("loadavg_before").map_or("?", |s| s.as_str()),
+            self.machine.get("loadavg_after").map_or("?", |s| s.as_str()),
+            self.idle_seconds,
+            if self.quick { ", quick run" } else { "" }
+        ));
+        for c in &self.columns {
+            let version = c.version.as_deref().unwrap_or("");
+            out.push_str(&format!("- {}: {} {}\n", c.name, c.status, version));
+            if let Some(m) = &c.many {
+                for g in &m.groups {
+                    out.push_str(&format!(
+                        "  - {} ({} process{}): CPU {:.4} s (schedstat) / {:.2} s (utime+stime) over {:.0} s; RSS {:.1} MiB, PSS {:.1} MiB\n",
+                        g.role,
+                        g.processes,
+                        if g.processes == 1 { "" } else { "es" },
+                        g.cpu_precise_s,
+                        g.cpu_s,
+                        m.idle_window_s,
+                        mib(g.rss_kib),
+                        mib(g.pss_kib)
+                    ));
+                }
+                if m.restarts_in_window > 0 {
+                    out.push_str(&format!(
+                        "  - {} service restart(s) during the idle window\n",
+                        m.restarts_in_window
+                    ));
+                }
+            }
+            if let Some(r) = &c.restart {
+                out.push_str(&format!(
+                    "  - restart: {} intervals, min {:.2} ms, max {:.2} ms{}\n",
+                    r.intervals.samples,
+                    r.intervals.min_ms,
+                    r.intervals.max_ms,
+                    r.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+                ));
+            }
+            for g in c.graph.iter().chain(&c.flat) {
+                let layers: Vec<String> = g.layer_last_s.iter().map(|t| format!("{t:.2}")).collect();
+                out.push_str(&format!(
+                    "  - {} units {}: first started {:.3} s, median {:.3} s, last {:.3} s; daemon RSS {:.1} MiB, \
+                     log keeper RSS {:.1} MiB with all running; SIGTERM stop took {:.2} s\n",
+                    g.services,
+                    if g.dependencies { "in a layered graph" } else { "without dependencies" },
+                    g.first_s,
+                    g.median_s,
+                    g.start_s,
+                    mib(g.daemon_rss_kib),
+                    mib(g.keeper_rss_kib),
+                    g.stop_s
+                ));
+                if g.dependencies {
+                    out.push_str(&format!("    - last start per layer (s): {}\n", layers.join(", ")));
+                }
+            }
+            for e in &c.errors {
+                out.push_str(&format!("  - error: {}\n", e.replace('\n', "\n    ")));
+            }
+        }
+        out
+    }
+
+    fn absent(&self, name: &str) -> String {
+        match self.columns.iter().find(|c| c.name == name) {
+            Some(c) if c.status != "ok" => c.status.clone(),
+            Some(c) if !c.errors.is_empty() => "error".into(),
+            _ => "—".into(),
+        }
+    }
+}
+
+fn ratio(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}×")
+    } else if v >= 0.1 {
+        format!("{v:.2}×")
+    } else {
+        format!("{v:.4}×")
+    }
+}
