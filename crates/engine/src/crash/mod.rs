@@ -300,6 +300,8 @@ impl Ctx {
         };
         let baseline = self.state().baselines.get(service).copied();
         let baseline = baseline.and_then(|id| self.store.lock().unwrap_or_else(|e| e.into_inner()).get(id));
+        // Let the last lines it printed arrive first (bounded: a child may hold its pipes).
+        self.logs.wait_closed(service, pid, Duration::from_millis(500)).await;
         let tail: Vec<String> =
             self.logs.tail(service, 200).iter().map(crate::logs::keeper::format_line).collect();
         let env = crate::supervisor::spawn::prepare(&info.unit, &info.unit.exec_start, service, &[])

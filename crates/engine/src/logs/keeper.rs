@@ -265,6 +265,10 @@ async fn pump(
         k.streams[i].open_pipes -= 1;
         if k.streams[i].open_pipes == 0 {
             k.streams.remove(i);
+            if let Some(engine) = k.engine.clone() {
+                let msg = FromKeeper::Closed { service: info.service.clone(), pid: info.pid };
+                let _ = engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default());
+            }
         }
     }
     drop(k);

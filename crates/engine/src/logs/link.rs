@@ -27,7 +27,11 @@ struct ServiceLog {
 
 struct Shared {
     logs: HashMap<String, ServiceLog>,
+    /// Processes whose output has all arrived (bounded: the oldest are forgotten).
+    closed: std::collections::VecDeque<(String, u32)>,
 }
+
+const CLOSED_KEPT: usize = 1024;
 
 /// The current connection to the keeper and the task reading from it.
 struct Connection {
@@ -37,6 +41,7 @@ struct Connection {
 
 pub struct LogLink {
     conn: Mutex<Connection>,
+    closed_notify: Arc<tokio::sync::Notify>,
     shared: Arc<Mutex<Shared>>,
     socket: PathBuf,
     program: PathBuf,
@@ -59,10 +64,12 @@ impl LogLink {
         program: &Path,
         settings: LogSettings,
     ) -> io::Result<(LogLink, Vec<StreamInfo>)> {
-        let shared = Arc::new(Mutex::new(Shared { logs: HashMap::new() }));
-        let (conn, streams) = connect(socket, logs_dir, program, &shared).await?;
+        let shared = Arc::new(Mutex::new(Shared { logs: HashMap::new(), closed: Default::default() }));
+        let closed_notify = Arc::new(tokio::sync::Notify::new());
+        let (conn, streams) = connect(socket, logs_dir, program, &shared, &closed_notify).await?;
         let link = LogLink {
             conn: Mutex::new(conn),
+            closed_notify,
             shared,
             socket: socket.to_path_buf(),
             program: program.to_path_buf(),
@@ -80,7 +87,8 @@ impl LogLink {
     /// started, and the services started from now on log through it.
     async fn reconnect(&self) -> io::Result<Arc<Packet>> {
         tracing::warn!("the log keeper is gone; starting a new one");
-        let (conn, _) = connect(&self.socket, &self.logs_dir, &self.program, &self.shared).await?;
+        let (conn, _) =
+            connect(&self.socket, &self.logs_dir, &self.program, &self.shared, &self.closed_notify).await?;
         let packet = conn.packet.clone();
         let old = std::mem::replace(&mut *self.conn.lock().unwrap_or_else(|e| e.into_inner()), conn);
         old.reader.abort();
@@ -150,6 +158,26 @@ impl LogLink {
         log.tail.last(n)
     }
 
+    /// Waits until all of a process's output has arrived (its pipes closed), or `timeout`
+    /// passed (a child it left may hold them open). True when it has.
+    pub async fn wait_closed(&self, service: &str, pid: u32, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+                if shared.closed.iter().any(|(s, p)| s == service && *p == pid) {
+                    return true;
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Live lines of a service from now on.
     pub fn follow(&self, service: &str) -> broadcast::Receiver<LogLine> {
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,6 +191,7 @@ async fn connect(
     logs_dir: &Path,
     program: &Path,
     shared: &Arc<Mutex<Shared>>,
+    notify: &Arc<tokio::sync::Notify>,
 ) -> io::Result<(Connection, Vec<StreamInfo>)> {
     let packet = match Packet::connect(socket) {
         Ok(c) => c,
@@ -178,11 +207,16 @@ async fn connect(
         _ => return Err(io::Error::other("the log keeper did not greet with its streams")),
     };
     let packet = Arc::new(packet);
-    let reader = tokio::spawn(read_keeper(packet.clone(), shared.clone(), buf));
+    let reader = tokio::spawn(read_keeper(packet.clone(), shared.clone(), notify.clone(), buf));
     Ok((Connection { packet, reader }, streams))
 }
 
-async fn read_keeper(conn: Arc<Packet>, shared: Arc<Mutex<Shared>>, mut buf: Vec<u8>) {
+async fn read_keeper(
+    conn: Arc<Packet>,
+    shared: Arc<Mutex<Shared>>,
+    notify: Arc<tokio::sync::Notify>,
+    mut buf: Vec<u8>,
+) {
     loop {
         let n = match conn.recv(&mut buf).await {
             Ok((0, _)) | Err(_) => {
@@ -199,6 +233,16 @@ async fn read_keeper(conn: Arc<Packet>, shared: Arc<Mutex<Shared>>, mut buf: Vec
                     format!("[{count} lines not shown here: the engine was too slow; they are in the file]");
                 let line = LogLine { at_us: crate::time::now_us(), stream: "gitvisor".into(), text };
                 (service, vec![line])
+            }
+            FromKeeper::Closed { service, pid } => {
+                let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+                shared.closed.push_back((service, pid));
+                if shared.closed.len() > CLOSED_KEPT {
+                    shared.closed.pop_front();
+                }
+                drop(shared);
+                notify.notify_waiters();
+                continue;
             }
             FromKeeper::Streams { .. } => continue,
         };

@@ -31,6 +31,11 @@ pub enum FromKeeper {
         service: String,
         count: u64,
     },
+    /// Both pipes of this process reached their end: all its output has been forwarded.
+    Closed {
+        service: String,
+        pid: u32,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -207,12 +207,104 @@ fn lookup_group(name: &str) -> Result<u32, String> {
     found.ok().flatten().map(|g| g.gid.as_raw()).ok_or_else(|| format!("Group={name}: no such group"))
 }
 
-/// Forks and execs. Returns once the program has been exec'd (or failed to).
+/// Starts the process. Returns once the program has been exec'd (or failed to).
 pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
     let (out_r, out_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let pid = if spec.credentials.is_none() {
+        posix_spawn(spec, out_w.as_raw_fd(), err_w.as_raw_fd())?
+    } else {
+        fork_exec(spec, out_w, err_w)?
+    };
+    let start_time = super::process::start_time(pid).unwrap_or(0);
+    Ok(Spawned { pid, start_time, out: out_r, err: err_r })
+}
+
+/// The common case, through glibc's posix_spawn: a vfork-style clone that does not copy the
+/// engine's page tables, so a restart costs little more than the exec itself.
+fn posix_spawn(spec: &SpawnSpec, out: i32, err: i32) -> Result<u32, String> {
+    use std::ptr;
+    let cstr = |s: &[u8]| CString::new(s).map_err(|_| "a NUL byte in the command or environment".to_string());
+    let program = cstr(spec.program.as_os_str().as_bytes())?;
+    let argv: Vec<CString> = spec.argv.iter().map(|a| cstr(a.as_bytes())).collect::<Result<_, _>>()?;
+    let envp: Vec<CString> =
+        spec.env.iter().map(|(k, v)| cstr(format!("{k}={v}").as_bytes())).collect::<Result<_, _>>()?;
+    let cwd = cstr(spec.cwd.as_os_str().as_bytes())?;
+    let null = cstr(b"/dev/null")?;
+    let mut argv_p: Vec<*mut libc::c_char> = argv.iter().map(|c| c.as_ptr() as *mut _).collect();
+    argv_p.push(ptr::null_mut());
+    let mut envp_p: Vec<*mut libc::c_char> = envp.iter().map(|c| c.as_ptr() as *mut _).collect();
+    envp_p.push(ptr::null_mut());
+    let check = |what: &str, rc: libc::c_int| -> Result<(), String> {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(format!("{what}: {}", std::io::Error::from_raw_os_error(rc)))
+        }
+    };
+    // SAFETY: every pointer handed to libc points into a CString or Vec that outlives the call;
+    // attributes and file actions are initialised before use and destroyed on every path.
+    unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        check("posix_spawnattr_init", libc::posix_spawnattr_init(&mut attr))?;
+        if let Err(e) =
+            check("posix_spawn_file_actions_init", libc::posix_spawn_file_actions_init(&mut actions))
+        {
+            libc::posix_spawnattr_destroy(&mut attr);
+            return Err(e);
+        }
+        let result = (|| {
+            // Own session (and so process group); default signal handling and an empty mask,
+            // as a fresh process expects (the engine itself ignores SIGPIPE).
+            let flags = libc::POSIX_SPAWN_SETSID as libc::c_int
+                | libc::POSIX_SPAWN_SETSIGDEF
+                | libc::POSIX_SPAWN_SETSIGMASK;
+            check(
+                "posix_spawnattr_setflags",
+                libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short),
+            )?;
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            check("posix_spawnattr_setsigdefault", libc::posix_spawnattr_setsigdefault(&mut attr, &all))?;
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            check("posix_spawnattr_setsigmask", libc::posix_spawnattr_setsigmask(&mut attr, &none))?;
+            check(
+                "stdin",
+                libc::posix_spawn_file_actions_addopen(&mut actions, 0, null.as_ptr(), libc::O_RDONLY, 0),
+            )?;
+            check("stdout", libc::posix_spawn_file_actions_adddup2(&mut actions, out, 1))?;
+            check("stderr", libc::posix_spawn_file_actions_adddup2(&mut actions, err, 2))?;
+            check("chdir", libc::posix_spawn_file_actions_addchdir_np(&mut actions, cwd.as_ptr()))?;
+            let mut pid: libc::pid_t = 0;
+            let rc = libc::posix_spawn(
+                &mut pid,
+                program.as_ptr(),
+                &actions,
+                &attr,
+                argv_p.as_ptr(),
+                envp_p.as_ptr(),
+            );
+            if rc != 0 {
+                return Err(format!(
+                    "cannot start {}: {}",
+                    spec.program.display(),
+                    std::io::Error::from_raw_os_error(rc)
+                ));
+            }
+            Ok(pid as u32)
+        })();
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        result
+    }
+}
+
+/// With credentials to drop: fork, then setgroups, setgid, setuid before exec.
+fn fork_exec(spec: &SpawnSpec, out_w: OwnedFd, err_w: OwnedFd) -> Result<u32, String> {
     let mut cmd = Command::new(&spec.program);
     cmd.arg0(OsStr::from_bytes(spec.argv[0].as_bytes()))
         .args(&spec.argv[1..])
@@ -250,9 +342,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
     let pid = child.id();
     // The Child is dropped without waiting: exit is collected through the pidfd (`process.rs`).
     drop(child);
-    let start_time = super::process::start_time(pid).unwrap_or(0);
-    debug_assert!(out_r.as_raw_fd() >= 0);
-    Ok(Spawned { pid, start_time, out: out_r, err: err_r })
+    Ok(pid)
 }
 
 #[cfg(test)]
