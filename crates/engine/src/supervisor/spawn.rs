@@ -44,17 +44,10 @@ pub fn prepare(
     extra_env: &[(&str, String)],
 ) -> Result<SpawnSpec, String> {
     let credentials = credentials(unit)?;
-    let user = match &credentials {
-        Some(c) => User::from_uid(Uid::from_raw(c.uid)).ok().flatten(),
-        None => User::from_uid(Uid::current()).ok().flatten(),
+    let (home, user_name) = match &credentials {
+        Some(c) => home_and_name(User::from_uid(Uid::from_raw(c.uid)).ok().flatten()),
+        None => engine_user().clone(),
     };
-    let home = user
-        .as_ref()
-        .map(|u| u.dir.clone())
-        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let user_name =
-        user.as_ref().map(|u| u.name.clone()).or_else(|| std::env::var("USER").ok()).unwrap_or_default();
 
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
@@ -95,6 +88,22 @@ pub fn prepare(
     let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
     let program = resolve_program(argv0, path, &cwd)?;
     Ok(SpawnSpec { program, argv: command.argv.clone(), env, cwd, credentials })
+}
+
+fn home_and_name(user: Option<User>) -> (PathBuf, String) {
+    let home = user
+        .as_ref()
+        .map(|u| u.dir.clone())
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let name = user.map(|u| u.name).or_else(|| std::env::var("USER").ok()).unwrap_or_default();
+    (home, name)
+}
+
+/// The engine's own user, looked up once (a start reads no /etc/passwd).
+fn engine_user() -> &'static (PathBuf, String) {
+    static USER: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    USER.get_or_init(|| home_and_name(User::from_uid(Uid::current()).ok().flatten()))
 }
 
 fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {

@@ -25,18 +25,20 @@ type Table = Arc<Mutex<HashMap<String, String>>>;
 pub struct LocalLocks {
     dir: PathBuf,
     in_progress: Table,
+    /// Each key's checked lock file path: the directory is created and the path guarded once,
+    /// not on every operation (a start of a thousand services takes a thousand locks).
+    paths: Arc<Mutex<HashMap<String, PathBuf>>>,
 }
 
 impl LocalLocks {
     pub fn new(dir: PathBuf) -> Self {
-        LocalLocks { dir, in_progress: Arc::default() }
+        LocalLocks { dir, in_progress: Arc::default(), paths: Arc::default() }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn lock_file(&self, key: &str) -> Result<(PathBuf, File), LockError> {
+    fn lock_path(&self, key: &str) -> Result<PathBuf, LockError> {
+        if let Some(p) = self.paths.lock().unwrap_or_else(PoisonError::into_inner).get(key) {
+            return Ok(p.clone());
+        }
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -44,6 +46,16 @@ impl LocalLocks {
             .map_err(|e| backend_error("create lock directory", &self.dir, &e))?;
         let path =
             join_inside(&self.dir, &lock_file_name(key)).map_err(|e| LockError::Backend(e.to_string()))?;
+        self.paths.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_owned(), path.clone());
+        Ok(path)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock_file(&self, key: &str) -> Result<(PathBuf, File), LockError> {
+        let path = self.lock_path(key)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
