@@ -219,3 +219,21 @@ fn manual_capture_and_bad_ids() {
     let o = h.run(&["capture", "ghost"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn a_working_directory_over_the_budget_is_left_out_and_the_report_says_so() {
+    let mut h = Home::new();
+    std::fs::write(h.path().join("config.toml"), "[crash_reports]\nmax_bytes = \"64K\"\n").unwrap();
+    std::fs::write(h.work().join("big.bin"), vec![7u8; 200_000]).unwrap();
+    h.sh_unit("heavy", "sleep 0.1; exit 9", "");
+    h.start_daemon();
+    h.ok(&["start", "heavy"]);
+    h.wait_until("a crash report", || reports(&h).len() == 1);
+    let d = unpack(&reports(&h)[0]);
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["workdir"]["included"], false, "{r:#}");
+    assert!(r["workdir"]["note"].as_str().unwrap().contains("too large for the crash report budget"));
+    assert!(!d.path().join("workdir").exists());
+    assert!(d.path().join("logs/tail.log").exists() && d.path().join("env.txt").exists());
+}

@@ -332,3 +332,27 @@ fn without_file_events_the_repository_is_polled_and_the_log_says_so() {
     wait_commit(&h, &c);
     h.wait_state("polled", "running");
 }
+
+#[test]
+fn a_detached_head_is_reported_and_the_last_commit_keeps_running() {
+    let mut h = Home::new();
+    h.start_daemon();
+    let c = commit_unit(&h, "svc", &sleeper(&h, "one", ""), "one");
+    wait_commit(&h, &c);
+    let pid = h.wait_state("svc", "running")["pid"].as_u64();
+    git(&h, &["checkout", "-q", "--detach", "HEAD~1"]);
+    let o = h.run(&["sync"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("detached"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = h.status();
+    assert!(
+        s["repo_problem"].as_str().unwrap().contains("HEAD of the services repository is detached"),
+        "{s:#}"
+    );
+    assert_eq!(s["commit"], c);
+    assert_eq!(h.service("svc")["pid"].as_u64(), pid);
+}
