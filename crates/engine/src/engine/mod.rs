@@ -444,12 +444,7 @@ impl Engine {
             }
             (set.into_iter().collect::<Vec<_>>(), follows, requires)
         };
-        let on_cycle = self.inner.on_cycle.read().unwrap_or_else(|e| e.into_inner()).clone();
-        // Units on a cycle never start; ordering among the rest cannot deadlock.
-        let follows: HashMap<String, Vec<String>> = follows
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().filter(|d| !on_cycle.contains_key(d)).collect()))
-            .collect();
+        let (follows, on_cycle) = self.outside_cycles(follows);
         let me = self.clone();
         let results = run_ordered(&set, &follows, move |name, done: Vec<(String, OpOutcome)>| {
             let me = me.clone();
@@ -477,6 +472,20 @@ impl Engine {
         })
         .await;
         OpReply { results: results.into_values().collect() }
+    }
+
+    /// Drops ordering edges through units on a dependency cycle: those never start, so waiting
+    /// for them would deadlock. Returns the edges and the cycle units with their cycle.
+    fn outside_cycles(
+        &self,
+        follows: HashMap<String, Vec<String>>,
+    ) -> (HashMap<String, Vec<String>>, HashMap<String, String>) {
+        let on_cycle = self.inner.on_cycle.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let follows = follows
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().filter(|d| !on_cycle.contains_key(d)).collect()))
+            .collect();
+        (follows, on_cycle)
     }
 
     fn has_service(&self, name: &str) -> bool {
@@ -594,11 +603,7 @@ impl Engine {
             }
             (set.into_iter().collect::<Vec<_>>(), follows)
         };
-        let on_cycle = self.inner.on_cycle.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let follows: HashMap<String, Vec<String>> = follows
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().filter(|d| !on_cycle.contains_key(d)).collect()))
-            .collect();
+        let (follows, _) = self.outside_cycles(follows);
         let me = self.clone();
         let results = run_ordered(&set, &follows, move |name, _| {
             let me = me.clone();
