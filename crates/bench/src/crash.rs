@@ -35,6 +35,10 @@ pub struct CrashReport {
     pub tree_text_bytes: u64,
     /// From the exit stamp to the final report seen in crash-reports/, seconds.
     pub report_s: f64,
+    /// From the exit stamp to the temporary `.tmp-crash-…` file first seen (the engine creates
+    /// it once the capture is taken, then streams the archive into it), seconds; None if the
+    /// 2 ms polling never saw it.
+    pub tmp_seen_s: Option<f64>,
     pub report_bytes: u64,
     pub report_name: String,
     /// From report.json's `workdir`: files listed, skipped entries, note.
@@ -177,12 +181,18 @@ pub fn build_tree(root: &Path) -> Result<u64> {
     Ok(text_bytes)
 }
 
-fn final_report(reports: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(reports).ok()?.flatten().map(|e| e.path()).find(|p| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("crash-") && n.ends_with(".tar.gz"))
-    })
+/// What crash-reports/ holds: (a temporary report is there, the path of a final report).
+fn scan_reports(reports: &Path) -> (bool, Option<PathBuf>) {
+    let mut tmp = false;
+    let Ok(entries) = std::fs::read_dir(reports) else { return (false, None) };
+    for p in entries.flatten().map(|e| e.path()) {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("crash-") && name.ends_with(".tar.gz") {
+            return (tmp, Some(p));
+        }
+        tmp |= name.starts_with(".tmp-crash-");
+    }
+    (tmp, None)
 }
 
 /// report.json's `workdir` from a report tarball.
@@ -243,9 +253,14 @@ pub fn crash_report(gv: &Gitvisor, dir: &Path) -> Result<CrashReport> {
             let daemon_hwm_before_kib = procfs::hwm_kib(pid).unwrap_or(0);
             std::fs::write(&trigger, "")?;
             let mut seen = None;
+            let mut tmp_seen = None;
             let t = Instant::now();
             while t.elapsed() < Duration::from_secs(60) {
-                if let Some(p) = final_report(&reports) {
+                let (tmp, done) = scan_reports(&reports);
+                if tmp && tmp_seen.is_none() {
+                    tmp_seen = Some(now_ns());
+                }
+                if let Some(p) = done {
                     seen = Some((now_ns(), p));
                     break;
                 }
@@ -270,6 +285,7 @@ pub fn crash_report(gv: &Gitvisor, dir: &Path) -> Result<CrashReport> {
                 tree_bytes: TREE_BYTES,
                 tree_text_bytes,
                 report_s: seen_ns.saturating_sub(exited) as f64 / 1e9,
+                tmp_seen_s: tmp_seen.map(|t| t.saturating_sub(exited) as f64 / 1e9),
                 report_bytes: std::fs::metadata(&report)?.len(),
                 report_name: report.file_name().unwrap_or_default().to_string_lossy().into_owned(),
                 report_workdir_files: field("files").and_then(|f| f.as_array().map(Vec::len)),

@@ -276,10 +276,11 @@ impl Report {
                 let files = r.report_workdir_files.map_or("?".into(), |n| n.to_string());
                 let skipped = r.report_workdir_skipped.map_or("?".into(), |n| n.to_string());
                 out.push_str(&format!(
-                    "  - crash report: {} files, {:.1} MiB ({:.1} MiB text, the rest random); report {:.1} MiB, {files} files in its workdir, {skipped} skipped{}; tar -czf {:.3} s, {:.1} MiB; baseline noted {:.2} s after launch; daemon RSS {:.1} MiB before, {:.1} MiB after, VmHWM {:.1} MiB before the crash, {:.1} MiB after\n",
+                    "  - crash report: {} files, {:.1} MiB ({:.1} MiB text, the rest random); temporary file seen {} after the exit; report {:.1} MiB, {files} files in its workdir, {skipped} skipped{}; tar -czf {:.3} s, {:.1} MiB; baseline noted {:.2} s after launch; daemon RSS {:.1} MiB before, {:.1} MiB after, VmHWM {:.1} MiB before the crash, {:.1} MiB after\n",
                     r.tree_files,
                     mib(r.tree_bytes / 1024),
                     mib(r.tree_text_bytes / 1024),
+                    r.tmp_seen_s.map_or("never".into(), |t| format!("{t:.3} s")),
                     mib(r.report_bytes / 1024),
                     r.report_workdir_note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
                     r.tar_s,
