@@ -10,6 +10,8 @@
 //! sweep of whatever still names that directory. The benchmark reports; it never fails a run
 //! for being slow.
 
+mod commit;
+mod crash;
 mod figures;
 mod process;
 mod procfs;
@@ -31,7 +33,7 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const USAGE: &str = "usage: gitvisor-bench [--quick] [--idle-seconds N] [--no-anchors] [--json FILE]
                       [--anchors-dir DIR] [--gitvisor BIN] [--stamp BIN] [--only FIGURES]
                       [--anchors NAMES]
-  FIGURES: comma-separated of restart, many, graph (default: all)
+  FIGURES: comma-separated of restart, many, graph, commit, crash (default: all)
   NAMES: comma-separated of supervisord, PM2, runit (default: all installed)";
 
 pub struct Options {
@@ -109,6 +111,10 @@ pub struct Column {
     pub graph: Option<figures::Graph>,
     /// The same 1000 units without dependencies, to tell the graph's cost from the services'.
     pub flat: Option<figures::Graph>,
+    /// gitvisor only: from `git commit` to the new version running.
+    pub commit: Option<commit::CommitToRunning>,
+    /// gitvisor only: crash report of a 50 MiB, 5,000-file working tree.
+    pub crash: Option<crash::CrashReport>,
     pub errors: Vec<String>,
 }
 
@@ -222,6 +228,17 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         eprintln!("1000 services without dependencies: gitvisor");
         let dir = scratch.join("gitvisor-1000-flat");
         gcol.flat = record(&mut gcol, "flat", &dir, |d| figures::graph(&gv, d, 20, 50, false))?;
+    }
+    if o.wants("commit") {
+        let samples = if o.quick { 10 } else { 50 };
+        eprintln!("commit to running: gitvisor ({samples} commits)");
+        let dir = scratch.join("gitvisor-commit");
+        gcol.commit = record(&mut gcol, "commit", &dir, |d| commit::commit_to_running(&gv, d, samples))?;
+    }
+    if o.wants("crash") {
+        eprintln!("crash report of a 50 MiB, 5,000-file tree: gitvisor, then tar -czf");
+        let dir = scratch.join("gitvisor-crash");
+        gcol.crash = record(&mut gcol, "crash", &dir, |d| crash::crash_report(&gv, d))?;
     }
     let mut cols = vec![gcol, fcol];
     cols.extend(acols);

@@ -52,6 +52,11 @@ pub fn rss_kib(pid: Pid) -> Option<u64> {
     kib_field(&format!("/proc/{pid}/status"), "VmRSS:")
 }
 
+/// Peak resident set size of the process so far (VmHWM).
+pub fn hwm_kib(pid: Pid) -> Option<u64> {
+    kib_field(&format!("/proc/{pid}/status"), "VmHWM:")
+}
+
 pub fn pss_kib(pid: Pid) -> Option<u64> {
     kib_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }

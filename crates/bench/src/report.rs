@@ -72,7 +72,7 @@ fn many_cell(
 
 impl Report {
     pub fn new(o: &Options, columns: Vec<Column>) -> Report {
-        let mut rows = Vec::with_capacity(6);
+        let mut rows = Vec::with_capacity(10);
         let row = |figure, unit, target| Row {
             figure,
             unit,
@@ -88,6 +88,10 @@ impl Report {
         let mut mem = row("supervisor memory, 100 services", "MiB", "< 12 MiB RSS");
         let mut start = row("start 100 services", "s", "< 0.15 s");
         let mut graph = row("1000 services, dependency graph, start", "s", "< 1 s");
+        let mut commit = row("commit to running, median", "ms", "< 100 ms");
+        let mut commit99 = row("commit to running, p99", "ms", "—");
+        let mut crash = row("crash report, 50 MiB / 5,000-file tree", "s", "< 1 s and ≤ tar -czf");
+        let mut crash_mem = row("crash report, daemon peak memory (VmHWM)", "MiB", "—");
         for c in &columns {
             let name = c.name.clone();
             let put = |r: &mut Row, v: f64, cell: String| {
@@ -115,6 +119,23 @@ impl Report {
             if let Some(g) = &c.graph {
                 put(&mut graph, g.start_s, format!("{:.3} s", g.start_s));
             }
+            if let Some(m) = &c.commit {
+                put(&mut commit, m.latency.median_ms, format!("{:.1} ms", m.latency.median_ms));
+                put(&mut commit99, m.latency.p99_ms, format!("{:.1} ms", m.latency.p99_ms));
+            }
+            if let Some(r) = &c.crash {
+                put(&mut crash, r.report_s, format!("{:.3} s (tar -czf {:.3} s)", r.report_s, r.tar_s));
+                if r.tar_s > 0.0 {
+                    crash.ratios.insert("tar -czf".into(), r.report_s / r.tar_s);
+                }
+                let hwm = mib(r.daemon_hwm_after_kib);
+                let cell = format!(
+                    "{hwm:.1} MiB (RSS {:.1} MiB before the crash, {:.1} MiB after)",
+                    mib(r.daemon_rss_before_kib),
+                    mib(r.daemon_rss_after_kib)
+                );
+                put(&mut crash_mem, hwm, cell);
+            }
         }
         let floor = median.values.get("floor").copied();
         let gv = |r: &Row| r.values.get("gitvisor").copied();
@@ -123,7 +144,10 @@ impl Report {
         mem.target_met = gv(&mem).map(|g| g < 12.0);
         start.target_met = gv(&start).map(|g| g < 0.15);
         graph.target_met = gv(&graph).map(|g| g < 1.0);
-        rows.extend([median, p99, cpu, mem, start, graph]);
+        commit.target_met = gv(&commit).map(|g| g < 100.0);
+        let tar = columns.iter().find_map(|c| c.crash.as_ref()).map(|r| r.tar_s);
+        crash.target_met = gv(&crash).zip(tar).map(|(g, t)| g < 1.0 && g <= t);
+        rows.extend([median, p99, cpu, mem, start, graph, commit, commit99, crash, crash_mem]);
         for r in &mut rows {
             if let Some(g) = r.values.get("gitvisor").copied() {
                 for a in ANCHORS {
@@ -166,9 +190,12 @@ impl Report {
                 Some(false) => " (missed)",
                 None => "",
             };
+            let others = r.ratios.keys().filter(|k| !ANCHORS.contains(&k.as_str())).map(String::as_str);
             let ratios: Vec<String> = ANCHORS
                 .iter()
-                .filter_map(|a| r.ratios.get(*a).map(|v| format!("{a} {}", ratio(*v))))
+                .copied()
+                .chain(others)
+                .filter_map(|a| r.ratios.get(a).map(|v| format!("{a} {}", ratio(*v))))
                 .collect();
             let ratios = if ratios.is_empty() { "—".to_string() } else { ratios.join(", ") };
             line.push_str(&format!(" {}{met} | {ratios} |\n", r.target));
@@ -234,6 +261,36 @@ impl Report {
                 if g.dependencies {
                     out.push_str(&format!("    - last start per layer (s): {}\n", layers.join(", ")));
                 }
+            }
+            if let Some(m) = &c.commit {
+                out.push_str(&format!(
+                    "  - commit to running: {} commits, min {:.1} ms, max {:.1} ms; `git commit` itself took {:.1} ms (median, not counted); {} syncs recorded in sync-history.jsonl\n",
+                    m.latency.samples,
+                    m.latency.min_ms,
+                    m.latency.max_ms,
+                    m.git_commit_median_ms,
+                    m.syncs_recorded
+                ));
+            }
+            if let Some(r) = &c.crash {
+                let files = r.report_workdir_files.map_or("?".into(), |n| n.to_string());
+                let skipped = r.report_workdir_skipped.map_or("?".into(), |n| n.to_string());
+                out.push_str(&format!(
+                    "  - crash report: {} files, {:.1} MiB ({:.1} MiB text, the rest random); temporary file seen {} after the exit; report {:.1} MiB, {files} files in its workdir, {skipped} skipped{}; tar -czf {:.3} s, {:.1} MiB; baseline noted {:.2} s after launch; daemon RSS {:.1} MiB before, {:.1} MiB after, VmHWM {:.1} MiB before the crash, {:.1} MiB after\n",
+                    r.tree_files,
+                    mib(r.tree_bytes / 1024),
+                    mib(r.tree_text_bytes / 1024),
+                    r.tmp_seen_s.map_or("never".into(), |t| format!("{t:.3} s")),
+                    mib(r.report_bytes / 1024),
+                    r.report_workdir_note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
+                    r.tar_s,
+                    mib(r.tar_bytes / 1024),
+                    r.baseline_s,
+                    mib(r.daemon_rss_before_kib),
+                    mib(r.daemon_rss_after_kib),
+                    mib(r.daemon_hwm_before_kib),
+                    mib(r.daemon_hwm_after_kib)
+                ));
             }
             for e in &c.errors {
                 out.push_str(&format!("  - error: {}\n", e.replace('\n', "\n    ")));

@@ -35,7 +35,11 @@ pub struct Intervals {
 /// Intervals between consecutive stamps, skipping the first `warmup` stamps.
 pub fn intervals(stamps: &[u64], warmup: usize) -> Option<Intervals> {
     let s = stamps.get(warmup.min(stamps.len())..)?;
-    let mut ms: Vec<f64> = s.windows(2).map(|w| w[1].saturating_sub(w[0]) as f64 / 1e6).collect();
+    summary(s.windows(2).map(|w| w[1].saturating_sub(w[0]) as f64 / 1e6).collect())
+}
+
+/// Median, p99, min and max of durations in milliseconds.
+pub fn summary(mut ms: Vec<f64>) -> Option<Intervals> {
     if ms.is_empty() {
         return None;
     }

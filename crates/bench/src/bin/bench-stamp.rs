@@ -3,37 +3,60 @@
 //! `bench-stamp FILE` appends its own start time (CLOCK_REALTIME, nanoseconds, one line) to FILE
 //! and exits 0 at once: restarting it measures the supervisor's own cost plus one fork/exec of a
 //! tiny program. `bench-stamp --idle FILE` writes the stamp, then sleeps until killed: an idle
-//! service whose stamp says when it started.
+//! service whose stamp says when it started. `bench-stamp --exit-when TRIGGER CODE FILE` waits
+//! (checking every millisecond) until TRIGGER exists, then appends the time to FILE and exits
+//! with CODE: a crash whose stamp says when it happened.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn main() {
-    // Read the clock first: the stamp is the moment the program began to run.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mut args = std::env::args_os().skip(1);
-    let mut idle = false;
-    let mut file = args.next();
-    if file.as_deref() == Some("--idle".as_ref()) {
-        idle = true;
-        file = args.next();
-    }
-    let Some(file) = file else {
-        eprintln!("usage: bench-stamp [--idle] FILE");
-        std::process::exit(2);
-    };
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+fn stamp(file: &OsString, now: u128) {
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&file)
+        .open(file)
         .and_then(|mut f| f.write_all(format!("{now}\n").as_bytes()));
     if let Err(e) = written {
-        eprintln!("bench-stamp: {}: {e}", std::path::Path::new(&file).display());
+        eprintln!("bench-stamp: {}: {e}", Path::new(file).display());
         std::process::exit(1);
     }
-    if idle {
-        loop {
-            std::thread::park();
+}
+
+fn usage() -> ! {
+    eprintln!("usage: bench-stamp [--idle] FILE | bench-stamp --exit-when TRIGGER CODE FILE");
+    std::process::exit(2);
+}
+
+fn main() {
+    // Read the clock first: the stamp is the moment the program began to run.
+    let now = now_ns();
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|a| a.to_str()) {
+        Some("--exit-when") => {
+            let [_, trigger, code, file] = &args[..] else { usage() };
+            let code: i32 = code.to_str().and_then(|c| c.parse().ok()).unwrap_or_else(|| usage());
+            while !Path::new(trigger).exists() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stamp(file, now_ns());
+            std::process::exit(code);
+        }
+        Some("--idle") => {
+            let [_, file] = &args[..] else { usage() };
+            stamp(file, now);
+            loop {
+                std::thread::park();
+            }
+        }
+        _ => {
+            let [file] = &args[..] else { usage() };
+            stamp(file, now);
         }
     }
 }

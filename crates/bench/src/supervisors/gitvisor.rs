@@ -17,7 +17,8 @@ pub struct Gitvisor {
 }
 
 impl Gitvisor {
-    fn unit(&self, exec: &str, extra: &str) -> String {
+    /// An enabled unit running `exec`, with `extra` lines in its [Service] section.
+    pub fn unit(&self, exec: &str, extra: &str) -> String {
         format!("[Service]\nExecStart={exec}\n{extra}\n[Install]\nWantedBy=default.target\n")
     }
 
