@@ -1,5 +1,6 @@
 //! What a capture holds: the tree's entries, what was skipped, and a manifest for reports.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,20 @@ pub struct Capture {
     pub skipped: Vec<Skipped>,
     /// Bytes of file contents captured (each file counted, even when two share a blob).
     pub total_bytes: u64,
+    /// Each captured file's identity and times when it was read, so a later capture of the
+    /// same tree can take an unchanged file from this one without reading it again.
+    pub stamps: HashMap<PathBuf, FileStamp>,
+}
+
+/// What says a file has not changed: same inode, size, modification and status-change times
+/// (ctime cannot be set back by a process, so a rewrite always shows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
 }
 
 /// One captured path, relative to the root; may be non-UTF-8.

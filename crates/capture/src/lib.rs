@@ -46,11 +46,11 @@ mod test_hooks;
 mod tests;
 
 pub use blobs::BlobPool;
-pub use capture::{hex, Capture, Entry, EntryKind, ManifestEntry};
+pub use capture::{hex, Capture, Entry, EntryKind, FileStamp, ManifestEntry};
 pub use diff::{diff, Changes, FileChange, Modified};
 pub use limits::{Limits, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE};
 pub use skip::{SkipReason, Skipped};
 pub use snapshot::{append_snapshot, write_snapshot};
 pub use store::{CaptureId, Store, StoreSettings, DEFAULT_MAX_BYTES, DEFAULT_MAX_CAPTURES, DEFAULT_TTL};
 pub use sweeper::{Sweeper, DEFAULT_SWEEP_INTERVAL};
-pub use walk::capture_dir;
+pub use walk::{capture_dir, capture_dir_since};

@@ -103,3 +103,71 @@ fn the_total_cap_skips_that_file_and_every_later_one() {
     assert_eq!(reason_of(&capture, "c"), Some(&cap), "c fits, but comes after b");
     assert_eq!(capture.total_bytes, 60);
 }
+
+#[test]
+fn a_capture_since_a_baseline_reads_only_what_changed() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    fs::write(p("same.txt"), b"unchanged").unwrap();
+    fs::write(p("grown.txt"), b"short").unwrap();
+    fs::write(p("rewritten.txt"), b"aaaa").unwrap();
+    let pool = BlobPool::default();
+    let mut baseline = capture_dir(dir.path(), &Limits::default(), &pool).unwrap();
+    // As if taken well after the files last changed.
+    baseline.taken_at += std::time::Duration::from_secs(10);
+
+    fs::write(p("grown.txt"), b"much longer now").unwrap();
+    // Same size, and its modification time put back: only the status-change time tells.
+    let old = fs::metadata(p("rewritten.txt")).unwrap();
+    fs::write(p("rewritten.txt"), b"bbbb").unwrap();
+    let mtime = nix::sys::time::TimeSpec::new(
+        std::os::unix::fs::MetadataExt::mtime(&old),
+        std::os::unix::fs::MetadataExt::mtime_nsec(&old),
+    );
+    nix::sys::stat::utimensat(
+        None,
+        &p("rewritten.txt"),
+        &mtime,
+        &mtime,
+        nix::sys::stat::UtimensatFlags::FollowSymlink,
+    )
+    .unwrap();
+
+    let opened = Rc::new(RefCell::new(Vec::new()));
+    let seen = opened.clone();
+    let _hook = set_before_open(move |path| seen.borrow_mut().push(path.to_string_lossy().into_owned()));
+    let now = crate::capture_dir_since(dir.path(), &Limits::default(), &pool, Some(&baseline)).unwrap();
+    let mut opened = opened.borrow().clone();
+    opened.sort();
+    assert_eq!(opened, vec!["grown.txt", "rewritten.txt"], "the unchanged file is not read again");
+    let content = |c: &crate::Capture, n: &str| match &c
+        .entries
+        .iter()
+        .find(|e| e.path == Path::new(n))
+        .unwrap()
+        .kind
+    {
+        EntryKind::File { content, .. } => content.to_vec(),
+        _ => panic!("not a file"),
+    };
+    assert_eq!(content(&now, "same.txt"), b"unchanged");
+    assert_eq!(content(&now, "grown.txt"), b"much longer now");
+    assert_eq!(content(&now, "rewritten.txt"), b"bbbb");
+    assert_eq!(now.total_bytes, 9 + 15 + 4);
+}
+
+#[test]
+fn files_changed_just_before_the_baseline_are_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("fresh.txt"), b"fresh").unwrap();
+    let pool = BlobPool::default();
+    // Taken at once: a change in the same clock tick could hide behind equal times.
+    let baseline = capture_dir(dir.path(), &Limits::default(), &pool).unwrap();
+    let opened = std::rc::Rc::new(std::cell::Cell::new(0));
+    let seen = opened.clone();
+    let _hook = set_before_open(move |_| seen.set(seen.get() + 1));
+    crate::capture_dir_since(dir.path(), &Limits::default(), &pool, Some(&baseline)).unwrap();
+    assert_eq!(opened.get(), 1);
+}

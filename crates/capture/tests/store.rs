@@ -53,6 +53,7 @@ fn capture(pool: &BlobPool, content: &[u8]) -> Capture {
         }],
         skipped: Vec::new(),
         total_bytes: size,
+        stamps: Default::default(),
     }
 }
 

@@ -13,6 +13,7 @@ fn empty_capture() -> Capture {
         entries: Vec::new(),
         skipped: Vec::new(),
         total_bytes: 0,
+        stamps: Default::default(),
     }
 }
 

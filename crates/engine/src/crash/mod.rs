@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use gitvisor_capture::{capture_dir, diff, Capture, CaptureId, Limits, Store, StoreSettings, Sweeper};
+use gitvisor_capture::{
+    capture_dir, capture_dir_since, diff, Capture, CaptureId, Limits, Store, StoreSettings, Sweeper,
+};
 use gitvisor_protocol::{EventKind, ExitInfo};
 use gitvisor_units::Unit;
 
@@ -383,7 +385,8 @@ impl Ctx {
         let mut workdir = Workdir { root: Some(root.display().to_string()), ..Workdir::default() };
         let capture = if capture_enabled(&info.unit) {
             let blobs = self.store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
-            match capture_dir(&root, &limits(&info.unit), &blobs) {
+            // Unchanged files come from the baseline without being read again.
+            match capture_dir_since(&root, &limits(&info.unit), &blobs, baseline) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     workdir.note = Some(format!("cannot capture {}: {e}", root.display()));
