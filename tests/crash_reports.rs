@@ -10,7 +10,16 @@ use serde_json::Value;
 
 fn reports(h: &Home) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(h.path().join("crash-reports"))
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".tar.gz")).collect())
+        // Finished reports only: a report being written is a hidden `.tmp-…` file.
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap().to_string_lossy();
+                    name.ends_with(".tar.gz") && !name.starts_with('.')
+                })
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

@@ -106,6 +106,15 @@ struct Task {
     snapshot: watch::Sender<Snapshot>,
     started_ms: Option<u64>,
     adopted: bool,
+    /// Log notes written once the current input's actions are done (off the spawn path).
+    deferred_notes: Vec<String>,
+}
+
+/// An exit to tell once its consequences (a restart) are under way.
+struct Exit {
+    pid: u32,
+    expected: bool,
+    exit: ExitInfo,
 }
 
 pub fn spawn_task(
@@ -127,6 +136,7 @@ pub fn spawn_task(
         snapshot: watch::channel(blank_snapshot()).0,
         started_ms: None,
         adopted: false,
+        deferred_notes: Vec::new(),
     };
     let mut pending = None;
     match initial {
@@ -203,8 +213,10 @@ impl Task {
                 },
                 exit = exit_of(&self.process) => {
                     let w = self.process.take().expect("watched");
-                    self.note_exit(w.pid, &exit);
-                    self.apply(Input::Exited(exit)).await;
+                    // The exit is told (log note, event) right after the actions it causes, so
+                    // a restart with no delay spawns before anything else is done.
+                    let told = Exit { pid: w.pid, expected: self.machine.stop_requested(), exit: exit.clone() };
+                    self.apply_after_exit(Input::Exited(exit), Some(told)).await;
                 }
                 _ = exit_of(&self.exec_stop) => {
                     self.exec_stop = None;
@@ -242,8 +254,8 @@ impl Task {
         self.apply(input).await;
     }
 
-    fn note_exit(&self, pid: u32, exit: &ExitInfo) {
-        let expected = self.machine.stop_requested();
+    fn note_exit(&self, told: Exit) {
+        let Exit { pid, expected, exit } = told;
         self.ctx.logs.note(&self.ctx.name, format!("process {pid} {}", exit.describe()));
         self.ctx.bus.publish(EventKind::Exited {
             service: self.ctx.name.clone(),
@@ -255,6 +267,10 @@ impl Task {
 
     /// Feeds one input to the machine and performs the resulting actions (which may feed more).
     async fn apply(&mut self, input: Input) {
+        self.apply_after_exit(input, None).await;
+    }
+
+    async fn apply_after_exit(&mut self, input: Input, mut exit: Option<Exit>) {
         let mut queue = vec![input];
         while let Some(input) = queue.pop() {
             let before = self.machine.state;
@@ -264,6 +280,12 @@ impl Task {
                 if let Some(next) = self.perform(action).await {
                     queue.push(next);
                 }
+            }
+            if let Some(told) = exit.take() {
+                self.note_exit(told);
+            }
+            for note in std::mem::take(&mut self.deferred_notes) {
+                self.ctx.logs.note(&self.ctx.name, note);
             }
             if self.machine.restarts != restarts_before {
                 let delay_ms = self
@@ -368,10 +390,8 @@ impl Task {
                 {
                     tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
                 }
-                self.ctx.logs.note(
-                    &self.ctx.name,
-                    format!("started process {pid}: {}", unit.exec_start.argv.join(" ")),
-                );
+                self.deferred_notes
+                    .push(format!("started process {pid}: {}", unit.exec_start.argv.join(" ")));
                 Input::Spawned
             }
             Err(e) => {
