@@ -52,14 +52,14 @@ impl UnitSet {
         };
         if name.is_template() {
             // Validate the template once with a placeholder instance, so its errors show early.
-            if let Err(diags) = load_instance(file, &bytes, "instance", ctx) {
-                self.report(name.as_str(), diags);
-                return;
-            }
+            let default_instance = match load_instance(file, &bytes, "instance", ctx) {
+                Ok(loaded) => loaded.unit.default_instance,
+                Err(diags) => {
+                    self.report(name.as_str(), diags);
+                    return;
+                }
+            };
             let prefix = name.as_str().to_string();
-            let default_instance = load_instance(file, &bytes, "instance", ctx)
-                .ok()
-                .and_then(|l| l.unit.default_instance.clone());
             self.templates.insert(prefix.clone(), (file.to_string(), bytes));
             if let Some(inst) = default_instance {
                 let name = format!("{prefix}{inst}");

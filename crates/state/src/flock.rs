@@ -59,3 +59,17 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Opens (creating if needed, never truncating) a lock file: private, close-on-exec, so a
+/// service never inherits a lock.
+pub(crate) fn open_lock_file(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(crate::atomic::NEW_FILE_MODE)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}

@@ -1,12 +1,11 @@
 //! The lock that makes one engine the owner of a home directory.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::atomic::NEW_FILE_MODE;
-use crate::flock::ExclusiveLock;
+use crate::flock::{open_lock_file, ExclusiveLock};
 
 /// Why a home could not be locked; each message is one line naming the lock file.
 #[derive(Debug, thiserror::Error)]
@@ -39,15 +38,7 @@ impl HomeLock {
     /// Takes the lock at `path` (creating the file, not its directory) without waiting.
     pub fn acquire(path: &Path) -> Result<HomeLock, HomeLockError> {
         let io = |error| HomeLockError::Io { path: path.to_owned(), error };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(NEW_FILE_MODE)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .map_err(io)?;
+        let file = open_lock_file(path).map_err(io)?;
         let Some(lock) = ExclusiveLock::try_now(file).map_err(io)? else {
             let pid = File::open(path).ok().and_then(|file| read_pid(&file));
             return Err(HomeLockError::Held { path: path.to_owned(), pid });

@@ -6,16 +6,15 @@
 //! file holds `PID OP` of its holder, so the refusal can name it.
 
 use std::collections::HashMap;
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{DirBuilder, File};
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::file_name::lock_file_name;
 use super::{LockBackend, LockError};
-use crate::atomic::NEW_FILE_MODE;
-use crate::flock::ExclusiveLock;
+use crate::flock::{open_lock_file, ExclusiveLock};
 use crate::paths::join_inside;
 
 type Table = Arc<Mutex<HashMap<String, String>>>;
@@ -56,15 +55,7 @@ impl LocalLocks {
 
     fn lock_file(&self, key: &str) -> Result<(PathBuf, File), LockError> {
         let path = self.lock_path(key)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(NEW_FILE_MODE)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| backend_error("open lock file", &path, &e))?;
+        let file = open_lock_file(&path).map_err(|e| backend_error("open lock file", &path, &e))?;
         Ok((path, file))
     }
 }
