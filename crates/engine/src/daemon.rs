@@ -37,27 +37,51 @@ pub fn own_home(paths: &Paths) -> Result<HomeLock, DaemonError> {
     })
 }
 
+/// An engine that owns its home and serves its socket: what `gitvisor daemon` runs, and what
+/// the tray app runs when no other engine owns the home.
+pub struct OwnedEngine {
+    pub engine: Engine,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    socket: PathBuf,
+    _home: HomeLock,
+}
+
+impl OwnedEngine {
+    /// Takes the home (or fails with `AlreadyRunning`), binds the socket, opens the engine and
+    /// serves the socket until [`OwnedEngine::shutdown`].
+    pub async fn open(paths: Paths, keeper_program: PathBuf) -> Result<OwnedEngine, DaemonError> {
+        let home = own_home(&paths)?;
+        let listener = crate::server::bind(&paths.socket).map_err(|source| DaemonError::Io {
+            context: format!("listening on {}", paths.socket.display()),
+            source,
+        })?;
+        let engine = Engine::open(EngineOptions { paths: paths.clone(), keeper_program }).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(crate::server::serve(engine.clone(), listener, stop_rx));
+        tracing::info!("gitvisor engine {} serving {}", std::process::id(), paths.socket.display());
+        Ok(OwnedEngine { engine, stop, server, socket: paths.socket, _home: home })
+    }
+
+    /// Stops every service in reverse dependency order, then the server; releases the home.
+    pub async fn shutdown(self) {
+        self.engine.shutdown().await;
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
 pub async fn run(paths: Paths, keeper_program: PathBuf) -> Result<(), DaemonError> {
-    let _home = own_home(&paths)?;
     let mut term = signal(SignalKind::terminate())
         .map_err(|source| DaemonError::Io { context: "SIGTERM handler".into(), source })?;
     let mut int = signal(SignalKind::interrupt())
         .map_err(|source| DaemonError::Io { context: "SIGINT handler".into(), source })?;
-    let listener = crate::server::bind(&paths.socket).map_err(|source| DaemonError::Io {
-        context: format!("listening on {}", paths.socket.display()),
-        source,
-    })?;
-    let engine = Engine::open(EngineOptions { paths: paths.clone(), keeper_program }).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let server = tokio::spawn(crate::server::serve(engine.clone(), listener, stop_rx));
-    tracing::info!("gitvisor engine {} serving {}", std::process::id(), paths.socket.display());
+    let owned = OwnedEngine::open(paths, keeper_program).await?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping services"),
         _ = int.recv() => tracing::info!("SIGINT: stopping services"),
     }
-    engine.shutdown().await;
-    let _ = stop_tx.send(true);
-    let _ = server.await;
-    let _ = std::fs::remove_file(&paths.socket);
+    owned.shutdown().await;
     Ok(())
 }

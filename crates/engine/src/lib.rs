@@ -18,6 +18,7 @@ pub mod git;
 pub mod logs;
 pub mod ordered;
 pub mod paths;
+pub mod rpc;
 pub mod server;
 pub mod settings;
 pub mod store;

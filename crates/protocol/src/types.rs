@@ -147,6 +147,12 @@ pub struct ServiceStatus {
     pub busy: Option<String>,
     /// The process was adopted from an earlier engine.
     pub adopted: bool,
+    /// CPU time the main process has used (user + system), while it runs.
+    #[serde(default)]
+    pub cpu_ms: Option<u64>,
+    /// Resident memory of the main process in KiB, while it runs.
+    #[serde(default)]
+    pub memory_kb: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -405,4 +411,9 @@ pub struct CaptureParams {
 pub struct CaptureReply {
     pub id: String,
     pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommitParams {
+    pub commit: String,
 }

@@ -321,7 +321,8 @@ impl Engine {
                 if e.starts_with("no unit named") {
                     EngineError::UnknownService(name.to_string())
                 } else {
-                    EngineError::Failed(format!("{name}: {e}"))
+                    // The error names the unit already.
+                    EngineError::Failed(e)
                 }
             })?
         };
@@ -354,6 +355,7 @@ impl Engine {
             .filter(|(n, _)| names.is_empty() || names.contains(n))
             .map(|(name, s)| {
                 let snap = s.snapshot.borrow().clone();
+                let usage = snap.pid.filter(|_| snap.state.is_active()).and_then(process::live_usage);
                 ServiceStatus {
                     name: name.clone(),
                     description: s.unit.description.clone(),
@@ -374,6 +376,8 @@ impl Engine {
                     last_exit: snap.last_exit.clone(),
                     busy: busy.get(&lock_key(name)).cloned(),
                     adopted: snap.adopted,
+                    cpu_ms: usage.map(|u| u.0),
+                    memory_kb: usage.map(|u| u.1),
                 }
             })
             .collect();

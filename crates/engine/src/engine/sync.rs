@@ -290,6 +290,20 @@ impl Engine {
         Ok(HistoryReply { commits, syncs })
     }
 
+    /// What rolling back to `commit` would change in the unit files (HEAD to `commit`).
+    pub fn diff_to(&self, commit: &str) -> Result<String, EngineError> {
+        let repo = ServicesRepo::open(&self.inner.paths.services).map_err(git_error)?;
+        let id = repo.resolve(commit).map_err(git_error)?;
+        repo.diff_to(id).map_err(git_error)
+    }
+
+    /// What `commit` changed in the unit files against its first parent.
+    pub fn commit_diff(&self, commit: &str) -> Result<String, EngineError> {
+        let repo = ServicesRepo::open(&self.inner.paths.services).map_err(git_error)?;
+        let id = repo.resolve(commit).map_err(git_error)?;
+        repo.commit_patch(id).map_err(git_error)
+    }
+
     /// A new commit whose tree is `commit`'s, applied at once.
     pub async fn rollback(&self, commit: &str) -> Result<RollbackReply, EngineError> {
         let me = self.clone();

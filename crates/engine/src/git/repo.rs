@@ -259,11 +259,15 @@ impl ServicesRepo {
             .find_commit(target)
             .and_then(|c| c.tree())
             .map_err(|e| repo_err(&self.path, e.message()))?;
+        self.patch(Some(&old), &new)
+    }
+
+    fn patch(&self, old: Option<&git2::Tree>, new: &git2::Tree) -> Result<String, GitError> {
         let mut opts = DiffOptions::new();
         opts.pathspec("*.service");
         let diff = self
             .repo
-            .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))
+            .diff_tree_to_tree(old, Some(new), Some(&mut opts))
             .map_err(|e| repo_err(&self.path, e.message()))?;
         let mut out = String::new();
         diff.print(git2::DiffFormat::Patch, |_, _, line| {
@@ -277,6 +281,14 @@ impl ServicesRepo {
         })
         .map_err(|e| repo_err(&self.path, e.message()))?;
         Ok(out)
+    }
+
+    /// What commit `id` changed in the unit files against its first parent, as a unified diff.
+    pub fn commit_patch(&self, id: Oid) -> Result<String, GitError> {
+        let commit = self.repo.find_commit(id).map_err(|e| repo_err(&self.path, e.message()))?;
+        let new = commit.tree().map_err(|e| repo_err(&self.path, e.message()))?;
+        let old = commit.parent(0).ok().and_then(|p| p.tree().ok());
+        self.patch(old.as_ref(), &new)
     }
 
     /// A new commit on the branch whose tree is `target`'s; history is never rewritten.

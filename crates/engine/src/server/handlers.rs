@@ -1,88 +1,20 @@
 //! One handler per method, dispatched by one exhaustive match.
 
 use gitvisor_protocol::{
-    CaptureParams, CrashExportParams, CrashIdParams, CrashRmParams, ErrorCode, FrameReader, Hello,
-    HistoryParams, LogNotification, LogsParams, LogsReply, NamesParams, Notification, Request, Response,
-    RollbackParams, RpcError, Welcome, PROTOCOL_VERSION,
+    ErrorCode, FrameReader, LogNotification, LogsParams, LogsReply, Notification, Request, Response,
+    RpcError, Welcome, PROTOCOL_VERSION,
 };
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::io::BufReader;
 use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::watch;
 
 use super::Conn;
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::events::Priority;
+use crate::rpc::{engine_error, parse, to_value, Method};
 
 type Frames = FrameReader<BufReader<OwnedReadHalf>>;
-
-/// The methods of the protocol.
-enum Method {
-    Hello(Hello),
-    Status(NamesParams),
-    Start(NamesParams),
-    Stop(NamesParams),
-    Restart(NamesParams),
-    Logs(LogsParams),
-    EventsSubscribe,
-    Config,
-    Sync,
-    History(HistoryParams),
-    Rollback(RollbackParams),
-    CrashList,
-    CrashShow(CrashIdParams),
-    CrashExport(CrashExportParams),
-    CrashRm(CrashRmParams),
-    Capture(CaptureParams),
-}
-
-fn parse(req: &Request) -> Result<Method, RpcError> {
-    fn params<T: DeserializeOwned>(req: &Request) -> Result<T, RpcError> {
-        let p = if req.params.is_null() { Value::Object(Default::default()) } else { req.params.clone() };
-        serde_json::from_value(p)
-            .map_err(|e| ErrorCode::InvalidParams.error(format!("{}: invalid params: {e}", req.method)))
-    }
-    fn names(req: &Request) -> Result<NamesParams, RpcError> {
-        if req.params.is_null() {
-            return Ok(NamesParams { names: Vec::new() });
-        }
-        params(req)
-    }
-    Ok(match req.method.as_str() {
-        "hello" => Method::Hello(params(req)?),
-        "status" => Method::Status(names(req)?),
-        "start" => Method::Start(params(req)?),
-        "stop" => Method::Stop(params(req)?),
-        "restart" => Method::Restart(params(req)?),
-        "logs" => Method::Logs(params(req)?),
-        "events.subscribe" => Method::EventsSubscribe,
-        "config" => Method::Config,
-        "sync" => Method::Sync,
-        "history" => Method::History(params(req)?),
-        "rollback" => Method::Rollback(params(req)?),
-        "crash.list" => Method::CrashList,
-        "crash.show" => Method::CrashShow(params(req)?),
-        "crash.export" => Method::CrashExport(params(req)?),
-        "crash.rm" => Method::CrashRm(params(req)?),
-        "capture" => Method::Capture(params(req)?),
-        other => return Err(ErrorCode::MethodNotFound.error(format!("no method named {other:?}"))),
-    })
-}
-
-fn engine_error(e: EngineError) -> RpcError {
-    let code = match &e {
-        EngineError::UnknownService(_) => ErrorCode::UnknownService,
-        EngineError::Lock(gitvisor_state::LockError::InProgress { .. }) => ErrorCode::InProgress,
-        EngineError::Lock(gitvisor_state::LockError::Held { .. }) => ErrorCode::Held,
-        _ => ErrorCode::OperationFailed,
-    };
-    code.error(e.to_string())
-}
-
-fn to_value<T: serde::Serialize>(v: T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
 
 /// Handles one request. `Err` ends the connection (the client is gone).
 pub(super) async fn handle(
@@ -94,7 +26,7 @@ pub(super) async fn handle(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let id = req.id.clone().unwrap_or(Value::Null);
-    let method = match parse(&req) {
+    let method = match parse(&req.method, &req.params) {
         Ok(m) => m,
         Err(e) => return conn.error(id, e).await,
     };
@@ -121,30 +53,9 @@ pub(super) async fn handle(
                 }))
             }
         }
-        Method::Status(p) => engine.status(&p.names).map(to_value).map_err(engine_error),
-        Method::Start(p) => engine.start(&p.names).await.map(to_value).map_err(engine_error),
-        Method::Stop(p) => engine.stop(&p.names).await.map(to_value).map_err(engine_error),
-        Method::Restart(p) => engine.restart(&p.names).await.map(to_value).map_err(engine_error),
-        Method::Config => Ok(to_value(engine.settings())),
-        Method::Sync => engine.sync().await.map(to_value).map_err(engine_error),
-        Method::History(p) => engine.history(p.limit).map(to_value).map_err(engine_error),
-        Method::Rollback(p) => engine.rollback(&p.commit).await.map(to_value).map_err(engine_error),
-        Method::CrashList => engine.crash_list().map(to_value).map_err(engine_error),
-        Method::CrashShow(p) => engine.crash_show(&p.id).map(to_value).map_err(engine_error),
-        Method::CrashExport(p) => engine
-            .crash_export(&p.id, &p.path)
-            .map(|path| serde_json::json!({ "path": path }))
-            .map_err(engine_error),
-        Method::CrashRm(p) => engine
-            .crash_rm(p.id.as_deref(), p.all)
-            .map(|removed| to_value(gitvisor_protocol::CrashRmReply { removed }))
-            .map_err(engine_error),
-        Method::Capture(p) => engine.capture(&p.name).await.map(to_value).map_err(engine_error),
         Method::Logs(p) if p.follow => return follow_logs(engine, conn, frames, id, p, stop).await,
-        Method::Logs(p) => {
-            engine.logs(&p.name, p.lines).map(|lines| to_value(LogsReply { lines })).map_err(engine_error)
-        }
         Method::EventsSubscribe => return stream_events(engine, conn, frames, id, stop).await,
+        other => crate::rpc::call(engine, other).await,
     };
     match result {
         Ok(v) => conn.send(&Response::ok(id, v)).await,
