@@ -1,0 +1,29 @@
+// Declares the window's commands in the app manifest: each becomes a permission
+// (`allow-<command>`) that capabilities/main.json must grant, so the window can call nothing
+// it is not given.
+fn main() {
+    let commands = &[
+        "snapshot",
+        "status",
+        "start",
+        "stop",
+        "restart",
+        "follow_logs",
+        "unfollow_logs",
+        "sync",
+        "history",
+        "commit_diff",
+        "rollback_diff",
+        "rollback",
+        "crash_list",
+        "crash_show",
+        "crash_export",
+        "crash_seen",
+        "capture",
+        "app_info",
+        "set_autostart",
+    ];
+    let attributes =
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands));
+    tauri_build::try_build(attributes).expect("tauri-build");
+}

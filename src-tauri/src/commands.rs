@@ -1,0 +1,182 @@
+//! The window's commands: each is one call into the engine's operations (through the backend)
+//! or into the app's own state. Declared in build.rs so each one is a permission.
+
+use gitvisor_protocol::{
+    CaptureReply, CrashListReply, CrashShowReply, HistoryReply, LogLine, LogNotification, OpReply,
+    RollbackReply, StatusReply, SyncReport,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tauri::{AppHandle, Emitter, Runtime, State};
+
+use crate::shell::{Shell, Snapshot};
+use crate::window;
+
+type Result<T> = std::result::Result<T, String>;
+
+/// The last status the engine gave, with the app's own counters: what the window shows
+/// before the first `gv:status` event reaches it.
+#[tauri::command]
+pub fn snapshot(shell: State<'_, Shell>) -> Snapshot {
+    shell.snapshot()
+}
+
+#[tauri::command]
+pub async fn status(shell: State<'_, Shell>) -> Result<StatusReply> {
+    shell.backend.call_as("status", json!({})).await
+}
+
+/// Runs a lifecycle operation on one service; the error is the service's own.
+pub(crate) async fn operate(shell: &Shell, method: &str, name: String) -> Result<OpReply> {
+    let reply: OpReply = shell.backend.call_as(method, json!({ "names": [name] })).await?;
+    shell.refresh.notify_one();
+    match reply.results.iter().find(|r| !r.ok) {
+        Some(failed) => {
+            Err(failed.error.clone().unwrap_or_else(|| format!("{method} {} failed", failed.name)))
+        }
+        None => Ok(reply),
+    }
+}
+
+#[tauri::command]
+pub async fn start(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
+    operate(&shell, "start", name).await
+}
+
+#[tauri::command]
+pub async fn stop(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
+    operate(&shell, "stop", name).await
+}
+
+#[tauri::command]
+pub async fn restart(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
+    operate(&shell, "restart", name).await
+}
+
+/// The last `lines` lines of a service's log, then each new line as a `gv:log` event to the
+/// window until `unfollow_logs`, another `follow_logs`, or the window closes.
+#[tauri::command]
+pub async fn follow_logs<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    name: String,
+    lines: usize,
+) -> Result<Vec<LogLine>> {
+    let (tail, mut stream) = shell.backend.follow_logs(&name, lines.min(10_000)).await?;
+    let task = tauri::async_runtime::spawn(async move {
+        while let Some(line) = stream.next().await {
+            let n = LogNotification { name: name.clone(), line };
+            if app.emit_to(window::LABEL, "gv:log", n).is_err() {
+                return;
+            }
+        }
+    });
+    if let Some(old) = shell.follow.lock().unwrap_or_else(|e| e.into_inner()).replace(task) {
+        old.abort();
+    }
+    Ok(tail)
+}
+
+#[tauri::command]
+pub fn unfollow_logs(shell: State<'_, Shell>) {
+    if let Some(task) = shell.follow.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        task.abort();
+    }
+}
+
+#[tauri::command]
+pub async fn sync(shell: State<'_, Shell>) -> Result<SyncReport> {
+    shell.backend.call_as("sync", Value::Null).await
+}
+
+#[tauri::command]
+pub async fn history(shell: State<'_, Shell>, limit: usize) -> Result<HistoryReply> {
+    shell.backend.call_as("history", json!({ "limit": limit.clamp(1, 1000) })).await
+}
+
+/// What a commit changed in the unit files.
+#[tauri::command]
+pub async fn commit_diff(shell: State<'_, Shell>, commit: String) -> Result<String> {
+    shell.backend.call_as("commit.diff", json!({ "commit": commit })).await
+}
+
+/// What rolling back to a commit would change: shown before the user confirms.
+#[tauri::command]
+pub async fn rollback_diff(shell: State<'_, Shell>, commit: String) -> Result<String> {
+    shell.backend.call_as("diff", json!({ "commit": commit })).await
+}
+
+#[tauri::command]
+pub async fn rollback(shell: State<'_, Shell>, commit: String) -> Result<RollbackReply> {
+    shell.backend.call_as("rollback", json!({ "commit": commit })).await
+}
+
+#[tauri::command]
+pub async fn crash_list(shell: State<'_, Shell>) -> Result<CrashListReply> {
+    shell.backend.call_as("crash.list", Value::Null).await
+}
+
+#[tauri::command]
+pub async fn crash_show(shell: State<'_, Shell>, id: String) -> Result<CrashShowReply> {
+    shell.backend.call_as("crash.show", json!({ "id": id })).await
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct Exported {
+    pub path: String,
+}
+
+/// Copies a report's archive to `path` (absolute; an existing file is never overwritten).
+#[tauri::command]
+pub async fn crash_export(shell: State<'_, Shell>, id: String, path: String) -> Result<Exported> {
+    shell.backend.call_as("crash.export", json!({ "id": id, "path": path })).await
+}
+
+/// The user has seen the crash reports: the "new" count drops to zero.
+#[tauri::command]
+pub async fn crash_seen<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> Result<()> {
+    let list: CrashListReply = shell.backend.call_as("crash.list", Value::Null).await?;
+    shell.mark_seen(&list)?;
+    crate::pump::publish_crash_count(&app, &shell, shell.count_new(&list));
+    Ok(())
+}
+
+/// Captures a service's working directory now, as a report of kind `capture`.
+#[tauri::command]
+pub async fn capture(shell: State<'_, Shell>, name: String) -> Result<CaptureReply> {
+    shell.backend.call_as("capture", json!({ "name": name })).await
+}
+
+#[derive(Serialize)]
+pub struct AppInfo {
+    pub version: String,
+    pub home: String,
+    pub attached: bool,
+    pub autostart: bool,
+    /// Where an export goes by default.
+    pub export_dir: String,
+}
+
+#[tauri::command]
+pub fn app_info<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> AppInfo {
+    use tauri::Manager;
+    let export_dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/tmp".into());
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        home: shell.backend.paths().home.display().to_string(),
+        attached: shell.backend.attached(),
+        autostart: crate::autostart::enabled(&app),
+        export_dir,
+    }
+}
+
+/// Turns start at login on or off; answers the state now in force.
+#[tauri::command]
+pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<bool> {
+    crate::autostart::set(&app, enabled)
+}

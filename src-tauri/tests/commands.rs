@@ -1,0 +1,272 @@
+//! Each window command on Tauri's mock runtime, against a real engine on a temporary home:
+//! the same builder, configuration and permissions as the app, no display.
+
+mod support;
+
+use std::time::Duration;
+
+use gitvisor_engine::Paths;
+use gitvisor_tray::backend::Backend;
+use gitvisor_tray::shell::Shell;
+use serde_json::{json, Value};
+use support::{wait_for, wait_until, Home, TRAY_BIN};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Listener, Manager, WebviewWindow, WebviewWindowBuilder};
+
+struct TestApp {
+    app: App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+    home: Home,
+}
+
+impl TestApp {
+    fn new() -> TestApp {
+        let home = Home::new();
+        home.sh_unit("web", "echo web says hello; while :; do sleep 1; done", "");
+        home.sh_unit("api", "while :; do sleep 1; done", "");
+        let backend =
+            tauri::async_runtime::block_on(Backend::open(Paths::under(home.path()), TRAY_BIN.into()))
+                .expect("the backend owns the temp home");
+        assert!(!backend.attached(), "nothing else owns a fresh home");
+        let app = gitvisor_tray::with_commands(mock_builder())
+            .manage(Shell::new(backend))
+            .build(gitvisor_tray::context())
+            .expect("mock app");
+        let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().expect("window");
+        TestApp { app, window, home }
+    }
+
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        self.invoke_as(&self.window, cmd, args)
+    }
+
+    fn invoke_as(&self, window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            window,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|b| b.deserialize::<Value>().expect("json"))
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args.clone()).unwrap_or_else(|e| panic!("{cmd} {args}: {e}"))
+    }
+
+    fn err(&self, cmd: &str, args: Value) -> String {
+        match self.invoke(cmd, args.clone()) {
+            Ok(v) => panic!("{cmd} {args} should fail, answered {v}"),
+            Err(e) => e.as_str().map(String::from).unwrap_or_else(|| e.to_string()),
+        }
+    }
+
+    fn service(&self, name: &str) -> Value {
+        let status = self.ok("status", json!({}));
+        status["services"].as_array().unwrap().iter().find(|s| s["name"] == name).cloned().expect(name)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let shell = self.app.state::<Shell>();
+        tauri::async_runtime::block_on(shell.backend.shutdown());
+    }
+}
+
+#[test]
+fn status_lists_the_services_of_the_home() {
+    let t = TestApp::new();
+    let status = t.ok("status", json!({}));
+    let names: Vec<&str> =
+        status["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["api", "web"]);
+    assert_eq!(t.service("web")["state"], "running");
+    assert!(t.service("web")["pid"].as_u64().is_some());
+    assert!(status["branch"].as_str().is_some_and(|b| !b.is_empty()), "{status}");
+    let info = t.ok("app_info", json!({}));
+    assert_eq!(info["home"], t.home.path().display().to_string());
+    assert_eq!(info["attached"], false);
+}
+
+#[test]
+fn stop_start_and_restart_act_on_the_engine() {
+    let t = TestApp::new();
+    let first = t.service("web")["pid"].as_u64().unwrap();
+    let reply = t.ok("stop", json!({ "name": "web" }));
+    assert_eq!(reply["results"][0]["ok"], true);
+    assert_eq!(t.service("web")["state"], "stopped");
+    assert_eq!(
+        t.home.state("web").as_deref(),
+        Some("stopped"),
+        "the CLI reaches the app's engine and agrees"
+    );
+    t.ok("start", json!({ "name": "web" }));
+    assert_eq!(t.service("web")["state"], "running");
+    let second = t.service("web")["pid"].as_u64().unwrap();
+    t.ok("restart", json!({ "name": "web" }));
+    let third = t.service("web")["pid"].as_u64().unwrap();
+    assert!(first != second && second != third, "each start is a new process: {first} {second} {third}");
+}
+
+#[test]
+fn bad_arguments_get_one_clear_error() {
+    let t = TestApp::new();
+    assert_eq!(t.err("start", json!({ "name": "nope" })), "no service named nope");
+    assert_eq!(t.err("restart", json!({ "name": "" })), "invalid unit name \"\": the name is empty");
+    let missing = t.err("stop", json!({}));
+    assert!(missing.contains("name"), "names the missing argument: {missing}");
+    let wrong_type = t.err("history", json!({ "limit": "ten" }));
+    assert!(wrong_type.contains("limit"), "{wrong_type}");
+    let bad_id = t.err("crash_show", json!({ "id": "../../etc/passwd" }));
+    assert!(bad_id.contains("../../etc/passwd"), "names the id: {bad_id}");
+    let unknown_id = t.err("crash_show", json!({ "id": "20260101T000000Z-web-1" }));
+    assert!(unknown_id.contains("20260101T000000Z-web-1"), "{unknown_id}");
+    let relative = t.err("crash_export", json!({ "id": "20260101T000000Z-web-1", "path": "out.tar.gz" }));
+    assert!(!relative.is_empty());
+    let commit = t.err("commit_diff", json!({ "commit": "no-such-commit" }));
+    assert!(commit.contains("no-such-commit"), "{commit}");
+    let rollback = t.err("rollback", json!({ "commit": "0000000" }));
+    assert!(rollback.contains("0000000"), "{rollback}");
+    let logs = t.err("follow_logs", json!({ "name": "ghost", "lines": 10 }));
+    assert!(logs.contains("ghost"), "{logs}");
+    // The engine is untouched by all of it.
+    assert_eq!(t.service("web")["state"], "running");
+}
+
+#[test]
+fn a_command_outside_the_windows_permissions_is_refused() {
+    let t = TestApp::new();
+    // The autostart plugin's own commands are not granted: the window toggles start at login
+    // through `set_autostart`, nothing else.
+    let denied = t.err("plugin:autostart|enable", json!({}));
+    assert!(!denied.is_empty());
+    // A window other than "main" is granted nothing.
+    let other = WebviewWindowBuilder::new(&t.app, "other", Default::default()).build().unwrap();
+    let refused = t.invoke_as(&other, "status", json!({})).expect_err("another window has no permissions");
+    assert!(refused.to_string().contains("status"), "{refused}");
+}
+
+#[test]
+fn follow_logs_answers_the_tail_then_streams_new_lines_as_events() {
+    let t = TestApp::new();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    t.app.listen_any("gv:log", move |event| {
+        let _ = tx.send(event.payload().to_string());
+    });
+    let tail = wait_for("web's first line in its log", || {
+        let tail = t.ok("follow_logs", json!({ "name": "web", "lines": 50 }));
+        tail.as_array().unwrap().iter().any(|l| l["text"] == "web says hello").then_some(tail)
+    });
+    assert!(tail.as_array().unwrap().len() <= 50);
+    t.ok("restart", json!({ "name": "web" }));
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(p) = rx.recv_timeout(Duration::from_millis(100)) {
+            let v: Value = serde_json::from_str(&p).unwrap();
+            assert_eq!(v["name"], "web");
+            seen.push(v["text"].as_str().unwrap_or_default().to_string());
+            if seen.iter().any(|s| s == "web says hello") {
+                break;
+            }
+        }
+    }
+    assert!(
+        seen.iter().any(|s| s == "web says hello"),
+        "the restarted process's line arrives as an event: {seen:?}"
+    );
+    t.ok("unfollow_logs", json!({}));
+}
+
+#[test]
+fn history_diffs_and_rollback() {
+    let t = TestApp::new();
+    let history = t.ok("history", json!({ "limit": 10 }));
+    let commits = history["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), 1);
+    let first = commits[0]["id"].as_str().unwrap().to_string();
+    let diff = t.ok("commit_diff", json!({ "commit": first }));
+    assert!(diff.as_str().unwrap().contains("+ExecStart=/bin/sh"), "{diff}");
+    // A second commit adds a unit; rolling back to the first removes it.
+    let services = t.home.path().join("services");
+    t.home.sh_unit("extra", "while :; do sleep 1; done", "");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&services)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["add", "extra.service"]);
+    git(&["commit", "-q", "-m", "Add extra"]);
+    let sync = t.ok("sync", json!({}));
+    assert_eq!(sync["applied"], true, "{sync}");
+    wait_until("extra runs", || t.service("extra")["state"] == "running");
+    let preview = t.ok("rollback_diff", json!({ "commit": first }));
+    assert!(preview.as_str().unwrap().contains("-ExecStart"), "rolling back removes extra: {preview}");
+    let rolled = t.ok("rollback", json!({ "commit": first }));
+    assert_eq!(rolled["sync"]["applied"], true, "{rolled}");
+    let status = t.ok("status", json!({}));
+    assert!(!status["services"].as_array().unwrap().iter().any(|s| s["name"] == "extra"), "{status}");
+}
+
+#[test]
+fn crash_reports_list_show_export_and_mark_seen() {
+    let t = TestApp::new();
+    let marker = t.home.work().join("crash-now");
+    t.home.sh_unit(
+        "crashy",
+        &format!("while [ ! -f {} ]; do sleep 0.05; done; echo boom >&2; exit 3", marker.display()),
+        "Restart=no",
+    );
+    // crashy is not in the first commit: add it through git and sync.
+    let services = t.home.path().join("services");
+    for args in [
+        vec!["add", "crashy.service"],
+        vec!["-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "crashy"],
+    ] {
+        let o = std::process::Command::new("git").arg("-C").arg(&services).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    t.ok("sync", json!({}));
+    wait_until("crashy runs", || t.service("crashy")["state"] == "running");
+    std::fs::write(&marker, "").unwrap();
+    let id = wait_for("a crash report", || {
+        let list = t.ok("crash_list", json!({}));
+        list["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["service"] == "crashy")
+            .map(|r| r["id"].as_str().unwrap().to_string())
+    });
+    let shown = t.ok("crash_show", json!({ "id": id }));
+    assert_eq!(shown["report"]["reason"], "exited with status 3", "{shown}");
+    assert!(shown["files"].as_array().unwrap().iter().any(|f| f["path"] == "report.json"));
+    let out = t.home.path().join("exported.tar.gz");
+    let exported = t.ok("crash_export", json!({ "id": id, "path": out.display().to_string() }));
+    assert_eq!(exported["path"], out.display().to_string());
+    assert!(std::fs::metadata(&out).unwrap().len() > 0);
+    let again = t.err("crash_export", json!({ "id": id, "path": out.display().to_string() }));
+    assert!(again.contains("exists"), "never overwrites: {again}");
+    let shell = t.app.state::<Shell>();
+    let list = tauri::async_runtime::block_on(shell.backend.call_as("crash.list", Value::Null)).unwrap();
+    assert_eq!(shell.count_new(&list), 1);
+    t.ok("crash_seen", json!({}));
+    assert_eq!(shell.count_new(&list), 0);
+    assert_eq!(t.ok("snapshot", json!({}))["new_crashes"], 0);
+    let captured = t.ok("capture", json!({ "name": "web" }));
+    assert!(captured["id"].as_str().unwrap().contains("web"), "{captured}");
+}

@@ -1,0 +1,197 @@
+//! The tray end to end: the real app binary on a virtual display, its StatusNotifierItem and
+//! menu read and clicked over a private D-Bus session bus, as a desktop's tray host would.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use support::desktop::{desktop_env, Bus, Display};
+use support::tray_bus::{Desktop, Node};
+use support::{alive, wait_until, Home, DEADLINE, TRAY_BIN};
+
+struct App(Child);
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn launch(home: &Home, env: &[(String, String)], args: &[&str], log: &str) -> App {
+    let log = std::fs::File::create(home.path().join(log)).unwrap();
+    App(Command::new(TRAY_BIN)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start gitvisor-tray"))
+}
+
+/// Waits for a menu for which `f` gives a value; says what the menu was if it never does.
+async fn wait_menu<T>(desktop: &Desktop, what: &str, f: impl Fn(&Node) -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    let mut last = None;
+    while start.elapsed() < DEADLINE {
+        if let Ok(menu) = desktop.layout().await {
+            if let Some(v) = f(&menu) {
+                return v;
+            }
+            last = Some(menu.labels());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the tray menu never showed {what}; last menu: {last:?}");
+}
+
+fn submenu<'a>(menu: &'a Node, prefix: &str) -> Option<&'a Node> {
+    menu.children.iter().find(|n| n.label.starts_with(prefix))
+}
+
+fn child<'a>(node: &'a Node, label: &str) -> &'a Node {
+    node.children
+        .iter()
+        .find(|n| n.label == label)
+        .unwrap_or_else(|| panic!("no {label:?} in {:?}", node.labels()))
+}
+
+fn top<'a>(menu: &'a Node, prefix: &str) -> &'a Node {
+    menu.children
+        .iter()
+        .find(|n| n.label.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", menu.labels()))
+}
+
+fn wait_exit(app: &mut App) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = app.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < DEADLINE, "the app did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
+    let home = Home::new();
+    home.sh_unit("web", "while :; do sleep 1; done", "");
+    home.sh_unit("api", "while :; do sleep 1; done", "");
+    let display = Display::start();
+    let bus = Bus::start();
+    let desktop = Desktop::serve(&bus.address).await;
+    let mut env = home.env();
+    env.extend(desktop_env(&display, &bus));
+    let mut app = launch(&home, &env, &["--hidden"], "app.log");
+
+    wait_until("the app's tray registers with the watcher", || desktop.item().is_some());
+    let menu = wait_menu(&desktop, "two running services", |m| {
+        (m.children.first()?.label == "gitvisor: 2 running").then(|| m.clone())
+    })
+    .await;
+    assert!(!menu.children[0].enabled, "the header is disabled");
+    for label in ["Open gitvisor", "Crash reports", "Sync now", "Start at login", "Quit"] {
+        top(&menu, label);
+    }
+    let web = submenu(&menu, "web: running (pid ").expect("web's submenu");
+    let old_pid = home.pid("web").expect("web runs, says the CLI");
+    assert_eq!(web.label, format!("web: running (pid {old_pid})"));
+    let labels: Vec<&str> = web.children.iter().map(|n| n.label.as_str()).collect();
+    assert_eq!(labels, ["Start", "Stop", "Restart", "Show logs"]);
+    assert!(!child(web, "Start").enabled && child(web, "Stop").enabled);
+
+    // Restart from the menu: a new process, and the menu follows without being reopened.
+    desktop.click(child(web, "Restart").id).await.expect("click Restart");
+    let new_pid = {
+        let mut pid = None;
+        wait_until("web has a new pid", || {
+            pid = home.pid("web").filter(|p| *p != old_pid);
+            pid.is_some()
+        });
+        pid.unwrap()
+    };
+    assert!(!alive(old_pid), "the old process is gone");
+    wait_menu(&desktop, "web's new pid", |m| {
+        submenu(m, &format!("web: running (pid {new_pid})")).map(|_| ())
+    })
+    .await;
+
+    // Stop from the menu: the header counts follow, Start becomes the only action.
+    let menu = desktop.layout().await.unwrap();
+    let api = submenu(&menu, "api: running").expect("api's submenu");
+    desktop.click(child(api, "Stop").id).await.expect("click Stop");
+    let menu = wait_menu(&desktop, "api stopped", |m| {
+        (m.children.first()?.label == "gitvisor: 1 running, 1 stopped").then(|| m.clone())
+    })
+    .await;
+    let api = submenu(&menu, "api: stopped").expect("api stopped in the menu");
+    assert!(child(api, "Start").enabled && !child(api, "Stop").enabled && !child(api, "Restart").enabled);
+    assert_eq!(home.state("api").as_deref(), Some("stopped"), "the CLI agrees");
+
+    // Start at login, a check item: an XDG autostart entry that starts the app hidden.
+    let entry = home.path().join("xdg/config/autostart/gitvisor.desktop");
+    desktop.click(top(&menu, "Start at login").id).await.unwrap();
+    wait_until("the autostart entry exists", || entry.exists());
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(text.contains("--hidden"), "{text}");
+    wait_menu(&desktop, "Start at login checked", |m| {
+        (top(m, "Start at login").toggle_state == Some(1)).then_some(())
+    })
+    .await;
+    desktop.click(top(&menu, "Start at login").id).await.unwrap();
+    wait_until("the autostart entry is gone", || !entry.exists());
+
+    // A second launch on the same home hands over to the first and exits 0.
+    let mut second = launch(&home, &env, &[], "second.log");
+    let status = wait_exit(&mut second);
+    assert!(status.success(), "second instance: {status}\n{}", home.log("second.log"));
+    assert!(app.0.try_wait().unwrap().is_none(), "the first instance still runs");
+
+    // Quit: every service stopped, the app exits 0.
+    let menu = desktop.layout().await.unwrap();
+    desktop.click(top(&menu, "Quit").id).await.expect("click Quit");
+    let status = wait_exit(&mut app);
+    assert!(status.success(), "quit exits 0: {status}\n{}", home.log("app.log"));
+    assert!(!alive(new_pid), "web was stopped");
+    assert!(home.status().is_none(), "no engine owns the home any more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
+    let home = Home::new();
+    home.sh_unit("web", "while :; do sleep 1; done", "");
+    let daemon_log = std::fs::File::create(home.path().join("daemon.log")).unwrap();
+    let mut daemon = App(home
+        .cli()
+        .arg("daemon")
+        .stdout(daemon_log.try_clone().unwrap())
+        .stderr(daemon_log)
+        .spawn()
+        .expect("gitvisor daemon"));
+    wait_until("the daemon answers", || home.state("web").as_deref() == Some("running"));
+    let display = Display::start();
+    let bus = Bus::start();
+    let desktop = Desktop::serve(&bus.address).await;
+    let mut env = home.env();
+    env.extend(desktop_env(&display, &bus));
+    let mut app = launch(&home, &env, &["--hidden"], "app.log");
+    wait_until("the tray registers", || desktop.item().is_some());
+    let menu =
+        wait_menu(&desktop, "the daemon's service", |m| submenu(m, "web: running").map(|_| m.clone())).await;
+    assert!(home.log("app.log").contains("attaching"), "{}", home.log("app.log"));
+    let web = submenu(&menu, "web: running").unwrap();
+    desktop.click(child(web, "Stop").id).await.unwrap();
+    wait_until("the daemon stopped web", || home.state("web").as_deref() == Some("stopped"));
+    // The tray hears the daemon's events: its menu follows.
+    let menu = wait_menu(&desktop, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
+    desktop.click(top(&menu, "Quit").id).await.unwrap();
+    let status = wait_exit(&mut app);
+    assert!(status.success(), "{status}\n{}", home.log("app.log"));
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon still runs");
+    assert_eq!(home.state("web").as_deref(), Some("stopped"), "and still answers");
+    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
+    assert!(wait_exit(&mut daemon).success());
+}

@@ -1,0 +1,147 @@
+//! The window end to end: tauri-driver starts the real app binary on a virtual display and
+//! drives its webview through WebKitWebDriver, against real services in a temporary home.
+//! Each view's screenshot is kept in target/e2e-artifacts/.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use support::desktop::{desktop_env, Bus, Display, Driver};
+use support::tray_bus::Desktop;
+use support::{alive, artifacts_dir, wait_until, Home, DEADLINE, TRAY_BIN};
+
+/// Waits until the element at `css` has text satisfying `ok`; returns the text.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    let mut last = None;
+    while start.elapsed() < DEADLINE {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                if ok(&t) {
+                    return t;
+                }
+                last = Some(t);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} never had the text expected; last: {last:?}");
+}
+
+async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} never appeared");
+}
+
+async fn click(c: &Client, css: &str) {
+    wait_css(c, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(artifacts_dir().join(format!("{name}.png")), png).expect("save screenshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_shows_services_logs_crash_reports_and_history() {
+    let home = Home::new();
+    // web prints what the test writes to `say`, so the test knows a line is new.
+    home.sh_unit(
+        "web",
+        "echo web ready; while :; do if [ -f say ]; then cat say; rm -f say; fi; sleep 0.05; done",
+        "",
+    );
+    home.sh_unit("api", "while :; do sleep 1; done", "");
+    home.sh_unit(
+        "crashy",
+        "echo crashy waits; while [ ! -f crash-now ]; do sleep 0.05; done; echo giving up >&2; exit 3",
+        "Restart=no",
+    );
+    let display = Display::start();
+    let bus = Bus::start();
+    let desktop = Desktop::serve(&bus.address).await;
+    let mut env = home.env();
+    env.extend(desktop_env(&display, &bus));
+    let driver = Driver::start(&env, home.path().join("driver.log"));
+    let c = driver.session(TRAY_BIN).await;
+
+    // Services: what the engine runs, in the page.
+    wait_css(&c, "body[data-ready='1']").await;
+    for name in ["web", "api", "crashy"] {
+        wait_text(&c, &format!("tr[data-service='{name}'] .cell-state"), |t| t == "running").await;
+    }
+    let web_pid = home.pid("web").expect("the CLI reaches the app's engine");
+    wait_text(&c, "tr[data-service='web'] .cell-pid", |t| t == web_pid.to_string()).await;
+    screenshot(&c, "services").await;
+
+    // Stop api from the page: the page and `gitvisor status` agree.
+    click(&c, "tr[data-service='api'] button[data-action='stop']").await;
+    wait_text(&c, "tr[data-service='api'] .cell-state", |t| t == "stopped").await;
+    assert_eq!(home.state("api").as_deref(), Some("stopped"));
+    assert_eq!(home.state("web").as_deref(), Some("running"));
+    wait_text(&c, "tr[data-service='web'] .cell-state", |t| t == "running").await;
+
+    // Logs: a line web prints after the page opened arrives live.
+    click(&c, "tr[data-service='web'] button[data-action='logs']").await;
+    wait_text(&c, "#logs-lines", |t| t.contains("web ready")).await;
+    let marker = format!("hello from the test {}", std::process::id());
+    std::fs::write(home.work().join("say"), format!("{marker}\n")).unwrap();
+    wait_text(&c, "#logs-lines", |t| t.contains(&marker)).await;
+    let search = wait_css(&c, "#logs-search").await;
+    search.send_keys("hello from").await.unwrap();
+    let shown = c.find_all(Locator::Css("#logs-lines .log-line")).await.unwrap();
+    let mut visible = Vec::new();
+    for l in &shown {
+        if l.is_displayed().await.unwrap_or(false) {
+            visible.push(l.text().await.unwrap_or_default());
+        }
+    }
+    assert!(
+        !visible.is_empty() && visible.iter().all(|t| t.contains("hello from")),
+        "search filters: {visible:?}"
+    );
+    screenshot(&c, "logs").await;
+
+    // A real crash: the report appears in the page (the window hears the engine's event).
+    std::fs::write(home.work().join("crash-now"), "").unwrap();
+    click(&c, "#nav-crashes").await;
+    let row = wait_css(&c, "tr[data-crash-id]").await;
+    let id = row.attr("data-crash-id").await.unwrap().expect("report id");
+    assert!(id.contains("crashy"), "{id}");
+    row.click().await.unwrap();
+    wait_text(&c, "#crash-detail-reason", |t| t.contains("exited with status 3")).await;
+    wait_text(&c, "#crash-detail-service", |t| t.contains("crashy")).await;
+    screenshot(&c, "crash-report").await;
+    let out = home.path().join("exported-report.tar.gz");
+    let path_input = wait_css(&c, "#crash-export-path").await;
+    path_input.clear().await.unwrap();
+    path_input.send_keys(&out.display().to_string()).await.unwrap();
+    click(&c, "#crash-export").await;
+    wait_until("the export exists", || out.exists());
+    wait_text(&c, "#crash-export-result", |t| t.contains(&out.display().to_string())).await;
+    // The crash was also a desktop notification.
+    wait_until("a notification for the crash", || {
+        desktop.notifications().iter().any(|(s, _)| s == "crashy crashed")
+    });
+
+    // History: the commit that runs, with its diff.
+    click(&c, "#nav-history").await;
+    let commit = wait_css(&c, "tr[data-commit]").await;
+    commit.find(Locator::Css("button[data-action='diff']")).await.unwrap().click().await.unwrap();
+    wait_text(&c, "#view-history", |t| t.contains("+ExecStart=/bin/sh")).await;
+    screenshot(&c, "history").await;
+
+    // Quit (SIGTERM works as the menu's Quit): services stop, the app exits.
+    let app = home.engine_pid().expect("the app owns the home");
+    unsafe { libc::kill(app as i32, libc::SIGTERM) };
+    wait_until("the app exits", || !alive(app));
+    assert!(!alive(web_pid), "web stopped with the app");
+    let _ = c.close().await;
+}
