@@ -1,0 +1,282 @@
+// Logs: the tail of one service's log, then its new lines as `gv:log` events while the view is
+// shown. At most MAX_LINES lines live in the page (shown plus paused) so a chatty service cannot
+// grow the window without bound.
+
+import { appendHighlighted, byId, el, literalRegExp, setText } from '../dom.js';
+import { formatLogTime, plural } from '../format.js';
+
+const MAX_LINES = 5000;
+const TAIL_LINES = 500;
+const STREAM_LABEL = { out: 'out', err: 'err', gitvisor: 'gv' };
+
+export function createLogsView(ctx) {
+  const select = byId('logs-service');
+  const follow = byId('logs-follow');
+  const pauseButton = byId('logs-pause');
+  const search = byId('logs-search');
+  const clearButton = byId('logs-clear');
+  const box = byId('logs-lines');
+  const empty = byId('logs-empty');
+  const info = byId('logs-status');
+
+  let active = false;
+  let name = null; // the service followed (or being followed)
+  let loading = false; // follow_logs not answered yet
+  let generation = 0; // bumps on each follow/unfollow so late answers are dropped
+  let early = []; // lines that arrived while follow_logs was in flight
+  let shown = []; // [{line, node, text}] in page order
+  let buffer = []; // lines received while paused
+  let paused = false;
+  let query = '';
+  let matcher = null;
+  let optionsKey = '';
+  let frame = 0;
+
+  select.addEventListener('change', () => {
+    if (select.value) ctx.navigate(`logs/${encodeURIComponent(select.value)}`);
+  });
+  follow.addEventListener('change', () => {
+    if (follow.checked) scrollToEnd();
+  });
+  pauseButton.addEventListener('click', () => setPaused(!paused));
+  clearButton.addEventListener('click', () => {
+    for (const entry of shown) entry.node.remove();
+    shown = [];
+    buffer = [];
+    updateInfo();
+  });
+  // Filtering is synchronous: at most MAX_LINES short regex tests, and the result is then
+  // exact as soon as the input event has been handled.
+  search.addEventListener('input', () => applySearch(search.value));
+
+  function serviceNames() {
+    const status = ctx.status();
+    return status ? (status.services || []).map((s) => s.name) : [];
+  }
+
+  function syncOptions() {
+    const names = serviceNames();
+    // Keep a followed service that disappeared selectable rather than silently switching.
+    if (name && !names.includes(name)) names.push(name);
+    const key = names.join('\n');
+    if (key !== optionsKey) {
+      optionsKey = key;
+      select.replaceChildren(...names.map((n) => el('option', { value: n, text: n })));
+    }
+    if (name && select.value !== name) select.value = name;
+    const none = names.length === 0;
+    const status = ctx.status();
+    empty.hidden = !(none && status);
+    box.hidden = none;
+    for (const control of [select, follow, pauseButton, search, clearButton]) control.disabled = none;
+  }
+
+  function makeNode(line) {
+    const stream = line.stream || 'out';
+    const textSpan = el('span', { class: 'log-text' });
+    // Real spaces between the parts, so a copied line reads "12:00:01.123 err text".
+    const node = el('div', { class: `log-line stream-${stream}` }, [
+      el('span', { class: 'log-time', text: formatLogTime(line.at_us) }),
+      ' ',
+      el('span', { class: 'log-stream', text: (STREAM_LABEL[stream] || stream).padEnd(3), title: stream }),
+      ' ',
+      textSpan,
+    ]);
+    const entry = { line, node, textSpan, text: line.text == null ? '' : String(line.text) };
+    paint(entry);
+    return entry;
+  }
+
+  // Filter and highlight one line for the current query (text nodes and <mark> only).
+  function paint(entry) {
+    if (!matcher) {
+      entry.node.hidden = false;
+      entry.textSpan.replaceChildren(entry.text);
+      return;
+    }
+    matcher.lastIndex = 0;
+    const hit = matcher.test(entry.text);
+    entry.node.hidden = !hit;
+    entry.textSpan.replaceChildren();
+    if (hit) appendHighlighted(entry.textSpan, entry.text, matcher);
+    else entry.textSpan.append(entry.text);
+  }
+
+  function applySearch(value) {
+    if (value === query) return;
+    query = value;
+    matcher = literalRegExp(value);
+    for (const entry of shown) paint(entry);
+    updateInfo();
+    if (follow.checked) scrollToEnd();
+  }
+
+  function trim() {
+    let over = shown.length + buffer.length - MAX_LINES;
+    if (over <= 0) return;
+    const drop = Math.min(over, shown.length);
+    for (let i = 0; i < drop; i++) shown[i].node.remove();
+    shown = shown.slice(drop);
+    over -= drop;
+    if (over > 0) buffer = buffer.slice(over);
+  }
+
+  function appendLines(lines) {
+    if (!lines.length) return;
+    // Only the newest MAX_LINES can survive: do not build nodes for the rest.
+    const keep = lines.length > MAX_LINES ? lines.slice(lines.length - MAX_LINES) : lines;
+    const frag = document.createDocumentFragment();
+    for (const line of keep) {
+      const entry = makeNode(line);
+      shown.push(entry);
+      frag.append(entry.node);
+    }
+    box.append(frag);
+    trim();
+    schedule();
+  }
+
+  // A busy service sends many lines per frame: count and scroll once per frame, not per line.
+  function schedule() {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      updateInfo();
+      if (follow.checked) scrollToEnd();
+    });
+  }
+
+  function scrollToEnd() {
+    box.scrollTop = box.scrollHeight;
+  }
+
+  function setPaused(value) {
+    paused = value;
+    setText(pauseButton, paused ? 'Resume' : 'Pause');
+    pauseButton.setAttribute('aria-pressed', String(paused));
+    if (!paused && buffer.length) {
+      const lines = buffer;
+      buffer = [];
+      appendLines(lines);
+    }
+    updateInfo();
+  }
+
+  function updateInfo() {
+    if (!name) {
+      setText(info, '');
+      return;
+    }
+    if (loading) {
+      setText(info, `Loading the log of ${name}…`);
+      return;
+    }
+    const parts = [];
+    if (matcher) parts.push(`${shown.filter((e) => !e.node.hidden).length} of ${plural(shown.length, 'line')} match`);
+    else parts.push(plural(shown.length, 'line'));
+    if (paused) parts.push(`paused, ${buffer.length} new buffered`);
+    setText(info, parts.join(' · '));
+  }
+
+  function resetLines() {
+    for (const entry of shown) entry.node.remove();
+    shown = [];
+    buffer = [];
+    early = [];
+  }
+
+  async function followService(target) {
+    const mine = ++generation;
+    name = target;
+    loading = true;
+    resetLines();
+    if (paused) setPaused(false);
+    syncOptions();
+    updateInfo();
+    try {
+      const tail = await ctx.call('follow_logs', { name: target, lines: TAIL_LINES });
+      if (mine !== generation) return;
+      loading = false;
+      const lines = Array.isArray(tail) ? tail : [];
+      // Lines may have been pushed before the tail came back; skip any the tail already has.
+      const seen = new Set(lines.slice(-50).map(lineKey));
+      const extra = early.filter((l) => !seen.has(lineKey(l)));
+      early = [];
+      appendLines(lines.concat(extra));
+      updateInfo();
+    } catch (err) {
+      if (mine !== generation) return;
+      loading = false;
+      early = [];
+      updateInfo();
+      ctx.showError(`Could not follow the log of ${target}: ${ctx.errorMessage(err)}`);
+    }
+  }
+
+  function lineKey(l) {
+    return `${l.at_us}\u0000${l.stream}\u0000${l.text}`;
+  }
+
+  function unfollow() {
+    generation++;
+    loading = false;
+    early = [];
+    ctx.call('unfollow_logs').catch(() => {
+      // The window is leaving the view; a failed unfollow only means the stream already ended.
+    });
+  }
+
+  function chooseDefault() {
+    if (name) return name;
+    if (select.value) return select.value;
+    return serviceNames()[0] || null;
+  }
+
+  return {
+    show(param) {
+      const entering = !active;
+      active = true;
+      syncOptions();
+      const target = param || chooseDefault();
+      if (!target) {
+        name = null;
+        updateInfo();
+        return;
+      }
+      // Make the address say which service is shown, without a second navigation.
+      if (!param) history.replaceState(null, '', `#logs/${encodeURIComponent(target)}`);
+      if (entering || target !== name) followService(target);
+    },
+    hide() {
+      if (!active) return;
+      active = false;
+      unfollow();
+    },
+    status() {
+      syncOptions();
+      // The view was opened before any service existed: start on the first one that appears.
+      if (active && !name) {
+        const first = serviceNames()[0];
+        if (first) ctx.navigate(`logs/${encodeURIComponent(first)}`);
+      }
+    },
+    event(ev) {
+      // A new engine has no follow for this window: ask again.
+      if (ev.kind === 'engine_started' && active && name) followService(name);
+    },
+    log(payload) {
+      if (!active || !payload || payload.name !== name) return;
+      if (loading) {
+        early.push(payload);
+        return;
+      }
+      if (paused) {
+        buffer.push(payload);
+        trim();
+        schedule();
+        return;
+      }
+      appendLines([payload]);
+    },
+  };
+}

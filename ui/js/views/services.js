@@ -1,0 +1,271 @@
+// Services: one table row per service, updated in place on every snapshot (rows are keyed by
+// name and only changed text is written) so focus and hover survive the ~2 s refreshes.
+
+import { byId, el, setAttr, setText } from '../dom.js';
+import {
+  DASH, describeExit, formatDateTime, formatDuration, formatKiB, formatPercent,
+} from '../format.js';
+
+// A process exists or is about to (Start makes no sense).
+const ACTIVE = new Set(['starting', 'running', 'stopping', 'backoff']);
+// A process exists: uptime, CPU and memory mean something.
+const HAS_PROCESS = new Set(['starting', 'running', 'stopping']);
+// An exit shown in these states is the current story; in others it is history (dimmed).
+const EXIT_MATTERS = new Set(['failed', 'exited', 'backoff']);
+const PILL = {
+  running: 'ok', starting: 'warn', stopping: 'warn', backoff: 'warn',
+  failed: 'bad', stopped: 'neutral', exited: 'neutral',
+};
+const ACTIONS = [
+  ['start', 'Start'],
+  ['stop', 'Stop'],
+  ['restart', 'Restart'],
+  ['logs', 'Logs'],
+  ['capture', 'Capture'],
+];
+
+export function createServicesView(ctx) {
+  const body = byId('services-body');
+  const wrap = byId('services-table-wrap');
+  const empty = byId('services-empty');
+  const notes = {
+    pending: byId('services-pending'),
+    invalid: byId('services-invalid'),
+    problems: byId('services-problems'),
+    repo: byId('services-repo-problem'),
+  };
+  const rows = new Map(); // name -> row parts
+  const inFlight = new Set(); // names with an action this window started and not yet answered
+  let visible = false;
+  let timer = 0;
+  let notesKey = '';
+
+  body.addEventListener('click', (e) => {
+    const button = e.target.closest('button[data-action]');
+    if (!button || button.disabled) return;
+    const tr = button.closest('tr[data-service]');
+    if (tr) act(button.dataset.action, tr.dataset.service);
+  });
+
+  function buildRow(name) {
+    const r = { name };
+    r.tr = el('tr', { dataset: { service: name } });
+    r.nameText = el('span', { class: 'svc-name', text: name });
+    r.tags = el('span', { class: 'svc-tags' });
+    r.desc = el('div', { class: 'svc-desc' });
+    r.pill = el('span', { class: 'pill' });
+    r.state = el('td', { class: 'cell-state' }, [r.pill]);
+    r.health = el('td', { class: 'cell-health' });
+    r.pid = el('td', { class: 'cell-pid num' });
+    r.uptime = el('td', { class: 'cell-uptime num' });
+    r.restarts = el('td', { class: 'cell-restarts num' });
+    r.cpu = el('td', { class: 'cell-cpu num' });
+    r.mem = el('td', { class: 'cell-mem num' });
+    r.error = el('td', { class: 'cell-error' });
+    r.buttons = {};
+    const actions = el('td', { class: 'cell-actions' });
+    const group = el('div', { class: 'row-actions' });
+    for (const [action, label] of ACTIONS) {
+      const b = el('button', {
+        type: 'button', class: 'btn-small', text: label,
+        dataset: { action }, 'aria-label': `${label} ${name}`,
+      });
+      r.buttons[action] = b;
+      group.append(b);
+    }
+    r.busy = el('span', { class: 'row-busy', text: '…', hidden: true });
+    group.append(r.busy);
+    actions.append(group);
+    r.tr.append(
+      el('td', { class: 'cell-name' }, [el('div', { class: 'svc-line' }, [r.nameText, r.tags]), r.desc]),
+      r.state, r.health, r.pid, r.uptime, r.restarts, r.cpu, r.mem, r.error, actions,
+    );
+    return r;
+  }
+
+  function uptimeText(s, now) {
+    if (!HAS_PROCESS.has(s.state) || s.started_ms == null) return DASH;
+    return formatDuration(now - s.started_ms);
+  }
+
+  function lastErrorOf(s) {
+    if (s.error) return { text: s.error, dim: false, title: s.error };
+    const exit = s.last_exit;
+    if (!exit || exit.code === 0) return { text: '', dim: false, title: null };
+    const text = describeExit(exit);
+    return { text, dim: !EXIT_MATTERS.has(s.state), title: `Last exit at ${formatDateTime(exit.at_ms)}: ${text}` };
+  }
+
+  function updateRow(r, s, now) {
+    r.service = s;
+    const description = s.description || '';
+    setText(r.desc, description);
+    r.desc.hidden = !description;
+    setAttr(r.nameText, 'title', description || null);
+    const tags = [];
+    if (!s.enabled) tags.push('disabled');
+    if (s.adopted) tags.push('adopted');
+    const tagsKey = tags.join(',');
+    if (r.tags.dataset.key !== tagsKey) {
+      r.tags.dataset.key = tagsKey;
+      r.tags.replaceChildren(...tags.map((t) => el('span', {
+        class: 'tag',
+        text: t,
+        title: t === 'adopted' ? 'Process adopted from an earlier engine' : 'Not started automatically',
+      })));
+    }
+
+    const pillClass = `pill pill-${PILL[s.state] || 'neutral'}`;
+    if (r.pill.className !== pillClass) r.pill.className = pillClass;
+    setText(r.pill, s.state);
+
+    const health = s.health && s.health !== 'unknown' ? s.health : DASH;
+    setText(r.health, health);
+    const healthClass = `cell-health health-${s.health || 'unknown'}`;
+    if (r.health.className !== healthClass) r.health.className = healthClass;
+    setAttr(r.health, 'title', s.health === 'unknown' ? 'No health check result' : null);
+
+    setText(r.pid, s.pid != null ? String(s.pid) : DASH);
+    setText(r.uptime, uptimeText(s, now));
+    setAttr(r.uptime, 'title', s.started_ms != null && HAS_PROCESS.has(s.state) ? `Started ${formatDateTime(s.started_ms)}` : null);
+    setText(r.restarts, String(s.restarts ?? 0));
+    setText(r.cpu, HAS_PROCESS.has(s.state) ? formatPercent(ctx.cpu(s.name)) : DASH);
+    setText(r.mem, HAS_PROCESS.has(s.state) && s.memory_kb != null ? formatKiB(s.memory_kb) : DASH);
+
+    const err = lastErrorOf(s);
+    setText(r.error, err.text);
+    setAttr(r.error, 'title', err.title);
+    r.error.classList.toggle('dim', err.dim);
+
+    const running = inFlight.has(s.name);
+    const locked = running || Boolean(s.busy);
+    const active = ACTIVE.has(s.state);
+    r.buttons.start.disabled = locked || active;
+    r.buttons.stop.disabled = locked || !active || s.state === 'stopping';
+    r.buttons.restart.disabled = locked || !active || s.state === 'stopping';
+    r.buttons.capture.disabled = running;
+    r.busy.hidden = !locked;
+    setAttr(r.busy, 'title', s.busy ? `${s.busy} in progress` : running ? 'Working…' : null);
+    r.tr.classList.toggle('is-busy', locked);
+  }
+
+  function renderNotes(status) {
+    const data = {
+      pending: status.pending || [],
+      invalid: status.invalid || [],
+      problems: status.problems || [],
+      repo: status.repo_problem || '',
+    };
+    const key = JSON.stringify(data);
+    if (key === notesKey) return;
+    notesKey = key;
+
+    notes.pending.hidden = data.pending.length === 0;
+    notes.pending.querySelector('ul').replaceChildren(...data.pending.map((p) => el('li', {}, [
+      el('span', { class: `tag change-${p.change}`, text: p.change }),
+      ' ',
+      el('span', { class: 'mono', text: p.file }),
+    ])));
+    notes.invalid.hidden = data.invalid.length === 0;
+    notes.invalid.querySelector('ul').replaceChildren(...data.invalid.map((t) => el('li', { class: 'mono', text: t })));
+    notes.problems.hidden = data.problems.length === 0;
+    notes.problems.querySelector('ul').replaceChildren(...data.problems.map((t) => el('li', { text: t })));
+    notes.repo.hidden = !data.repo;
+    setText(byId('services-repo-problem-text'), data.repo);
+  }
+
+  function render() {
+    const status = ctx.status();
+    if (!status) {
+      // The header and #engine-unreachable say why; a stale table would mislead.
+      wrap.hidden = true;
+      empty.hidden = true;
+      for (const n of Object.values(notes)) n.hidden = true;
+      notesKey = '';
+      return;
+    }
+    const services = status.services || [];
+    empty.hidden = services.length > 0;
+    wrap.hidden = services.length === 0;
+    setText(byId('services-empty-home'), `${ctx.home() || 'HOME'}/services`);
+
+    const now = Date.now();
+    const names = new Set();
+    services.forEach((s, i) => {
+      names.add(s.name);
+      let r = rows.get(s.name);
+      if (!r) {
+        r = buildRow(s.name);
+        rows.set(s.name, r);
+      }
+      updateRow(r, s, now);
+      // Move only rows that are out of place: moving a row would blur a focused button.
+      if (body.children[i] !== r.tr) body.insertBefore(r.tr, body.children[i] || null);
+    });
+    for (const [name, r] of rows) {
+      if (!names.has(name)) {
+        r.tr.remove();
+        rows.delete(name);
+      }
+    }
+    renderNotes(status);
+  }
+
+  // Uptime is derived from started_ms, so a local tick keeps it current without asking anyone.
+  function tick() {
+    const now = Date.now();
+    for (const r of rows.values()) if (r.service) setText(r.uptime, uptimeText(r.service, now));
+  }
+
+  async function act(action, name) {
+    if (action === 'logs') {
+      ctx.navigate(`logs/${encodeURIComponent(name)}`);
+      return;
+    }
+    if (inFlight.has(name)) return;
+    inFlight.add(name);
+    refreshRow(name);
+    try {
+      if (action === 'capture') {
+        const reply = await ctx.call('capture', { name });
+        ctx.showNotice(`Captured the working directory of ${name} as report ${reply.id}.`, {
+          href: `#crashes/${encodeURIComponent(reply.id)}`,
+          text: 'Open the report',
+        });
+      } else {
+        await ctx.call(action, { name });
+      }
+    } catch (err) {
+      ctx.showError(`Could not ${action} ${name}: ${ctx.errorMessage(err)}`);
+    } finally {
+      inFlight.delete(name);
+      refreshRow(name);
+    }
+  }
+
+  function refreshRow(name) {
+    const r = rows.get(name);
+    if (r && r.service) updateRow(r, r.service, Date.now());
+  }
+
+  return {
+    show() {
+      visible = true;
+      render();
+      if (!timer) timer = setInterval(tick, 1000);
+    },
+    hide() {
+      visible = false;
+      clearInterval(timer);
+      timer = 0;
+    },
+    // Rendered even while hidden, so switching back is instant and the DOM is always current.
+    status() {
+      render();
+    },
+    event() {},
+    get visible() {
+      return visible;
+    },
+  };
+}
