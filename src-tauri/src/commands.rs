@@ -23,7 +23,7 @@ pub fn snapshot(shell: State<'_, Shell>) -> Snapshot {
 
 #[tauri::command]
 pub async fn status(shell: State<'_, Shell>) -> Result<StatusReply> {
-    shell.backend.call_as("status", json!({})).await
+    shell.backend.call_as("status", Value::Null).await
 }
 
 /// Runs a lifecycle operation on one service; the error is the service's own.

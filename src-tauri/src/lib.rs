@@ -99,12 +99,16 @@ pub fn run() -> ExitCode {
         }
     };
     // At login the app starts hidden, on the home it runs on now.
+    let custom_home = args.home.is_some() || std::env::var_os("GITVISOR_HOME").is_some();
     let mut login_args = vec!["--hidden".to_string()];
-    if args.home.is_some() || std::env::var_os("GITVISOR_HOME").is_some() {
+    if custom_home {
         login_args.push("--home".into());
         login_args.push(paths.home.display().to_string());
     }
     let dbus_id = format!("org.gitvisor.tray.{}", home_key(&paths.home));
+    // One login entry per home: `gitvisor` for the usual one, `gitvisor-<key>` for others.
+    let login_name =
+        if custom_home { format!("gitvisor-{}", home_key(&paths.home)) } else { "gitvisor".to_string() };
     let hidden = args.hidden;
     let app = with_commands(tauri::Builder::default())
         .plugin(
@@ -117,7 +121,7 @@ pub fn run() -> ExitCode {
                 })
                 .build(),
         )
-        .plugin(tauri_plugin_autostart::Builder::new().args(login_args).app_name("gitvisor").build())
+        .plugin(tauri_plugin_autostart::Builder::new().args(login_args).app_name(login_name).build())
         .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
             let backend = tauri::async_runtime::block_on(Backend::open(paths, keeper))?;

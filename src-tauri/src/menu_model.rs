@@ -218,12 +218,15 @@ pub fn menu_model(input: &MenuInput) -> MenuModel {
     }
 }
 
-/// One in-place update of an existing menu item.
+/// One in-place update of the menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Label { id: String, label: String },
     Enabled { id: String, enabled: bool },
     Checked { id: String, checked: bool },
+    /// A service's submenu label changed: GTK cannot relabel a submenu in place, so that one
+    /// submenu (the `index`th service) is replaced with its items.
+    Submenu { index: usize },
 }
 
 /// The updates that turn the menu built from `old` into `new`, or `None` when its structure
@@ -235,7 +238,7 @@ pub fn changes(old: &MenuModel, new: &MenuModel) -> Option<Vec<Change>> {
         return None;
     }
     let mut out = Vec::new();
-    let mut item_changes = |a: &Item, b: &Item| {
+    let item_changes = |out: &mut Vec<Change>, a: &Item, b: &Item| {
         if a.label != b.label {
             out.push(Change::Label { id: b.id.clone(), label: b.label.clone() });
         }
@@ -243,25 +246,22 @@ pub fn changes(old: &MenuModel, new: &MenuModel) -> Option<Vec<Change>> {
             out.push(Change::Enabled { id: b.id.clone(), enabled: b.enabled });
         }
     };
-    item_changes(&old.header, &new.header);
-    for (a, b) in old.services.iter().zip(&new.services) {
+    item_changes(&mut out, &old.header, &new.header);
+    for (index, (a, b)) in old.services.iter().zip(&new.services).enumerate() {
         if a.label != b.label {
-            // A submenu's id is its service's name.
-            item_changes(
-                &item(format!("svc:{}", a.name), &a.label, true),
-                &item(format!("svc:{}", b.name), &b.label, true),
-            );
+            out.push(Change::Submenu { index });
+            continue;
         }
         for (x, y) in a.items().into_iter().zip(b.items()) {
-            item_changes(x, y);
+            item_changes(&mut out, x, y);
         }
     }
     for (a, b) in
         [(&old.open, &new.open), (&old.crashes, &new.crashes), (&old.sync, &new.sync), (&old.quit, &new.quit)]
     {
-        item_changes(a, b);
+        item_changes(&mut out, a, b);
     }
-    item_changes(&old.autostart, &new.autostart);
+    item_changes(&mut out, &old.autostart, &new.autostart);
     if old.autostart_checked != new.autostart_checked {
         out.push(Change::Checked { id: new.autostart.id.clone(), checked: new.autostart_checked });
     }

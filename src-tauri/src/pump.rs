@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use gitvisor_protocol::{CrashListReply, EventKind, StatusReply};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::time::Instant;
 
@@ -101,7 +101,7 @@ fn unreachable<R: Runtime>(app: &AppHandle<R>, shell: &Shell, error: String) {
 /// Reads the engine's status (and the crash reports when `recount`) and shows it.
 pub async fn refresh<R: Runtime>(app: &AppHandle<R>, recount: bool) {
     let shell = app.state::<Shell>();
-    let status: Result<StatusReply, String> = shell.backend.call_as("status", json!({})).await;
+    let status: Result<StatusReply, String> = shell.backend.call_as("status", Value::Null).await;
     let new_crashes = if recount {
         let list: Result<CrashListReply, String> = shell.backend.call_as("crash.list", Value::Null).await;
         list.ok().map(|l| shell.count_new(&l))

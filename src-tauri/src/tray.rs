@@ -31,6 +31,7 @@ enum Handle<R: Runtime> {
 
 struct Built<R: Runtime> {
     tray: TrayIcon<R>,
+    menu: Menu<R>,
     model: MenuModel,
     items: HashMap<String, Handle<R>>,
 }
@@ -39,6 +40,27 @@ struct Built<R: Runtime> {
 pub struct Tray<R: Runtime>(Mutex<Option<Built<R>>>);
 
 type Items<R> = HashMap<String, Handle<R>>;
+
+/// Where the services' submenus start: after the header and a separator.
+const SERVICES_AT: usize = 2;
+
+fn service_submenu<R: Runtime>(
+    app: &AppHandle<R>,
+    items: &mut Items<R>,
+    s: &menu_model::ServiceMenu,
+) -> tauri::Result<Submenu<R>> {
+    let mut children = Vec::new();
+    for it in s.items() {
+        let m = MenuItem::with_id(app, &it.id, &it.label, it.enabled, None::<&str>)?;
+        items.insert(it.id.clone(), Handle::Item(m.clone()));
+        children.push(m);
+    }
+    let refs: Vec<&dyn IsMenuItem<R>> = children.iter().map(|c| c as &dyn IsMenuItem<R>).collect();
+    let id = menu_model::submenu_id(&s.name);
+    let sub = Submenu::with_id_and_items(app, &id, &s.label, true, &refs)?;
+    items.insert(id, Handle::Sub(sub.clone()));
+    Ok(sub)
+}
 
 fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &MenuModel) -> tauri::Result<(Menu<R>, Items<R>)> {
     let mut items: Items<R> = HashMap::new();
@@ -51,13 +73,7 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &MenuModel) -> tauri::Resul
     menu.append(&plain(&mut items, &model.header)?)?;
     menu.append(&PredefinedMenuItem::separator(app)?)?;
     for s in &model.services {
-        let children: Vec<MenuItem<R>> =
-            s.items().into_iter().map(|it| plain(&mut items, it)).collect::<tauri::Result<_>>()?;
-        let refs: Vec<&dyn IsMenuItem<R>> = children.iter().map(|c| c as &dyn IsMenuItem<R>).collect();
-        let id = menu_model::submenu_id(&s.name);
-        let sub = Submenu::with_id_and_items(app, &id, &s.label, true, &refs)?;
-        items.insert(id, Handle::Sub(sub.clone()));
-        menu.append(&sub)?;
+        menu.append(&service_submenu(app, &mut items, s)?)?;
     }
     if !model.services.is_empty() {
         menu.append(&PredefinedMenuItem::separator(app)?)?;
@@ -93,7 +109,7 @@ pub fn create<R: Runtime>(
             }
         })
         .build(app)?;
-    app.manage(Tray(Mutex::new(Some(Built { tray, model, items }))));
+    app.manage(Tray(Mutex::new(Some(Built { tray, menu, model, items }))));
     Ok(())
 }
 
@@ -112,17 +128,19 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, model: MenuModel) {
     }
     match menu_model::changes(&built.model, &model) {
         Some(changes) => {
+            tracing::debug!("tray menu: {} changes", changes.len());
             for c in changes {
-                if let Err(e) = apply(&built.items, &c) {
+                if let Err(e) = built.apply(app, &model, &c) {
                     tracing::warn!("tray menu: {e}");
                 }
             }
         }
         None => match build_menu(app, &model) {
             Ok((menu, items)) => {
-                if let Err(e) = built.tray.set_menu(Some(menu)) {
+                if let Err(e) = built.tray.set_menu(Some(menu.clone())) {
                     tracing::warn!("tray menu: {e}");
                 }
+                built.menu = menu;
                 built.items = items;
             }
             Err(e) => tracing::warn!("tray menu: {e}"),
@@ -131,18 +149,35 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, model: MenuModel) {
     built.model = model;
 }
 
-fn apply<R: Runtime>(items: &Items<R>, change: &Change) -> tauri::Result<()> {
-    let (Change::Label { id, .. } | Change::Enabled { id, .. } | Change::Checked { id, .. }) = change;
-    let Some(handle) = items.get(id) else { return Ok(()) };
-    match (change, handle) {
-        (Change::Label { label, .. }, Handle::Item(i)) => i.set_text(label),
-        (Change::Label { label, .. }, Handle::Check(i)) => i.set_text(label),
-        (Change::Label { label, .. }, Handle::Sub(i)) => i.set_text(label),
-        (Change::Enabled { enabled, .. }, Handle::Item(i)) => i.set_enabled(*enabled),
-        (Change::Enabled { enabled, .. }, Handle::Check(i)) => i.set_enabled(*enabled),
-        (Change::Enabled { enabled, .. }, Handle::Sub(i)) => i.set_enabled(*enabled),
-        (Change::Checked { checked, .. }, Handle::Check(i)) => i.set_checked(*checked),
-        (Change::Checked { .. }, _) => Ok(()),
+impl<R: Runtime> Built<R> {
+    fn apply(&mut self, app: &AppHandle<R>, model: &MenuModel, change: &Change) -> tauri::Result<()> {
+        let id = match change {
+            Change::Label { id, .. } | Change::Enabled { id, .. } | Change::Checked { id, .. } => id,
+            Change::Submenu { index } => return self.replace_submenu(app, model, *index),
+        };
+        let Some(handle) = self.items.get(id) else { return Ok(()) };
+        match (change, handle) {
+            (Change::Label { label, .. }, Handle::Item(i)) => i.set_text(label),
+            (Change::Label { label, .. }, Handle::Check(i)) => i.set_text(label),
+            (Change::Label { label, .. }, Handle::Sub(i)) => i.set_text(label),
+            (Change::Enabled { enabled, .. }, Handle::Item(i)) => i.set_enabled(*enabled),
+            (Change::Enabled { enabled, .. }, Handle::Check(i)) => i.set_enabled(*enabled),
+            (Change::Enabled { enabled, .. }, Handle::Sub(i)) => i.set_enabled(*enabled),
+            (Change::Checked { checked, .. }, Handle::Check(i)) => i.set_checked(*checked),
+            (Change::Checked { .. }, _) | (Change::Submenu { .. }, _) => Ok(()),
+        }
+    }
+
+    fn replace_submenu(&mut self, app: &AppHandle<R>, model: &MenuModel, index: usize) -> tauri::Result<()> {
+        let Some(s) = model.services.get(index) else { return Ok(()) };
+        if let Some(Handle::Sub(old)) = self.items.remove(&menu_model::submenu_id(&s.name)) {
+            self.menu.remove(&old)?;
+        }
+        for it in s.items() {
+            self.items.remove(&it.id);
+        }
+        let sub = service_submenu(app, &mut self.items, s)?;
+        self.menu.insert(&sub, SERVICES_AT + index)
     }
 }
 

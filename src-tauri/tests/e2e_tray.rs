@@ -31,7 +31,7 @@ fn launch(home: &Home, env: &[(String, String)], args: &[&str], log: &str) -> Ap
 }
 
 /// Waits for a menu for which `f` gives a value; says what the menu was if it never does.
-async fn wait_menu<T>(desktop: &Desktop, what: &str, f: impl Fn(&Node) -> Option<T>) -> T {
+async fn wait_menu<T>(desktop: &Desktop, home: &Home, what: &str, f: impl Fn(&Node) -> Option<T>) -> T {
     let start = std::time::Instant::now();
     let mut last = None;
     while start.elapsed() < DEADLINE {
@@ -43,7 +43,7 @@ async fn wait_menu<T>(desktop: &Desktop, what: &str, f: impl Fn(&Node) -> Option
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("the tray menu never showed {what}; last menu: {last:?}");
+    panic!("the tray menu never showed {what}; last menu: {last:?}\napp log:\n{}", home.log("app.log"));
 }
 
 fn submenu<'a>(menu: &'a Node, prefix: &str) -> Option<&'a Node> {
@@ -62,6 +62,14 @@ fn top<'a>(menu: &'a Node, prefix: &str) -> &'a Node {
         .iter()
         .find(|n| n.label.starts_with(prefix))
         .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", menu.labels()))
+}
+
+/// The XDG autostart entry the app writes (one per home: its name carries the home's key).
+fn wait_for_entry(home: &Home) -> std::path::PathBuf {
+    let dir = home.path().join("user/.config/autostart");
+    support::wait_for("an autostart entry", || {
+        std::fs::read_dir(&dir).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "desktop"))
+    })
 }
 
 fn wait_exit(app: &mut App) -> std::process::ExitStatus {
@@ -88,7 +96,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     let mut app = launch(&home, &env, &["--hidden"], "app.log");
 
     wait_until("the app's tray registers with the watcher", || desktop.item().is_some());
-    let menu = wait_menu(&desktop, "two running services", |m| {
+    let menu = wait_menu(&desktop, &home, "two running services", |m| {
         (m.children.first()?.label == "gitvisor: 2 running").then(|| m.clone())
     })
     .await;
@@ -114,7 +122,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
         pid.unwrap()
     };
     assert!(!alive(old_pid), "the old process is gone");
-    wait_menu(&desktop, "web's new pid", |m| {
+    wait_menu(&desktop, &home, "web's new pid", |m| {
         submenu(m, &format!("web: running (pid {new_pid})")).map(|_| ())
     })
     .await;
@@ -123,7 +131,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     let menu = desktop.layout().await.unwrap();
     let api = submenu(&menu, "api: running").expect("api's submenu");
     desktop.click(child(api, "Stop").id).await.expect("click Stop");
-    let menu = wait_menu(&desktop, "api stopped", |m| {
+    let menu = wait_menu(&desktop, &home, "api stopped", |m| {
         (m.children.first()?.label == "gitvisor: 1 running, 1 stopped").then(|| m.clone())
     })
     .await;
@@ -132,12 +140,11 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     assert_eq!(home.state("api").as_deref(), Some("stopped"), "the CLI agrees");
 
     // Start at login, a check item: an XDG autostart entry that starts the app hidden.
-    let entry = home.path().join("xdg/config/autostart/gitvisor.desktop");
     desktop.click(top(&menu, "Start at login").id).await.unwrap();
-    wait_until("the autostart entry exists", || entry.exists());
+    let entry = wait_for_entry(&home);
     let text = std::fs::read_to_string(&entry).unwrap();
     assert!(text.contains("--hidden"), "{text}");
-    wait_menu(&desktop, "Start at login checked", |m| {
+    wait_menu(&desktop, &home, "Start at login checked", |m| {
         (top(m, "Start at login").toggle_state == Some(1)).then_some(())
     })
     .await;
@@ -180,13 +187,13 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
     let mut app = launch(&home, &env, &["--hidden"], "app.log");
     wait_until("the tray registers", || desktop.item().is_some());
     let menu =
-        wait_menu(&desktop, "the daemon's service", |m| submenu(m, "web: running").map(|_| m.clone())).await;
+        wait_menu(&desktop, &home, "the daemon's service", |m| submenu(m, "web: running").map(|_| m.clone())).await;
     assert!(home.log("app.log").contains("attaching"), "{}", home.log("app.log"));
     let web = submenu(&menu, "web: running").unwrap();
     desktop.click(child(web, "Stop").id).await.unwrap();
     wait_until("the daemon stopped web", || home.state("web").as_deref() == Some("stopped"));
     // The tray hears the daemon's events: its menu follows.
-    let menu = wait_menu(&desktop, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
+    let menu = wait_menu(&desktop, &home, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
     desktop.click(top(&menu, "Quit").id).await.unwrap();
     let status = wait_exit(&mut app);
     assert!(status.success(), "{status}\n{}", home.log("app.log"));

@@ -81,11 +81,15 @@ impl Home {
         let xdg = self.path().join("xdg");
         std::fs::create_dir_all(xdg.join("config")).unwrap();
         std::fs::create_dir_all(xdg.join("data")).unwrap();
+        std::fs::create_dir_all(self.path().join("user")).unwrap();
         vec![
             ("GITVISOR_HOME".into(), self.path().display().to_string()),
+            // The autostart entry goes to $HOME/.config/autostart whatever XDG_CONFIG_HOME says.
+            ("HOME".into(), self.path().join("user").display().to_string()),
             ("XDG_CONFIG_HOME".into(), xdg.join("config").display().to_string()),
             ("XDG_DATA_HOME".into(), xdg.join("data").display().to_string()),
-            ("GITVISOR_LOG".into(), "info".into()),
+            // GITVISOR_TEST_LOG=debug shows more in the app logs a failing test prints.
+            ("GITVISOR_LOG".into(), std::env::var("GITVISOR_TEST_LOG").unwrap_or_else(|_| "info".into())),
         ]
     }
 
