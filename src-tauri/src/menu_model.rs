@@ -221,12 +221,23 @@ pub fn menu_model(input: &MenuInput) -> MenuModel {
 /// One in-place update of the menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Label { id: String, label: String },
-    Enabled { id: String, enabled: bool },
-    Checked { id: String, checked: bool },
+    Label {
+        id: String,
+        label: String,
+    },
+    Enabled {
+        id: String,
+        enabled: bool,
+    },
+    Checked {
+        id: String,
+        checked: bool,
+    },
     /// A service's submenu label changed: GTK cannot relabel a submenu in place, so that one
     /// submenu (the `index`th service) is replaced with its items.
-    Submenu { index: usize },
+    Submenu {
+        index: usize,
+    },
 }
 
 /// The updates that turn the menu built from `old` into `new`, or `None` when its structure

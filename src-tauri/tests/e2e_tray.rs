@@ -68,7 +68,11 @@ fn top<'a>(menu: &'a Node, prefix: &str) -> &'a Node {
 fn wait_for_entry(home: &Home) -> std::path::PathBuf {
     let dir = home.path().join("user/.config/autostart");
     support::wait_for("an autostart entry", || {
-        std::fs::read_dir(&dir).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "desktop"))
+        std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "desktop"))
     })
 }
 
@@ -187,13 +191,15 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
     let mut app = launch(&home, &env, &["--hidden"], "app.log");
     wait_until("the tray registers", || desktop.item().is_some());
     let menu =
-        wait_menu(&desktop, &home, "the daemon's service", |m| submenu(m, "web: running").map(|_| m.clone())).await;
+        wait_menu(&desktop, &home, "the daemon's service", |m| submenu(m, "web: running").map(|_| m.clone()))
+            .await;
     assert!(home.log("app.log").contains("attaching"), "{}", home.log("app.log"));
     let web = submenu(&menu, "web: running").unwrap();
     desktop.click(child(web, "Stop").id).await.unwrap();
     wait_until("the daemon stopped web", || home.state("web").as_deref() == Some("stopped"));
     // The tray hears the daemon's events: its menu follows.
-    let menu = wait_menu(&desktop, &home, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
+    let menu =
+        wait_menu(&desktop, &home, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
     desktop.click(top(&menu, "Quit").id).await.unwrap();
     let status = wait_exit(&mut app);
     assert!(status.success(), "{status}\n{}", home.log("app.log"));

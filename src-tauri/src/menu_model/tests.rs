@@ -194,5 +194,8 @@ fn enabled_states_alone_update_items_in_place() {
     let old = model(Some(&before), 0, false);
     let mut new = old.clone();
     new.services[0].restart.enabled = false;
-    assert_eq!(changes(&old, &new), Some(vec![Change::Enabled { id: "svc:restart:api".into(), enabled: false }]));
+    assert_eq!(
+        changes(&old, &new),
+        Some(vec![Change::Enabled { id: "svc:restart:api".into(), enabled: false }])
+    );
 }
