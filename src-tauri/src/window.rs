@@ -31,6 +31,7 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, route: &str) -> tauri::Result<()> {
 
 /// The window is gone: stop what only it used.
 pub fn destroyed<R: Runtime>(app: &AppHandle<R>) {
+    tracing::info!("window closed; gitvisor stays in the tray");
     if let Some(shell) = app.try_state::<Shell>() {
         shell.window_open.send_replace(false);
         if let Some(task) = shell.follow.lock().unwrap_or_else(|e| e.into_inner()).take() {
