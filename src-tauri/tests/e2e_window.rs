@@ -45,7 +45,18 @@ async fn click(c: &Client, css: &str) {
 }
 
 async fn screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.expect("screenshot");
+    // WebKit takes a snapshot on the page's next paint, and a page where nothing changes (no
+    // timer, no new line) is never painted again under Xvfb: change something invisible first.
+    let _ = c
+        .execute(
+            "document.body.style.opacity = document.body.style.opacity ? '' : '0.999'; return 1;",
+            vec![],
+        )
+        .await;
+    let png = tokio::time::timeout(DEADLINE, c.screenshot())
+        .await
+        .unwrap_or_else(|_| panic!("the {name} screenshot never came"))
+        .expect("screenshot");
     std::fs::write(artifacts_dir().join(format!("{name}.png")), png).expect("save screenshot");
 }
 
@@ -131,12 +142,39 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
         desktop.notifications().iter().any(|(s, _)| s == "crashy crashed")
     });
 
-    // History: the commit that runs, with its diff.
+    // History: a second commit arrives while the page is open; its diff shows; rolling back
+    // to the first commit (after a confirmation showing what changes) removes its unit.
     click(&c, "#nav-history").await;
-    let commit = wait_css(&c, "tr[data-commit]").await;
-    commit.find(Locator::Css("button[data-action='diff']")).await.unwrap().click().await.unwrap();
+    let row = wait_css(&c, "tr[data-commit]").await;
+    let first = row.attr("data-commit").await.unwrap().expect("commit id");
+    row.find(Locator::Css("button[data-action='diff']")).await.unwrap().click().await.unwrap();
     wait_text(&c, "#view-history", |t| t.contains("+ExecStart=/bin/sh")).await;
     screenshot(&c, "history").await;
+    home.sh_unit("extra", "while :; do sleep 1; done", "");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .arg("-C")
+            .arg(home.path().join("services"))
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["add", "extra.service"]);
+    git(&["commit", "-q", "-m", "Add extra"]);
+    wait_until("the engine runs extra", || home.state("extra").as_deref() == Some("running"));
+    wait_text(&c, "#history-body", |t| t.contains("Add extra")).await;
+    let newest = wait_css(&c, "#history-body tr[data-commit]").await;
+    newest.find(Locator::Css("button[data-action='diff']")).await.unwrap().click().await.unwrap();
+    wait_text(&c, "#view-history", |t| t.contains("+ExecStart=/bin/sh -c 'while :; do sleep 1; done'")).await;
+    click(&c, &format!("tr[data-commit='{first}'] button[data-action='rollback']")).await;
+    wait_text(&c, "#confirm-diff", |t| t.contains("-ExecStart")).await;
+    click(&c, "#confirm-ok").await;
+    wait_until("extra is gone after the rollback", || {
+        home.status().is_some_and(|s| !s["services"].as_array().unwrap().iter().any(|x| x["name"] == "extra"))
+    });
+    wait_text(&c, "#rollback-result", |t| !t.trim().is_empty()).await;
 
     // Quit (SIGTERM works as the menu's Quit): services stop, the app exits.
     let app = home.engine_pid().expect("the app owns the home");

@@ -133,6 +133,11 @@ impl Home {
 impl Drop for Home {
     fn drop(&mut self) {
         kill_processes_in(self.path());
+        // GITVISOR_TEST_KEEP=1 keeps the home (logs, reports) of a test to look at it.
+        if std::env::var_os("GITVISOR_TEST_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+            eprintln!("kept {}", dir.keep().display());
+        }
     }
 }
 
