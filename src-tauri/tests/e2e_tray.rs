@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use support::desktop::{desktop_env, Bus, Display};
 use support::tray_bus::{Desktop, Node};
+use support::xwindows::X;
 use support::{alive, wait_until, Home, DEADLINE, TRAY_BIN};
 
 struct App(Child);
@@ -207,4 +208,44 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
     assert_eq!(home.state("web").as_deref(), Some("stopped"), "and still answers");
     unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
     assert!(wait_exit(&mut daemon).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_window_leaves_the_app_in_the_tray_and_the_menu_reopens_it() {
+    let home = Home::new();
+    home.sh_unit("web", "while :; do sleep 1; done", "");
+    let display = Display::start();
+    let bus = Bus::start();
+    let desktop = Desktop::serve(&bus.address).await;
+    let mut env = home.env();
+    env.extend(desktop_env(&display, &bus));
+    // Started without --hidden: the window opens.
+    let mut app = launch(&home, &env, &[], "app.log");
+    let x = X::open(&display.name);
+    let window = support::wait_for("the window", || x.shown("gitvisor").first().copied());
+    wait_until("the tray registers", || desktop.item().is_some());
+
+    // Closed as a window manager closes it: gone from the screen, the app and services stay.
+    x.request_close(window);
+    wait_until("the window is gone", || x.shown("gitvisor").is_empty());
+    wait_until("the app notes the window closed", || home.log("app.log").contains("window closed"));
+    wait_until("web runs, says the CLI", || home.state("web").as_deref() == Some("running"));
+    assert!(app.0.try_wait().unwrap().is_none(), "closing the window does not quit\n{}", home.log("app.log"));
+
+    // Open gitvisor in the tray menu creates it again.
+    let menu = desktop.layout().await.unwrap();
+    desktop.click(top(&menu, "Open gitvisor").id).await.unwrap();
+    let window = support::wait_for("the window again", || x.shown("gitvisor").first().copied());
+
+    // A second launch shows the first one's window (closed again first) and exits 0.
+    x.request_close(window);
+    wait_until("the window is gone again", || x.shown("gitvisor").is_empty());
+    let mut second = launch(&home, &env, &[], "second.log");
+    assert!(wait_exit(&mut second).success(), "{}", home.log("second.log"));
+    support::wait_for("the first app's window", || x.shown("gitvisor").first().copied());
+    assert!(app.0.try_wait().unwrap().is_none());
+
+    let menu = desktop.layout().await.unwrap();
+    desktop.click(top(&menu, "Quit").id).await.unwrap();
+    assert!(wait_exit(&mut app).success(), "{}", home.log("app.log"));
 }

@@ -5,6 +5,7 @@
 
 pub mod desktop;
 pub mod tray_bus;
+pub mod xwindows;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
