@@ -147,8 +147,12 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     // Start at login, a check item: an XDG autostart entry that starts the app hidden.
     desktop.click(top(&menu, "Start at login").id).await.unwrap();
     let entry = wait_for_entry(&home);
-    let text = std::fs::read_to_string(&entry).unwrap();
-    assert!(text.contains("--hidden"), "{text}");
+    // The plugin writes the file in place: wait for its whole text.
+    let text = support::wait_for("the entry's Exec line", || {
+        std::fs::read_to_string(&entry).ok().filter(|t| t.contains("Terminal="))
+    });
+    let exec = text.lines().find(|l| l.starts_with("Exec=")).unwrap_or_default();
+    assert!(exec.contains("gitvisor-tray --hidden --home"), "{text}");
     wait_menu(&desktop, &home, "Start at login checked", |m| {
         (top(m, "Start at login").toggle_state == Some(1)).then_some(())
     })

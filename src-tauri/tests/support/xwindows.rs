@@ -11,8 +11,15 @@ pub struct X {
     dpy: *mut xlib::Display,
 }
 
+/// A window can vanish between listing it and reading it (BadWindow): Xlib's default handler
+/// would exit the test process; such an error only means the window is gone.
+unsafe extern "C" fn ignore_errors(_: *mut xlib::Display, _: *mut xlib::XErrorEvent) -> std::os::raw::c_int {
+    0
+}
+
 impl X {
     pub fn open(display: &str) -> X {
+        unsafe { xlib::XSetErrorHandler(Some(ignore_errors)) };
         let name = CString::new(display).unwrap();
         let dpy = unsafe { xlib::XOpenDisplay(name.as_ptr()) };
         assert!(!dpy.is_null(), "cannot open X display {display}");
@@ -43,6 +50,7 @@ impl X {
     fn viewable(&self, w: xlib::Window) -> bool {
         let mut attrs: xlib::XWindowAttributes = unsafe { std::mem::zeroed() };
         let ok = unsafe { xlib::XGetWindowAttributes(self.dpy, w, &mut attrs) };
+        // A failed call leaves `attrs` zeroed: not viewable.
         ok != 0 && attrs.map_state == xlib::IsViewable
     }
 
