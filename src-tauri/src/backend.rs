@@ -8,11 +8,12 @@ use std::path::PathBuf;
 
 use gitvisor_engine::daemon::{DaemonError, OwnedEngine};
 use gitvisor_engine::events::{Priority, Subscription};
+use gitvisor_engine::logs::LogFollow;
 use gitvisor_engine::{Engine, Paths};
 use gitvisor_protocol::{Client, ClientError, Event, LogLine, LogNotification, LogsParams, LogsReply};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::{broadcast, Mutex};
+use tokio::sync::Mutex;
 
 const CLIENT_NAME: &str = "gitvisor-tray";
 
@@ -98,11 +99,8 @@ impl Backend {
     pub async fn follow_logs(&self, name: &str, lines: usize) -> Result<(Vec<LogLine>, LogStream), String> {
         match &self.kind {
             Kind::Local { engine, .. } => {
-                // Subscribe before reading the tail so no line falls between the two.
-                let rx = engine.follow_logs(name).map_err(|e| e.to_string())?;
-                let tail = engine.logs(name, lines).map_err(|e| e.to_string())?;
-                let last = tail.last().map(|l| l.at_us).unwrap_or(0);
-                Ok((tail, LogStream::Local { rx, last }))
+                let (tail, follow) = engine.follow_logs(name, lines).map_err(|e| e.to_string())?;
+                Ok((tail, LogStream::Local(follow)))
             }
             Kind::Attached => {
                 let mut client = self.connect().await?;
@@ -156,7 +154,7 @@ impl Events {
 }
 
 pub enum LogStream {
-    Local { rx: broadcast::Receiver<LogLine>, last: u64 },
+    Local(LogFollow),
     Remote(Client),
 }
 
@@ -164,20 +162,7 @@ impl LogStream {
     /// The next line; `None` when the service's log or the engine is gone.
     pub async fn next(&mut self) -> Option<LogLine> {
         match self {
-            LogStream::Local { rx, last } => loop {
-                match rx.recv().await {
-                    Ok(line) if line.at_us < *last => {}
-                    Ok(line) => return Some(line),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        return Some(LogLine {
-                            at_us: *last,
-                            stream: "gitvisor".into(),
-                            text: format!("[{missed} lines skipped: the window read too slowly]"),
-                        })
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            },
+            LogStream::Local(follow) => follow.next().await,
             LogStream::Remote(client) => loop {
                 match client.notification().await {
                     Ok(Some((method, params))) if method == "log" => {

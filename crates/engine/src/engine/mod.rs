@@ -636,10 +636,19 @@ impl Engine {
         Ok(self.inner.logs.tail(name, lines))
     }
 
-    pub fn follow_logs(&self, name: &str) -> Result<tokio::sync::broadcast::Receiver<LogLine>, EngineError> {
+    /// The last `lines` lines of a service's log, then what it prints from there on.
+    pub fn follow_logs(
+        &self,
+        name: &str,
+        lines: usize,
+    ) -> Result<(Vec<LogLine>, crate::logs::LogFollow), EngineError> {
         let name = name.strip_suffix(".service").unwrap_or(name);
         self.check_known(&[name.to_string()])?;
-        Ok(self.inner.logs.follow(name))
+        // Subscribe before reading the tail so no line falls between the two.
+        let rx = self.inner.logs.follow(name);
+        let tail = self.inner.logs.tail(name, lines);
+        let last = tail.last().map(|l| l.at_us).unwrap_or(0);
+        Ok((tail, crate::logs::LogFollow::new(rx, last)))
     }
 
     /// Stops every service in reverse dependency order, saves the state and lets the log keeper

@@ -73,28 +73,19 @@ async fn follow_logs(
     p: LogsParams,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    // Subscribe before reading the tail so no line falls between the two.
-    let mut rx = match engine.follow_logs(&p.name) {
-        Ok(rx) => rx,
+    let (lines, mut follow) = match engine.follow_logs(&p.name, p.lines) {
+        Ok(x) => x,
         Err(e) => return conn.error(id, engine_error(e)).await,
     };
-    let lines = engine.logs(&p.name, p.lines).unwrap_or_default();
-    let last = lines.last().map(|l| l.at_us).unwrap_or(0);
     conn.send(&Response::ok(id, to_value(LogsReply { lines }))).await?;
     loop {
         tokio::select! {
-            line = rx.recv() => match line {
-                Ok(line) if line.at_us < last => {}
-                Ok(line) => {
+            line = follow.next() => match line {
+                Some(line) => {
                     let n = LogNotification { name: p.name.clone(), line };
                     conn.send(&Notification::new("log", to_value(n))).await?;
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    let text = format!("[{missed} lines skipped: this client reads too slowly]");
-                    let line = gitvisor_protocol::LogLine { at_us: crate::time::now_us(), stream: "gitvisor".into(), text };
-                    conn.send(&Notification::new("log", to_value(LogNotification { name: p.name.clone(), line }))).await?;
-                }
-                Err(_) => return Ok(()),
+                None => return Ok(()),
             },
             f = frames.next() => if !matches!(f, Ok(Some(_))) { return Ok(()) },
             () = super::stopped(&mut stop) => return Ok(()),
