@@ -91,6 +91,9 @@ fn status_lists_the_services_of_the_home() {
     assert_eq!(names, ["api", "web"]);
     assert_eq!(t.service("web")["state"], "running");
     assert!(t.service("web")["pid"].as_u64().is_some());
+    // A running service's resources, read from /proc: what the window's CPU and memory show.
+    assert!(t.service("web")["memory_kb"].as_u64().is_some_and(|kb| kb > 0), "{}", t.service("web"));
+    assert!(t.service("web")["cpu_ms"].as_u64().is_some());
     assert!(status["branch"].as_str().is_some_and(|b| !b.is_empty()), "{status}");
     let info = t.ok("app_info", json!({}));
     assert_eq!(info["home"], t.home.path().display().to_string());

@@ -127,3 +127,32 @@ impl Engine {
         call(self, parse(method, params)?).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn status_without_names_means_every_service() {
+        for params in [Value::Null, json!({})] {
+            assert!(
+                matches!(parse("status", &params), Ok(Method::Status(p)) if p.names.is_empty()),
+                "{params}"
+            );
+        }
+        assert!(
+            matches!(parse("status", &json!({"names": ["web"]})), Ok(Method::Status(p)) if p.names == ["web"])
+        );
+        let bad = parse("status", &json!({"names": "web"})).err().expect("names must be a list");
+        assert!(bad.message.starts_with("status: invalid params"), "{}", bad.message);
+    }
+
+    #[test]
+    fn unknown_methods_and_bad_params_are_named() {
+        assert!(parse("explode", &Value::Null).err().unwrap().message.contains("explode"));
+        let e = parse("stop", &json!({})).err().expect("stop needs names");
+        assert!(e.message.contains("names"), "{}", e.message);
+    }
+}
