@@ -200,20 +200,8 @@ fn history_diffs_and_rollback() {
     let diff = t.ok("commit_diff", json!({ "commit": first }));
     assert!(diff.as_str().unwrap().contains("+ExecStart=/bin/sh"), "{diff}");
     // A second commit adds a unit; rolling back to the first removes it.
-    let services = t.home.path().join("services");
     t.home.sh_unit("extra", "while :; do sleep 1; done", "");
-    let git = |args: &[&str]| {
-        let o = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&services)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    git(&["add", "extra.service"]);
-    git(&["commit", "-q", "-m", "Add extra"]);
+    t.home.commit_unit("extra", "Add extra");
     let sync = t.ok("sync", json!({}));
     assert_eq!(sync["applied"], true, "{sync}");
     wait_until("extra runs", || t.service("extra")["state"] == "running");
@@ -235,14 +223,7 @@ fn crash_reports_list_show_export_and_mark_seen() {
         "Restart=no",
     );
     // crashy is not in the first commit: add it through git and sync.
-    let services = t.home.path().join("services");
-    for args in [
-        vec!["add", "crashy.service"],
-        vec!["-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "crashy"],
-    ] {
-        let o = std::process::Command::new("git").arg("-C").arg(&services).args(&args).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
+    t.home.commit_unit("crashy", "Add crashy");
     t.ok("sync", json!({}));
     wait_until("crashy runs", || t.service("crashy")["state"] == "running");
     std::fs::write(&marker, "").unwrap();

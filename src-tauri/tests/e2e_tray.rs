@@ -19,6 +19,24 @@ impl Drop for App {
     }
 }
 
+/// A desktop for one test: a virtual display, a private bus with the watcher and the
+/// notification server, and the environment an app needs on them and on `home`.
+struct Session {
+    display: Display,
+    _bus: Bus,
+    desktop: Desktop,
+    env: Vec<(String, String)>,
+}
+
+async fn session(home: &Home) -> Session {
+    let display = Display::start();
+    let bus = Bus::start();
+    let desktop = Desktop::serve(&bus.address).await;
+    let mut env = home.env();
+    env.extend(desktop_env(&display, &bus));
+    Session { display, _bus: bus, desktop, env }
+}
+
 fn launch(home: &Home, env: &[(String, String)], args: &[&str], log: &str) -> App {
     let log = std::fs::File::create(home.path().join(log)).unwrap();
     App(Command::new(TRAY_BIN)
@@ -93,15 +111,11 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     let home = Home::new();
     home.sh_unit("web", "while :; do sleep 1; done", "");
     home.sh_unit("api", "while :; do sleep 1; done", "");
-    let display = Display::start();
-    let bus = Bus::start();
-    let desktop = Desktop::serve(&bus.address).await;
-    let mut env = home.env();
-    env.extend(desktop_env(&display, &bus));
-    let mut app = launch(&home, &env, &["--hidden"], "app.log");
+    let Session { desktop, env, .. } = &session(&home).await;
+    let mut app = launch(&home, env, &["--hidden"], "app.log");
 
     wait_until("the app's tray registers with the watcher", || desktop.item().is_some());
-    let menu = wait_menu(&desktop, &home, "two running services", |m| {
+    let menu = wait_menu(desktop, &home, "two running services", |m| {
         (m.children.first()?.label == "gitvisor: 2 running").then(|| m.clone())
     })
     .await;
@@ -127,7 +141,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
         pid.unwrap()
     };
     assert!(!alive(old_pid), "the old process is gone");
-    wait_menu(&desktop, &home, "web's new pid", |m| {
+    wait_menu(desktop, &home, "web's new pid", |m| {
         submenu(m, &format!("web: running (pid {new_pid})")).map(|_| ())
     })
     .await;
@@ -136,7 +150,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     let menu = desktop.layout().await.unwrap();
     let api = submenu(&menu, "api: running").expect("api's submenu");
     desktop.click(child(api, "Stop").id).await.expect("click Stop");
-    let menu = wait_menu(&desktop, &home, "api stopped", |m| {
+    let menu = wait_menu(desktop, &home, "api stopped", |m| {
         (m.children.first()?.label == "gitvisor: 1 running, 1 stopped").then(|| m.clone())
     })
     .await;
@@ -153,7 +167,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     });
     let exec = text.lines().find(|l| l.starts_with("Exec=")).unwrap_or_default();
     assert!(exec.contains("gitvisor-tray --hidden --home"), "{text}");
-    wait_menu(&desktop, &home, "Start at login checked", |m| {
+    wait_menu(desktop, &home, "Start at login checked", |m| {
         (top(m, "Start at login").toggle_state == Some(1)).then_some(())
     })
     .await;
@@ -161,7 +175,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     wait_until("the autostart entry is gone", || !entry.exists());
 
     // A second launch on the same home hands over to the first and exits 0.
-    let mut second = launch(&home, &env, &[], "second.log");
+    let mut second = launch(&home, env, &[], "second.log");
     let status = wait_exit(&mut second);
     assert!(status.success(), "second instance: {status}\n{}", home.log("second.log"));
     assert!(app.0.try_wait().unwrap().is_none(), "the first instance still runs");
@@ -188,15 +202,11 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
         .spawn()
         .expect("gitvisor daemon"));
     wait_until("the daemon answers", || home.state("web").as_deref() == Some("running"));
-    let display = Display::start();
-    let bus = Bus::start();
-    let desktop = Desktop::serve(&bus.address).await;
-    let mut env = home.env();
-    env.extend(desktop_env(&display, &bus));
-    let mut app = launch(&home, &env, &["--hidden"], "app.log");
+    let Session { desktop, env, .. } = &session(&home).await;
+    let mut app = launch(&home, env, &["--hidden"], "app.log");
     wait_until("the tray registers", || desktop.item().is_some());
     let menu =
-        wait_menu(&desktop, &home, "the daemon's service", |m| submenu(m, "web: running").map(|_| m.clone()))
+        wait_menu(desktop, &home, "the daemon's service", |m| submenu(m, "web: running").map(|_| m.clone()))
             .await;
     assert!(home.log("app.log").contains("attaching"), "{}", home.log("app.log"));
     let web = submenu(&menu, "web: running").unwrap();
@@ -204,7 +214,7 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
     wait_until("the daemon stopped web", || home.state("web").as_deref() == Some("stopped"));
     // The tray hears the daemon's events: its menu follows.
     let menu =
-        wait_menu(&desktop, &home, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
+        wait_menu(desktop, &home, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
     desktop.click(top(&menu, "Quit").id).await.unwrap();
     let status = wait_exit(&mut app);
     assert!(status.success(), "{status}\n{}", home.log("app.log"));
@@ -218,13 +228,9 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
 async fn closing_the_window_leaves_the_app_in_the_tray_and_the_menu_reopens_it() {
     let home = Home::new();
     home.sh_unit("web", "while :; do sleep 1; done", "");
-    let display = Display::start();
-    let bus = Bus::start();
-    let desktop = Desktop::serve(&bus.address).await;
-    let mut env = home.env();
-    env.extend(desktop_env(&display, &bus));
+    let Session { display, desktop, env, .. } = &session(&home).await;
     // Started without --hidden: the window opens.
-    let mut app = launch(&home, &env, &[], "app.log");
+    let mut app = launch(&home, env, &[], "app.log");
     let x = X::open(&display.name);
     let window = support::wait_for("the window", || x.shown("gitvisor").first().copied());
     wait_until("the tray registers", || desktop.item().is_some());
@@ -244,7 +250,7 @@ async fn closing_the_window_leaves_the_app_in_the_tray_and_the_menu_reopens_it()
     // A second launch shows the first one's window (closed again first) and exits 0.
     x.request_close(window);
     wait_until("the window is gone again", || x.shown("gitvisor").is_empty());
-    let mut second = launch(&home, &env, &[], "second.log");
+    let mut second = launch(&home, env, &[], "second.log");
     assert!(wait_exit(&mut second).success(), "{}", home.log("second.log"));
     support::wait_for("the first app's window", || x.shown("gitvisor").first().copied());
     assert!(app.0.try_wait().unwrap().is_none());

@@ -151,18 +151,7 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     wait_text(&c, "#view-history", |t| t.contains("+ExecStart=/bin/sh")).await;
     screenshot(&c, "history").await;
     home.sh_unit("extra", "while :; do sleep 1; done", "");
-    let git = |args: &[&str]| {
-        let o = std::process::Command::new("git")
-            .arg("-C")
-            .arg(home.path().join("services"))
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    git(&["add", "extra.service"]);
-    git(&["commit", "-q", "-m", "Add extra"]);
+    home.commit_unit("extra", "Add extra");
     wait_until("the engine runs extra", || home.state("extra").as_deref() == Some("running"));
     wait_text(&c, "#history-body", |t| t.contains("Add extra")).await;
     let newest = wait_css(&c, "#history-body tr[data-commit]").await;

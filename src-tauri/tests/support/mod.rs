@@ -77,6 +77,21 @@ impl Home {
         .unwrap();
     }
 
+    /// Commits a unit file written after the first start (with the git binary, as a user would).
+    pub fn commit_unit(&self, name: &str, message: &str) {
+        let file = format!("{name}.service");
+        for args in [vec!["add", file.as_str()], vec!["commit", "-q", "-m", message]] {
+            let o = Command::new("git")
+                .arg("-C")
+                .arg(self.path().join("services"))
+                .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+                .args(&args)
+                .output()
+                .expect("git");
+            assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+
     /// Environment of every process of a test: this home, and no user-level side effects.
     pub fn env(&self) -> Vec<(String, String)> {
         let xdg = self.path().join("xdg");
