@@ -20,6 +20,7 @@
 //! Nothing here touches the file system except [`validate_file`], and nothing panics on any
 //! input.
 
+mod build;
 pub mod diagnostic;
 mod load;
 pub mod name;

@@ -6,11 +6,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::build::Builder;
 use crate::diagnostic::Diagnostic;
 use crate::name::UnitName;
 use crate::specifiers::SpecifierContext;
 use crate::syntax::{self, MAX_FILE_SIZE};
-use crate::unit::{Builder, Unit};
+use crate::unit::Unit;
 
 /// A unit that loaded, with what is worth telling the user about it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,0 +1,368 @@
+//! How a [`Unit`] is built from syntax entries.
+//!
+//! Every entry is applied in file order, so later assignments win and an empty assignment resets
+//! a list (or a setting to its default). Every problem becomes a [`Diagnostic`]; building goes on
+//! after an error so one pass reports all of them.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::diagnostic::Diagnostic;
+use crate::name::{UnitName, SUFFIX};
+use crate::specifiers::{self, SpecifierContext};
+use crate::syntax::Entry;
+use crate::systemd_keys;
+use crate::unit::*;
+use crate::values::{
+    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, split_command_line, ValueError,
+};
+
+mod service;
+
+/// Unit types other than services: gitvisor only orders services, so these are dropped.
+const OTHER_UNIT_TYPES: &[&str] = &[
+    ".target",
+    ".socket",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".path",
+    ".timer",
+    ".slice",
+    ".scope",
+    ".device",
+];
+
+/// Where an `ExecStart=` stands while the file is read.
+enum ExecStart {
+    Unset,
+    Invalid,
+    Set(ExecCommand),
+}
+
+/// Builds a [`Unit`] from entries, collecting diagnostics.
+pub(crate) struct Builder<'a> {
+    file: &'a str,
+    ctx: &'a SpecifierContext,
+    unit: Unit,
+    exec_start: ExecStart,
+    ready_line: usize,
+    default_instance_line: usize,
+    warned_sections: BTreeSet<String>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Builder<'a> {
+    pub(crate) fn new(file: &'a str, name: UnitName, ctx: &'a SpecifierContext) -> Self {
+        Builder {
+            file,
+            ctx,
+            unit: Unit::new(name, ExecCommand::default()),
+            exec_start: ExecStart::Unset,
+            ready_line: 0,
+            default_instance_line: 0,
+            warned_sections: BTreeSet::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, e: &Entry, message: impl Into<String>) {
+        let d = Diagnostic::error(self.file, e.line, Some(&e.key), message);
+        self.diagnostics.push(d);
+    }
+
+    fn warn(&mut self, e: &Entry, message: impl Into<String>) {
+        let d = Diagnostic::warning(self.file, e.line, Some(&e.key), message);
+        self.diagnostics.push(d);
+    }
+
+    /// Parses a non-empty value; an empty one gives `default` (systemd's reset).
+    fn parsed<T>(
+        &mut self,
+        e: &Entry,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, ValueError>,
+    ) -> Option<T> {
+        if e.value.is_empty() {
+            return Some(default);
+        }
+        parse(&e.value).map_err(|err| self.error(e, err.message)).ok()
+    }
+
+    fn expand(&mut self, e: &Entry, text: &str) -> Option<String> {
+        specifiers::expand(text, &self.unit.name, self.ctx).map_err(|err| self.error(e, err.message)).ok()
+    }
+
+    /// Splits into words, then expands specifiers in each (as systemd does).
+    fn words(&mut self, e: &Entry, text: &str) -> Option<Vec<String>> {
+        let words = split_command_line(text).map_err(|err| self.error(e, err.message)).ok()?;
+        words.iter().map(|w| self.expand(e, w)).collect()
+    }
+
+    /// An expanded string; empty means unset.
+    fn string(&mut self, e: &Entry) -> Option<Option<String>> {
+        let value = self.expand(e, &e.value.clone())?;
+        Some((!value.is_empty()).then_some(value))
+    }
+
+    fn path(&mut self, e: &Entry, text: &str) -> Option<PathBuf> {
+        let text = self.expand(e, text)?;
+        if text == "~" {
+            return Some(self.ctx.home.clone());
+        }
+        if let Some(rest) = text.strip_prefix("~/") {
+            return Some(self.ctx.home.join(rest));
+        }
+        if text.starts_with('/') {
+            return Some(PathBuf::from(text));
+        }
+        self.error(e, format!("{text:?} is not an absolute path (use /… or ~/…)"));
+        None
+    }
+
+    /// Applies one entry.
+    pub(crate) fn apply(&mut self, e: &Entry) {
+        if e.section.starts_with("X-") || e.key.starts_with("X-") {
+            return; // systemd's extension namespace: ignored silently
+        }
+        match e.section.as_str() {
+            "Unit" => self.unit_key(e),
+            "Service" => self.service_key(e),
+            "Install" => self.install_key(e),
+            "Capture" => self.capture_key(e),
+            other => {
+                if self.warned_sections.insert(other.to_string()) {
+                    let message = format!("unknown section [{other}], ignored");
+                    let d = Diagnostic::warning(self.file, e.section_line, None, message);
+                    self.diagnostics.push(d);
+                }
+            }
+        }
+    }
+
+    fn unknown_key(&mut self, e: &Entry) {
+        let message = if systemd_keys::is_known(&e.section, &e.key) {
+            format!("{}= is not supported by gitvisor, ignored", e.key)
+        } else {
+            format!("unknown key {}= in [{}], ignored", e.key, e.section)
+        };
+        self.warn(e, message);
+    }
+
+    fn unit_key(&mut self, e: &Entry) {
+        match e.key.as_str() {
+            "Description" => {
+                if let Some(v) = self.string(e) {
+                    self.unit.description = v;
+                }
+            }
+            "Requires" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.requires, e, v);
+            }
+            "Wants" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.wants, e, v);
+            }
+            "After" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.after, e, v);
+            }
+            "Before" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.before, e, v);
+            }
+            "StartLimitIntervalSec" | "StartLimitInterval" => self.start_limit_interval(e),
+            "StartLimitBurst" => self.start_limit_burst(e),
+            _ => self.unknown_key(e),
+        }
+    }
+
+    fn start_limit_interval(&mut self, e: &Entry) {
+        if let Some(v) = self.parsed(e, DEFAULT_START_LIMIT_INTERVAL, parse_timespan) {
+            self.unit.start_limit_interval = v;
+        }
+    }
+
+    fn start_limit_burst(&mut self, e: &Entry) {
+        if let Some(v) = self.parsed(e, DEFAULT_START_LIMIT_BURST, parse_count) {
+            self.unit.start_limit_burst = v;
+        }
+    }
+
+    /// Dependency names without `.service`; other unit types are dropped with a warning.
+    fn dependencies(&mut self, e: &Entry) -> Option<Vec<String>> {
+        let words = self.words(e, &e.value.clone())?;
+        let mut names = Vec::with_capacity(words.len());
+        let mut dropped = Vec::new();
+        for word in words {
+            if OTHER_UNIT_TYPES.iter().any(|t| word.ends_with(t)) {
+                dropped.push(word);
+                continue;
+            }
+            match UnitName::parse(&word) {
+                Ok(name) if name.is_template() => {
+                    self.error(e, format!("{word:?} is a template; name an instance"))
+                }
+                Ok(name) => names.push(name.as_str().to_string()),
+                Err(err) => self.error(e, err.to_string()),
+            }
+        }
+        if !dropped.is_empty() {
+            let message = format!("{} ignored: gitvisor only orders {SUFFIX} units", dropped.join(", "));
+            self.warn(e, message);
+        }
+        Some(names)
+    }
+
+    fn install_key(&mut self, e: &Entry) {
+        match e.key.as_str() {
+            "WantedBy" => {
+                let v = self.words(e, &e.value.clone());
+                update_list(&mut self.unit.wanted_by, e, v);
+            }
+            "DefaultInstance" => {
+                self.default_instance_line = e.line;
+                if let Some(v) = self.string(e) {
+                    self.unit.default_instance = v;
+                }
+            }
+            _ => self.unknown_key(e),
+        }
+    }
+
+    fn capture_key(&mut self, e: &Entry) {
+        let defaults = CaptureSettings::default();
+        match e.key.as_str() {
+            "Enabled" => {
+                if let Some(v) = self.parsed(e, None, |s| parse_bool(s).map(Some)) {
+                    self.unit.capture.enabled = v;
+                }
+            }
+            "MaxFileSize" => {
+                if let Some(v) = self.parsed(e, defaults.max_file_size, parse_size) {
+                    self.unit.capture.max_file_size = v;
+                }
+            }
+            "MaxTotalSize" => {
+                if let Some(v) = self.parsed(e, defaults.max_total_size, parse_size) {
+                    self.unit.capture.max_total_size = v;
+                }
+            }
+            "Exclude" => {
+                let v = self.words(e, &e.value.clone());
+                update_list(&mut self.unit.capture.exclude, e, v);
+            }
+            _ => self.unknown_key(e),
+        }
+    }
+
+    /// Checks what needs the whole file, and hands back the unit or every error.
+    pub(crate) fn finish(mut self) -> Result<(Unit, Vec<Diagnostic>), Vec<Diagnostic>> {
+        match std::mem::replace(&mut self.exec_start, ExecStart::Unset) {
+            ExecStart::Set(command) => self.unit.exec_start = command,
+            ExecStart::Invalid => {}
+            ExecStart::Unset => self.diagnostics.push(Diagnostic::error(
+                self.file,
+                0,
+                Some("ExecStart"),
+                "missing ExecStart= (the command to run)",
+            )),
+        }
+        if self.unit.ready == ReadyCheck::Health && self.unit.health.url.is_none() {
+            self.diagnostics.push(Diagnostic::error(
+                self.file,
+                self.ready_line,
+                Some("ReadyCheck"),
+                "ReadyCheck=health needs HealthCheckURL=",
+            ));
+        }
+        if let Some(instance) = self.unit.default_instance.clone() {
+            self.check_default_instance(&instance);
+        }
+        self.diagnostics.sort_by_key(|d| d.line);
+        if self.diagnostics.iter().any(Diagnostic::is_error) {
+            Err(self.diagnostics)
+        } else {
+            Ok((self.unit, self.diagnostics))
+        }
+    }
+
+    fn check_default_instance(&mut self, instance: &str) {
+        let name = &self.unit.name;
+        let template = if name.is_template() { Some(name.clone()) } else { name.template() };
+        let problem = match &template {
+            Some(template) => template.instantiate(instance).err().map(|e| e.to_string()),
+            None => Some("DefaultInstance= only applies to templates (NAME@.service), ignored".to_string()),
+        };
+        if let Some(message) = problem {
+            let error = template.is_some();
+            let key = Some("DefaultInstance");
+            self.diagnostics.push(if error {
+                Diagnostic::error(self.file, self.default_instance_line, key, message)
+            } else {
+                Diagnostic::warning(self.file, self.default_instance_line, key, message)
+            });
+        }
+    }
+}
+
+/// An empty assignment resets the list; otherwise parsed items are appended.
+fn update_list<T>(list: &mut Vec<T>, e: &Entry, items: Option<Vec<T>>) {
+    if e.value.is_empty() {
+        list.clear();
+    } else if let Some(items) = items {
+        list.extend(items);
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn parse_count(s: &str) -> Result<u32, ValueError> {
+    s.parse().map_err(|_| ValueError::new(format!("invalid number {s:?}")))
+}
+
+fn parse_positive(s: &str) -> Result<Duration, ValueError> {
+    match parse_timespan(s)? {
+        Duration::ZERO => Err(ValueError::new("must be greater than zero")),
+        d => Ok(d),
+    }
+}
+
+fn parse_cpu_quota(s: &str) -> Result<Option<u32>, ValueError> {
+    match parse_percent(s)? {
+        0 => Err(ValueError::new("CPUQuota= must be above 0%")),
+        n => Ok(Some(n)),
+    }
+}
+
+fn parse_tasks_max(s: &str) -> Result<Option<u64>, ValueError> {
+    if s == "infinity" {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| ValueError::new(format!("invalid task count {s:?} (expected a number or infinity)")))
+}
+
+/// For timeouts, systemd reads 0 as `infinity`.
+fn parse_timeout(s: &str) -> Result<Duration, ValueError> {
+    match parse_timespan(s)? {
+        Duration::ZERO => Ok(Duration::MAX),
+        d => Ok(d),
+    }
+}
+
+/// `infinity` means no limit.
+fn finite(d: Duration) -> Option<Duration> {
+    (d != Duration::MAX).then_some(d)
+}
+
+fn limited(bytes: u64) -> Option<u64> {
+    (bytes != u64::MAX).then_some(bytes)
+}

@@ -1,0 +1,290 @@
+//! The `[Service]` section's keys.
+
+use super::*;
+
+impl Builder<'_> {
+    pub(super) fn service_key(&mut self, e: &Entry) {
+        match e.key.as_str() {
+            "Type" => self.service_type(e),
+            "ExecStart" => self.exec_start(e),
+            "ExecStop" => self.exec_stop(e),
+            "WorkingDirectory" => self.working_directory(e),
+            "Environment" => self.environment(e),
+            "EnvironmentFile" => self.environment_file(e),
+            "User" => {
+                if let Some(v) = self.string(e) {
+                    self.unit.user = v;
+                }
+            }
+            "Group" => {
+                if let Some(v) = self.string(e) {
+                    self.unit.group = v;
+                }
+            }
+            "Restart" => self.restart(e),
+            "RestartSec" => {
+                if let Some(v) = self.parsed(e, DEFAULT_RESTART_SEC, parse_timespan) {
+                    self.unit.restart_sec = v;
+                }
+            }
+            "RestartSteps" => {
+                if let Some(v) = self.parsed(e, 0, parse_count) {
+                    self.unit.restart_steps = v;
+                }
+            }
+            "RestartMaxDelaySec" => {
+                if let Some(v) = self.parsed(e, None, |s| parse_timespan(s).map(finite)) {
+                    self.unit.restart_max_delay = v;
+                }
+            }
+            "TimeoutStopSec" | "TimeoutSec" => {
+                if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_STOP, parse_timeout) {
+                    self.unit.timeout_stop = v;
+                }
+            }
+            "KillSignal" => {
+                if let Some(v) = self.parsed(e, libc::SIGTERM, parse_signal) {
+                    self.unit.kill_signal = v;
+                }
+            }
+            "MemoryMax" | "MemoryLimit" => {
+                if let Some(v) = self.parsed(e, None, |s| parse_size(s).map(limited)) {
+                    self.unit.memory_max = v;
+                }
+            }
+            "CPUQuota" => {
+                if let Some(v) = self.parsed(e, None, parse_cpu_quota) {
+                    self.unit.cpu_quota = v;
+                }
+            }
+            "TasksMax" => {
+                if let Some(v) = self.parsed(e, None, parse_tasks_max) {
+                    self.unit.tasks_max = v;
+                }
+            }
+            "PrivatePIDs" => {
+                if let Some(v) = self.parsed(e, false, parse_bool) {
+                    self.unit.private_pids = v;
+                }
+            }
+            "HealthCheckURL" => self.health_url(e),
+            "HealthCheckInterval" => {
+                if let Some(v) = self.parsed(e, HealthCheck::default().interval, parse_positive) {
+                    self.unit.health.interval = v;
+                }
+            }
+            "HealthCheckTimeout" => {
+                if let Some(v) = self.parsed(e, HealthCheck::default().timeout, parse_positive) {
+                    self.unit.health.timeout = v;
+                }
+            }
+            "HealthCheckRetries" => {
+                let parse = |s: &str| match parse_count(s)? {
+                    0 => Err(ValueError::new("HealthCheckRetries= must be at least 1")),
+                    n => Ok(n),
+                };
+                if let Some(v) = self.parsed(e, HealthCheck::default().retries, parse) {
+                    self.unit.health.retries = v;
+                }
+            }
+            "ReadyCheck" => self.ready_check(e),
+            "Singleton" => {
+                if let Some(v) = self.parsed(e, false, parse_bool) {
+                    self.unit.singleton = v;
+                }
+            }
+            // Accepted in [Service] by systemd for compatibility.
+            "StartLimitInterval" | "StartLimitIntervalSec" => self.start_limit_interval(e),
+            "StartLimitBurst" => self.start_limit_burst(e),
+            _ => self.unknown_key(e),
+        }
+    }
+
+    fn service_type(&mut self, e: &Entry) {
+        match e.value.as_str() {
+            "" | "simple" | "exec" => {}
+            other => self.warn(
+                e,
+                format!("Type={other} is not supported by gitvisor; the service is run as Type=simple"),
+            ),
+        }
+    }
+
+    fn exec_start(&mut self, e: &Entry) {
+        if e.value.is_empty() {
+            self.exec_start = ExecStart::Unset;
+            return;
+        }
+        if !matches!(self.exec_start, ExecStart::Unset) {
+            self.error(e, "only one ExecStart= allowed for Type=simple");
+            return;
+        }
+        self.exec_start = match self.exec_command(e) {
+            Some(command) => ExecStart::Set(command),
+            None => ExecStart::Invalid,
+        };
+    }
+
+    fn exec_stop(&mut self, e: &Entry) {
+        if e.value.is_empty() {
+            self.unit.exec_stop = None;
+            return;
+        }
+        if self.unit.exec_stop.is_some() {
+            self.error(e, "only one ExecStop= is supported by gitvisor");
+            return;
+        }
+        self.unit.exec_stop = self.exec_command(e);
+    }
+
+    /// systemd's command prefixes, then the words.
+    fn exec_command(&mut self, e: &Entry) -> Option<ExecCommand> {
+        let mut rest = e.value.as_str();
+        let mut ignore_failure = false;
+        let mut own_argv0 = false;
+        loop {
+            let prefix = if rest.starts_with("!!") { "!!" } else { rest.get(..1).unwrap_or("") };
+            match prefix {
+                "-" => ignore_failure = true,
+                "@" => own_argv0 = true,
+                ":" => self.warn(e, "prefix ':' is not supported by gitvisor, ignored"),
+                "+" | "!" | "!!" => self.warn(
+                    e,
+                    format!("prefix '{prefix}' (privileged execution) is not supported by gitvisor, ignored"),
+                ),
+                _ => break,
+            }
+            rest = &rest[prefix.len()..];
+        }
+        let mut argv = self.words(e, rest)?;
+        if own_argv0 && argv.len() >= 2 {
+            argv.remove(1);
+            self.warn(e, "prefix '@' is not supported by gitvisor: the program gets its own path as argv[0]");
+        }
+        let Some(program) = argv.first() else {
+            self.error(e, "empty command");
+            return None;
+        };
+        if program.is_empty() || (program.contains('/') && !program.starts_with('/')) {
+            let message =
+                format!("{program:?} must be an absolute path or a bare program name (looked up in PATH)");
+            self.error(e, message);
+            return None;
+        }
+        Some(ExecCommand { argv, ignore_failure })
+    }
+
+    fn working_directory(&mut self, e: &Entry) {
+        if e.value.is_empty() {
+            self.unit.working_directory = None;
+            return;
+        }
+        // `-` (a missing directory is not an error) is accepted; the engine reports it anyway.
+        let text = e.value.strip_prefix('-').unwrap_or(&e.value).to_string();
+        if let Some(path) = self.path(e, &text) {
+            self.unit.working_directory = Some(path);
+        }
+    }
+
+    fn environment(&mut self, e: &Entry) {
+        if e.value.is_empty() {
+            self.unit.environment.clear();
+            return;
+        }
+        let Some(words) = self.words(e, &e.value.clone()) else {
+            return;
+        };
+        for word in words {
+            match word.split_once('=') {
+                Some((key, value)) if is_env_name(key) => {
+                    let env = &mut self.unit.environment;
+                    match env.iter_mut().find(|(k, _)| k == key) {
+                        Some(existing) => existing.1 = value.to_string(),
+                        None => env.push((key.to_string(), value.to_string())),
+                    }
+                }
+                _ => self.error(e, format!("invalid environment assignment {word:?} (expected NAME=value)")),
+            }
+        }
+    }
+
+    fn environment_file(&mut self, e: &Entry) {
+        if e.value.is_empty() {
+            self.unit.environment_files.clear();
+            return;
+        }
+        let (optional, text) = match e.value.strip_prefix('-') {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, e.value.clone()),
+        };
+        if let Some(path) = self.path(e, &text) {
+            self.unit.environment_files.push(EnvironmentFile { path, optional });
+        }
+    }
+
+    fn restart(&mut self, e: &Entry) {
+        self.unit.restart = match e.value.as_str() {
+            "" | "no" => RestartPolicy::No,
+            "on-success" => RestartPolicy::OnSuccess,
+            "on-failure" => RestartPolicy::OnFailure,
+            "on-abnormal" => RestartPolicy::OnAbnormal,
+            "always" => RestartPolicy::Always,
+            "on-abort" => {
+                self.warn(e, "Restart=on-abort is not supported by gitvisor; using on-abnormal");
+                RestartPolicy::OnAbnormal
+            }
+            "on-watchdog" => {
+                self.warn(e, "Restart=on-watchdog is not supported by gitvisor (no watchdog); using no");
+                RestartPolicy::No
+            }
+            other => {
+                self.error(
+                    e,
+                    format!("invalid restart policy {other:?} (expected no, on-success, on-failure, on-abnormal or always)"),
+                );
+                return;
+            }
+        };
+    }
+
+    fn health_url(&mut self, e: &Entry) {
+        let Some(url) = self.string(e) else { return };
+        match url {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                self.error(e, format!("{url:?} is not an http:// or https:// URL"))
+            }
+            url => self.unit.health.url = url,
+        }
+    }
+
+    fn ready_check(&mut self, e: &Entry) {
+        let Some(value) = self.expand(e, &e.value.clone()) else {
+            return;
+        };
+        self.ready_line = e.line;
+        let ready = match value.split_once(':') {
+            _ if value.is_empty() || value == "none" => ReadyCheck::None,
+            _ if value == "health" => ReadyCheck::Health,
+            Some(("tcp", port)) => match port.trim().parse::<u16>() {
+                Ok(port) if port > 0 => ReadyCheck::Tcp(port),
+                _ => {
+                    self.error(e, format!("invalid TCP port {port:?} (expected 1 to 65535)"));
+                    return;
+                }
+            },
+            Some(("log", regex)) if !regex.is_empty() => ReadyCheck::Log(regex.to_string()),
+            Some(("log", _)) => {
+                self.error(e, "log: needs a regular expression");
+                return;
+            }
+            _ => {
+                self.error(
+                    e,
+                    format!("invalid ready check {value:?} (expected none, health, tcp:PORT or log:REGEX)"),
+                );
+                return;
+            }
+        };
+        self.unit.ready = ready;
+    }
+}
