@@ -13,6 +13,9 @@
 //! algorithm, breaking ties by name so the same set always gives the same order. A unit that only
 //! depends on a cycle member stays in the order: the engine fails it at run time when its
 //! dependency never becomes ready.
+//!
+//! [`start_batch`] and [`stop_batch`] say which units an operation on some units touches and
+//! what each must wait for; the engine runs them concurrently in that order.
 
 mod closure;
 mod cycles;
@@ -22,7 +25,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use serde::Serialize;
 
-pub use closure::dependents_closure;
+pub use closure::{start_batch, stop_batch, Batch};
 
 /// One unit as the graph sees it. Names carry no `.service` suffix.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -157,22 +157,64 @@ fn long_cycle_does_not_overflow_the_stack() {
     assert_eq!(plan.cycles[0].len(), n);
 }
 
+fn follows(batch: &Batch, unit: &str) -> Vec<String> {
+    let mut f = batch.follows.get(unit).cloned().unwrap_or_default();
+    f.sort();
+    f
+}
+
 #[test]
-fn dependents_closure_follows_requires_transitively() {
+fn a_start_brings_what_is_required_or_wanted_transitively() {
+    let nodes = [
+        requires("web", &["api"]),
+        Node { wants: names(&["cache"]), ..requires("api", &["db"]) },
+        node("db"),
+        node("cache"),
+        Node { after: names(&["db"]), ..node("unrelated") },
+    ];
+    let b = start_batch(&nodes, &names(&["web"]));
+    assert_eq!(b.units, names(&["api", "cache", "db", "web"]));
+    assert_eq!(follows(&b, "web"), names(&["api"]));
+    assert_eq!(follows(&b, "api"), names(&["cache", "db"]));
+    assert!(follows(&b, "db").is_empty());
+}
+
+#[test]
+fn a_start_ignores_missing_units_and_orders_before() {
+    let nodes = [Node { requires: names(&["ghost"]), before: names(&["web"]), ..node("db") }, node("web")];
+    let b = start_batch(&nodes, &names(&["db", "web"]));
+    assert_eq!(b.units, names(&["db", "web"]), "a missing requirement is not part of the batch");
+    // It still names it: the engine fails db for it rather than starting it.
+    assert_eq!(follows(&b, "db"), names(&["ghost"]));
+    assert_eq!(follows(&b, "web"), names(&["db"]), "db is before web");
+}
+
+#[test]
+fn a_stop_takes_active_dependents_first_transitively() {
     let nodes = [
         requires("api", &["db"]),
         requires("web", &["api"]),
         Node { wants: names(&["db"]), ..node("metrics") },
         requires("worker", &["db", "api"]),
+        requires("idle", &["db"]),
         node("db"),
     ];
-    assert_eq!(dependents_closure(&nodes, "db"), names(&["worker", "web", "api"]));
-    assert!(dependents_closure(&nodes, "web").is_empty());
-    assert!(dependents_closure(&nodes, "nothing").is_empty());
+    let b = stop_batch(&nodes, &names(&["db"]), true, |n| n != "idle");
+    assert_eq!(b.units, names(&["api", "db", "web", "worker"]), "wanting is not requiring; idle is down");
+    assert_eq!(follows(&b, "db"), names(&["api", "worker"]), "only what stops is waited for");
+    assert_eq!(follows(&b, "api"), names(&["web", "worker"]));
+    let alone = stop_batch(&nodes, &names(&["db"]), false, |_| true);
+    assert_eq!(alone.units, names(&["db"]));
 }
 
 #[test]
-fn dependents_closure_survives_cycles() {
+fn a_stop_survives_cycles_and_edges_to_cycles_can_be_dropped() {
     let nodes = [requires("a", &["b"]), requires("b", &["a"]), requires("c", &["a"])];
-    assert_eq!(dependents_closure(&nodes, "a"), names(&["c", "b"]));
+    let b = stop_batch(&nodes, &names(&["a"]), true, |_| true);
+    assert_eq!(b.units, names(&["a", "b", "c"]));
+    let b = b.without_edges_to(|n| n == "a" || n == "b");
+    assert_eq!(follows(&b, "a"), names(&["c"]), "a still stops after c, which requires it");
+    assert!(follows(&b, "b").is_empty());
+    let started = start_batch(&nodes, &names(&["c"])).without_edges_to(|n| n == "a" || n == "b");
+    assert!(follows(&started, "c").is_empty(), "c does not wait for a unit that never starts");
 }
