@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::file_name::lock_file_name;
-use super::{LockBackend, LockError};
+use super::{Acquire, Guard, LockBackend, LockError};
 use crate::flock::{open_lock_file, ExclusiveLock};
 use crate::paths::join_inside;
 
@@ -61,7 +61,14 @@ impl LocalLocks {
 }
 
 impl LockBackend for LocalLocks {
-    fn try_acquire(&self, key: &str, op: &str) -> Result<Box<dyn Send>, LockError> {
+    /// Answers at once: a table lookup and a non-blocking `flock`.
+    fn try_acquire<'a>(&'a self, key: &'a str, op: &'a str) -> Acquire<'a> {
+        Box::pin(std::future::ready(self.acquire_now(key, op).map(Guard::new)))
+    }
+}
+
+impl LocalLocks {
+    fn acquire_now(&self, key: &str, op: &str) -> Result<LocalGuard, LockError> {
         let reservation = Reservation::take(&self.in_progress, key, op)?;
         let (path, file) = self.lock_file(key)?;
         let lock = ExclusiveLock::try_now(file)
@@ -71,7 +78,7 @@ impl LockBackend for LocalLocks {
             // The lock is ours all the same; only the name in a rival's message is lost.
             tracing::warn!(path = %path.display(), %error, "cannot record lock holder");
         }
-        Ok(Box::new(LocalGuard { lock, _reservation: reservation }))
+        Ok(LocalGuard { lock, _reservation: reservation })
     }
 }
 

@@ -239,11 +239,66 @@ fn an_unusable_lock_directory_is_a_backend_error_naming_it() {
 fn a_custom_backend_plugs_in() {
     struct Refuses;
     impl LockBackend for Refuses {
-        fn try_acquire(&self, key: &str, _op: &str) -> Result<Box<dyn Send>, LockError> {
-            Err(LockError::Held { key: key.to_owned(), holder: "node b".into() })
+        fn try_acquire<'a>(&'a self, key: &'a str, _op: &'a str) -> Acquire<'a> {
+            Box::pin(std::future::ready(Err(LockError::Held {
+                key: key.to_owned(),
+                holder: "node b".into(),
+            })))
         }
     }
     let locks = Locks::new(Refuses);
     let error = locks.with_lock_sync("web", "start", || ()).unwrap_err();
     assert_eq!(error.to_string(), "web is locked by node b");
+}
+
+/// A backend whose locks are lost when the test says so: stands in for a lease that expires.
+struct Losable {
+    lose: Arc<Mutex<Option<std::sync::mpsc::Receiver<String>>>>,
+}
+
+impl LockBackend for Losable {
+    fn try_acquire<'a>(&'a self, _key: &'a str, _op: &'a str) -> Acquire<'a> {
+        let rx = self.lose.lock().unwrap().take().expect("one acquisition");
+        // Resolves at the first poll after the test sent why (the test polls by hand).
+        let lost = std::future::poll_fn(move |_| match rx.try_recv() {
+            Ok(why) => Poll::Ready(why),
+            Err(_) => Poll::Pending,
+        });
+        Box::pin(std::future::ready(Ok(Guard::new(()).losable(lost).fenced(42))))
+    }
+}
+
+#[test]
+fn a_lost_lock_cancels_the_op_and_says_why() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let locks = Locks::new(Losable { lose: Arc::new(Mutex::new(Some(rx))) });
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let flag = SetOnDrop(dropped.clone());
+    let op = async move {
+        let _flag = flag;
+        std::future::pending::<()>().await
+    };
+    let mut run = pin!(locks.with_lock("lease:web", "run", op));
+    assert!(poll_once(run.as_mut()).is_pending(), "the op runs while the lock holds");
+    assert_eq!(locks.current(), [("lease:web".to_owned(), "run".to_owned())]);
+    tx.send("lease expired".into()).unwrap();
+    match poll_once(run.as_mut()) {
+        Poll::Ready(Err(e)) => assert_eq!(e.to_string(), "lost the lock on lease:web: lease expired"),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst), "the op was cancelled");
+    assert_eq!(locks.current(), [], "and the lock released");
+}
+
+#[test]
+fn a_guard_carries_its_fencing_token() {
+    let g = Guard::new(()).fenced(7);
+    assert_eq!(g.fencing(), Some(7));
+    assert_eq!(Guard::new(()).fencing(), None);
 }
