@@ -9,7 +9,8 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
 use crate::frame::{FrameError, FrameReader};
-use crate::message::{Request, RpcError};
+use crate::message::{ErrorCode, Request, RpcError};
+use crate::methods::{Method, Notice};
 use crate::types::{Hello, Welcome};
 use crate::PROTOCOL_VERSION;
 
@@ -23,6 +24,25 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("the engine sent an invalid message: {0}")]
     Protocol(String),
+}
+
+impl ClientError {
+    /// The engine's code for an error it answered; `EngineUnreachable` when it could not be
+    /// reached or the connection broke.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ClientError::Rpc(e) => e.kind(),
+            _ => ErrorCode::EngineUnreachable,
+        }
+    }
+
+    /// One line for a person: the engine's own message when it answered.
+    pub fn message(&self) -> String {
+        match self {
+            ClientError::Rpc(e) => e.message.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<FrameError> for ClientError {
@@ -58,12 +78,17 @@ impl Client {
             welcome: Welcome { protocol: 0, engine: String::new(), home: String::new(), pid: 0 },
         };
         let hello = Hello { protocol: PROTOCOL_VERSION, client: client.to_string() };
-        c.welcome = c.call("hello", serde_json::to_value(hello).expect("serialisable")).await?;
+        c.welcome = c.call(hello).await?;
         Ok(c)
     }
 
-    /// Sends a request and waits for its response, skipping notifications that arrive first.
-    pub async fn call<T: DeserializeOwned>(&mut self, method: &str, params: Value) -> Result<T, ClientError> {
+    /// Sends a request and waits for its reply, skipping notifications that arrive first.
+    pub async fn call<M: Method>(&mut self, request: M) -> Result<M::Reply, ClientError> {
+        let params = serde_json::to_value(&request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.call_raw(M::NAME, params).await
+    }
+
+    async fn call_raw<T: DeserializeOwned>(&mut self, method: &str, params: Value) -> Result<T, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = serde_json::to_string(&Request::new(id, method, params)).expect("serialisable");
@@ -90,16 +115,19 @@ impl Client {
         }
     }
 
-    /// The next notification of a stream as (method, params); `None` when the engine closes.
-    pub async fn notification(&mut self) -> Result<Option<(String, Value)>, ClientError> {
+    /// The next notification of kind `N` on a stream (others are skipped); `None` when the
+    /// engine closes the connection.
+    pub async fn next<N: Notice>(&mut self) -> Result<Option<N>, ClientError> {
         loop {
             let Some(frame) = self.reader.next().await? else { return Ok(None) };
             let v: Value = serde_json::from_str(&frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
-            if v.get("id").is_some() {
+            if v.get("id").is_some() || v.get("method").and_then(Value::as_str) != Some(N::NAME) {
                 continue;
             }
-            let method = v.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
-            return Ok(Some((method, v.get("params").cloned().unwrap_or(Value::Null))));
+            let params = v.get("params").cloned().unwrap_or(Value::Null);
+            return serde_json::from_value(params)
+                .map(Some)
+                .map_err(|e| ClientError::Protocol(e.to_string()));
         }
     }
 }

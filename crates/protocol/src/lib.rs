@@ -9,11 +9,15 @@
 pub mod client;
 pub mod frame;
 pub mod message;
+pub mod methods;
+pub mod name;
 pub mod types;
 
 pub use client::{Client, ClientError};
 pub use frame::{FrameError, FrameReader, MAX_FRAME};
 pub use message::{ErrorCode, Notification, Request, Response, RpcError};
+pub use methods::*;
+pub use name::ServiceName;
 pub use types::*;
 
 /// Bumped on any incompatible change to methods or types.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     pub protocol: u32,
     pub client: String,
@@ -210,20 +210,10 @@ pub struct CommitInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HistoryParams {
-    pub limit: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryReply {
     pub commits: Vec<CommitInfo>,
     /// The latest syncs, newest first.
     pub syncs: Vec<SyncReport>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RollbackParams {
-    pub commit: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,16 +223,14 @@ pub struct RollbackReply {
     pub sync: SyncReport,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NamesParams {
-    pub names: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpOutcome {
     pub name: String,
     pub ok: bool,
     pub error: Option<String>,
+    /// Why it failed, for a program: `in_progress`, `dependency_failed`, `service_failed`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<crate::ErrorCode>,
     pub state: Option<ServiceState>,
     pub pid: Option<u32>,
 }
@@ -250,14 +238,6 @@ pub struct OpOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OpReply {
     pub results: Vec<OpOutcome>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogsParams {
-    pub name: String,
-    pub lines: usize,
-    #[serde(default)]
-    pub follow: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -365,11 +345,6 @@ pub struct CrashListReply {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CrashIdParams {
-    pub id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ArchiveFile {
     pub path: String,
     pub size: u64,
@@ -384,36 +359,12 @@ pub struct CrashShowReply {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CrashExportParams {
-    pub id: String,
-    /// Absolute path of the copy to make; never overwritten if it exists.
-    pub path: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CrashRmParams {
-    pub id: Option<String>,
-    #[serde(default)]
-    pub all: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrashRmReply {
     pub removed: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CaptureParams {
-    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaptureReply {
     pub id: String,
     pub path: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CommitParams {
-    pub commit: String,
 }

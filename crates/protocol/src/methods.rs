@@ -1,0 +1,314 @@
+//! The method table: one type per method, tying the method's name to its parameters and its
+//! reply. A caller writes `client.call(Status::all())` and gets a [`StatusReply`]; the engine
+//! parses a request into one [`Call`] and dispatches it with one exhaustive `match`. Method and
+//! notification names are spelled here and nowhere else.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::message::{ErrorCode, RpcError};
+use crate::name::ServiceName;
+use crate::types::*;
+
+/// A request of the protocol: its parameters are the value itself.
+pub trait Method: Serialize + DeserializeOwned + Send + 'static {
+    const NAME: &'static str;
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
+}
+
+/// A message the engine sends without being asked, on a stream.
+pub trait Notice: Serialize + DeserializeOwned + Send + 'static {
+    const NAME: &'static str;
+}
+
+macro_rules! method {
+    ($ty:ident, $name:literal, $reply:ty) => {
+        impl Method for $ty {
+            const NAME: &'static str = $name;
+            type Reply = $reply;
+        }
+    };
+}
+
+/// Parameters of a method that takes none: `{}` or absent.
+macro_rules! no_params {
+    ($($(#[$doc:meta])* $ty:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $ty {}
+    )*};
+}
+
+/// The status of these services; of every service when `names` is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    #[serde(default)]
+    pub names: Vec<ServiceName>,
+}
+
+impl Status {
+    pub fn all() -> Status {
+        Status::default()
+    }
+}
+
+/// Starts the services and what they require, in dependency order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Start {
+    pub names: Vec<ServiceName>,
+}
+
+/// Stops the services, after what requires them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stop {
+    pub names: Vec<ServiceName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restart {
+    pub names: Vec<ServiceName>,
+}
+
+/// The last `lines` lines of a service's output; with `follow`, a [`LogNotification`] per new
+/// line on the same connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logs {
+    pub name: ServiceName,
+    pub lines: usize,
+    #[serde(default)]
+    pub follow: bool,
+}
+
+no_params! {
+    /// Every event from now on, as [`EventNotification`]s on the same connection.
+    EventsSubscribe,
+    /// The engine's effective settings.
+    Config,
+    /// Applies the branch's commit now (`sync`).
+    SyncNow,
+    CrashList,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    pub limit: usize,
+}
+
+/// A new commit whose tree is `commit`'s, applied at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollback {
+    pub commit: String,
+}
+
+/// What a rollback to `commit` would change in the unit files (a unified diff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    pub commit: String,
+}
+
+/// What `commit` changed in the unit files against its first parent (a unified diff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitDiff {
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashShow {
+    pub id: String,
+}
+
+/// Copies a report to `path`: absolute, never overwritten if it exists (a directory takes the
+/// report's file name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashExport {
+    pub id: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashExportReply {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashRm {
+    pub id: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Captures a service's working directory now, written as a report of kind `capture`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    pub name: ServiceName,
+}
+
+/// The answer to [`EventsSubscribe`]: nothing but the stream that follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribed {}
+
+method!(Hello, "hello", Welcome);
+method!(Status, "status", StatusReply);
+method!(Start, "start", OpReply);
+method!(Stop, "stop", OpReply);
+method!(Restart, "restart", OpReply);
+method!(Logs, "logs", LogsReply);
+method!(EventsSubscribe, "events.subscribe", Subscribed);
+method!(Config, "config", Value);
+method!(SyncNow, "sync", SyncReport);
+method!(History, "history", HistoryReply);
+method!(Rollback, "rollback", RollbackReply);
+method!(Diff, "diff", String);
+method!(CommitDiff, "commit.diff", String);
+method!(CrashList, "crash.list", CrashListReply);
+method!(CrashShow, "crash.show", CrashShowReply);
+method!(CrashExport, "crash.export", CrashExportReply);
+method!(CrashRm, "crash.rm", CrashRmReply);
+method!(Capture, "capture", CaptureReply);
+
+impl Notice for LogNotification {
+    const NAME: &'static str = "log";
+}
+
+impl Notice for Event {
+    const NAME: &'static str = "event";
+}
+
+/// The parameters of `method`, or an error naming the method and what is wrong.
+fn params_of<M: Method>(params: Value) -> Result<M, RpcError> {
+    // JSON-RPC lets a method without parameters omit them.
+    let params = if params.is_null() { Value::Object(Default::default()) } else { params };
+    serde_json::from_value(params)
+        .map_err(|e| ErrorCode::InvalidParams.error(format!("{}: invalid params: {e}", M::NAME)))
+}
+
+macro_rules! calls {
+    ($($ty:ident),* $(,)?) => {
+        /// One request of the protocol, typed: what the engine dispatches.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Call {
+            $($ty($ty),)*
+        }
+
+        impl Call {
+            /// The typed request for `method` with `params`.
+            pub fn parse(method: &str, params: Value) -> Result<Call, RpcError> {
+                $(
+                    if method == <$ty as Method>::NAME {
+                        return params_of::<$ty>(params).map(Call::$ty);
+                    }
+                )*
+                Err(ErrorCode::MethodNotFound.error(format!("no method named {method:?}")))
+            }
+
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Call::$ty(_) => <$ty as Method>::NAME,)*
+                }
+            }
+
+            /// The parameters as they go on the wire.
+            pub fn params(&self) -> Value {
+                match self {
+                    $(Call::$ty(m) => serde_json::to_value(m).unwrap_or(Value::Null),)*
+                }
+            }
+        }
+
+        $(
+            impl From<$ty> for Call {
+                fn from(m: $ty) -> Call {
+                    Call::$ty(m)
+                }
+            }
+        )*
+
+        /// Every method's name, in the table's order.
+        pub const METHOD_NAMES: &[&str] = &[$(<$ty as Method>::NAME),*];
+    };
+}
+
+calls!(
+    Hello,
+    Status,
+    Start,
+    Stop,
+    Restart,
+    Logs,
+    EventsSubscribe,
+    Config,
+    SyncNow,
+    History,
+    Rollback,
+    Diff,
+    CommitDiff,
+    CrashList,
+    CrashShow,
+    CrashExport,
+    CrashRm,
+    Capture,
+);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn status_without_names_means_every_service() {
+        for params in [Value::Null, json!({})] {
+            assert_eq!(Call::parse("status", params.clone()), Ok(Call::Status(Status::all())), "{params}");
+        }
+        let one = Call::parse("status", json!({"names": ["web.service"]})).unwrap();
+        assert_eq!(one, Call::Status(Status { names: vec![ServiceName::new("web")] }));
+        let bad = Call::parse("status", json!({"names": "web"})).expect_err("names must be a list");
+        assert_eq!(bad.code, ErrorCode::InvalidParams.code());
+        assert!(bad.message.starts_with("status: invalid params"), "{}", bad.message);
+    }
+
+    #[test]
+    fn unknown_methods_and_bad_params_are_named() {
+        let e = Call::parse("explode", Value::Null).expect_err("no such method");
+        assert_eq!(e.code, ErrorCode::MethodNotFound.code());
+        assert!(e.message.contains("explode"), "{}", e.message);
+        let e = Call::parse("stop", json!({})).expect_err("stop needs names");
+        assert!(e.message.contains("names"), "{}", e.message);
+    }
+
+    #[test]
+    fn every_method_parses_back_to_its_own_name() {
+        let calls: Vec<Call> = vec![
+            Hello { protocol: 1, client: "t".into() }.into(),
+            Status::all().into(),
+            Start { names: vec![ServiceName::new("a")] }.into(),
+            Stop { names: vec![ServiceName::new("a")] }.into(),
+            Restart { names: vec![ServiceName::new("a")] }.into(),
+            Logs { name: ServiceName::new("a"), lines: 3, follow: true }.into(),
+            EventsSubscribe {}.into(),
+            Config {}.into(),
+            SyncNow {}.into(),
+            History { limit: 5 }.into(),
+            Rollback { commit: "abc".into() }.into(),
+            Diff { commit: "abc".into() }.into(),
+            CommitDiff { commit: "abc".into() }.into(),
+            CrashList {}.into(),
+            CrashShow { id: "x".into() }.into(),
+            CrashExport { id: "x".into(), path: "/tmp/x".into() }.into(),
+            CrashRm { id: None, all: true }.into(),
+            Capture { name: ServiceName::new("a") }.into(),
+        ];
+        assert_eq!(calls.len(), METHOD_NAMES.len(), "a method is missing from this test");
+        for call in calls {
+            assert_eq!(Call::parse(call.name(), call.params()).as_ref(), Ok(&call));
+        }
+    }
+
+    #[test]
+    fn methods_without_params_accept_none() {
+        for name in ["events.subscribe", "config", "sync", "crash.list"] {
+            assert!(Call::parse(name, Value::Null).is_ok(), "{name}");
+        }
+    }
+}
