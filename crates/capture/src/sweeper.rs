@@ -28,12 +28,6 @@ impl Sweeper {
     /// A zero interval is replaced by [`DEFAULT_SWEEP_INTERVAL`]. Must be called within a
     /// tokio runtime.
     pub fn spawn(store: Arc<Mutex<Store>>, interval: Duration) -> Sweeper {
-        let interval = if interval.is_zero() {
-            tracing::warn!("capture sweep interval must be more than 0; using 5min");
-            DEFAULT_SWEEP_INTERVAL
-        } else {
-            interval
-        };
         let (stop, stopped) = oneshot::channel();
         let evicted = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(run(store, interval, stopped, Arc::clone(&evicted)));
@@ -71,22 +65,34 @@ impl Drop for Sweeper {
 async fn run(
     store: Arc<Mutex<Store>>,
     interval: Duration,
-    mut stopped: oneshot::Receiver<()>,
+    stopped: oneshot::Receiver<()>,
     evicted: Arc<AtomicU64>,
 ) {
+    tokio::select! {
+        _ = stopped => {}
+        () = sweep_every(store, interval, evicted) => {}
+    }
+}
+
+/// Sweeps `store` every `interval` (the first sweep one interval from now), forever, adding
+/// what it evicts to `evicted`: the sweeper's work, for an owner that runs it as its own task
+/// and stops it by dropping it. A zero interval is replaced by [`DEFAULT_SWEEP_INTERVAL`].
+pub async fn sweep_every(store: Arc<Mutex<Store>>, interval: Duration, evicted: Arc<AtomicU64>) {
+    let interval = if interval.is_zero() {
+        tracing::warn!("capture sweep interval must be more than 0; using 5min");
+        DEFAULT_SWEEP_INTERVAL
+    } else {
+        interval
+    };
     let mut ticks = time::interval_at(Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            _ = ticks.tick() => {
-                let now = Instant::now().into_std();
-                let n = store.lock().unwrap_or_else(PoisonError::into_inner).sweep(now);
-                if n > 0 {
-                    evicted.fetch_add(n as u64, Ordering::Relaxed);
-                    tracing::info!(evicted = n, "evicted {n} captures");
-                }
-            }
+        ticks.tick().await;
+        let now = Instant::now().into_std();
+        let n = store.lock().unwrap_or_else(PoisonError::into_inner).sweep(now);
+        if n > 0 {
+            evicted.fetch_add(n as u64, Ordering::Relaxed);
+            tracing::info!(evicted = n, "evicted {n} captures");
         }
     }
 }

@@ -56,7 +56,7 @@ impl OwnedEngine {
             context: format!("listening on {}", paths.socket.display()),
             source,
         })?;
-        let engine = Engine::open(EngineOptions { paths: paths.clone(), keeper_program }).await?;
+        let engine = Engine::open(EngineOptions::new(paths.clone(), keeper_program)).await?;
         let (stop, stop_rx) = watch::channel(false);
         let server = tokio::spawn(crate::server::serve(engine.clone(), listener, stop_rx));
         tracing::info!("gitvisor engine {} serving {}", std::process::id(), paths.socket.display());

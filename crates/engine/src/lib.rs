@@ -8,12 +8,15 @@
 //! pid and start time. Everything that happens is published on the event bus (`events`).
 //! Lifecycle operations take the service's lock (`gitvisor-state`'s `Locks`), so they never
 //! overlap. The socket server (`server`) and the daemon (`daemon`) are thin faces over the
-//! [`Engine`] API.
+//! [`Engine`] API; `rpc` is its method table. Work that outlives an operation (the state writer,
+//! the crash reporter, the git watcher...) has one owner (`background`).
 
+pub mod background;
 pub mod crash;
 pub mod daemon;
 pub mod engine;
 pub mod events;
+pub mod fleet;
 pub mod git;
 pub mod logs;
 pub mod ordered;

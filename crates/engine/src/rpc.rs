@@ -1,158 +1,212 @@
-//! The engine's operations by name: the one table the socket server serves and the tray app
-//! calls in-process, so a face never writes an operation of its own.
+//! The engine's side of the method table (`gitvisor_protocol::methods`): one [`Handler`] per
+//! method, and [`Engine::call`], the one exhaustive dispatch the socket server uses. The tray
+//! app calls the same handlers in-process, typed, so a face never writes an operation of its
+//! own.
 //!
-//! Streams (`logs` with `follow`, `events.subscribe`) and the handshake belong to a connection,
-//! not to the engine: the socket server handles them itself, and [`call`] refuses them.
+//! Streams (`logs` with `follow`, `events.subscribe`) belong to a connection, not to the
+//! engine: the socket server handles them itself, and their handlers refuse.
+
+use std::future::Future;
 
 use gitvisor_protocol::{
-    CaptureParams, CommitParams, CrashExportParams, CrashIdParams, CrashRmParams, CrashRmReply, ErrorCode,
-    Hello, HistoryParams, LogsParams, LogsReply, NamesParams, RollbackParams, RpcError,
+    methods::*, CaptureReply, CrashListReply, CrashRmReply, CrashShowReply, ErrorCode, Hello, HistoryReply,
+    LogsReply, Method, OpReply, RollbackReply, RpcError, StatusReply, SyncReport, Welcome, PROTOCOL_VERSION,
 };
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::engine::{Engine, EngineError};
 
-/// The methods of the protocol, with their parameters.
-pub enum Method {
-    Hello(Hello),
-    Status(NamesParams),
-    Start(NamesParams),
-    Stop(NamesParams),
-    Restart(NamesParams),
-    Logs(LogsParams),
-    EventsSubscribe,
-    Config,
-    Sync,
-    History(HistoryParams),
-    Rollback(RollbackParams),
-    Diff(CommitParams),
-    CommitDiff(CommitParams),
-    CrashList,
-    CrashShow(CrashIdParams),
-    CrashExport(CrashExportParams),
-    CrashRm(CrashRmParams),
-    Capture(CaptureParams),
+/// Why a request did not get its reply: the engine's error, or a refusal of the request itself.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("{}", .0.message)]
+    Refused(RpcError),
 }
 
-/// Reads a request's method and parameters; an unknown method or a parameter of the wrong shape
-/// is one clear error naming it.
-pub fn parse(method: &str, params: &Value) -> Result<Method, RpcError> {
-    fn typed<T: DeserializeOwned>(method: &str, params: &Value) -> Result<T, RpcError> {
-        let p = if params.is_null() { Value::Object(Default::default()) } else { params.clone() };
-        serde_json::from_value(p)
-            .map_err(|e| ErrorCode::InvalidParams.error(format!("{method}: invalid params: {e}")))
-    }
-    let names = |params: &Value| -> Result<NamesParams, RpcError> {
-        // No names (no params, or `{}`) means every service.
-        if params.is_null() || params.as_object().is_some_and(|o| !o.contains_key("names")) {
-            return Ok(NamesParams { names: Vec::new() });
-        }
-        typed(method, params)
-    };
-    Ok(match method {
-        "hello" => Method::Hello(typed(method, params)?),
-        "status" => Method::Status(names(params)?),
-        "start" => Method::Start(typed(method, params)?),
-        "stop" => Method::Stop(typed(method, params)?),
-        "restart" => Method::Restart(typed(method, params)?),
-        "logs" => Method::Logs(typed(method, params)?),
-        "events.subscribe" => Method::EventsSubscribe,
-        "config" => Method::Config,
-        "sync" => Method::Sync,
-        "history" => Method::History(typed(method, params)?),
-        "rollback" => Method::Rollback(typed(method, params)?),
-        "diff" => Method::Diff(typed(method, params)?),
-        "commit.diff" => Method::CommitDiff(typed(method, params)?),
-        "crash.list" => Method::CrashList,
-        "crash.show" => Method::CrashShow(typed(method, params)?),
-        "crash.export" => Method::CrashExport(typed(method, params)?),
-        "crash.rm" => Method::CrashRm(typed(method, params)?),
-        "capture" => Method::Capture(typed(method, params)?),
-        other => return Err(ErrorCode::MethodNotFound.error(format!("no method named {other:?}"))),
-    })
-}
-
-pub fn engine_error(e: EngineError) -> RpcError {
-    let code = match &e {
-        EngineError::UnknownService(_) => ErrorCode::UnknownService,
-        EngineError::Lock(gitvisor_state::LockError::InProgress { .. }) => ErrorCode::InProgress,
-        EngineError::Lock(gitvisor_state::LockError::Held { .. }) => ErrorCode::Held,
-        _ => ErrorCode::OperationFailed,
-    };
-    code.error(e.to_string())
-}
-
-pub(crate) fn to_value<T: serde::Serialize>(v: T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// Runs one engine operation. The handshake and the streams are refused: they need a
-/// connection (see the module comment).
-pub async fn call(engine: &Engine, method: Method) -> Result<Value, RpcError> {
-    match method {
-        Method::Status(p) => engine.status(&p.names).map(to_value).map_err(engine_error),
-        Method::Start(p) => engine.start(&p.names).await.map(to_value).map_err(engine_error),
-        Method::Stop(p) => engine.stop(&p.names).await.map(to_value).map_err(engine_error),
-        Method::Restart(p) => engine.restart(&p.names).await.map(to_value).map_err(engine_error),
-        Method::Config => Ok(to_value(engine.settings())),
-        Method::Sync => engine.sync().await.map(to_value).map_err(engine_error),
-        Method::History(p) => engine.history(p.limit).map(to_value).map_err(engine_error),
-        Method::Rollback(p) => engine.rollback(&p.commit).await.map(to_value).map_err(engine_error),
-        Method::Diff(p) => engine.diff_to(&p.commit).map(to_value).map_err(engine_error),
-        Method::CommitDiff(p) => engine.commit_diff(&p.commit).map(to_value).map_err(engine_error),
-        Method::CrashList => engine.crash_list().map(to_value).map_err(engine_error),
-        Method::CrashShow(p) => engine.crash_show(&p.id).map(to_value).map_err(engine_error),
-        Method::CrashExport(p) => engine
-            .crash_export(&p.id, &p.path)
-            .map(|path| serde_json::json!({ "path": path }))
-            .map_err(engine_error),
-        Method::CrashRm(p) => engine
-            .crash_rm(p.id.as_deref(), p.all)
-            .map(|removed| to_value(CrashRmReply { removed }))
-            .map_err(engine_error),
-        Method::Capture(p) => engine.capture(&p.name).await.map(to_value).map_err(engine_error),
-        Method::Logs(p) if !p.follow => {
-            engine.logs(&p.name, p.lines).map(|lines| to_value(LogsReply { lines })).map_err(engine_error)
-        }
-        Method::Hello(_) | Method::Logs(_) | Method::EventsSubscribe => {
-            Err(ErrorCode::InvalidRequest.error("a handshake or a stream needs a connection of its own"))
+impl CallError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CallError::Engine(e) => e.code(),
+            CallError::Refused(e) => e.kind(),
         }
     }
+}
+
+impl From<CallError> for RpcError {
+    fn from(e: CallError) -> RpcError {
+        match e {
+            CallError::Engine(e) => e.into(),
+            CallError::Refused(e) => e,
+        }
+    }
+}
+
+/// A method the engine answers by itself.
+pub trait Handler: Method {
+    fn handle(self, engine: &Engine) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
+}
+
+fn needs_connection() -> CallError {
+    CallError::Refused(
+        ErrorCode::InvalidRequest.error("a handshake or a stream needs a connection of its own"),
+    )
+}
+
+impl Handler for Hello {
+    /// The handshake's answer: the socket server sends it and marks the connection greeted.
+    async fn handle(self, engine: &Engine) -> Result<Welcome, CallError> {
+        if self.protocol != PROTOCOL_VERSION {
+            let msg = format!(
+                "protocol version {} is not supported by this engine (it speaks {PROTOCOL_VERSION}); use matching gitvisor versions",
+                self.protocol
+            );
+            return Err(CallError::Refused(ErrorCode::VersionMismatch.error(msg)));
+        }
+        Ok(Welcome {
+            protocol: PROTOCOL_VERSION,
+            engine: env!("CARGO_PKG_VERSION").to_string(),
+            home: engine.paths().home.display().to_string(),
+            pid: std::process::id(),
+        })
+    }
+}
+
+impl Handler for Status {
+    async fn handle(self, engine: &Engine) -> Result<StatusReply, CallError> {
+        Ok(engine.status(&self.names)?)
+    }
+}
+
+impl Handler for Start {
+    async fn handle(self, engine: &Engine) -> Result<OpReply, CallError> {
+        Ok(engine.start(&self.names).await?)
+    }
+}
+
+impl Handler for Stop {
+    async fn handle(self, engine: &Engine) -> Result<OpReply, CallError> {
+        Ok(engine.stop(&self.names).await?)
+    }
+}
+
+impl Handler for Restart {
+    async fn handle(self, engine: &Engine) -> Result<OpReply, CallError> {
+        Ok(engine.restart(&self.names).await?)
+    }
+}
+
+impl Handler for Logs {
+    async fn handle(self, engine: &Engine) -> Result<LogsReply, CallError> {
+        if self.follow {
+            return Err(needs_connection());
+        }
+        Ok(LogsReply { lines: engine.logs(&self.name, self.lines)? })
+    }
+}
+
+impl Handler for EventsSubscribe {
+    async fn handle(self, _: &Engine) -> Result<Subscribed, CallError> {
+        Err(needs_connection())
+    }
+}
+
+impl Handler for Config {
+    async fn handle(self, engine: &Engine) -> Result<Value, CallError> {
+        Ok(serde_json::to_value(engine.settings()).unwrap_or(Value::Null))
+    }
+}
+
+impl Handler for SyncNow {
+    async fn handle(self, engine: &Engine) -> Result<SyncReport, CallError> {
+        Ok(engine.sync().await?)
+    }
+}
+
+impl Handler for History {
+    async fn handle(self, engine: &Engine) -> Result<HistoryReply, CallError> {
+        Ok(engine.history(self.limit)?)
+    }
+}
+
+impl Handler for Rollback {
+    async fn handle(self, engine: &Engine) -> Result<RollbackReply, CallError> {
+        Ok(engine.rollback(&self.commit).await?)
+    }
+}
+
+impl Handler for Diff {
+    async fn handle(self, engine: &Engine) -> Result<String, CallError> {
+        Ok(engine.diff_to(&self.commit)?)
+    }
+}
+
+impl Handler for CommitDiff {
+    async fn handle(self, engine: &Engine) -> Result<String, CallError> {
+        Ok(engine.commit_diff(&self.commit)?)
+    }
+}
+
+impl Handler for CrashList {
+    async fn handle(self, engine: &Engine) -> Result<CrashListReply, CallError> {
+        Ok(engine.crash_list()?)
+    }
+}
+
+impl Handler for CrashShow {
+    async fn handle(self, engine: &Engine) -> Result<CrashShowReply, CallError> {
+        Ok(engine.crash_show(&self.id)?)
+    }
+}
+
+impl Handler for CrashExport {
+    async fn handle(self, engine: &Engine) -> Result<CrashExportReply, CallError> {
+        Ok(CrashExportReply { path: engine.crash_export(&self.id, &self.path)? })
+    }
+}
+
+impl Handler for CrashRm {
+    async fn handle(self, engine: &Engine) -> Result<CrashRmReply, CallError> {
+        Ok(CrashRmReply { removed: engine.crash_rm(self.id.as_deref(), self.all)? })
+    }
+}
+
+impl Handler for Capture {
+    async fn handle(self, engine: &Engine) -> Result<CaptureReply, CallError> {
+        Ok(engine.capture(&self.name).await?)
+    }
+}
+
+/// Runs `m` and turns its reply into the wire's value.
+async fn reply<M: Handler>(engine: &Engine, m: M) -> Result<Value, RpcError> {
+    let reply = m.handle(engine).await?;
+    serde_json::to_value(reply)
+        .map_err(|e| ErrorCode::Internal.error(format!("cannot encode the reply: {e}")))
 }
 
 impl Engine {
-    /// Runs the operation named `method` with JSON `params`, as the socket would.
-    pub async fn call(&self, method: &str, params: &Value) -> Result<Value, RpcError> {
-        call(self, parse(method, params)?).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn status_without_names_means_every_service() {
-        for params in [Value::Null, json!({})] {
-            assert!(
-                matches!(parse("status", &params), Ok(Method::Status(p)) if p.names.is_empty()),
-                "{params}"
-            );
+    /// Answers one typed request, as the socket would.
+    pub async fn call(&self, call: Call) -> Result<Value, RpcError> {
+        match call {
+            Call::Hello(m) => reply(self, m).await,
+            Call::Status(m) => reply(self, m).await,
+            Call::Start(m) => reply(self, m).await,
+            Call::Stop(m) => reply(self, m).await,
+            Call::Restart(m) => reply(self, m).await,
+            Call::Logs(m) => reply(self, m).await,
+            Call::EventsSubscribe(m) => reply(self, m).await,
+            Call::Config(m) => reply(self, m).await,
+            Call::SyncNow(m) => reply(self, m).await,
+            Call::History(m) => reply(self, m).await,
+            Call::Rollback(m) => reply(self, m).await,
+            Call::Diff(m) => reply(self, m).await,
+            Call::CommitDiff(m) => reply(self, m).await,
+            Call::CrashList(m) => reply(self, m).await,
+            Call::CrashShow(m) => reply(self, m).await,
+            Call::CrashExport(m) => reply(self, m).await,
+            Call::CrashRm(m) => reply(self, m).await,
+            Call::Capture(m) => reply(self, m).await,
         }
-        assert!(
-            matches!(parse("status", &json!({"names": ["web"]})), Ok(Method::Status(p)) if p.names == ["web"])
-        );
-        let bad = parse("status", &json!({"names": "web"})).err().expect("names must be a list");
-        assert!(bad.message.starts_with("status: invalid params"), "{}", bad.message);
-    }
-
-    #[test]
-    fn unknown_methods_and_bad_params_are_named() {
-        assert!(parse("explode", &Value::Null).err().unwrap().message.contains("explode"));
-        let e = parse("stop", &json!({})).err().expect("stop needs names");
-        assert!(e.message.contains("names"), "{}", e.message);
     }
 }

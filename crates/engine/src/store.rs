@@ -134,11 +134,12 @@ impl StateStore {
         self.write(self.snapshot())
     }
 
-    /// The writer task: waits for a change, writes the latest state, repeats. Changes made while
-    /// a write runs are coalesced into the next one.
-    pub fn spawn_writer(&self) -> tokio::task::JoinHandle<()> {
+    /// The writer's work, run as a task of the engine's background owner: waits for a change,
+    /// writes the latest state, repeats. Changes made while a write runs are coalesced into the
+    /// next one.
+    pub fn writer(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let me = self.clone();
-        tokio::spawn(async move {
+        async move {
             loop {
                 me.dirty.notified().await;
                 let store = me.clone();
@@ -147,6 +148,6 @@ impl StateStore {
                     tracing::error!("cannot write {}: {e}", me.path.display());
                 }
             }
-        })
+        }
     }
 }

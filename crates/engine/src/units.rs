@@ -7,6 +7,19 @@ use std::sync::Arc;
 use gitvisor_graph::{plan, Node, Plan};
 use gitvisor_units::{load_instance, load_unit, Severity, SpecifierContext, Unit, UnitName};
 
+/// Why a name gives no unit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstantiateError {
+    #[error("no unit named {0}")]
+    NoUnit(String),
+    /// The name cannot be a unit's (the message quotes it).
+    #[error("{0}")]
+    BadName(String),
+    /// The template's file has errors for this instance: `file:line: message` each.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 #[derive(Default)]
 pub struct UnitSet {
     pub units: BTreeMap<String, Arc<Unit>>,
@@ -94,18 +107,19 @@ impl UnitSet {
     }
 
     /// Makes `web@8080` from the template `web@.service` if there is one.
-    pub fn instantiate(&mut self, name: &str, ctx: &SpecifierContext) -> Result<Arc<Unit>, String> {
+    pub fn instantiate(&mut self, name: &str, ctx: &SpecifierContext) -> Result<Arc<Unit>, InstantiateError> {
         if let Some(u) = self.units.get(name) {
             return Ok(u.clone());
         }
-        let parsed = UnitName::parse(name).map_err(|e| e.to_string())?;
+        let parsed = UnitName::parse(name).map_err(|e| InstantiateError::BadName(e.to_string()))?;
+        let no_unit = || InstantiateError::NoUnit(name.to_string());
         let (Some(template), Some(instance)) = (parsed.template(), parsed.instance()) else {
-            return Err(format!("no unit named {name}"));
+            return Err(no_unit());
         };
-        let (file, bytes) =
-            self.templates.get(template.as_str()).ok_or_else(|| format!("no unit named {name}"))?;
-        let loaded = load_instance(file, bytes, instance, ctx)
-            .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+        let (file, bytes) = self.templates.get(template.as_str()).ok_or_else(no_unit)?;
+        let loaded = load_instance(file, bytes, instance, ctx).map_err(|d| {
+            InstantiateError::Invalid(d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        })?;
         let unit = Arc::new(loaded.unit);
         self.units.insert(name.to_string(), unit.clone());
         Ok(unit)

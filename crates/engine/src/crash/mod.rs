@@ -9,6 +9,7 @@
 //! supervision goes on.
 
 pub mod archive;
+mod error;
 pub mod names;
 pub mod redact;
 pub mod report;
@@ -20,11 +21,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gitvisor_capture::{
-    capture_dir, capture_dir_since, diff, Capture, CaptureId, Limits, Store, StoreSettings, Sweeper,
+    capture_dir, capture_dir_since, diff, sweep_every, Capture, CaptureId, Limits, Store, StoreSettings,
 };
 use gitvisor_protocol::{EventKind, ExitInfo};
 use gitvisor_units::Unit;
 
+pub use error::CrashError;
+
+use crate::background::Background;
 use crate::events::{EventBus, Subscription};
 use crate::logs::LogLink;
 use crate::paths::Paths;
@@ -61,77 +65,56 @@ struct State {
     loops: HashMap<String, Loop>,
 }
 
-/// Owns the reporter's task and the capture store's sweeper; `stop` ends both.
-pub struct CrashReporter {
-    task: tokio::task::JoinHandle<()>,
-    sweeper: Option<Sweeper>,
-    ctx: Ctx,
+/// What the reporter is given to work with.
+pub struct Setup {
+    pub paths: Paths,
+    pub settings: Settings,
+    pub logs: Arc<LogLink>,
+    pub bus: EventBus,
+    pub lookup: Lookup,
 }
 
-impl CrashReporter {
-    pub fn spawn(
-        paths: Paths,
-        settings: Settings,
-        logs: Arc<LogLink>,
-        bus: EventBus,
-        lookup: Lookup,
-        mut sub: Subscription,
-    ) -> Self {
-        let (store_settings, warnings) = StoreSettings {
-            ttl: settings.capture.ttl,
-            max_captures: settings.capture.max_captures as usize,
-            max_bytes: settings.capture.max_bytes,
-        }
-        .sanitized();
-        for w in warnings {
-            tracing::warn!("[capture] {w}");
-        }
-        let store = Arc::new(Mutex::new(Store::new(store_settings)));
-        let interval = if settings.capture.sweep_interval.is_zero() {
-            Duration::from_secs(300)
-        } else {
-            settings.capture.sweep_interval
-        };
-        let sweeper = Sweeper::spawn(store.clone(), interval);
-        let ctx =
-            Ctx { paths, settings, logs, bus, lookup, store, state: Arc::new(Mutex::new(State::default())) };
-        let _ = std::fs::create_dir_all(&ctx.paths.crash_reports);
-        retention::enforce(&ctx.paths.crash_reports, &ctx.settings.crash_reports);
-        let me = ctx.clone();
-        let task = tokio::spawn(async move {
-            while let Some(ev) = sub.recv().await {
-                match ev.kind {
-                    EventKind::State { service, to: gitvisor_protocol::ServiceState::Running, .. } => {
-                        me.state().started_ms.insert(service.clone(), ev.at_ms);
-                        me.baseline(&service).await;
-                    }
-                    EventKind::Exited { service, pid, exit, expected: false }
-                        if me.is_crash(&service, &exit) =>
-                    {
-                        me.crash(&service, pid, exit).await;
-                    }
-                    EventKind::Lagged { missed } => {
-                        tracing::warn!(
-                            "crash reporter: {missed} events missed; some crashes may have no report"
-                        );
-                    }
-                    _ => {}
+/// Starts the reporter (reading `sub`) and the capture store's sweeper as tasks of
+/// `background`; returns the handle the engine's operations use.
+pub fn start(setup: Setup, mut sub: Subscription, background: &Background) -> CrashHandle {
+    let Setup { paths, settings, logs, bus, lookup } = setup;
+    let (store_settings, warnings) = StoreSettings {
+        ttl: settings.capture.ttl,
+        max_captures: settings.capture.max_captures as usize,
+        max_bytes: settings.capture.max_bytes,
+    }
+    .sanitized();
+    for w in warnings {
+        tracing::warn!("[capture] {w}");
+    }
+    let store = Arc::new(Mutex::new(Store::new(store_settings)));
+    background.spawn(
+        "capture sweeper",
+        sweep_every(store.clone(), settings.capture.sweep_interval, Arc::default()),
+    );
+    let ctx =
+        Ctx { paths, settings, logs, bus, lookup, store, state: Arc::new(Mutex::new(State::default())) };
+    let _ = std::fs::create_dir_all(&ctx.paths.crash_reports);
+    retention::enforce(&ctx.paths.crash_reports, &ctx.settings.crash_reports);
+    let me = ctx.clone();
+    background.spawn("crash reporter", async move {
+        while let Some(ev) = sub.recv().await {
+            match ev.kind {
+                EventKind::State { service, to: gitvisor_protocol::ServiceState::Running, .. } => {
+                    me.state().started_ms.insert(service.clone(), ev.at_ms);
+                    me.baseline(&service).await;
                 }
+                EventKind::Exited { service, pid, exit, expected: false } if me.is_crash(&service, &exit) => {
+                    me.crash(&service, pid, exit).await;
+                }
+                EventKind::Lagged { missed } => {
+                    tracing::warn!("crash reporter: {missed} events missed; some crashes may have no report");
+                }
+                _ => {}
             }
-        });
-        CrashReporter { task, sweeper: Some(sweeper), ctx }
-    }
-
-    pub async fn stop(mut self) {
-        self.task.abort();
-        if let Some(s) = self.sweeper.take() {
-            s.stop().await;
         }
-    }
-
-    pub fn handle(&self) -> CrashHandle {
-        CrashHandle { ctx: self.ctx.clone() }
-    }
+    });
+    CrashHandle { ctx }
 }
 
 /// What the engine's operations use of the reporter, cheap to clone.
@@ -143,8 +126,9 @@ pub struct CrashHandle {
 impl CrashHandle {
     /// A manual capture of a service's working directory, written like a report
     /// (`capture-NAME-STAMP-ID.tar.gz`). Returns its id.
-    pub async fn capture_now(&self, service: &str) -> Result<String, String> {
-        let info = (self.ctx.lookup)(service).ok_or_else(|| format!("no service named {service}"))?;
+    pub async fn capture_now(&self, service: &str) -> Result<String, CrashError> {
+        let info = (self.ctx.lookup)(service)
+            .ok_or_else(|| CrashError::Capture(format!("no service named {service}")))?;
         let root = workdir_of(&info.unit);
         let me = self.ctx.clone();
         let service = service.to_string();
@@ -155,7 +139,7 @@ impl CrashHandle {
                 &limits(&info.unit),
                 me.store.lock().unwrap_or_else(|e| e.into_inner()).blobs(),
             )
-            .map_err(|e| format!("cannot capture {}: {e}", root.display()))?;
+            .map_err(|e| CrashError::Capture(format!("cannot capture {}: {e}", root.display())))?;
             let (files, skipped) = report::describe(&capture);
             let r = Report {
                 format: report::FORMAT,
@@ -194,18 +178,12 @@ impl CrashHandle {
                 bytes: serde_json::to_vec_pretty(&r).unwrap_or_default(),
             }];
             archive::write(&me.paths.crash_reports, &name.file_name(), &parts, Some(&capture))
-                .map_err(|e| format!("cannot write the capture: {e}"))?;
+                .map_err(|e| CrashError::Capture(format!("cannot write the capture: {e}")))?;
             retention::enforce(&me.paths.crash_reports, &me.settings.crash_reports);
             Ok(name.id())
         })
         .await
-        .map_err(|e| e.to_string())?
-    }
-}
-
-impl Drop for CrashReporter {
-    fn drop(&mut self) {
-        self.task.abort();
+        .map_err(|e| CrashError::Capture(format!("the capture failed: {e}")))?
     }
 }
 

@@ -7,20 +7,22 @@ use std::path::Path;
 
 use gitvisor_protocol::{ArchiveFile, CaptureReply, CrashListReply, CrashShowReply, CrashSummary};
 
+use gitvisor_protocol::ServiceName;
+
 use super::{Engine, EngineError};
 use crate::crash::names::ReportName;
-use crate::crash::retention;
+use crate::crash::{retention, CrashError};
 
-fn invalid_id(id: &str) -> EngineError {
-    EngineError::Failed(format!("{id:?} is not a crash report id (crash-NAME-YYYYMMDDTHHMMSSZ-ID)"))
+fn read_error(id: &str, e: impl std::fmt::Display) -> CrashError {
+    CrashError::Read { id: id.to_string(), message: e.to_string() }
 }
 
 impl Engine {
-    fn report_path(&self, id: &str) -> Result<std::path::PathBuf, EngineError> {
-        let name = ReportName::parse(id).ok_or_else(|| invalid_id(id))?;
-        let path = name.path_in(&self.inner.paths.crash_reports).map_err(EngineError::Failed)?;
+    fn report_path(&self, id: &str) -> Result<std::path::PathBuf, CrashError> {
+        let name = ReportName::parse(id).ok_or_else(|| CrashError::NotAnId(id.to_string()))?;
+        let path = name.path_in(&self.inner.paths.crash_reports).map_err(CrashError::Path)?;
         if !path.is_file() {
-            return Err(EngineError::Failed(format!("no crash report {id}")));
+            return Err(CrashError::NoReport(id.to_string()));
         }
         Ok(path)
     }
@@ -51,18 +53,18 @@ impl Engine {
 
     pub fn crash_show(&self, id: &str) -> Result<CrashShowReply, EngineError> {
         let path = self.report_path(id)?;
-        let file = std::fs::File::open(&path).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+        let file = std::fs::File::open(&path).map_err(|e| read_error(id, e))?;
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(file));
         let mut report = serde_json::Value::Null;
         let mut files = Vec::new();
-        let entries = ar.entries().map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+        let entries = ar.entries().map_err(|e| read_error(id, e))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| EngineError::Failed(format!("{id}: damaged archive: {e}")))?;
+            let mut entry = entry.map_err(|e| read_error(id, format!("damaged archive: {e}")))?;
             let p = entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
             let size = entry.header().size().unwrap_or(0);
             if p == "report.json" {
                 let mut text = String::new();
-                entry.read_to_string(&mut text).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+                entry.read_to_string(&mut text).map_err(|e| read_error(id, e))?;
                 report = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
             }
             if entry.header().entry_type().is_file() {
@@ -77,22 +79,20 @@ impl Engine {
         let path = self.report_path(id)?;
         let dest = Path::new(dest);
         if !dest.is_absolute() {
-            return Err(EngineError::Failed(format!(
-                "export target {} must be an absolute path",
-                dest.display()
-            )));
+            return Err(CrashError::RelativeTarget(dest.display().to_string()).into());
         }
         let dest =
             if dest.is_dir() { dest.join(path.file_name().unwrap_or_default()) } else { dest.to_path_buf() };
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&dest)
-            .map_err(|e| EngineError::Failed(format!("cannot create {}: {e}", dest.display())))?;
-        let mut input = std::fs::File::open(&path).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
-        if let Err(e) = std::io::copy(&mut input, &mut out).and_then(|_| out.sync_all()) {
+        let mut out =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&dest).map_err(|source| {
+                CrashError::Write { action: "create", path: dest.display().to_string(), source }
+            })?;
+        let mut input = std::fs::File::open(&path).map_err(|e| read_error(id, e))?;
+        if let Err(source) = std::io::copy(&mut input, &mut out).and_then(|_| out.sync_all()) {
             let _ = std::fs::remove_file(&dest);
-            return Err(EngineError::Failed(format!("cannot write {}: {e}", dest.display())));
+            return Err(
+                CrashError::Write { action: "write", path: dest.display().to_string(), source }.into()
+            );
         }
         Ok(dest.display().to_string())
     }
@@ -106,24 +106,22 @@ impl Engine {
                 self.report_path(id)?;
                 vec![id.strip_suffix(".tar.gz").unwrap_or(id).to_string()]
             }
-            (None, false) => return Err(EngineError::Failed("name a report id, or --all".into())),
+            (None, false) => return Err(EngineError::InvalidParams("name a report id, or --all".into())),
         };
         let mut removed = Vec::new();
         for id in ids {
             let path = self.report_path(&id)?;
-            std::fs::remove_file(&path).map_err(|e| EngineError::Failed(format!("{id}: {e}")))?;
+            std::fs::remove_file(&path).map_err(|e| read_error(&id, e))?;
             removed.push(id);
         }
         Ok(removed)
     }
 
-    pub async fn capture(&self, name: &str) -> Result<CaptureReply, EngineError> {
-        let name = name.strip_suffix(".service").unwrap_or(name);
-        self.check_known(&[name.to_string()])?;
-        let reporter =
-            self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|r| r.handle());
-        let reporter = reporter.ok_or_else(|| EngineError::Failed("the engine is stopping".into()))?;
-        let id = reporter.capture_now(name).await.map_err(EngineError::Failed)?;
+    pub async fn capture(&self, name: &ServiceName) -> Result<CaptureReply, EngineError> {
+        self.check_known(std::slice::from_ref(name))?;
+        let reporter = self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let reporter = reporter.ok_or(EngineError::Stopping)?;
+        let id = reporter.capture_now(name.as_str()).await?;
         let path = self.report_path(&id)?;
         Ok(CaptureReply { id, path: path.display().to_string() })
     }

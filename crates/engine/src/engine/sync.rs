@@ -1,31 +1,29 @@
-//! Applying commits: the sync operation, the watcher that triggers it, history and rollback.
+//! Applying commits: the sync operation and the watcher that triggers it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitvisor_protocol::{CommitInfo, EventKind, HistoryReply, RollbackReply, ServiceState, SyncReport};
+use gitvisor_protocol::{EventKind, Method, OpOutcome, SyncNow, SyncReport};
 use gitvisor_state::LockError;
 use gitvisor_units::Unit;
 
-use super::{Engine, EngineError, Initial};
+use super::{Engine, EngineError};
 use crate::git::plan::plan;
 use crate::git::ServicesRepo;
-use crate::supervisor::Command;
+use crate::supervisor::{Command, Initial};
 use crate::units::UnitSet;
 
-const SYNC_KEY: &str = "sync";
-
-fn git_error(e: crate::git::GitError) -> EngineError {
-    EngineError::Failed(e.to_string())
-}
+/// The lock key of applying commits (sync, rollback): one at a time.
+pub(super) const SYNC_KEY: &str = SyncNow::NAME;
+const WATCHER: &str = "git watcher";
 
 impl Engine {
     /// Applies the branch's commit now (`gitvisor sync`): stops removed units, replaces changed
     /// ones, registers added ones and starts the enabled among them, in dependency order.
     pub async fn sync(&self) -> Result<SyncReport, EngineError> {
         let me = self.clone();
-        self.inner.locks.with_lock(SYNC_KEY, "sync", async move { me.sync_locked().await }).await?
+        self.inner.locks.with_lock(SYNC_KEY, SyncNow::NAME, async move { me.sync_locked().await }).await?
     }
 
     /// A sync whose failure is only logged (start-up, watcher).
@@ -60,7 +58,7 @@ impl Engine {
         };
         let weak = Arc::downgrade(&self.inner);
         let s = &self.inner.settings.git;
-        let watcher =
+        let watch =
             crate::git::watcher::watch(git_dir, s.file_events, s.debounce, s.poll_interval, move || {
                 let weak = weak.clone();
                 async move {
@@ -69,15 +67,16 @@ impl Engine {
                     }
                 }
             });
-        *self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+        self.inner.background.spawn(WATCHER, watch.work);
     }
 
-    pub(super) fn stop_watcher(&self) {
-        self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()).take();
+    /// No sync starts after this returns.
+    pub(super) async fn stop_watcher(&self) {
+        self.inner.background.stop(WATCHER).await;
     }
 
     async fn sync_locked(&self) -> Result<SyncReport, EngineError> {
-        let repo = ServicesRepo::open(&self.inner.paths.services).map_err(git_error)?;
+        let repo = ServicesRepo::open(&self.inner.paths.services)?;
         let old = self.applied();
         let mut report =
             SyncReport { at_ms: crate::time::now_ms(), old: old.clone(), ..SyncReport::default() };
@@ -97,13 +96,11 @@ impl Engine {
             report.applied = true;
             return Ok(report);
         }
-        let files = repo.units_at(head.commit).map_err(git_error)?;
+        let files = repo.units_at(head.commit)?;
         drop(repo);
         let mut next = UnitSet::load_files(files, &self.inner.ctx);
-        let current: BTreeMap<String, Arc<Unit>> = {
-            let services = self.inner.services.read().unwrap_or_else(|e| e.into_inner());
-            services.iter().map(|(n, s)| (n.clone(), s.unit.clone())).collect()
-        };
+        let current: BTreeMap<String, Arc<Unit>> =
+            self.registry().services.iter().map(|(n, s)| (n.clone(), s.unit.clone())).collect();
         // Instances started by hand continue, from their template as it is in the new commit.
         let instances: Vec<&String> =
             current.keys().filter(|n| n.contains('@') && !next.units.contains_key(*n)).collect();
@@ -123,7 +120,7 @@ impl Engine {
                 if r.ok {
                     report.actions.push(format!("stopped {} (removed)", r.name));
                 } else {
-                    retry |= is_lock_error(r.error.as_deref());
+                    retry |= is_busy(&r);
                     report.errors.push(format!("{}: {}", r.name, r.error.unwrap_or_default()));
                     continue;
                 }
@@ -137,22 +134,25 @@ impl Engine {
         let mut to_start: Vec<String> = Vec::new();
         for (name, unit) in changed.iter().chain(plan.relabelled.iter()) {
             let effect_changed = plan.changed.iter().any(|(n, _)| n == name);
-            let (was_active, was_enabled) = self.activity(name);
+            let (was_active, was_enabled) = {
+                let registry = self.registry();
+                (registry.is_up(name), registry.services.get(name).is_some_and(|s| s.enabled))
+            };
             let restart = effect_changed && was_active;
             let out = self
-                .locked_op(name, "sync", |reply| Command::Replace {
+                .locked_op(name, SyncNow::NAME, |reply| Command::Replace {
                     unit: unit.clone(),
                     restart,
                     reply: Some(reply),
                 })
                 .await;
-            if !out.ok && is_lock_error(out.error.as_deref()) {
+            if is_busy(&out) {
                 retry = true;
                 report.errors.push(format!("{name}: {}", out.error.unwrap_or_default()));
                 continue;
             }
             let enabled = next.is_enabled(name);
-            self.set_unit(name, unit.clone(), enabled, &commit);
+            self.registry_mut().set_unit(name, unit.clone(), enabled, &commit);
             match (effect_changed, restart, out.ok) {
                 (false, _, _) => report.actions.push(format!("updated {name} (description only)")),
                 (true, true, true) => report.actions.push(format!("restarted {name} (changed)")),
@@ -173,7 +173,7 @@ impl Engine {
                 "the unit in commit {} is invalid ({error}); the previous version runs",
                 short_str(&commit)
             );
-            if let Some(s) = self.inner.services.write().unwrap_or_else(|e| e.into_inner()).get_mut(name) {
+            if let Some(s) = self.registry_mut().services.get_mut(name) {
                 s.load_error = Some(msg);
             }
             // Keep its last valid version in the set, so ordering and instances still see it.
@@ -187,22 +187,26 @@ impl Engine {
             let name: &String = name;
             let enabled = next.is_enabled(name);
             let service = self.spawn_service(name, unit.clone(), enabled, Initial::Stopped { restarts: 0 });
-            self.inner.services.write().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), service);
-            self.set_unit(name, unit.clone(), enabled, &commit);
+            let mut registry = self.registry_mut();
+            registry.services.insert(name.clone(), service);
+            registry.set_unit(name, unit.clone(), enabled, &commit);
+            drop(registry);
             if enabled {
                 to_start.push(name.clone());
             } else {
                 report.actions.push(format!("registered {name} (added; not enabled)"));
             }
         }
-        // Clear the error of units that are valid again.
-        for (name, _) in plan.changed.iter().chain(&plan.relabelled).chain(&plan.added) {
-            if let Some(s) = self.inner.services.write().unwrap_or_else(|e| e.into_inner()).get_mut(name) {
-                s.load_error = None;
+        {
+            let mut registry = self.registry_mut();
+            // Clear the error of units that are valid again.
+            for (name, _) in plan.changed.iter().chain(&plan.relabelled).chain(&plan.added) {
+                if let Some(s) = registry.services.get_mut(name) {
+                    s.load_error = None;
+                }
             }
+            registry.set_units(next);
         }
-        self.update_graph(&next);
-        *self.inner.units.lock().unwrap_or_else(|e| e.into_inner()) = next;
         if !to_start.is_empty() {
             let started = self.start_ordered(to_start.clone(), false).await;
             for r in started.results.into_iter().filter(|r| to_start.contains(&r.name)) {
@@ -225,29 +229,8 @@ impl Engine {
         Ok(report)
     }
 
-    fn activity(&self, name: &str) -> (bool, bool) {
-        let services = self.inner.services.read().unwrap_or_else(|e| e.into_inner());
-        match services.get(name) {
-            Some(s) => {
-                let state = s.snapshot.borrow().state;
-                (state.is_active() || state == ServiceState::Backoff, s.enabled)
-            }
-            None => (false, false),
-        }
-    }
-
-    fn set_unit(&self, name: &str, unit: Arc<Unit>, enabled: bool, commit: &str) {
-        if let Some(s) = self.inner.services.write().unwrap_or_else(|e| e.into_inner()).get_mut(name) {
-            s.unit = unit;
-            s.enabled = enabled;
-            s.commit = Some(commit.to_string());
-        }
-    }
-
     fn unregister(&self, name: &str) {
-        if let Some(s) = self.inner.services.write().unwrap_or_else(|e| e.into_inner()).remove(name) {
-            s.task.abort();
-        }
+        self.registry_mut().remove(name);
         self.inner.store.remove_service(name);
     }
 
@@ -271,61 +254,13 @@ impl Engine {
         );
         self.inner.bus.publish(EventKind::SyncApplied { report: report.clone() });
     }
-
-    /// Commits on the branch, newest first, with the units each changed and whether it runs;
-    /// and the latest syncs.
-    pub fn history(&self, limit: usize) -> Result<HistoryReply, EngineError> {
-        let repo = ServicesRepo::open(&self.inner.paths.services).map_err(git_error)?;
-        let applied = self.applied().and_then(|a| repo.resolve(&a).ok());
-        let mut commits: Vec<CommitInfo> = repo.history(limit).map_err(git_error)?;
-        for c in &mut commits {
-            if let (Some(a), Ok(id)) = (applied, repo.resolve(&c.id)) {
-                c.applied = repo.contains(a, id);
-            }
-        }
-        let text = std::fs::read_to_string(&self.inner.paths.sync_history).unwrap_or_default();
-        let mut syncs: Vec<SyncReport> =
-            text.lines().rev().filter_map(|l| serde_json::from_str(l).ok()).take(limit).collect();
-        syncs.truncate(limit);
-        Ok(HistoryReply { commits, syncs })
-    }
-
-    /// What rolling back to `commit` would change in the unit files (HEAD to `commit`).
-    pub fn diff_to(&self, commit: &str) -> Result<String, EngineError> {
-        let repo = ServicesRepo::open(&self.inner.paths.services).map_err(git_error)?;
-        let id = repo.resolve(commit).map_err(git_error)?;
-        repo.diff_to(id).map_err(git_error)
-    }
-
-    /// What `commit` changed in the unit files against its first parent.
-    pub fn commit_diff(&self, commit: &str) -> Result<String, EngineError> {
-        let repo = ServicesRepo::open(&self.inner.paths.services).map_err(git_error)?;
-        let id = repo.resolve(commit).map_err(git_error)?;
-        repo.commit_patch(id).map_err(git_error)
-    }
-
-    /// A new commit whose tree is `commit`'s, applied at once.
-    pub async fn rollback(&self, commit: &str) -> Result<RollbackReply, EngineError> {
-        let me = self.clone();
-        let target = commit.to_string();
-        let made = self
-            .inner
-            .locks
-            .with_lock(SYNC_KEY, "rollback", async move {
-                let repo = ServicesRepo::open(&me.inner.paths.services).map_err(git_error)?;
-                let id = repo.resolve(&target).map_err(git_error)?;
-                repo.rollback(id).map_err(git_error)
-            })
-            .await??;
-        let sync = self.sync().await?;
-        Ok(RollbackReply { commit: made.to_string(), sync })
-    }
 }
 
-fn is_lock_error(e: Option<&str>) -> bool {
-    e.is_some_and(|e| e.contains("in progress") || e.contains("is locked by"))
+/// The service's lock refused the operation: the commit is applied at a later sync.
+fn is_busy(out: &OpOutcome) -> bool {
+    !out.ok && out.code.is_some_and(|c| c.is_busy())
 }
 
-fn short_str(id: &str) -> &str {
+pub(super) fn short_str(id: &str) -> &str {
     &id[..id.len().min(10)]
 }

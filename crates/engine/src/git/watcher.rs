@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher as _};
@@ -23,17 +24,12 @@ const INTERESTING: &[&str] = &[
     "BISECT_LOG",
 ];
 
-/// Owns the watch; dropping it stops everything.
-pub struct RepoWatcher {
-    _watcher: Option<notify::RecommendedWatcher>,
-    task: tokio::task::JoinHandle<()>,
+/// A watch of the repository: `work` is run by its owner as a task (it holds the inotify
+/// watch; dropping it stops everything).
+pub struct RepoWatch<W> {
+    pub work: W,
+    /// File events are unavailable: the repository is polled.
     pub polling: bool,
-}
-
-impl Drop for RepoWatcher {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn interesting(git_dir: &Path, path: &Path) -> bool {
@@ -51,7 +47,7 @@ pub fn watch<F, Fut>(
     debounce: Duration,
     poll: Duration,
     on_change: F,
-) -> RepoWatcher
+) -> RepoWatch<Pin<Box<dyn Future<Output = ()> + Send>>>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -83,14 +79,15 @@ where
     };
     match made {
         Ok(w) => {
-            let task = tokio::spawn(async move {
+            let work = async move {
+                let _watch = w;
                 while rx.recv().await.is_some() {
                     // Quiet period: every new event restarts it.
                     while let Ok(Some(())) = tokio::time::timeout(debounce, rx.recv()).await {}
                     on_change().await;
                 }
-            });
-            RepoWatcher { _watcher: Some(w), task, polling: false }
+            };
+            RepoWatch { work: Box::pin(work), polling: false }
         }
         Err(e) => {
             tracing::warn!(
@@ -98,13 +95,13 @@ where
                 git_dir.display(),
                 humantime::format_duration(poll)
             );
-            let task = tokio::spawn(async move {
+            let work = async move {
                 loop {
                     tokio::time::sleep(poll).await;
                     on_change().await;
                 }
-            });
-            RepoWatcher { _watcher: None, task, polling: true }
+            };
+            RepoWatch { work: Box::pin(work), polling: true }
         }
     }
 }
@@ -140,6 +137,7 @@ mod tests {
             }
         });
         assert!(!w.polling);
+        let task = tokio::spawn(w.work);
         for i in 0..10 {
             std::fs::write(git.join("refs/heads/main"), format!("{i}")).unwrap();
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -150,5 +148,6 @@ mod tests {
         // Writes to the index do not wake it.
         std::fs::write(git.join("index"), "x").unwrap();
         assert!(tokio::time::timeout(Duration::from_millis(600), rx.recv()).await.is_err());
+        task.abort();
     }
 }

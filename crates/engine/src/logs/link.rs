@@ -37,10 +37,15 @@ const CLOSED_KEPT: usize = 1024;
 struct Connection {
     packet: Arc<Packet>,
     reader: tokio::task::JoinHandle<()>,
+    /// Waits for the keeper to exit, when this engine started it (it is this process's child).
+    reaper: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub struct LogLink {
     conn: Mutex<Connection>,
+    /// Reapers of keepers this engine started and no longer talks to (one was killed and
+    /// replaced): each ends when its keeper has exited.
+    reapers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed_notify: Arc<tokio::sync::Notify>,
     shared: Arc<Mutex<Shared>>,
     socket: PathBuf,
@@ -49,9 +54,15 @@ pub struct LogLink {
     settings: LogSettings,
 }
 
+/// The link owns its tasks: dropping it ends them all.
 impl Drop for LogLink {
     fn drop(&mut self) {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner()).reader.abort();
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        conn.reader.abort();
+        let reapers = self.reapers.get_mut().unwrap_or_else(|e| e.into_inner());
+        for r in conn.reaper.take().into_iter().chain(reapers.drain(..)) {
+            r.abort();
+        }
     }
 }
 
@@ -69,6 +80,7 @@ impl LogLink {
         let (conn, streams) = connect(socket, logs_dir, program, &shared, &closed_notify).await?;
         let link = LogLink {
             conn: Mutex::new(conn),
+            reapers: Mutex::default(),
             closed_notify,
             shared,
             socket: socket.to_path_buf(),
@@ -90,8 +102,13 @@ impl LogLink {
         let (conn, _) =
             connect(&self.socket, &self.logs_dir, &self.program, &self.shared, &self.closed_notify).await?;
         let packet = conn.packet.clone();
-        let old = std::mem::replace(&mut *self.conn.lock().unwrap_or_else(|e| e.into_inner()), conn);
+        let mut old = std::mem::replace(&mut *self.conn.lock().unwrap_or_else(|e| e.into_inner()), conn);
         old.reader.abort();
+        if let Some(r) = old.reaper.take() {
+            let mut reapers = self.reapers.lock().unwrap_or_else(|e| e.into_inner());
+            reapers.retain(|r| !r.is_finished());
+            reapers.push(r);
+        }
         Ok(packet)
     }
 
@@ -193,11 +210,11 @@ async fn connect(
     shared: &Arc<Mutex<Shared>>,
     notify: &Arc<tokio::sync::Notify>,
 ) -> io::Result<(Connection, Vec<StreamInfo>)> {
-    let packet = match Packet::connect(socket) {
-        Ok(c) => c,
+    let (packet, reaper) = match Packet::connect(socket) {
+        Ok(c) => (c, None),
         Err(_) => {
-            spawn_keeper(socket, logs_dir, program)?;
-            Packet::connect(socket)?
+            let pid = spawn_keeper(socket, logs_dir, program)?;
+            (Packet::connect(socket)?, crate::supervisor::process::reap_in_background(pid))
         }
     };
     let mut buf = vec![0u8; MAX_PACKET];
@@ -208,7 +225,7 @@ async fn connect(
     };
     let packet = Arc::new(packet);
     let reader = tokio::spawn(read_keeper(packet.clone(), shared.clone(), notify.clone(), buf));
-    Ok((Connection { packet, reader }, streams))
+    Ok((Connection { packet, reader, reaper }, streams))
 }
 
 async fn read_keeper(
@@ -290,8 +307,8 @@ pub fn parse_line(line: &str) -> Option<LogLine> {
 }
 
 /// Starts a keeper for this home: binds its socket here (so the first connect cannot race the
-/// child's start-up) and passes the listening descriptor as fd 3.
-fn spawn_keeper(socket: &Path, logs_dir: &Path, program: &Path) -> io::Result<()> {
+/// child's start-up) and passes the listening descriptor as fd 3. Returns its pid, to reap.
+fn spawn_keeper(socket: &Path, logs_dir: &Path, program: &Path) -> io::Result<u32> {
     let listener = seqpacket::bind(socket)?;
     let raw = listener.as_raw_fd();
     let mut cmd = std::process::Command::new(program);
@@ -314,11 +331,7 @@ fn spawn_keeper(socket: &Path, logs_dir: &Path, program: &Path) -> io::Result<()
         });
     }
     let child = cmd.spawn()?;
-    // Reap it when it exits while this engine lives; owned by nobody else, so detach a waiter.
-    let pid = child.id();
-    drop(child);
-    crate::supervisor::process::reap_in_background(pid);
-    Ok(())
+    Ok(child.id())
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! One handler per method, dispatched by one exhaustive match.
 
 use gitvisor_protocol::{
-    ErrorCode, FrameReader, LogNotification, LogsParams, LogsReply, Notification, Request, Response,
-    RpcError, Welcome, PROTOCOL_VERSION,
+    Call, ErrorCode, FrameReader, LogNotification, Logs, LogsReply, Notification, Request, Response,
+    RpcError, Subscribed,
 };
 use serde_json::Value;
 use tokio::io::BufReader;
@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::Conn;
 use crate::engine::Engine;
 use crate::events::Priority;
-use crate::rpc::{engine_error, parse, to_value, Method};
+use crate::rpc::Handler;
 
 type Frames = FrameReader<BufReader<OwnedReadHalf>>;
 
@@ -26,36 +26,26 @@ pub(super) async fn handle(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let id = req.id.clone().unwrap_or(Value::Null);
-    let method = match parse(&req.method, &req.params) {
-        Ok(m) => m,
+    let call = match Call::parse(&req.method, req.params) {
+        Ok(c) => c,
         Err(e) => return conn.error(id, e).await,
     };
-    if !*greeted && !matches!(method, Method::Hello(_)) {
+    if !*greeted && !matches!(call, Call::Hello(_)) {
         return conn
             .error(id, ErrorCode::HandshakeRequired.error("send hello first (the version handshake)"))
             .await;
     }
-    let result: Result<Value, RpcError> = match method {
-        Method::Hello(h) => {
-            if h.protocol != PROTOCOL_VERSION {
-                let msg = format!(
-                    "protocol version {} is not supported by this engine (it speaks {PROTOCOL_VERSION}); use matching gitvisor versions",
-                    h.protocol
-                );
-                Err(ErrorCode::VersionMismatch.error(msg))
-            } else {
+    let result: Result<Value, RpcError> = match call {
+        Call::Hello(h) => match h.handle(engine).await {
+            Ok(welcome) => {
                 *greeted = true;
-                Ok(to_value(Welcome {
-                    protocol: PROTOCOL_VERSION,
-                    engine: env!("CARGO_PKG_VERSION").to_string(),
-                    home: engine.paths().home.display().to_string(),
-                    pid: std::process::id(),
-                }))
+                Ok(to_value(welcome))
             }
-        }
-        Method::Logs(p) if p.follow => return follow_logs(engine, conn, frames, id, p, stop).await,
-        Method::EventsSubscribe => return stream_events(engine, conn, frames, id, stop).await,
-        other => crate::rpc::call(engine, other).await,
+            Err(e) => Err(e.into()),
+        },
+        Call::Logs(p) if p.follow => return follow_logs(engine, conn, frames, id, p, stop).await,
+        Call::EventsSubscribe(_) => return stream_events(engine, conn, frames, id, stop).await,
+        other => engine.call(other).await,
     };
     match result {
         Ok(v) => conn.send(&Response::ok(id, v)).await,
@@ -70,20 +60,20 @@ async fn follow_logs(
     conn: &mut Conn,
     frames: &mut Frames,
     id: Value,
-    p: LogsParams,
+    p: Logs,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let (lines, mut follow) = match engine.follow_logs(&p.name, p.lines) {
         Ok(x) => x,
-        Err(e) => return conn.error(id, engine_error(e)).await,
+        Err(e) => return conn.error(id, e.into()).await,
     };
     conn.send(&Response::ok(id, to_value(LogsReply { lines }))).await?;
     loop {
         tokio::select! {
             line = follow.next() => match line {
                 Some(line) => {
-                    let n = LogNotification { name: p.name.clone(), line };
-                    conn.send(&Notification::new("log", to_value(n))).await?;
+                    let n = LogNotification { name: p.name.to_string(), line };
+                    conn.send(&Notification::of(&n)).await?;
                 }
                 None => return Ok(()),
             },
@@ -101,15 +91,19 @@ async fn stream_events(
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut sub = engine.subscribe(Priority::Socket, 1024);
-    conn.send(&Response::ok(id, Value::Object(Default::default()))).await?;
+    conn.send(&Response::ok(id, to_value(Subscribed {}))).await?;
     loop {
         tokio::select! {
             ev = sub.recv() => match ev {
-                Some(ev) => conn.send(&Notification::new("event", to_value(ev))).await?,
+                Some(ev) => conn.send(&Notification::of(&ev)).await?,
                 None => return Ok(()),
             },
             f = frames.next() => if !matches!(f, Ok(Some(_))) { return Ok(()) },
             () = super::stopped(&mut stop) => return Ok(()),
         }
     }
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }

@@ -1,6 +1,9 @@
 //! Supervision of services: the pure state machine and its policy, spawning, kernel-level process
-//! handling, and the task that drives one service.
+//! handling, what contains a service's processes, health probes (to come), and the task that
+//! drives one service.
 
+pub mod containment;
+pub mod health;
 pub mod machine;
 pub mod policy;
 pub mod process;

@@ -143,14 +143,15 @@ pub fn group_alive(pgid: u32) -> bool {
     nix::sys::signal::killpg(Pid::from_raw(pgid as i32), None).is_ok()
 }
 
-/// Reaps a child nobody waits for (the log keeper), without blocking anything.
-pub fn reap_in_background(pid: u32) {
-    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
-    handle.spawn(async move {
+/// Reaps a child nobody else waits for (the log keeper), without blocking anything. The caller
+/// owns the returned task.
+pub fn reap_in_background(pid: u32) -> Option<tokio::task::JoinHandle<()>> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    Some(handle.spawn(async move {
         if let Ok(w) = Watched::new(pid, 0, true) {
             w.exited().await;
         }
-    });
+    }))
 }
 
 #[cfg(test)]

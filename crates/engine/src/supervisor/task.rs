@@ -10,6 +10,7 @@ use gitvisor_protocol::{EventKind, ExitInfo, ServiceState};
 use gitvisor_units::Unit;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::containment::{Containment, ProcessGroup};
 use super::machine::{Action, Input, Machine};
 use super::policy::Policy;
 use super::process::{self, Watched};
@@ -98,8 +99,9 @@ struct Task {
     policy: Policy,
     machine: Machine,
     process: Option<Watched>,
-    /// Process group of the last process, to clean what it leaves behind.
-    last_pgid: Option<u32>,
+    /// What holds the processes of the current (or last) main process: stop signals go to it,
+    /// and what the main process leaves in it is cleaned.
+    containment: Option<Box<dyn Containment>>,
     exec_stop: Option<Watched>,
     timer: Option<tokio::time::Instant>,
     waiters: Vec<(Want, oneshot::Sender<Outcome>)>,
@@ -129,7 +131,7 @@ pub fn spawn_task(
         policy,
         machine: Machine::default(),
         process: None,
-        last_pgid: None,
+        containment: None,
         exec_stop: None,
         timer: None,
         waiters: Vec::new(),
@@ -146,7 +148,7 @@ pub fn spawn_task(
                 Ok(w) => {
                     task.machine = Machine::adopted(now, restarts);
                     task.process = Some(w);
-                    task.last_pgid = Some(pid);
+                    task.containment = Some(Box::new(ProcessGroup::led_by(pid)));
                     task.started_ms = started_ms;
                     task.adopted = true;
                     task.ctx.bus.publish(EventKind::Adopted { service: task.ctx.name.clone(), pid });
@@ -328,17 +330,15 @@ impl Task {
                 None
             }
             Action::Signal(sig) => {
-                if let Some(p) = &self.process {
-                    process::signal_group(p.pid, sig);
+                if let (Some(_), Some(c)) = (&self.process, &self.containment) {
+                    c.signal_all(sig);
                 }
                 None
             }
             Action::Kill => {
-                if let Some(p) = &self.process {
-                    self.ctx
-                        .logs
-                        .note(&self.ctx.name, format!("stop timed out; killing process group {}", p.pid));
-                    process::signal_group(p.pid, libc::SIGKILL);
+                if let (Some(_), Some(c)) = (&self.process, &self.containment) {
+                    self.ctx.logs.note(&self.ctx.name, format!("stop timed out; killing {}", c.describe()));
+                    c.signal_all(libc::SIGKILL);
                 }
                 if let Some(p) = &self.exec_stop {
                     process::signal_group(p.pid, libc::SIGKILL);
@@ -346,10 +346,10 @@ impl Task {
                 None
             }
             Action::KillLeftovers => {
-                // Whatever the exited main process left in its group would outlive the service.
-                if let Some(g) = self.last_pgid.take() {
-                    if process::group_alive(g) {
-                        process::signal_group(g, libc::SIGKILL);
+                // Whatever the exited main process left behind would outlive the service.
+                if let Some(c) = self.containment.take() {
+                    if c.occupied() {
+                        c.signal_all(libc::SIGKILL);
                     }
                 }
                 None
@@ -380,7 +380,7 @@ impl Task {
                         return Input::SpawnFailed(format!("cannot watch process {pid}: {e}"));
                     }
                 }
-                self.last_pgid = Some(pid);
+                self.containment = Some(Box::new(ProcessGroup::led_by(pid)));
                 self.adopted = false;
                 self.started_ms = Some(crate::time::now_ms());
                 // The record must name the new pid before anything else can go wrong, so a

@@ -1,0 +1,252 @@
+//! Lifecycle operations: start, stop and restart, over the dependency graph and each under the
+//! service's lock, so two operations on one service never overlap. Each service's result is
+//! an [`OpOutcome`] whose `code` says, for a program, why it failed.
+
+use std::collections::HashMap;
+
+use gitvisor_graph::{start_batch, stop_batch};
+use gitvisor_protocol::{
+    ErrorCode, Method, OpOutcome, OpReply, Restart, ServiceName, ServiceState, Start, Stop,
+};
+use gitvisor_state::LockError;
+use tokio::sync::oneshot;
+
+use super::{Engine, EngineError};
+use crate::ordered::run_ordered;
+use crate::supervisor::{Command, Initial, Outcome};
+
+/// Why one service's operation did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum OpError {
+    #[error("{0}")]
+    Lock(#[from] LockError),
+    #[error("no service named {0}")]
+    UnknownService(String),
+    /// A unit it requires did not start, does not exist, or it is on a cycle.
+    #[error("{0}")]
+    Dependency(String),
+    #[error("the service's task has ended")]
+    TaskGone,
+    /// The service itself ended in a state other than the one asked for.
+    #[error("{0}")]
+    Service(String),
+}
+
+impl OpError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            OpError::Lock(LockError::InProgress { .. }) => ErrorCode::InProgress,
+            OpError::Lock(LockError::Held { .. }) => ErrorCode::Held,
+            OpError::Lock(LockError::Backend(_) | LockError::Lost { .. }) => ErrorCode::OperationFailed,
+            OpError::UnknownService(_) => ErrorCode::UnknownService,
+            OpError::Dependency(_) => ErrorCode::DependencyFailed,
+            OpError::TaskGone => ErrorCode::Internal,
+            OpError::Service(_) => ErrorCode::ServiceFailed,
+        }
+    }
+
+    fn outcome(self, name: &str, state: Option<ServiceState>) -> OpOutcome {
+        OpOutcome {
+            name: name.to_string(),
+            ok: false,
+            code: Some(self.code()),
+            error: Some(self.to_string()),
+            state,
+            pid: None,
+        }
+    }
+}
+
+/// The lock key of a service's lifecycle operations.
+pub fn lock_key(service: &str) -> String {
+    format!("service:{service}")
+}
+
+impl Engine {
+    /// Starts the services and what they require or want, in dependency order.
+    pub async fn start(&self, names: &[ServiceName]) -> Result<OpReply, EngineError> {
+        for n in names {
+            self.ensure_service(n.as_str())?;
+        }
+        let names = plain(names);
+        let mut reply = self.start_ordered(names.clone(), true).await;
+        // Answer for what was asked, dependencies' failures folded into their dependents' errors.
+        reply.results.retain(|r| names.contains(&r.name));
+        self.durable().await;
+        Ok(reply)
+    }
+
+    /// Stops the services, after the units that require them (which stop too).
+    pub async fn stop(&self, names: &[ServiceName]) -> Result<OpReply, EngineError> {
+        self.check_known(names)?;
+        let names = plain(names);
+        let mut reply = self.stop_ordered(names.clone(), true).await;
+        reply.results.retain(|r| names.contains(&r.name));
+        self.durable().await;
+        Ok(reply)
+    }
+
+    pub async fn restart(&self, names: &[ServiceName]) -> Result<OpReply, EngineError> {
+        for n in names {
+            self.ensure_service(n.as_str())?;
+        }
+        let mut results = Vec::new();
+        for n in names {
+            results.push(
+                self.locked_op(n.as_str(), Restart::NAME, |reply| Command::Restart { reply: Some(reply) })
+                    .await,
+            );
+        }
+        self.durable().await;
+        Ok(OpReply { results })
+    }
+
+    /// The service, instantiating a template on first use (`web@8080`).
+    pub(super) fn ensure_service(&self, name: &str) -> Result<(), EngineError> {
+        let mut registry = self.registry_mut();
+        if registry.services.contains_key(name) {
+            return Ok(());
+        }
+        let unit = registry.instantiate(name, &self.inner.ctx).map_err(|e| match e {
+            crate::units::InstantiateError::NoUnit(_) => EngineError::UnknownService(name.to_string()),
+            crate::units::InstantiateError::BadName(m) => EngineError::InvalidParams(m),
+            // The error names the unit already.
+            crate::units::InstantiateError::Invalid(m) => EngineError::InvalidUnit(m),
+        })?;
+        let service = self.spawn_service(name, unit, false, Initial::Stopped { restarts: 0 });
+        registry.services.insert(name.to_string(), service);
+        Ok(())
+    }
+
+    pub(super) async fn start_ordered(&self, names: Vec<String>, manual: bool) -> OpReply {
+        let (batch, requires, on_cycle) = {
+            let registry = self.registry();
+            let batch = start_batch(&registry.nodes(), &names);
+            let requires: HashMap<String, Vec<String>> = batch
+                .units
+                .iter()
+                .filter_map(|n| registry.services.get(n).map(|s| (n.clone(), s.unit.requires.clone())))
+                .collect();
+            let on_cycle = registry.on_cycle.clone();
+            (batch.without_edges_to(|n| on_cycle.contains_key(n)), requires, on_cycle)
+        };
+        let me = self.clone();
+        let results =
+            run_ordered(&batch.units, &batch.follows, move |name, done: Vec<(String, OpOutcome)>| {
+                let me = me.clone();
+                let requires = requires.get(&name).cloned().unwrap_or_default();
+                let cycle = on_cycle.get(&name).cloned();
+                async move {
+                    if let Some(c) = cycle {
+                        return me.fail_dependency(&name, format!("not started: {c}")).await;
+                    }
+                    if let Some(missing) = requires.iter().find(|r| !me.has_service(r)) {
+                        return me
+                            .fail_dependency(&name, format!("requires {missing}, which does not exist"))
+                            .await;
+                    }
+                    if let Some((dep, o)) = done.iter().find(|(d, o)| requires.contains(d) && !o.ok) {
+                        let why = o.error.clone().unwrap_or_else(|| "it is not running".into());
+                        return me
+                            .fail_dependency(&name, format!("requires {dep}, which did not start: {why}"))
+                            .await;
+                    }
+                    me.locked_op(&name, Start::NAME, |reply| Command::Start { manual, reply: Some(reply) })
+                        .await
+                }
+            })
+            .await;
+        OpReply { results: results.into_values().collect() }
+    }
+
+    /// Stops `names` in reverse dependency order; with `with_dependents`, what requires them
+    /// (and is up) stops first.
+    pub(super) async fn stop_ordered(&self, names: Vec<String>, with_dependents: bool) -> OpReply {
+        let batch = {
+            let registry = self.registry();
+            let active =
+                |n: &str| registry.services.get(n).is_some_and(|s| s.state() != ServiceState::Stopped);
+            let batch = stop_batch(&registry.nodes(), &names, with_dependents, active);
+            batch.without_edges_to(|n| registry.on_cycle.contains_key(n))
+        };
+        let me = self.clone();
+        let results = run_ordered(&batch.units, &batch.follows, move |name, _| {
+            let me = me.clone();
+            async move { me.locked_op(&name, Stop::NAME, |reply| Command::Stop { reply: Some(reply) }).await }
+        })
+        .await;
+        OpReply { results: results.into_values().collect() }
+    }
+
+    fn has_service(&self, name: &str) -> bool {
+        self.registry().services.contains_key(name)
+    }
+
+    async fn fail_dependency(&self, name: &str, reason: String) -> OpOutcome {
+        let tx = self.registry().sender(name);
+        if let Some(tx) = tx {
+            let _ = tx.send(Command::DependencyFailed(reason.clone())).await;
+        }
+        OpError::Dependency(reason).outcome(name, Some(ServiceState::Failed))
+    }
+
+    /// Runs one lifecycle operation under the service's lock and waits for it to settle.
+    pub(super) async fn locked_op(
+        &self,
+        name: &str,
+        op: &str,
+        make: impl FnOnce(oneshot::Sender<Outcome>) -> Command,
+    ) -> OpOutcome {
+        let Some(tx) = self.registry().sender(name) else {
+            return OpError::UnknownService(name.to_string()).outcome(name, None);
+        };
+        let result = self
+            .inner
+            .locks
+            .with_lock(&lock_key(name), op, async {
+                let (reply_tx, reply_rx) = oneshot::channel();
+                tx.send(make(reply_tx)).await.map_err(|_| OpError::TaskGone)?;
+                reply_rx.await.map_err(|_| OpError::TaskGone)
+            })
+            .await
+            .map_err(OpError::Lock)
+            .and_then(|r| r);
+        match result {
+            Ok(o) if o.ok => OpOutcome {
+                name: name.to_string(),
+                ok: true,
+                error: None,
+                code: None,
+                state: Some(o.state),
+                pid: o.pid,
+            },
+            Ok(o) => OpOutcome {
+                pid: o.pid,
+                ..OpError::Service(o.error.unwrap_or_else(|| format!("service is {}", o.state)))
+                    .outcome(name, Some(o.state))
+            },
+            Err(e) => e.outcome(name, None),
+        }
+    }
+}
+
+fn plain(names: &[ServiceName]) -> Vec<String> {
+    names.iter().map(|n| n.as_str().to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_carries_its_code_and_its_message() {
+        let busy = OpError::Lock(LockError::InProgress { key: "service:web".into(), op: "stop".into() });
+        let o = busy.outcome("web", None);
+        assert_eq!((o.ok, o.code), (false, Some(ErrorCode::InProgress)));
+        assert_eq!(o.error.as_deref(), Some("stop in progress on service:web"));
+        let dep = OpError::Dependency("requires db, which did not start: exited".into());
+        assert_eq!(dep.outcome("api", Some(ServiceState::Failed)).code, Some(ErrorCode::DependencyFailed));
+        assert_eq!(OpError::Service("exited with status 1".into()).code(), ErrorCode::ServiceFailed);
+        assert_eq!(OpError::UnknownService("x".into()).to_string(), "no service named x");
+    }
+}

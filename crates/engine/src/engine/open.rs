@@ -1,0 +1,218 @@
+//! Opening the engine on a home: settings, state, the log keeper and the units of the commit
+//! that ran last; then adoption of what an earlier engine left running, and the first start.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use gitvisor_protocol::{EventKind, ServiceState};
+use gitvisor_state::Locks;
+use gitvisor_units::Unit;
+
+use super::registry::{Registry, Service};
+use super::{Engine, EngineError, EngineOptions, Inner};
+use crate::background::Background;
+use crate::events::{EventBus, Priority};
+use crate::git::ServicesRepo;
+use crate::logs::wire::StreamInfo;
+use crate::logs::LogLink;
+use crate::settings::Settings;
+use crate::store::{PersistedState, StateStore};
+use crate::supervisor::{process, Initial, ServiceCtx};
+use crate::units::{specifier_context, UnitSet};
+
+impl Engine {
+    /// Starts the engine on a home the caller owns (see `daemon::own_home`): loads settings,
+    /// state and units, adopts the services an earlier engine left running, starts the enabled
+    /// ones.
+    pub async fn open(opts: EngineOptions) -> Result<Engine, EngineError> {
+        let paths = opts.paths;
+        paths
+            .create_dirs()
+            .map_err(|source| EngineError::io(format!("creating {}", paths.home.display()), source))?;
+        let loaded = Settings::load(&paths.config);
+        for w in &loaded.warnings {
+            tracing::warn!("{w}");
+        }
+        let settings = loaded.settings;
+        let (store, persisted, warning) = StateStore::open(paths.state.clone());
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
+        let (logs, streams) =
+            LogLink::open(&paths.logd_socket, &paths.logs, &opts.keeper_program, settings.logs.clone())
+                .await
+                .map_err(|source| EngineError::io("starting the log keeper", source))?;
+        let ctx = specifier_context();
+        let repo = ServicesRepo::open_or_init(&paths.services)?;
+        // Start from what ran last (so adoption matches the units the processes were started
+        // with); the sync below then applies only what changed since.
+        let head = repo.head();
+        let applied = persisted.applied_commit.as_deref().and_then(|c| repo.resolve(c).ok());
+        let start_commit = applied.or_else(|| head.as_ref().ok().map(|h| h.commit));
+        let units = match start_commit {
+            Some(c) => UnitSet::load_files(repo.units_at(c)?, &ctx),
+            None => UnitSet::default(),
+        };
+        drop(repo);
+        for w in &units.warnings {
+            tracing::warn!("{w}");
+        }
+        for e in &units.invalid {
+            tracing::error!("{e}");
+        }
+        let locks = opts.locks.unwrap_or_else(|| Locks::local(paths.locks.clone()));
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                locks,
+                paths,
+                settings,
+                bus: EventBus::new(),
+                logs: Arc::new(logs),
+                store,
+                ctx,
+                registry: RwLock::new(Registry::new(units)),
+                background: Background::new(),
+                shut_down: Mutex::new(false),
+                applied: RwLock::new(start_commit.map(|c| c.to_string())),
+                repo_problem: RwLock::new(head.err()),
+                crash: Mutex::new(None),
+            }),
+        };
+        engine.inner.background.spawn("state writer", engine.inner.store.writer());
+        engine.start_crash_reporter();
+        engine.inner.store.set_applied(start_commit.map(|c| c.to_string()));
+        engine.inner.bus.publish(EventKind::EngineStarted { pid: std::process::id() });
+        let to_start = engine.register_all(&persisted, &streams);
+        engine.inner.store.begin(std::process::id());
+        let results = engine.start_ordered(to_start, false).await;
+        for r in results.results.iter().filter(|r| !r.ok) {
+            tracing::warn!("{} did not start: {}", r.name, r.error.as_deref().unwrap_or("unknown error"));
+        }
+        engine.sync_logged().await;
+        engine.start_watcher();
+        Ok(engine)
+    }
+
+    /// Registers every loaded unit with its task, adopting live processes; returns the enabled
+    /// units to start now.
+    fn register_all(&self, persisted: &PersistedState, streams: &[StreamInfo]) -> Vec<String> {
+        let mut registry = self.registry_mut();
+        // Instances that ran before (from a template) come back too.
+        let mut units = std::mem::take(&mut registry.units);
+        for name in persisted.services.keys() {
+            if !units.units.contains_key(name) && name.contains('@') {
+                let _ = units.instantiate(name, &self.inner.ctx);
+            }
+        }
+        registry.set_units(units);
+
+        let mut to_start = Vec::new();
+        let names: Vec<(String, Arc<Unit>)> =
+            registry.units.units.iter().map(|(n, u)| (n.clone(), u.clone())).collect();
+        for (name, unit) in names {
+            let record = persisted.services.get(&name);
+            let enabled = registry.units.is_enabled(&name);
+            let initial = match (live_process(&name, record, streams), record) {
+                (Some((pid, start_time)), _) => Initial::Adopt {
+                    pid,
+                    start_time,
+                    restarts: record.map(|r| r.restarts).unwrap_or(0),
+                    started_ms: record.and_then(|r| r.started_ms),
+                },
+                (None, Some(r))
+                    if !persisted.clean_shutdown
+                        && (r.state.is_active() || r.state == ServiceState::Backoff) =>
+                {
+                    Initial::DiedUnwatched { restarts: r.restarts }
+                }
+                (None, r) => {
+                    let user_stopped = !persisted.clean_shutdown && r.is_some();
+                    if enabled && !user_stopped {
+                        to_start.push(name.clone());
+                    }
+                    Initial::Stopped { restarts: r.map(|r| r.restarts).unwrap_or(0) }
+                }
+            };
+            let service = self.spawn_service(&name, unit, enabled, initial);
+            registry.services.insert(name, service);
+        }
+        // Processes recorded for units that no longer exist would be orphans: stop them.
+        for (name, r) in &persisted.services {
+            if registry.units.units.contains_key(name) {
+                continue;
+            }
+            if let (Some(pid), Some(st)) = (r.pid, r.start_time) {
+                if process::is_same_live_process(pid, st) {
+                    tracing::warn!("{name}: its unit is gone; stopping its process {pid}");
+                    process::signal_group(pid, libc::SIGTERM);
+                }
+            }
+            self.inner.store.remove_service(name);
+        }
+        to_start
+    }
+
+    /// The crash reporter subscribes before any service starts, so every start gets its
+    /// baseline capture.
+    fn start_crash_reporter(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let lookup: crate::crash::Lookup = Arc::new(move |name: &str| {
+            let inner = weak.upgrade()?;
+            let registry = inner.registry.read().unwrap_or_else(|e| e.into_inner());
+            let s = registry.services.get(name)?;
+            let snap = s.snapshot.borrow();
+            Some(crate::crash::ServiceInfo {
+                unit: s.unit.clone(),
+                commit: s.commit.clone(),
+                restarts: snap.restarts,
+                started_ms: snap.started_ms,
+            })
+        });
+        let setup = crate::crash::Setup {
+            paths: self.inner.paths.clone(),
+            settings: self.inner.settings.clone(),
+            logs: self.inner.logs.clone(),
+            bus: self.inner.bus.clone(),
+            lookup,
+        };
+        let sub = self.inner.bus.subscribe(Priority::CrashReporter, 1024);
+        let handle = crate::crash::start(setup, sub, &self.inner.background);
+        *self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    }
+
+    /// A service's task, started in `initial`.
+    pub(super) fn spawn_service(
+        &self,
+        name: &str,
+        unit: Arc<Unit>,
+        enabled: bool,
+        initial: Initial,
+    ) -> Service {
+        let ctx = ServiceCtx {
+            name: name.to_string(),
+            unit: unit.clone(),
+            bus: self.inner.bus.clone(),
+            logs: self.inner.logs.clone(),
+            store: self.inner.store.clone(),
+        };
+        let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
+        Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None }
+    }
+}
+
+/// The process of `name` left by an earlier engine, if it still runs: from `state.json`, or
+/// from the log keeper (which also knows a process started an instant before a crash).
+fn live_process(
+    name: &str,
+    record: Option<&crate::store::ServiceRecord>,
+    streams: &[StreamInfo],
+) -> Option<(u32, u64)> {
+    record
+        .and_then(|r| Some((r.pid?, r.start_time?)))
+        .filter(|(pid, st)| process::is_same_live_process(*pid, *st))
+        .or_else(|| {
+            streams
+                .iter()
+                .find(|s| s.service == name && process::is_same_live_process(s.pid, s.start_time))
+                .map(|s| (s.pid, s.start_time))
+        })
+}

@@ -1,0 +1,98 @@
+//! What the engine shows: each service's status with the set's problems and the repository's
+//! state, and services' output (the tail, and a follow of new lines).
+
+use std::collections::HashMap;
+
+use gitvisor_protocol::{Health, LogLine, ServiceName, ServiceState, ServiceStatus, StatusReply};
+
+use super::lifecycle::lock_key;
+use super::{Engine, EngineError};
+use crate::git::ServicesRepo;
+use crate::logs::LogFollow;
+use crate::supervisor::process;
+
+impl Engine {
+    /// The status of `names`, or of every service when `names` is empty.
+    pub fn status(&self, names: &[ServiceName]) -> Result<StatusReply, EngineError> {
+        let busy: HashMap<String, String> = self.inner.locks.current().into_iter().collect();
+        let registry = self.registry();
+        if let Some(n) = registry.unknown(names) {
+            return Err(EngineError::UnknownService(n.to_string()));
+        }
+        let list = registry
+            .services
+            .iter()
+            .filter(|(n, _)| names.is_empty() || names.iter().any(|x| x == n.as_str()))
+            .map(|(name, s)| {
+                let snap = s.snapshot.borrow().clone();
+                let usage = snap.pid.filter(|_| snap.state.is_active()).and_then(process::live_usage);
+                ServiceStatus {
+                    name: name.clone(),
+                    description: s.unit.description.clone(),
+                    state: snap.state,
+                    pid: snap.pid,
+                    restarts: snap.restarts,
+                    health: Health::Unknown,
+                    ready: snap.state == ServiceState::Running,
+                    enabled: s.enabled,
+                    commit: s.commit.clone(),
+                    error: s
+                        .load_error
+                        .clone()
+                        .or_else(|| snap.error.clone())
+                        .or_else(|| registry.on_cycle.get(name).cloned()),
+                    since_ms: snap.since_ms,
+                    started_ms: snap.started_ms,
+                    last_exit: snap.last_exit.clone(),
+                    busy: busy.get(&lock_key(name)).cloned(),
+                    adopted: snap.adopted,
+                    cpu_ms: usage.map(|u| u.0),
+                    memory_kb: usage.map(|u| u.1),
+                }
+            })
+            .collect();
+        let invalid = registry.units.invalid.clone();
+        let problems = registry.problems.clone();
+        drop(registry);
+        let (branch, pending) = match ServicesRepo::open(&self.inner.paths.services) {
+            Ok(repo) => (repo.head().ok().map(|h| h.branch), repo.pending()),
+            Err(_) => (None, Vec::new()),
+        };
+        Ok(StatusReply {
+            services: list,
+            invalid,
+            problems,
+            commit: self.applied(),
+            branch,
+            pending,
+            repo_problem: self.inner.repo_problem.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        })
+    }
+
+    /// The last `lines` lines of a service's output.
+    pub fn logs(&self, name: &ServiceName, lines: usize) -> Result<Vec<LogLine>, EngineError> {
+        self.check_known(std::slice::from_ref(name))?;
+        Ok(self.inner.logs.tail(name.as_str(), lines))
+    }
+
+    /// The last `lines` lines of a service's log, then what it prints from there on.
+    pub fn follow_logs(
+        &self,
+        name: &ServiceName,
+        lines: usize,
+    ) -> Result<(Vec<LogLine>, LogFollow), EngineError> {
+        self.check_known(std::slice::from_ref(name))?;
+        // Subscribe before reading the tail so no line falls between the two.
+        let rx = self.inner.logs.follow(name.as_str());
+        let tail = self.inner.logs.tail(name.as_str(), lines);
+        let last = tail.last().map(|l| l.at_us).unwrap_or(0);
+        Ok((tail, LogFollow::new(rx, last)))
+    }
+
+    pub(super) fn check_known(&self, names: &[ServiceName]) -> Result<(), EngineError> {
+        match self.registry().unknown(names) {
+            Some(n) => Err(EngineError::UnknownService(n.to_string())),
+            None => Ok(()),
+        }
+    }
+}
