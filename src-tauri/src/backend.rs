@@ -1,19 +1,20 @@
 //! Where the tray's engine lives: in this process when the home is free (the tray then owns it
 //! and serves its socket, exactly as `gitvisor daemon` would), or in a headless daemon that
-//! already owns the home, reached over the socket. Either way an operation is one call into
-//! the engine's method table (`gitvisor_engine::rpc`): in-process, or the same method over
-//! the wire.
+//! already owns the home, reached over the socket. Either way an operation is one typed request
+//! of the method table (`gitvisor_protocol::methods`): handled in-process by the engine's own
+//! handler (`gitvisor_engine::rpc`), or sent over the wire.
 
 use std::path::PathBuf;
 
 use gitvisor_engine::daemon::{DaemonError, OwnedEngine};
 use gitvisor_engine::events::{Priority, Subscription};
 use gitvisor_engine::logs::LogFollow;
+use gitvisor_engine::rpc::Handler;
 use gitvisor_engine::{Engine, Paths};
-use gitvisor_protocol::{Client, ClientError, Event, LogLine, LogNotification, LogsParams, LogsReply};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use gitvisor_protocol::{Client, Event, EventsSubscribe, LogLine, LogNotification, Logs, ServiceName};
 use tokio::sync::Mutex;
+
+use crate::error::CommandError;
 
 const CLIENT_NAME: &str = "gitvisor-tray";
 
@@ -58,60 +59,45 @@ impl Backend {
         &self.paths
     }
 
-    async fn connect(&self) -> Result<Client, String> {
-        Client::connect(&self.paths.socket, &self.paths.home.display().to_string(), CLIENT_NAME)
-            .await
-            .map_err(|e| e.to_string())
+    async fn connect(&self) -> Result<Client, CommandError> {
+        Ok(Client::connect(&self.paths.socket, &self.paths.home.display().to_string(), CLIENT_NAME).await?)
     }
 
-    /// Runs the engine operation `method` with `params`; the error is the engine's one line.
-    pub async fn call(&self, method: &str, params: Value) -> Result<Value, String> {
+    /// Runs one engine operation: its typed reply, or the engine's error with its code.
+    pub async fn call<M: Handler>(&self, request: M) -> Result<M::Reply, CommandError> {
         match &self.kind {
-            Kind::Local { engine, .. } => engine.call(method, &params).await.map_err(|e| e.message),
-            Kind::Attached => {
-                let mut client = self.connect().await?;
-                client.call(method, params).await.map_err(|e| match e {
-                    ClientError::Rpc(e) => e.message,
-                    other => other.to_string(),
-                })
-            }
+            Kind::Local { engine, .. } => Ok(request.handle(engine).await?),
+            Kind::Attached => Ok(self.connect().await?.call(request).await?),
         }
     }
 
-    pub async fn call_as<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, String> {
-        let v = self.call(method, params).await?;
-        serde_json::from_value(v).map_err(|e| format!("{method}: unexpected answer from the engine: {e}"))
-    }
-
     /// The engine's events from now on.
-    pub async fn events(&self) -> Result<Events, String> {
+    pub async fn events(&self) -> Result<Events, CommandError> {
         match &self.kind {
             Kind::Local { engine, .. } => Ok(Events::Local(engine.subscribe(Priority::Tray, 1024))),
             Kind::Attached => {
                 let mut client = self.connect().await?;
-                client.call::<Value>("events.subscribe", Value::Null).await.map_err(|e| e.to_string())?;
+                client.call(EventsSubscribe {}).await?;
                 Ok(Events::Remote(client))
             }
         }
     }
 
     /// The last `lines` lines of a service's log, then each new line.
-    pub async fn follow_logs(&self, name: &str, lines: usize) -> Result<(Vec<LogLine>, LogStream), String> {
+    pub async fn follow_logs(
+        &self,
+        name: &ServiceName,
+        lines: usize,
+    ) -> Result<(Vec<LogLine>, LogStream), CommandError> {
         match &self.kind {
             Kind::Local { engine, .. } => {
-                let (tail, follow) = engine.follow_logs(name, lines).map_err(|e| e.to_string())?;
+                let (tail, follow) =
+                    engine.follow_logs(name, lines).map_err(gitvisor_engine::rpc::CallError::from)?;
                 Ok((tail, LogStream::Local(follow)))
             }
             Kind::Attached => {
                 let mut client = self.connect().await?;
-                let params = LogsParams { name: name.to_string(), lines, follow: true };
-                let reply: LogsReply = client
-                    .call("logs", serde_json::to_value(params).expect("serialisable"))
-                    .await
-                    .map_err(|e| match e {
-                        ClientError::Rpc(e) => e.message,
-                        other => other.to_string(),
-                    })?;
+                let reply = client.call(Logs { name: name.clone(), lines, follow: true }).await?;
                 Ok((reply.lines, LogStream::Remote(client)))
             }
         }
@@ -138,17 +124,7 @@ impl Events {
     pub async fn next(&mut self) -> Option<Event> {
         match self {
             Events::Local(sub) => sub.recv().await,
-            Events::Remote(client) => loop {
-                match client.notification().await {
-                    Ok(Some((method, params))) if method == "event" => {
-                        if let Ok(ev) = serde_json::from_value(params) {
-                            return Some(ev);
-                        }
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => return None,
-                }
-            },
+            Events::Remote(client) => client.next::<Event>().await.ok().flatten(),
         }
     }
 }
@@ -163,17 +139,9 @@ impl LogStream {
     pub async fn next(&mut self) -> Option<LogLine> {
         match self {
             LogStream::Local(follow) => follow.next().await,
-            LogStream::Remote(client) => loop {
-                match client.notification().await {
-                    Ok(Some((method, params))) if method == "log" => {
-                        if let Ok(n) = serde_json::from_value::<LogNotification>(params) {
-                            return Some(n.line);
-                        }
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => return None,
-                }
-            },
+            LogStream::Remote(client) => {
+                client.next::<LogNotification>().await.ok().flatten().map(|n| n.line)
+            }
         }
     }
 }

@@ -1,18 +1,20 @@
-//! The window's commands: each is one call into the engine's operations (through the backend)
-//! or into the app's own state. Declared in build.rs so each one is a permission.
+//! The window's commands: each is one typed request to the engine (through the backend) or a
+//! call into the app's own state. Declared in build.rs so each one is a permission. Errors are
+//! `{ code, message }` ([`CommandError`]).
 
 use gitvisor_protocol::{
-    CaptureReply, CrashListReply, CrashShowReply, HistoryReply, LogLine, LogNotification, OpReply,
-    RollbackReply, StatusReply, SyncReport,
+    Capture, CaptureReply, CommitDiff, CrashExport, CrashExportReply, CrashList, CrashShow, CrashShowReply,
+    Diff, ErrorCode, History, HistoryReply, LogLine, LogNotification, OpReply, Restart, Rollback,
+    RollbackReply, ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport,
 };
 use serde::Serialize;
-use serde_json::{json, Value};
 use tauri::{AppHandle, Emitter, Runtime, State};
 
+use crate::error::CommandError;
 use crate::shell::{Shell, Snapshot};
 use crate::window;
 
-type Result<T> = std::result::Result<T, String>;
+type Result<T> = std::result::Result<T, CommandError>;
 
 /// The last status the engine gave, with the app's own counters: what the window shows
 /// before the first `gv:status` event reaches it.
@@ -23,34 +25,60 @@ pub fn snapshot(shell: State<'_, Shell>) -> Snapshot {
 
 #[tauri::command]
 pub async fn status(shell: State<'_, Shell>) -> Result<StatusReply> {
-    shell.backend.call_as("status", Value::Null).await
+    shell.backend.call(Status::all()).await
 }
 
-/// Runs a lifecycle operation on one service; the error is the service's own.
-pub(crate) async fn operate(shell: &Shell, method: &str, name: String) -> Result<OpReply> {
-    let reply: OpReply = shell.backend.call_as(method, json!({ "names": [name] })).await?;
-    shell.refresh.notify_one();
-    match reply.results.iter().find(|r| !r.ok) {
-        Some(failed) => {
-            Err(failed.error.clone().unwrap_or_else(|| format!("{method} {} failed", failed.name)))
+/// Start, stop or restart of one service, from the window or the tray menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Op {
+    /// Runs it; a service's failure is an error with the service's own code and message.
+    pub async fn run(self, shell: &Shell, name: &str) -> Result<OpReply> {
+        let names = vec![ServiceName::new(name)];
+        let reply = match self {
+            Op::Start => shell.backend.call(Start { names }).await,
+            Op::Stop => shell.backend.call(Stop { names }).await,
+            Op::Restart => shell.backend.call(Restart { names }).await,
+        }?;
+        shell.refresh.notify_one();
+        match reply.results.iter().find(|r| !r.ok) {
+            Some(failed) => Err(CommandError::new(
+                failed.code.unwrap_or(ErrorCode::OperationFailed),
+                failed.error.clone().unwrap_or_else(|| format!("{} {} failed", self.name(), failed.name)),
+            )),
+            None => Ok(reply),
         }
-        None => Ok(reply),
+    }
+
+    /// The method's name, for messages: `start`.
+    pub fn name(self) -> &'static str {
+        use gitvisor_protocol::Method;
+        match self {
+            Op::Start => Start::NAME,
+            Op::Stop => Stop::NAME,
+            Op::Restart => Restart::NAME,
+        }
     }
 }
 
 #[tauri::command]
 pub async fn start(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
-    operate(&shell, "start", name).await
+    Op::Start.run(&shell, &name).await
 }
 
 #[tauri::command]
 pub async fn stop(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
-    operate(&shell, "stop", name).await
+    Op::Stop.run(&shell, &name).await
 }
 
 #[tauri::command]
 pub async fn restart(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
-    operate(&shell, "restart", name).await
+    Op::Restart.run(&shell, &name).await
 }
 
 /// The last `lines` lines of a service's log, then each new line as a `gv:log` event to the
@@ -62,7 +90,7 @@ pub async fn follow_logs<R: Runtime>(
     name: String,
     lines: usize,
 ) -> Result<Vec<LogLine>> {
-    let (tail, mut stream) = shell.backend.follow_logs(&name, lines.min(10_000)).await?;
+    let (tail, mut stream) = shell.backend.follow_logs(&ServiceName::new(&name), lines.min(10_000)).await?;
     let task = tauri::async_runtime::spawn(async move {
         while let Some(line) = stream.next().await {
             let n = LogNotification { name: name.clone(), line };
@@ -86,57 +114,52 @@ pub fn unfollow_logs(shell: State<'_, Shell>) {
 
 #[tauri::command]
 pub async fn sync(shell: State<'_, Shell>) -> Result<SyncReport> {
-    shell.backend.call_as("sync", Value::Null).await
+    shell.backend.call(SyncNow {}).await
 }
 
 #[tauri::command]
 pub async fn history(shell: State<'_, Shell>, limit: usize) -> Result<HistoryReply> {
-    shell.backend.call_as("history", json!({ "limit": limit.clamp(1, 1000) })).await
+    shell.backend.call(History { limit: limit.clamp(1, 1000) }).await
 }
 
 /// What a commit changed in the unit files.
 #[tauri::command]
 pub async fn commit_diff(shell: State<'_, Shell>, commit: String) -> Result<String> {
-    shell.backend.call_as("commit.diff", json!({ "commit": commit })).await
+    shell.backend.call(CommitDiff { commit }).await
 }
 
 /// What rolling back to a commit would change: shown before the user confirms.
 #[tauri::command]
 pub async fn rollback_diff(shell: State<'_, Shell>, commit: String) -> Result<String> {
-    shell.backend.call_as("diff", json!({ "commit": commit })).await
+    shell.backend.call(Diff { commit }).await
 }
 
 #[tauri::command]
 pub async fn rollback(shell: State<'_, Shell>, commit: String) -> Result<RollbackReply> {
-    shell.backend.call_as("rollback", json!({ "commit": commit })).await
+    shell.backend.call(Rollback { commit }).await
 }
 
 #[tauri::command]
-pub async fn crash_list(shell: State<'_, Shell>) -> Result<CrashListReply> {
-    shell.backend.call_as("crash.list", Value::Null).await
+pub async fn crash_list(shell: State<'_, Shell>) -> Result<gitvisor_protocol::CrashListReply> {
+    shell.backend.call(CrashList {}).await
 }
 
 #[tauri::command]
 pub async fn crash_show(shell: State<'_, Shell>, id: String) -> Result<CrashShowReply> {
-    shell.backend.call_as("crash.show", json!({ "id": id })).await
-}
-
-#[derive(Serialize, serde::Deserialize)]
-pub struct Exported {
-    pub path: String,
+    shell.backend.call(CrashShow { id }).await
 }
 
 /// Copies a report's archive to `path` (absolute; an existing file is never overwritten).
 #[tauri::command]
-pub async fn crash_export(shell: State<'_, Shell>, id: String, path: String) -> Result<Exported> {
-    shell.backend.call_as("crash.export", json!({ "id": id, "path": path })).await
+pub async fn crash_export(shell: State<'_, Shell>, id: String, path: String) -> Result<CrashExportReply> {
+    shell.backend.call(CrashExport { id, path }).await
 }
 
 /// The user has seen the crash reports: the "new" count drops to zero.
 #[tauri::command]
 pub async fn crash_seen<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> Result<()> {
-    let list: CrashListReply = shell.backend.call_as("crash.list", Value::Null).await?;
-    shell.mark_seen(&list)?;
+    let list = shell.backend.call(CrashList {}).await?;
+    shell.mark_seen(&list).map_err(CommandError::app)?;
     crate::pump::publish_crash_count(&app, &shell, shell.count_new(&list));
     Ok(())
 }
@@ -144,7 +167,7 @@ pub async fn crash_seen<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) 
 /// Captures a service's working directory now, as a report of kind `capture`.
 #[tauri::command]
 pub async fn capture(shell: State<'_, Shell>, name: String) -> Result<CaptureReply> {
-    shell.backend.call_as("capture", json!({ "name": name })).await
+    shell.backend.call(Capture { name: ServiceName::new(&name) }).await
 }
 
 #[derive(Serialize)]
@@ -178,5 +201,5 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> AppIn
 /// Turns start at login on or off; answers the state now in force.
 #[tauri::command]
 pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<bool> {
-    crate::autostart::set(&app, enabled)
+    crate::autostart::set(&app, enabled).map_err(CommandError::app)
 }

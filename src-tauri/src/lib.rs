@@ -6,6 +6,7 @@
 pub mod autostart;
 pub mod backend;
 pub mod commands;
+pub mod error;
 pub mod menu_model;
 pub mod notify;
 pub mod pump;
@@ -167,9 +168,9 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: Action) {
         }
     };
     match action {
-        Action::Start(name) => operate(app, "start", name),
-        Action::Stop(name) => operate(app, "stop", name),
-        Action::Restart(name) => operate(app, "restart", name),
+        Action::Start(name) => operate(app, commands::Op::Start, name),
+        Action::Stop(name) => operate(app, commands::Op::Stop, name),
+        Action::Restart(name) => operate(app, commands::Op::Restart, name),
         Action::Logs(name) => show(&format!("logs/{name}")),
         Action::Open => show("services"),
         Action::Crashes => show("crashes"),
@@ -177,8 +178,8 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: Action) {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
                 let shell = app.state::<Shell>();
-                if let Err(e) = shell.backend.call("sync", serde_json::Value::Null).await {
-                    pump::notify(&app, "gitvisor: sync failed", &e);
+                if let Err(e) = shell.backend.call(gitvisor_protocol::SyncNow {}).await {
+                    pump::notify(&app, "gitvisor: sync failed", &e.message);
                 }
             });
         }
@@ -191,12 +192,12 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: Action) {
     }
 }
 
-fn operate<R: Runtime>(app: &AppHandle<R>, method: &'static str, name: String) {
+fn operate<R: Runtime>(app: &AppHandle<R>, op: commands::Op, name: String) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let shell = app.state::<Shell>();
-        if let Err(e) = commands::operate(&shell, method, name.clone()).await {
-            pump::notify(&app, &format!("gitvisor: {method} {name} failed"), &e);
+        if let Err(e) = op.run(&shell, &name).await {
+            pump::notify(&app, &format!("gitvisor: {} {name} failed", op.name()), &e.message);
         }
     });
 }

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use gitvisor_protocol::{CrashListReply, EventKind, StatusReply};
-use serde_json::Value;
+use gitvisor_protocol::{CrashList, EventKind, Status};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::time::Instant;
 
@@ -39,7 +38,7 @@ async fn run<R: Runtime>(app: AppHandle<R>) {
                 events
             }
             Err(e) => {
-                unreachable(&app, &shell, e);
+                unreachable(&app, &shell, e.message);
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(Duration::from_secs(5));
                 continue;
@@ -101,13 +100,9 @@ fn unreachable<R: Runtime>(app: &AppHandle<R>, shell: &Shell, error: String) {
 /// Reads the engine's status (and the crash reports when `recount`) and shows it.
 pub async fn refresh<R: Runtime>(app: &AppHandle<R>, recount: bool) {
     let shell = app.state::<Shell>();
-    let status: Result<StatusReply, String> = shell.backend.call_as("status", Value::Null).await;
-    let new_crashes = if recount {
-        let list: Result<CrashListReply, String> = shell.backend.call_as("crash.list", Value::Null).await;
-        list.ok().map(|l| shell.count_new(&l))
-    } else {
-        None
-    };
+    let status = shell.backend.call(Status::all()).await;
+    let new_crashes =
+        if recount { shell.backend.call(CrashList {}).await.ok().map(|l| shell.count_new(&l)) } else { None };
     {
         let mut snap = shell.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         match status {
@@ -117,7 +112,7 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>, recount: bool) {
             }
             Err(e) => {
                 snap.status = None;
-                snap.error = Some(e);
+                snap.error = Some(e.message);
             }
         }
         if let Some(n) = new_crashes {

@@ -62,10 +62,21 @@ impl TestApp {
         self.invoke(cmd, args.clone()).unwrap_or_else(|e| panic!("{cmd} {args}: {e}"))
     }
 
+    /// The message of the error `cmd` answers with.
     fn err(&self, cmd: &str, args: Value) -> String {
+        self.err_coded(cmd, args).1
+    }
+
+    /// The code and message of a command's error: `{code, message}` for the app's commands,
+    /// a plain string when Tauri itself refuses (a missing argument, a denied command).
+    fn err_coded(&self, cmd: &str, args: Value) -> (String, String) {
         match self.invoke(cmd, args.clone()) {
             Ok(v) => panic!("{cmd} {args} should fail, answered {v}"),
-            Err(e) => e.as_str().map(String::from).unwrap_or_else(|| e.to_string()),
+            Err(Value::String(s)) => (String::new(), s),
+            Err(e) => (
+                e["code"].as_str().unwrap_or_default().to_string(),
+                e["message"].as_str().map(String::from).unwrap_or_else(|| e.to_string()),
+            ),
         }
     }
 
@@ -123,7 +134,10 @@ fn stop_start_and_restart_act_on_the_engine() {
 #[test]
 fn bad_arguments_get_one_clear_error() {
     let t = TestApp::new();
-    assert_eq!(t.err("start", json!({ "name": "nope" })), "no service named nope");
+    assert_eq!(
+        t.err_coded("start", json!({ "name": "nope" })),
+        ("unknown_service".into(), "no service named nope".into())
+    );
     assert_eq!(t.err("restart", json!({ "name": "" })), "invalid unit name \"\": the name is empty");
     let missing = t.err("stop", json!({}));
     assert!(missing.contains("name"), "names the missing argument: {missing}");
@@ -246,7 +260,7 @@ fn crash_reports_list_show_export_and_mark_seen() {
     let again = t.err("crash_export", json!({ "id": id, "path": out.display().to_string() }));
     assert!(again.contains("exists"), "never overwrites: {again}");
     let shell = t.app.state::<Shell>();
-    let list = tauri::async_runtime::block_on(shell.backend.call_as("crash.list", Value::Null)).unwrap();
+    let list = tauri::async_runtime::block_on(shell.backend.call(gitvisor_protocol::CrashList {})).unwrap();
     assert_eq!(shell.count_new(&list), 1);
     t.ok("crash_seen", json!({}));
     assert_eq!(shell.count_new(&list), 0);

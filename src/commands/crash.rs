@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use gitvisor_protocol::{
-    CaptureParams, CaptureReply, Client, CrashExportParams, CrashIdParams, CrashListReply, CrashRmParams,
-    CrashRmReply, CrashShowReply,
+    Capture, Client, CrashExport, CrashList, CrashRm, CrashShow, CrashShowReply, ServiceName,
 };
 use serde_json::Value;
 
@@ -15,7 +14,7 @@ use crate::output::table;
 pub async fn run(client: &mut Client, cmd: CrashCmd) -> Result<ExitCode> {
     match cmd {
         CrashCmd::List { json } => {
-            let reply: CrashListReply = client.call("crash.list", Value::Null).await?;
+            let reply = client.call(CrashList {}).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&reply.reports)?);
             } else if reply.reports.is_empty() {
@@ -32,8 +31,7 @@ pub async fn run(client: &mut Client, cmd: CrashCmd) -> Result<ExitCode> {
             }
         }
         CrashCmd::Show { id, json } => {
-            let reply: CrashShowReply =
-                client.call("crash.show", serde_json::to_value(CrashIdParams { id })?).await?;
+            let reply = client.call(CrashShow { id }).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&reply)?);
                 return Ok(ExitCode::SUCCESS);
@@ -42,13 +40,11 @@ pub async fn run(client: &mut Client, cmd: CrashCmd) -> Result<ExitCode> {
         }
         CrashCmd::Export { id, path } => {
             let path = if path.is_absolute() { path } else { std::env::current_dir()?.join(path) };
-            let params = CrashExportParams { id, path: path.display().to_string() };
-            let reply: Value = client.call("crash.export", serde_json::to_value(params)?).await?;
-            println!("exported to {}", reply["path"].as_str().unwrap_or_default());
+            let reply = client.call(CrashExport { id, path: path.display().to_string() }).await?;
+            println!("exported to {}", reply.path);
         }
         CrashCmd::Rm { id, all } => {
-            let reply: CrashRmReply =
-                client.call("crash.rm", serde_json::to_value(CrashRmParams { id, all })?).await?;
+            let reply = client.call(CrashRm { id, all }).await?;
             println!(
                 "removed {} report{}",
                 reply.removed.len(),
@@ -60,7 +56,7 @@ pub async fn run(client: &mut Client, cmd: CrashCmd) -> Result<ExitCode> {
 }
 
 pub async fn capture(client: &mut Client, name: String) -> Result<ExitCode> {
-    let reply: CaptureReply = client.call("capture", serde_json::to_value(CaptureParams { name })?).await?;
+    let reply = client.call(Capture { name: ServiceName::new(&name) }).await?;
     println!("{} ({})", reply.id, reply.path);
     Ok(ExitCode::SUCCESS)
 }

@@ -67,7 +67,7 @@ pub async fn run(paths: &Paths, name: &str) -> Result<ExitCode> {
     println!("committed {} (Edit {file})", &id.to_string()[..10]);
     match super::connect(paths).await {
         Ok(mut client) => {
-            let r: gitvisor_protocol::SyncReport = client.call("sync", serde_json::Value::Null).await?;
+            let r = client.call(gitvisor_protocol::SyncNow {}).await?;
             super::git::print_report(&r);
         }
         Err(_) => println!("gitvisor is not running: the change applies when it starts"),

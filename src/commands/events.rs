@@ -1,21 +1,17 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gitvisor_protocol::{Client, Event, EventKind};
+use gitvisor_protocol::{Client, Event, EventKind, EventsSubscribe};
 
 use super::Result;
 
 pub async fn run(client: &mut Client, json: bool) -> Result<ExitCode> {
-    let _: serde_json::Value = client.call("events.subscribe", serde_json::Value::Null).await?;
-    while let Some((method, params)) = client.notification().await? {
-        if method != "event" {
-            continue;
-        }
+    client.call(EventsSubscribe {}).await?;
+    while let Some(ev) = client.next::<Event>().await? {
         let mut out = std::io::stdout().lock();
         if json {
-            writeln!(out, "{params}")?;
+            writeln!(out, "{}", serde_json::to_string(&ev)?)?;
         } else {
-            let ev: Event = serde_json::from_value(params)?;
             writeln!(out, "{}", describe(&ev))?;
         }
         out.flush()?;

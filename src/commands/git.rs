@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use gitvisor_engine::git::ServicesRepo;
-use gitvisor_engine::Paths;
-use gitvisor_protocol::{Client, HistoryParams, HistoryReply, RollbackParams, RollbackReply, SyncReport};
+use gitvisor_protocol::{Client, Diff, History, Rollback, SyncNow, SyncReport};
 
 use super::Result;
 use crate::output::table;
@@ -38,13 +36,12 @@ pub fn print_report(r: &SyncReport) -> bool {
 }
 
 pub async fn sync(client: &mut Client) -> Result<ExitCode> {
-    let r: SyncReport = client.call("sync", serde_json::Value::Null).await?;
+    let r = client.call(SyncNow {}).await?;
     Ok(if print_report(&r) && r.applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 pub async fn history(client: &mut Client, count: usize, json: bool) -> Result<ExitCode> {
-    let reply: HistoryReply =
-        client.call("history", serde_json::to_value(HistoryParams { limit: count })?).await?;
+    let reply = client.call(History { limit: count }).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&reply)?);
         return Ok(ExitCode::SUCCESS);
@@ -77,16 +74,13 @@ fn humantime_seconds(t: std::time::SystemTime) -> String {
 }
 
 pub async fn rollback(client: &mut Client, commit: String) -> Result<ExitCode> {
-    let reply: RollbackReply =
-        client.call("rollback", serde_json::to_value(RollbackParams { commit: commit.clone() })?).await?;
+    let reply = client.call(Rollback { commit: commit.clone() }).await?;
     println!("new commit {} has the units of {commit}", short(&reply.commit));
     Ok(if print_report(&reply.sync) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-pub fn diff(paths: &Paths, commit: &str) -> Result<ExitCode> {
-    let repo = ServicesRepo::open(&paths.services)?;
-    let target = repo.resolve(commit)?;
-    let d = repo.diff_to(target)?;
+pub async fn diff(client: &mut Client, commit: String) -> Result<ExitCode> {
+    let d = client.call(Diff { commit: commit.clone() }).await?;
     if d.is_empty() {
         println!("no unit differs between HEAD and {commit}");
     } else {

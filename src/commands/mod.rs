@@ -13,7 +13,7 @@ mod validate;
 use std::process::ExitCode;
 
 use gitvisor_engine::Paths;
-use gitvisor_protocol::Client;
+use gitvisor_protocol::{Client, Restart, ServiceName, Start, Stop};
 
 use crate::args::{Cli, Cmd};
 
@@ -24,9 +24,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Daemon => daemon(paths).await,
         Cmd::Status { names, json } => status::run(&mut connect(&paths).await?, names, json).await,
-        Cmd::Start { names } => ops::run(&mut connect(&paths).await?, "start", names).await,
-        Cmd::Stop { names } => ops::run(&mut connect(&paths).await?, "stop", names).await,
-        Cmd::Restart { names } => ops::run(&mut connect(&paths).await?, "restart", names).await,
+        Cmd::Start { names } => {
+            ops::run(&mut connect(&paths).await?, Start { names: ServiceName::list(&names) }).await
+        }
+        Cmd::Stop { names } => {
+            ops::run(&mut connect(&paths).await?, Stop { names: ServiceName::list(&names) }).await
+        }
+        Cmd::Restart { names } => {
+            ops::run(&mut connect(&paths).await?, Restart { names: ServiceName::list(&names) }).await
+        }
         Cmd::Logs { name, lines, follow } => {
             logs::run(&mut connect(&paths).await?, name, lines, follow).await
         }
@@ -34,7 +40,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Sync => git::sync(&mut connect(&paths).await?).await,
         Cmd::History { count, json } => git::history(&mut connect(&paths).await?, count, json).await,
         Cmd::Rollback { commit } => git::rollback(&mut connect(&paths).await?, commit).await,
-        Cmd::Diff { commit } => git::diff(&paths, &commit),
+        Cmd::Diff { commit } => git::diff(&mut connect(&paths).await?, commit).await,
         Cmd::Edit { name } => edit::run(&paths, &name).await,
         Cmd::Crash { command } => crash::run(&mut connect(&paths).await?, command).await,
         Cmd::Capture { name } => crash::capture(&mut connect(&paths).await?, name).await,

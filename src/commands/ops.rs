@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
-use gitvisor_protocol::{Client, NamesParams, OpReply};
+use gitvisor_protocol::{Client, Method, OpReply};
 
 use super::Result;
 
 /// `start`, `stop` or `restart`: one line per service; exit 1 if any failed.
-pub async fn run(client: &mut Client, method: &str, names: Vec<String>) -> Result<ExitCode> {
-    let reply: OpReply = client.call(method, serde_json::to_value(NamesParams { names })?).await?;
+pub async fn run<M: Method<Reply = OpReply>>(client: &mut Client, op: M) -> Result<ExitCode> {
+    let reply = client.call(op).await?;
     let mut failed = false;
     for r in &reply.results {
         if r.ok {

@@ -1,13 +1,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use gitvisor_protocol::{Client, NamesParams, StatusReply};
+use gitvisor_protocol::{Client, ServiceName, Status};
 
 use super::Result;
 use crate::output::{short_duration, table};
 
 pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<ExitCode> {
-    let reply: StatusReply = client.call("status", serde_json::to_value(NamesParams { names })?).await?;
+    let reply = client.call(Status { names: ServiceName::list(&names) }).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&reply)?);
         return Ok(ExitCode::SUCCESS);

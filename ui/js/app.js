@@ -2,7 +2,7 @@
 // and notice banners, and the fan-out of the app's events to the views. State arrives only as
 // events after the first `snapshot`; nothing here polls.
 
-import { call, on, errorMessage } from './transport.js';
+import { call, on, errorMessage, isBusy } from './transport.js';
 import { byId, el, setText } from './dom.js';
 import { cpuPercent, shortId, summarizeStates } from './format.js';
 import { createServicesView } from './views/services.js';
@@ -33,6 +33,7 @@ const state = {
 const ctx = {
   call,
   errorMessage,
+  isBusy,
   showError,
   clearError,
   showNotice,

@@ -21,12 +21,35 @@ export function errorMessage(err) {
   }
 }
 
-/** Invokes a command; rejects with an Error whose message is the engine's one-line error. */
+/**
+ * What a command rejected with: the engine's stable `code` (`unknown_service`, `in_progress`,
+ * `held`, `service_failed`, `dependency_failed`, `app`...) and its one-line `message`.
+ */
+export class CommandError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'CommandError';
+    this.code = code;
+  }
+}
+
+/** The stable code of an error, or `unknown` when it carries none. */
+export function errorCode(err) {
+  return err && typeof err.code === 'string' ? err.code : 'unknown';
+}
+
+/** Another operation holds what this one needs (here, or another holder): trying later works. */
+export function isBusy(err) {
+  const code = errorCode(err);
+  return code === 'in_progress' || code === 'held';
+}
+
+/** Invokes a command; rejects with a CommandError carrying the engine's code and message. */
 export async function call(cmd, args = {}) {
   try {
     return await runtime().core.invoke(cmd, args);
   } catch (err) {
-    throw new Error(errorMessage(err));
+    throw new CommandError(errorCode(err), errorMessage(err));
   }
 }
 

@@ -236,7 +236,9 @@ export function createServicesView(ctx) {
         await ctx.call(action, { name });
       }
     } catch (err) {
-      ctx.showError(`Could not ${action} ${name}: ${ctx.errorMessage(err)}`);
+      // Busy is not a failure: another operation on it runs; its row shows which.
+      if (ctx.isBusy(err)) ctx.showNotice(`${name} is busy (${ctx.errorMessage(err)}); try again when it finishes.`);
+      else ctx.showError(`Could not ${action} ${name}: ${ctx.errorMessage(err)}`);
     } finally {
       inFlight.delete(name);
       refreshRow(name);
