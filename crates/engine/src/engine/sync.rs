@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitvisor_protocol::{EventKind, Method, OpOutcome, SyncNow, SyncReport};
+use gitvisor_protocol::{EventKind, Method, OpOutcome, ServiceState, SyncNow, SyncReport};
 use gitvisor_state::LockError;
 use gitvisor_units::Unit;
 
@@ -131,12 +131,22 @@ impl Engine {
         // 2. Changed and relabelled, in start order.
         let mut changed = plan.changed.clone();
         changed.sort_by_key(|(n, _)| position(n));
-        let mut to_start: Vec<String> = Vec::new();
+        // What to start, with why: `added`, `enabled`, `fixed`.
+        let mut to_start: Vec<(String, &str)> = Vec::new();
         for (name, unit) in changed.iter().chain(plan.relabelled.iter()) {
             let effect_changed = plan.changed.iter().any(|(n, _)| n == name);
-            let (was_active, was_enabled) = {
+            let (was_active, was_enabled, had_failed) = {
                 let registry = self.registry();
-                (registry.is_up(name), registry.services.get(name).is_some_and(|s| s.enabled))
+                let s = registry.services.get(name);
+                let snap = s.map(|s| s.snapshot.borrow().clone());
+                (
+                    registry.is_up(name),
+                    s.is_some_and(|s| s.enabled),
+                    snap.is_some_and(|snap| {
+                        snap.state == ServiceState::Failed
+                            || (snap.state == ServiceState::Exited && snap.error.is_some())
+                    }),
+                )
             };
             let restart = effect_changed && was_active;
             let out = self
@@ -160,10 +170,19 @@ impl Engine {
                     "{name}: restarted with its new version, which did not start: {}",
                     out.error.unwrap_or_default()
                 )),
+                (true, false, _) if enabled && had_failed => {}
+                (true, false, _) if had_failed => {
+                    report.actions.push(format!("updated {name} (changed; its failure is cleared)"))
+                }
                 (true, false, _) => report.actions.push(format!("updated {name} (changed; not running)")),
             }
-            if effect_changed && !was_active && enabled && !was_enabled {
-                to_start.push(name.clone());
+            // A committed fix of an enabled unit that failed starts it, as does enabling one.
+            if effect_changed && !was_active && enabled {
+                if had_failed {
+                    to_start.push((name.clone(), "changed after it failed"));
+                } else if !was_enabled {
+                    to_start.push((name.clone(), "enabled"));
+                }
             }
         }
 
@@ -192,26 +211,29 @@ impl Engine {
             registry.set_unit(name, unit.clone(), enabled, &commit);
             drop(registry);
             if enabled {
-                to_start.push(name.clone());
+                to_start.push((name.clone(), "added"));
             } else {
                 report.actions.push(format!("registered {name} (added; not enabled)"));
             }
         }
         {
             let mut registry = self.registry_mut();
-            // Clear the error of units that are valid again.
-            for (name, _) in plan.changed.iter().chain(&plan.relabelled).chain(&plan.added) {
-                if let Some(s) = registry.services.get_mut(name) {
+            // Only what is invalid in this commit keeps a load error: a unit fixed since (by a
+            // change, or by a revert to the version that runs) shows none.
+            for (name, s) in registry.services.iter_mut() {
+                if !plan.kept.iter().any(|(k, _)| k == name) {
                     s.load_error = None;
                 }
             }
             registry.set_units(next);
         }
         if !to_start.is_empty() {
-            let started = self.start_ordered(to_start.clone(), false).await;
-            for r in started.results.into_iter().filter(|r| to_start.contains(&r.name)) {
+            let names: Vec<String> = to_start.iter().map(|(n, _)| n.clone()).collect();
+            let started = self.start_ordered(names, false).await;
+            for r in started.results {
+                let Some((_, why)) = to_start.iter().find(|(n, _)| *n == r.name) else { continue };
                 if r.ok {
-                    report.actions.push(format!("started {} (added)", r.name));
+                    report.actions.push(format!("started {} ({why})", r.name));
                 } else {
                     report.errors.push(format!("{}: {}", r.name, r.error.unwrap_or_default()));
                 }

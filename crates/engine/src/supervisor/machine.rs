@@ -24,6 +24,9 @@ pub enum Input {
     ExecStopDone,
     /// A unit this one requires could not start.
     DependencyFailed(String),
+    /// A new version of the unit was committed. A failure of the old version (a failed start,
+    /// a crash it was not restarted from) is forgotten, with its start-limit budget.
+    Replaced,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -184,6 +187,17 @@ impl Machine {
                     vec![Action::Kill]
                 }
             },
+            (Failed, Input::Replaced) => {
+                self.state = Stopped;
+                self.error = None;
+                self.limit.reset();
+                self.step = 0;
+                vec![]
+            }
+            (Exited, Input::Replaced) => {
+                self.error = None;
+                vec![]
+            }
             (Stopped | Exited | Failed | Backoff, Input::DependencyFailed(reason)) => {
                 self.state = Failed;
                 self.error = Some(reason);
@@ -466,5 +480,42 @@ mod tests {
         let unknown = ExitInfo { code: None, signal: None, core_dumped: false, at_ms: 0, usage: None };
         m.step(&p, Input::Exited(unknown), now);
         assert_eq!((m.state, m.restarts), (Backoff, 3));
+    }
+
+    #[test]
+    fn a_new_version_forgets_the_old_failure_and_its_budget() {
+        let p = test_policy(RestartPolicy::No);
+        let now = Instant::now();
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: false }, now);
+        m.step(&p, Input::SpawnFailed("no such file".into()), now);
+        assert_eq!(m.state, Failed);
+        assert_eq!(m.step(&p, Input::Replaced, now), vec![]);
+        assert_eq!((m.state, m.error.as_deref()), (Stopped, None));
+        // An exited service keeps its state (it is not running) but loses the old error.
+        let mut m = running(&p, now);
+        m.step(&p, Input::Exited(exit(3)), now);
+        assert_eq!((m.state, m.error.is_some()), (Exited, true));
+        m.step(&p, Input::Replaced, now);
+        assert_eq!((m.state, m.error.as_deref()), (Exited, None));
+        // A running one is untouched.
+        let mut m = running(&p, now);
+        assert_eq!(m.step(&p, Input::Replaced, now), vec![]);
+        assert_eq!(m.state, Running);
+    }
+
+    #[test]
+    fn a_new_version_resets_a_spent_start_limit() {
+        let mut p = test_policy(RestartPolicy::No);
+        p.start_limit_burst = 1;
+        let now = Instant::now();
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: false }, now);
+        m.step(&p, Input::Spawned, now);
+        m.step(&p, Input::Exited(exit(1)), now);
+        m.step(&p, Input::Start { manual: false }, now);
+        assert_eq!(m.state, Failed, "the second start in the interval is over the limit");
+        m.step(&p, Input::Replaced, now);
+        assert_eq!(m.step(&p, Input::Start { manual: false }, now), vec![Action::Spawn]);
     }
 }

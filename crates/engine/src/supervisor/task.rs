@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gitvisor_protocol::{EventKind, ExitInfo, ServiceState};
-use gitvisor_units::Unit;
+use gitvisor_units::{quote_command_line, Unit};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::containment::{Containment, ProcessGroup};
@@ -242,6 +242,7 @@ impl Task {
                 self.policy = Policy::of(&unit);
                 self.ctx.unit = unit;
                 if !restart {
+                    self.apply(Input::Replaced).await;
                     if let Some(reply) = reply {
                         let _ = reply.send(self.outcome(true));
                     }
@@ -391,7 +392,7 @@ impl Task {
                     tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
                 }
                 self.deferred_notes
-                    .push(format!("started process {pid}: {}", unit.exec_start.argv.join(" ")));
+                    .push(format!("started process {pid}: {}", quote_command_line(&unit.exec_start.argv)));
                 Input::Spawned
             }
             Err(e) => {
