@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use gitvisor_protocol::{Client, Diff, History, Rollback, SyncNow, SyncReport};
+use gitvisor_protocol::{Client, Diff, EnableReply, History, Method, Rollback, SyncNow, SyncReport};
 
 use super::Result;
 use crate::output::table;
@@ -56,13 +56,37 @@ pub async fn history(client: &mut Client, count: usize, json: bool) -> Result<Ex
                 short(&c.id).to_string(),
                 when,
                 c.author.clone(),
-                if c.applied { "yes" } else { "no" }.to_string(),
+                c.standing().to_string(),
                 if c.units.is_empty() { "-".into() } else { c.units.join(" ") },
                 c.summary.clone(),
             ]
         })
         .collect();
-    println!("{}", table(&["COMMIT", "DATE (UTC)", "AUTHOR", "APPLIED", "UNITS", "SUMMARY"], &rows));
+    println!("{}", table(&["COMMIT", "DATE (UTC)", "AUTHOR", "STATUS", "UNITS", "SUMMARY"], &rows));
+    if !reply.syncs.is_empty() {
+        println!("\nlatest syncs:");
+        for s in &reply.syncs {
+            let when = humantime_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(s.at_ms));
+            let what = match (&s.problem, s.applied) {
+                (Some(p), _) => format!("not applied: {p}"),
+                (None, true) if s.old == s.new => "up to date".to_string(),
+                (None, true) => "applied".to_string(),
+                (None, false) => "partly applied".to_string(),
+            };
+            let commits = format!(
+                "{} -> {}",
+                s.old.as_deref().map(short).unwrap_or("(none)"),
+                s.new.as_deref().map(short).unwrap_or("(none)")
+            );
+            println!("  {when}  {commits}  {what}");
+            for a in &s.actions {
+                println!("    {a}");
+            }
+            for e in &s.errors {
+                println!("    error: {e}");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,6 +95,19 @@ fn humantime_seconds(t: std::time::SystemTime) -> String {
         t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64,
     );
     s[..16].replace('T', " ")
+}
+
+/// `enable` or `disable`: the commit made (if any) and the sync that applied it.
+pub async fn enable<M: Method<Reply = EnableReply>>(client: &mut Client, op: M) -> Result<ExitCode> {
+    let verb = if M::NAME == gitvisor_protocol::Enable::NAME { "enabled" } else { "disabled" };
+    let reply = client.call(op).await?;
+    for n in &reply.unchanged {
+        println!("{n}: already {verb}");
+    }
+    let Some(commit) = &reply.commit else { return Ok(ExitCode::SUCCESS) };
+    println!("committed {} ({verb} {})", short(commit), reply.changed.join(", "));
+    let applied = reply.sync.as_ref().is_none_or(|s| print_report(s) && s.applied);
+    Ok(if applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 pub async fn rollback(client: &mut Client, commit: String) -> Result<ExitCode> {

@@ -207,6 +207,20 @@ pub struct CommitInfo {
     pub units: Vec<String>,
     /// This commit's content runs or ran: it is the applied commit or one of its ancestors.
     pub applied: bool,
+    /// This is the commit that runs (the applied one).
+    #[serde(default)]
+    pub runs: bool,
+}
+
+impl CommitInfo {
+    /// How a face shows it: `running`, `applied` (before the running commit) or `not applied`.
+    pub fn standing(&self) -> &'static str {
+        match (self.runs, self.applied) {
+            (true, _) => "running",
+            (false, true) => "applied",
+            (false, false) => "not applied",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,6 +247,10 @@ pub struct OpOutcome {
     pub code: Option<crate::ErrorCode>,
     pub state: Option<ServiceState>,
     pub pid: Option<u32>,
+    /// For a service the operation reached though it was not named: why
+    /// (`started because web requires it`, `stopped because it requires redis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -251,11 +269,14 @@ pub struct LogLine {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogsReply {
-    pub lines: Vec<LogLine>,
+    /// Oldest first; lines of several services interleaved by time.
+    pub lines: Vec<ServiceLogLine>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogNotification {
+/// A line of a named service's output: in a `logs` reply, and as the `log` notification of a
+/// follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLogLine {
     pub name: String,
     #[serde(flatten)]
     pub line: LogLine,
@@ -356,6 +377,16 @@ pub struct CrashShowReply {
     /// report.json as written.
     pub report: serde_json::Value,
     pub files: Vec<ArchiveFile>,
+}
+
+/// What `enable` or `disable` did: the commit it made (none when every unit already was as
+/// asked), the units it changed, and the sync that applied it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnableReply {
+    pub commit: Option<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub sync: Option<SyncReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

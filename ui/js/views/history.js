@@ -94,13 +94,10 @@ export function createHistoryView(ctx) {
     }
   }
 
-  // The running commit is the status's applied commit; failing that, the newest applied one.
+  // The engine says which commit runs (the same answer `gitvisor history` prints).
   function runningId() {
-    const status = ctx.status();
-    const applied = status && status.commit;
-    if (applied && commits.some((c) => c.id === applied)) return applied;
-    const first = commits.find((c) => c.applied);
-    return first ? first.id : null;
+    const running = commits.find((c) => c.runs);
+    return running ? running.id : null;
   }
 
   // Rows are keyed by commit id and rebuilt only when what they show changed, so a reload

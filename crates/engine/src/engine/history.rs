@@ -17,6 +17,7 @@ impl Engine {
         for c in &mut commits {
             if let (Some(a), Ok(id)) = (applied, repo.resolve(&c.id)) {
                 c.applied = repo.contains(a, id);
+                c.runs = a == id;
             }
         }
         let text = std::fs::read_to_string(&self.inner.paths.sync_history).unwrap_or_default();

@@ -225,6 +225,7 @@ impl ServicesRepo {
                 time: c.time().seconds(),
                 units,
                 applied: false,
+                runs: false,
             });
         }
         Ok(out)
@@ -334,13 +335,21 @@ impl ServicesRepo {
 
     /// Writes `file` into the working tree and commits it alone, with `message`.
     pub fn commit_file(&self, file: &str, bytes: &[u8], message: &str) -> Result<Oid, GitError> {
+        self.commit_files(&[(file.to_string(), bytes.to_vec())], message)
+    }
+
+    /// Writes the files into the working tree and commits them (and nothing else), with
+    /// `message`.
+    pub fn commit_files(&self, files: &[(String, Vec<u8>)], message: &str) -> Result<Oid, GitError> {
         let head = self.head().map_err(GitError::Refused)?;
         let e = |e: git2::Error| repo_err(&self.path, e.message());
-        let full = gitvisor_state::join_inside(&self.path, file)
-            .map_err(|err| GitError::Refused(err.to_string()))?;
-        gitvisor_state::write_atomic(&full, bytes).map_err(|err| repo_err(&self.path, err))?;
         let mut index = self.repo.index().map_err(e)?;
-        index.add_path(Path::new(file)).map_err(e)?;
+        for (file, bytes) in files {
+            let full = gitvisor_state::join_inside(&self.path, file)
+                .map_err(|err| GitError::Refused(err.to_string()))?;
+            gitvisor_state::write_atomic(&full, bytes).map_err(|err| repo_err(&self.path, err))?;
+            index.add_path(Path::new(file)).map_err(e)?;
+        }
         index.write().map_err(e)?;
         let tree = self.repo.find_tree(index.write_tree().map_err(e)?).map_err(e)?;
         let parent = self.repo.find_commit(head.commit).map_err(e)?;
