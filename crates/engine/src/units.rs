@@ -59,7 +59,7 @@ impl UnitSet {
         let name = match UnitName::from_file_name(file) {
             Ok(n) => n,
             Err(e) => {
-                self.invalid.push(format!("{file}:0: {e}"));
+                self.invalid.push(format!("{file}: {e}"));
                 return;
             }
         };
@@ -80,7 +80,7 @@ impl UnitSet {
                     Ok(_) => {
                         self.default_instances.insert(name);
                     }
-                    Err(e) => self.invalid.push(format!("{file}:0: DefaultInstance={inst}: {e}")),
+                    Err(e) => self.invalid.push(format!("{file}: DefaultInstance={inst}: {e}")),
                 }
             }
             return;

@@ -53,7 +53,11 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.file, self.line)?;
+        // Line 0 is the whole file: `web.service: ...`, not a line that does not exist.
+        match self.line {
+            0 => write!(f, "{}: ", self.file)?,
+            n => write!(f, "{}:{n}: ", self.file)?,
+        }
         if let Some(key) = &self.key {
             write!(f, "{key}: ")?;
         }
@@ -73,6 +77,6 @@ mod tests {
         let e = Diagnostic::error("web.service", 4, Some("RestartSec"), "invalid time span");
         assert_eq!(e.to_string(), "web.service:4: RestartSec: invalid time span");
         let w = Diagnostic::warning("web.service", 0, None, "whole file");
-        assert_eq!(w.to_string(), "web.service:0: warning: whole file");
+        assert_eq!(w.to_string(), "web.service: warning: whole file");
     }
 }

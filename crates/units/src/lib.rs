@@ -22,6 +22,7 @@
 
 mod build;
 pub mod diagnostic;
+pub mod install;
 mod load;
 pub mod name;
 pub mod specifiers;
@@ -36,5 +37,6 @@ pub use name::{NameError, UnitName};
 pub use specifiers::SpecifierContext;
 pub use unit::{CaptureSettings, EnvironmentFile, ExecCommand, HealthCheck, ReadyCheck, RestartPolicy, Unit};
 pub use values::{
-    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, split_command_line, ValueError,
+    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, quote_command_line,
+    split_command_line, ValueError,
 };

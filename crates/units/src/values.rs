@@ -234,6 +234,35 @@ pub fn split_command_line(s: &str) -> Result<Vec<String>, ValueError> {
     }
 }
 
+/// The command line a person reads (in logs) and could paste back into `ExecStart=`: words that
+/// need it are double-quoted with `\` escapes, so an empty argument shows as `""` and a word
+/// with spaces stays one word. [`split_command_line`] reads it back to the same words.
+pub fn quote_command_line<S: AsRef<str>>(argv: &[S]) -> String {
+    let quote = |w: &str| -> String {
+        let plain = !w.is_empty()
+            && w.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'));
+        if plain {
+            return w.to_string();
+        }
+        let mut q = String::with_capacity(w.len() + 2);
+        q.push('"');
+        for c in w.chars() {
+            match c {
+                '"' => q.push_str("\\\""),
+                '\\' => q.push_str("\\\\"),
+                '\n' => q.push_str("\\n"),
+                '\t' => q.push_str("\\t"),
+                '\r' => q.push_str("\\r"),
+                c if c.is_control() => q.push_str(&format!("\\x{:02x}", c as u32)),
+                c => q.push(c),
+            }
+        }
+        q.push('"');
+        q
+    };
+    argv.iter().map(|w| quote(w.as_ref())).collect::<Vec<_>>().join(" ")
+}
+
 fn unescape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, s: &str) -> Result<char, ValueError> {
     let bad = |what: &str| ValueError::new(format!("{what} in {s:?}"));
     let c = chars.next().ok_or_else(|| bad("trailing backslash"))?;

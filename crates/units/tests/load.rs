@@ -291,7 +291,7 @@ fn unterminated_quote() {
 fn missing_exec_start() {
     assert_eq!(
         errors("[Unit]\nDescription=nothing to run\n"),
-        ["web.service:0: ExecStart: missing ExecStart= (the command to run)"]
+        ["web.service: ExecStart: missing ExecStart= (the command to run)"]
     );
 }
 
@@ -334,7 +334,7 @@ fn invalid_names() {
 fn huge_file() {
     let mut text = svc("");
     text.push_str(&"# padding\n".repeat(110_000));
-    assert_eq!(errors(&text), ["web.service:0: file too large (over 1 MiB)"]);
+    assert_eq!(errors(&text), ["web.service: file too large (over 1 MiB)"]);
 }
 
 #[test]

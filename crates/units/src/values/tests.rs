@@ -122,3 +122,12 @@ fn bad_command_lines() {
     assert!(split_command_line(r"\x00").is_err());
     assert!(split_command_line(r"\q").is_err());
 }
+
+#[test]
+fn quoted_command_lines_read_back_to_the_same_words() {
+    let argv = ["/bin/sh", "-c", "echo 'a b'", "", "x\"y", "back\\slash", "tab\there", "plain"];
+    let line = quote_command_line(&argv);
+    assert_eq!(line, r#"/bin/sh -c "echo 'a b'" "" "x\"y" "back\\slash" "tab\there" plain"#);
+    assert_eq!(split_command_line(&line).unwrap(), argv);
+    assert_eq!(quote_command_line::<&str>(&[]), "");
+}
