@@ -45,14 +45,24 @@ impl OpError {
         }
     }
 
+    /// What a person reads: a lock's refusal names the service, not the lock's key.
+    fn message(&self, name: &str) -> String {
+        match self {
+            OpError::Lock(LockError::InProgress { op, .. }) => format!("{op} in progress on {name}"),
+            OpError::Lock(LockError::Held { holder, .. }) => format!("{name} is locked by {holder}"),
+            other => other.to_string(),
+        }
+    }
+
     fn outcome(self, name: &str, state: Option<ServiceState>) -> OpOutcome {
         OpOutcome {
             name: name.to_string(),
             ok: false,
             code: Some(self.code()),
-            error: Some(self.to_string()),
+            error: Some(self.message(name)),
             state,
             pid: None,
+            cause: None,
         }
     }
 }
@@ -70,8 +80,24 @@ impl Engine {
         }
         let names = plain(names);
         let mut reply = self.start_ordered(names.clone(), true).await;
-        // Answer for what was asked, dependencies' failures folded into their dependents' errors.
-        reply.results.retain(|r| names.contains(&r.name));
+        // What was started for the named units says why: which of them requires or wants it.
+        let why = {
+            let registry = self.registry();
+            let started: Vec<String> = reply.results.iter().map(|r| r.name.clone()).collect();
+            move |name: &str| {
+                let needs = |kind: &str, deps: fn(&gitvisor_units::Unit) -> &Vec<String>| {
+                    started.iter().find_map(|by| {
+                        let s = registry.services.get(by.as_str())?;
+                        deps(&s.unit)
+                            .iter()
+                            .any(|d| d == name)
+                            .then(|| format!("started because {by} {kind} it"))
+                    })
+                };
+                needs("requires", |u| &u.requires).or_else(|| needs("wants", |u| &u.wants))
+            }
+        };
+        annotate(&mut reply, &names, why);
         self.durable().await;
         Ok(reply)
     }
@@ -81,7 +107,17 @@ impl Engine {
         self.check_known(names)?;
         let names = plain(names);
         let mut reply = self.stop_ordered(names.clone(), true).await;
-        reply.results.retain(|r| names.contains(&r.name));
+        // What else stopped says why: the stopped unit it requires.
+        let why = {
+            let registry = self.registry();
+            let stopped: Vec<String> = reply.results.iter().map(|r| r.name.clone()).collect();
+            move |name: &str| {
+                let unit = &registry.services.get(name)?.unit;
+                let dep = unit.requires.iter().find(|d| stopped.contains(d))?;
+                Some(format!("stopped because it requires {dep}"))
+            }
+        };
+        annotate(&mut reply, &names, why);
         self.durable().await;
         Ok(reply)
     }
@@ -219,6 +255,7 @@ impl Engine {
                 code: None,
                 state: Some(o.state),
                 pid: o.pid,
+                cause: None,
             },
             Ok(o) => OpOutcome {
                 pid: o.pid,
@@ -234,6 +271,18 @@ fn plain(names: &[ServiceName]) -> Vec<String> {
     names.iter().map(|n| n.as_str().to_string()).collect()
 }
 
+/// Gives each result for a unit that was not named its cause, and orders the results: the
+/// named units in the order given, each after the units the operation reached for it.
+fn annotate(reply: &mut OpReply, named: &[String], why: impl Fn(&str) -> Option<String>) {
+    for r in &mut reply.results {
+        if !named.contains(&r.name) {
+            r.cause = why(&r.name);
+        }
+    }
+    let rank = |r: &OpOutcome| named.iter().position(|n| *n == r.name).map_or((0, 0), |i| (1, i));
+    reply.results.sort_by_key(rank);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,7 +292,7 @@ mod tests {
         let busy = OpError::Lock(LockError::InProgress { key: "service:web".into(), op: "stop".into() });
         let o = busy.outcome("web", None);
         assert_eq!((o.ok, o.code), (false, Some(ErrorCode::InProgress)));
-        assert_eq!(o.error.as_deref(), Some("stop in progress on service:web"));
+        assert_eq!(o.error.as_deref(), Some("stop in progress on web"), "the service, not the lock key");
         let dep = OpError::Dependency("requires db, which did not start: exited".into());
         assert_eq!(dep.outcome("api", Some(ServiceState::Failed)).code, Some(ErrorCode::DependencyFailed));
         assert_eq!(OpError::Service("exited with status 1".into()).code(), ErrorCode::ServiceFailed);
