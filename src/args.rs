@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -11,39 +11,60 @@ use clap::{Parser, Subcommand};
     about = "A per-user process supervisor with git-versioned systemd-style units"
 )]
 pub struct Cli {
+    /// The gitvisor home: everything under DIR (default: $GITVISOR_HOME, else the platform's
+    /// usual places).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Cmd,
+}
+
+/// Services named, or every service with `--all`.
+#[derive(Args)]
+pub struct Names {
+    #[arg(required_unless_present = "all", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Every service.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
 }
 
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Run the engine headless in the foreground (SIGTERM or Ctrl-C stops services and exits).
     Daemon,
-    /// Show the services and their states.
+    /// Show the services and their states (every service when none is named).
     Status {
         names: Vec<String>,
+        /// Every service (the same as naming none).
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Start services (and what they require), in dependency order.
-    Start {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Start(Names),
     /// Stop services (and what requires them).
-    Stop {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Stop(Names),
     /// Restart services.
-    Restart {
+    Restart(Names),
+    /// Enable services: a commit adding `[Install] WantedBy=default.target`, applied at once.
+    Enable {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Show a service's output.
+    /// Disable services: a commit removing their `[Install] WantedBy=`, applied at once.
+    Disable {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show services' output: one service's, several interleaved by time, or every one's.
     Logs {
-        name: String,
+        names: Vec<String>,
+        /// Every service (the same as naming none).
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
         /// Number of lines to show.
         #[arg(short = 'n', long = "lines", default_value_t = 50)]
         lines: usize,
@@ -84,16 +105,26 @@ pub enum Cmd {
     Validate { path: Option<PathBuf> },
     /// Print the effective settings from config.toml.
     Config,
+    /// Install a systemd user unit that runs `gitvisor daemon` at login (a server, or a desktop
+    /// without the tray), and start it when a user manager runs.
+    InstallUserService {
+        /// Remove the unit instead (the engine it runs is stopped first).
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum CrashCmd {
     /// Reports, newest first: id, service, time, reason, size.
     List {
+        /// Only this service's reports.
+        service: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// A report's summary (from its report.json) and the files it holds.
+    /// A report's summary (from its report.json) and the files it holds. ID: a report's id, a
+    /// unique prefix of one, or `latest`.
     Show {
         id: String,
         #[arg(long)]

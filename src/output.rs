@@ -45,6 +45,24 @@ pub fn short_duration(d: Duration) -> String {
     }
 }
 
+/// CPU time used: `850ms`, `12.3s`, `4m 2s`.
+pub fn cpu_time(ms: u64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms}ms"),
+        ms if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        ms => short_duration(Duration::from_millis(ms)),
+    }
+}
+
+/// Resident memory given in KiB: `812K`, `12.3M`, `1.5G`.
+pub fn memory(kb: u64) -> String {
+    match kb {
+        kb if kb < 1024 => format!("{kb}K"),
+        kb if kb < 1024 * 1024 => format!("{:.1}M", kb as f64 / 1024.0),
+        kb => format!("{:.1}G", kb as f64 / (1024.0 * 1024.0)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +81,15 @@ mod tests {
         assert_eq!(short_duration(Duration::from_secs(42)), "42s");
         assert_eq!(short_duration(Duration::from_secs(312)), "5m 12s");
         assert_eq!(short_duration(Duration::from_secs(3 * 86400 + 4 * 3600 + 5)), "3d 4h");
+    }
+
+    #[test]
+    fn cpu_and_memory_are_short() {
+        assert_eq!(cpu_time(850), "850ms");
+        assert_eq!(cpu_time(12_340), "12.3s");
+        assert_eq!(cpu_time(242_000), "4m 2s");
+        assert_eq!(memory(812), "812K");
+        assert_eq!(memory(12_595), "12.3M");
+        assert_eq!(memory(1_572_864), "1.5G");
     }
 }

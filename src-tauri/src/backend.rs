@@ -11,7 +11,7 @@ use gitvisor_engine::events::{Priority, Subscription};
 use gitvisor_engine::logs::LogFollow;
 use gitvisor_engine::rpc::Handler;
 use gitvisor_engine::{Engine, Paths};
-use gitvisor_protocol::{Client, Event, EventsSubscribe, LogLine, LogNotification, Logs, ServiceName};
+use gitvisor_protocol::{Client, Event, EventsSubscribe, Logs, ServiceLogLine, ServiceName};
 use tokio::sync::Mutex;
 
 use crate::error::CommandError;
@@ -83,21 +83,21 @@ impl Backend {
         }
     }
 
-    /// The last `lines` lines of a service's log, then each new line.
+    /// The last `lines` lines of the services' logs, then each new line.
     pub async fn follow_logs(
         &self,
-        name: &ServiceName,
+        names: Vec<ServiceName>,
         lines: usize,
-    ) -> Result<(Vec<LogLine>, LogStream), CommandError> {
+    ) -> Result<(Vec<ServiceLogLine>, LogStream), CommandError> {
         match &self.kind {
             Kind::Local { engine, .. } => {
                 let (tail, follow) =
-                    engine.follow_logs(name, lines).map_err(gitvisor_engine::rpc::CallError::from)?;
+                    engine.follow_logs(&names, lines).map_err(gitvisor_engine::rpc::CallError::from)?;
                 Ok((tail, LogStream::Local(follow)))
             }
             Kind::Attached => {
                 let mut client = self.connect().await?;
-                let reply = client.call(Logs { name: name.clone(), lines, follow: true }).await?;
+                let reply = client.call(Logs { names, lines, follow: true }).await?;
                 Ok((reply.lines, LogStream::Remote(client)))
             }
         }
@@ -135,13 +135,11 @@ pub enum LogStream {
 }
 
 impl LogStream {
-    /// The next line; `None` when the service's log or the engine is gone.
-    pub async fn next(&mut self) -> Option<LogLine> {
+    /// The next line; `None` when the followed logs or the engine are gone.
+    pub async fn next(&mut self) -> Option<ServiceLogLine> {
         match self {
             LogStream::Local(follow) => follow.next().await,
-            LogStream::Remote(client) => {
-                client.next::<LogNotification>().await.ok().flatten().map(|n| n.line)
-            }
+            LogStream::Remote(client) => client.next::<ServiceLogLine>().await.ok().flatten(),
         }
     }
 }

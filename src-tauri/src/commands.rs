@@ -4,8 +4,8 @@
 
 use gitvisor_protocol::{
     Capture, CaptureReply, CommitDiff, CrashExport, CrashExportReply, CrashList, CrashShow, CrashShowReply,
-    Diff, ErrorCode, History, HistoryReply, LogLine, LogNotification, OpReply, Restart, Rollback,
-    RollbackReply, ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport,
+    Diff, ErrorCode, History, HistoryReply, OpReply, Restart, Rollback, RollbackReply, ServiceLogLine,
+    ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
@@ -46,11 +46,15 @@ impl Op {
             Op::Restart => shell.backend.call(Restart { names }).await,
         }?;
         shell.refresh.notify_one();
-        match reply.results.iter().find(|r| !r.ok) {
-            Some(failed) => Err(CommandError::new(
-                failed.code.unwrap_or(ErrorCode::OperationFailed),
-                failed.error.clone().unwrap_or_else(|| format!("{} {} failed", self.name(), failed.name)),
-            )),
+        // The named service's failure first; else one the operation reached for it (named).
+        let failed = reply.results.iter().filter(|r| !r.ok);
+        let failed = failed.clone().find(|r| r.name == name).or_else(|| failed.clone().next());
+        match failed {
+            Some(f) => {
+                let error = f.error.clone().unwrap_or_else(|| format!("{} {} failed", self.name(), f.name));
+                let message = if f.name == name { error } else { format!("{}: {error}", f.name) };
+                Err(CommandError::new(f.code.unwrap_or(ErrorCode::OperationFailed), message))
+            }
             None => Ok(reply),
         }
     }
@@ -89,12 +93,12 @@ pub async fn follow_logs<R: Runtime>(
     shell: State<'_, Shell>,
     name: String,
     lines: usize,
-) -> Result<Vec<LogLine>> {
-    let (tail, mut stream) = shell.backend.follow_logs(&ServiceName::new(&name), lines.min(10_000)).await?;
+) -> Result<Vec<ServiceLogLine>> {
+    let (tail, mut stream) =
+        shell.backend.follow_logs(vec![ServiceName::new(&name)], lines.min(10_000)).await?;
     let task = tauri::async_runtime::spawn(async move {
         while let Some(line) = stream.next().await {
-            let n = LogNotification { name: name.clone(), line };
-            if app.emit_to(window::LABEL, "gv:log", n).is_err() {
+            if app.emit_to(window::LABEL, "gv:log", line).is_err() {
                 return;
             }
         }
@@ -141,7 +145,7 @@ pub async fn rollback(shell: State<'_, Shell>, commit: String) -> Result<Rollbac
 
 #[tauri::command]
 pub async fn crash_list(shell: State<'_, Shell>) -> Result<gitvisor_protocol::CrashListReply> {
-    shell.backend.call(CrashList {}).await
+    shell.backend.call(CrashList::default()).await
 }
 
 #[tauri::command]
@@ -158,7 +162,7 @@ pub async fn crash_export(shell: State<'_, Shell>, id: String, path: String) -> 
 /// The user has seen the crash reports: the "new" count drops to zero.
 #[tauri::command]
 pub async fn crash_seen<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> Result<()> {
-    let list = shell.backend.call(CrashList {}).await?;
+    let list = shell.backend.call(CrashList::default()).await?;
     shell.mark_seen(&list).map_err(CommandError::app)?;
     crate::pump::publish_crash_count(&app, &shell, shell.count_new(&list));
     Ok(())

@@ -101,8 +101,11 @@ fn unreachable<R: Runtime>(app: &AppHandle<R>, shell: &Shell, error: String) {
 pub async fn refresh<R: Runtime>(app: &AppHandle<R>, recount: bool) {
     let shell = app.state::<Shell>();
     let status = shell.backend.call(Status::all()).await;
-    let new_crashes =
-        if recount { shell.backend.call(CrashList {}).await.ok().map(|l| shell.count_new(&l)) } else { None };
+    let new_crashes = if recount {
+        shell.backend.call(CrashList::default()).await.ok().map(|l| shell.count_new(&l))
+    } else {
+        None
+    };
     {
         let mut snap = shell.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         match status {

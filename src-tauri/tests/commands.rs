@@ -260,7 +260,8 @@ fn crash_reports_list_show_export_and_mark_seen() {
     let again = t.err("crash_export", json!({ "id": id, "path": out.display().to_string() }));
     assert!(again.contains("exists"), "never overwrites: {again}");
     let shell = t.app.state::<Shell>();
-    let list = tauri::async_runtime::block_on(shell.backend.call(gitvisor_protocol::CrashList {})).unwrap();
+    let list =
+        tauri::async_runtime::block_on(shell.backend.call(gitvisor_protocol::CrashList::default())).unwrap();
     assert_eq!(shell.count_new(&list), 1);
     t.ok("crash_seen", json!({}));
     assert_eq!(shell.count_new(&list), 0);

@@ -13,8 +13,8 @@ use crate::output::table;
 
 pub async fn run(client: &mut Client, cmd: CrashCmd) -> Result<ExitCode> {
     match cmd {
-        CrashCmd::List { json } => {
-            let reply = client.call(CrashList {}).await?;
+        CrashCmd::List { service, json } => {
+            let reply = client.call(CrashList { service: service.as_deref().map(ServiceName::new) }).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&reply.reports)?);
             } else if reply.reports.is_empty() {

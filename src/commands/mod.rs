@@ -8,33 +8,50 @@ mod git;
 mod logs;
 mod ops;
 mod status;
+mod user_service;
 mod validate;
 
 use std::process::ExitCode;
 
 use gitvisor_engine::Paths;
-use gitvisor_protocol::{Client, Restart, ServiceName, Start, Stop};
+use gitvisor_protocol::{Client, Disable, Enable, Restart, ServiceName, Start, Stop};
 
 use crate::args::{Cli, Cmd};
 
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let paths = Paths::from_env();
+    let home = cli.home.as_deref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+    let paths = match &home {
+        Some(dir) => Paths::under(dir),
+        None => Paths::from_env(),
+    };
     match cli.command {
         Cmd::Daemon => daemon(paths).await,
-        Cmd::Status { names, json } => status::run(&mut connect(&paths).await?, names, json).await,
-        Cmd::Start { names } => {
-            ops::run(&mut connect(&paths).await?, Start { names: ServiceName::list(&names) }).await
+        Cmd::Status { names, all: _, json } => status::run(&mut connect(&paths).await?, names, json).await,
+        Cmd::Start(n) => {
+            let mut c = connect(&paths).await?;
+            let names = ops::names(&mut c, n).await?;
+            ops::run(&mut c, Start { names }).await
         }
-        Cmd::Stop { names } => {
-            ops::run(&mut connect(&paths).await?, Stop { names: ServiceName::list(&names) }).await
+        Cmd::Stop(n) => {
+            let mut c = connect(&paths).await?;
+            let names = ops::names(&mut c, n).await?;
+            ops::run(&mut c, Stop { names }).await
         }
-        Cmd::Restart { names } => {
-            ops::run(&mut connect(&paths).await?, Restart { names: ServiceName::list(&names) }).await
+        Cmd::Restart(n) => {
+            let mut c = connect(&paths).await?;
+            let names = ops::names(&mut c, n).await?;
+            ops::run(&mut c, Restart { names }).await
         }
-        Cmd::Logs { name, lines, follow } => {
-            logs::run(&mut connect(&paths).await?, name, lines, follow).await
+        Cmd::Enable { names } => {
+            git::enable(&mut connect(&paths).await?, Enable { names: ServiceName::list(&names) }).await
+        }
+        Cmd::Disable { names } => {
+            git::enable(&mut connect(&paths).await?, Disable { names: ServiceName::list(&names) }).await
+        }
+        Cmd::Logs { names, all: _, lines, follow } => {
+            logs::run(&mut connect(&paths).await?, ServiceName::list(&names), lines, follow).await
         }
         Cmd::Events { json } => events::run(&mut connect(&paths).await?, json).await,
         Cmd::Sync => git::sync(&mut connect(&paths).await?).await,
@@ -46,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Capture { name } => crash::capture(&mut connect(&paths).await?, name).await,
         Cmd::Validate { path } => validate::run(&paths, path),
         Cmd::Config => config::run(&paths),
+        Cmd::InstallUserService { remove } => user_service::run(&paths, home.as_deref(), remove),
     }
 }
 
@@ -60,6 +78,8 @@ async fn daemon(paths: Paths) -> Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_from_env("GITVISOR_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a redirected log stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let program = std::env::current_exe()?;

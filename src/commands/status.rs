@@ -4,7 +4,7 @@ use std::time::Duration;
 use gitvisor_protocol::{Client, ServiceName, Status};
 
 use super::Result;
-use crate::output::{short_duration, table};
+use crate::output::{cpu_time, memory, short_duration, table};
 
 pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<ExitCode> {
     let reply = client.call(Status { names: ServiceName::list(&names) }).await?;
@@ -27,14 +27,27 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
             if let Some(op) = &s.busy {
                 note = format!("{op} in progress {note}").trim().to_string();
             }
+            // The last exit and how long ago, as the window shows it.
+            let last_exit = s
+                .last_exit
+                .as_ref()
+                .map(|e| {
+                    let ago = short_duration(Duration::from_millis(now.saturating_sub(e.at_ms)));
+                    format!("{} ({ago} ago)", e.describe())
+                })
+                .unwrap_or_else(|| "-".into());
+            let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             vec![
                 s.name.clone(),
                 s.state.to_string(),
-                s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                dash(s.pid.map(|p| p.to_string())),
                 if uptime.is_empty() { "-".into() } else { uptime },
                 s.restarts.to_string(),
+                dash(s.cpu_ms.map(cpu_time)),
+                dash(s.memory_kb.map(memory)),
                 format!("{:?}", s.health).to_lowercase(),
                 if s.enabled { "yes" } else { "no" }.into(),
+                last_exit,
                 note,
             ]
         })
@@ -42,10 +55,20 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
     if rows.is_empty() {
         println!("No services. Add NAME.service files to the services directory.");
     } else {
-        println!(
-            "{}",
-            table(&["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "ENABLED", "NOTE"], &rows)
-        );
+        let header = [
+            "NAME",
+            "STATE",
+            "PID",
+            "UPTIME",
+            "RESTARTS",
+            "CPU",
+            "MEM",
+            "HEALTH",
+            "ENABLED",
+            "LAST EXIT",
+            "NOTE",
+        ];
+        println!("{}", table(&header, &rows));
     }
     if let Some(c) = &reply.commit {
         println!("commit: {} on {}", &c[..c.len().min(10)], reply.branch.as_deref().unwrap_or("?"));

@@ -9,8 +9,9 @@
 use std::future::Future;
 
 use gitvisor_protocol::{
-    methods::*, CaptureReply, CrashListReply, CrashRmReply, CrashShowReply, ErrorCode, Hello, HistoryReply,
-    LogsReply, Method, OpReply, RollbackReply, RpcError, StatusReply, SyncReport, Welcome, PROTOCOL_VERSION,
+    methods::*, CaptureReply, CrashListReply, CrashRmReply, CrashShowReply, EnableReply, ErrorCode, Hello,
+    HistoryReply, LogsReply, Method, OpReply, RollbackReply, RpcError, StatusReply, SyncReport, Welcome,
+    PROTOCOL_VERSION,
 };
 use serde_json::Value;
 
@@ -102,7 +103,7 @@ impl Handler for Logs {
         if self.follow {
             return Err(needs_connection());
         }
-        Ok(LogsReply { lines: engine.logs(&self.name, self.lines)? })
+        Ok(LogsReply { lines: engine.logs(&self.names, self.lines)? })
     }
 }
 
@@ -150,7 +151,7 @@ impl Handler for CommitDiff {
 
 impl Handler for CrashList {
     async fn handle(self, engine: &Engine) -> Result<CrashListReply, CallError> {
-        Ok(engine.crash_list()?)
+        Ok(engine.crash_list(self.service.as_ref())?)
     }
 }
 
@@ -169,6 +170,18 @@ impl Handler for CrashExport {
 impl Handler for CrashRm {
     async fn handle(self, engine: &Engine) -> Result<CrashRmReply, CallError> {
         Ok(CrashRmReply { removed: engine.crash_rm(self.id.as_deref(), self.all)? })
+    }
+}
+
+impl Handler for Enable {
+    async fn handle(self, engine: &Engine) -> Result<EnableReply, CallError> {
+        Ok(engine.set_enabled(&self.names, true).await?)
+    }
+}
+
+impl Handler for Disable {
+    async fn handle(self, engine: &Engine) -> Result<EnableReply, CallError> {
+        Ok(engine.set_enabled(&self.names, false).await?)
     }
 }
 
@@ -207,6 +220,8 @@ impl Engine {
             Call::CrashExport(m) => reply(self, m).await,
             Call::CrashRm(m) => reply(self, m).await,
             Call::Capture(m) => reply(self, m).await,
+            Call::Enable(m) => reply(self, m).await,
+            Call::Disable(m) => reply(self, m).await,
         }
     }
 }

@@ -21,4 +21,4 @@ pub use name::ServiceName;
 pub use types::*;
 
 /// Bumped on any incompatible change to methods or types.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

@@ -70,11 +70,12 @@ pub struct Restart {
     pub names: Vec<ServiceName>,
 }
 
-/// The last `lines` lines of a service's output; with `follow`, a [`LogNotification`] per new
-/// line on the same connection.
+/// The last `lines` lines of the services' output, interleaved by time (every service when
+/// `names` is empty); with `follow`, a [`ServiceLogLine`] per new line on the same connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Logs {
-    pub name: ServiceName,
+    #[serde(default)]
+    pub names: Vec<ServiceName>,
     pub lines: usize,
     #[serde(default)]
     pub follow: bool,
@@ -87,7 +88,26 @@ no_params! {
     Config,
     /// Applies the branch's commit now (`sync`).
     SyncNow,
-    CrashList,
+}
+
+/// Crash reports (and manual captures), newest first; one service's when `service` is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceName>,
+}
+
+/// Enables services: a commit adding `[Install] WantedBy=default.target` to each unit that
+/// lacks one, applied at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enable {
+    pub names: Vec<ServiceName>,
+}
+
+/// Disables services: a commit removing each unit's `[Install] WantedBy=`, applied at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disable {
+    pub names: Vec<ServiceName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +133,8 @@ pub struct CommitDiff {
     pub commit: String,
 }
 
+/// `id` in the crash methods: a report's id, a unique prefix of one, or `latest` (the newest
+/// crash report).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrashShow {
     pub id: String,
@@ -162,12 +184,14 @@ method!(Rollback, "rollback", RollbackReply);
 method!(Diff, "diff", String);
 method!(CommitDiff, "commit.diff", String);
 method!(CrashList, "crash.list", CrashListReply);
+method!(Enable, "enable", EnableReply);
+method!(Disable, "disable", EnableReply);
 method!(CrashShow, "crash.show", CrashShowReply);
 method!(CrashExport, "crash.export", CrashExportReply);
 method!(CrashRm, "crash.rm", CrashRmReply);
 method!(Capture, "capture", CaptureReply);
 
-impl Notice for LogNotification {
+impl Notice for ServiceLogLine {
     const NAME: &'static str = "log";
 }
 
@@ -248,6 +272,8 @@ calls!(
     CrashExport,
     CrashRm,
     Capture,
+    Enable,
+    Disable,
 );
 
 #[cfg(test)]
@@ -285,7 +311,7 @@ mod tests {
             Start { names: vec![ServiceName::new("a")] }.into(),
             Stop { names: vec![ServiceName::new("a")] }.into(),
             Restart { names: vec![ServiceName::new("a")] }.into(),
-            Logs { name: ServiceName::new("a"), lines: 3, follow: true }.into(),
+            Logs { names: vec![ServiceName::new("a")], lines: 3, follow: true }.into(),
             EventsSubscribe {}.into(),
             Config {}.into(),
             SyncNow {}.into(),
@@ -293,11 +319,13 @@ mod tests {
             Rollback { commit: "abc".into() }.into(),
             Diff { commit: "abc".into() }.into(),
             CommitDiff { commit: "abc".into() }.into(),
-            CrashList {}.into(),
+            CrashList { service: None }.into(),
             CrashShow { id: "x".into() }.into(),
             CrashExport { id: "x".into(), path: "/tmp/x".into() }.into(),
             CrashRm { id: None, all: true }.into(),
             Capture { name: ServiceName::new("a") }.into(),
+            Enable { names: vec![ServiceName::new("a")] }.into(),
+            Disable { names: vec![ServiceName::new("a")] }.into(),
         ];
         assert_eq!(calls.len(), METHOD_NAMES.len(), "a method is missing from this test");
         for call in calls {

@@ -6,6 +6,10 @@ pub enum CrashError {
     NotAnId(String),
     #[error("no crash report {0}")]
     NoReport(String),
+    #[error("{prefix:?} names {count} crash reports: give more of the id")]
+    Ambiguous { prefix: String, count: usize },
+    #[error("there are no crash reports")]
+    NoneYet,
     /// A report's path would leave the reports directory (never expected of a parsed id).
     #[error("{0}")]
     Path(String),

@@ -17,20 +17,55 @@ fn read_error(id: &str, e: impl std::fmt::Display) -> CrashError {
     CrashError::Read { id: id.to_string(), message: e.to_string() }
 }
 
+/// Asking for the newest crash report.
+const LATEST: &str = "latest";
+
 impl Engine {
-    fn report_path(&self, id: &str) -> Result<std::path::PathBuf, CrashError> {
-        let name = ReportName::parse(id).ok_or_else(|| CrashError::NotAnId(id.to_string()))?;
-        let path = name.path_in(&self.inner.paths.crash_reports).map_err(CrashError::Path)?;
-        if !path.is_file() {
-            return Err(CrashError::NoReport(id.to_string()));
+    /// The report a user means by `id`: its id (with or without `.tar.gz`), a unique prefix
+    /// of one, or `latest` (the newest crash report).
+    fn resolve_report(&self, id: &str) -> Result<ReportName, CrashError> {
+        let id = id.strip_suffix(".tar.gz").unwrap_or(id);
+        let all = retention::list(&self.inner.paths.crash_reports);
+        if id == LATEST {
+            return all
+                .into_iter()
+                .rev()
+                .map(|r| r.name)
+                .find(|n| n.kind == "crash")
+                .ok_or(CrashError::NoneYet);
         }
-        Ok(path)
+        if let Some(name) = ReportName::parse(id) {
+            return Ok(name);
+        }
+        if id.is_empty() {
+            return Err(CrashError::NotAnId(id.to_string()));
+        }
+        let mut matches: Vec<ReportName> =
+            all.into_iter().map(|r| r.name).filter(|n| n.id().starts_with(id)).collect();
+        match matches.len() {
+            0 if id.contains('/') || id.contains("..") => Err(CrashError::NotAnId(id.to_string())),
+            0 => Err(CrashError::NoReport(id.to_string())),
+            1 => Ok(matches.remove(0)),
+            n => Err(CrashError::Ambiguous { prefix: id.to_string(), count: n }),
+        }
     }
 
-    pub fn crash_list(&self) -> Result<CrashListReply, EngineError> {
+    /// The report's path and its full id.
+    fn report_path(&self, id: &str) -> Result<(std::path::PathBuf, String), CrashError> {
+        let name = self.resolve_report(id)?;
+        let path = name.path_in(&self.inner.paths.crash_reports).map_err(CrashError::Path)?;
+        if !path.is_file() {
+            return Err(CrashError::NoReport(name.id()));
+        }
+        Ok((path, name.id()))
+    }
+
+    /// Reports, newest first; only `service`'s when given.
+    pub fn crash_list(&self, service: Option<&ServiceName>) -> Result<CrashListReply, EngineError> {
         let reports = retention::list(&self.inner.paths.crash_reports)
             .into_iter()
             .rev()
+            .filter(|r| service.is_none_or(|s| r.name.service == s.as_str()))
             .map(|r| {
                 let path = r.name.path_in(&self.inner.paths.crash_reports).ok();
                 let report = path.as_deref().and_then(|p| read_report_json(p).ok());
@@ -52,7 +87,8 @@ impl Engine {
     }
 
     pub fn crash_show(&self, id: &str) -> Result<CrashShowReply, EngineError> {
-        let path = self.report_path(id)?;
+        let (path, id) = self.report_path(id)?;
+        let id = id.as_str();
         let file = std::fs::File::open(&path).map_err(|e| read_error(id, e))?;
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(file));
         let mut report = serde_json::Value::Null;
@@ -76,7 +112,8 @@ impl Engine {
 
     /// Copies a report to `dest` (an absolute path that does not exist yet).
     pub fn crash_export(&self, id: &str, dest: &str) -> Result<String, EngineError> {
-        let path = self.report_path(id)?;
+        let (path, id) = self.report_path(id)?;
+        let id = id.as_str();
         let dest = Path::new(dest);
         if !dest.is_absolute() {
             return Err(CrashError::RelativeTarget(dest.display().to_string()).into());
@@ -102,15 +139,12 @@ impl Engine {
             (_, true) => {
                 retention::list(&self.inner.paths.crash_reports).into_iter().map(|r| r.name.id()).collect()
             }
-            (Some(id), false) => {
-                self.report_path(id)?;
-                vec![id.strip_suffix(".tar.gz").unwrap_or(id).to_string()]
-            }
+            (Some(id), false) => vec![self.report_path(id)?.1],
             (None, false) => return Err(EngineError::InvalidParams("name a report id, or --all".into())),
         };
         let mut removed = Vec::new();
         for id in ids {
-            let path = self.report_path(&id)?;
+            let (path, id) = self.report_path(&id)?;
             std::fs::remove_file(&path).map_err(|e| read_error(&id, e))?;
             removed.push(id);
         }
@@ -122,7 +156,7 @@ impl Engine {
         let reporter = self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let reporter = reporter.ok_or(EngineError::Stopping)?;
         let id = reporter.capture_now(name.as_str()).await?;
-        let path = self.report_path(&id)?;
+        let (path, id) = self.report_path(&id)?;
         Ok(CaptureReply { id, path: path.display().to_string() })
     }
 }

@@ -8,6 +8,7 @@
 //! together in the [`registry`]; background work has one owner ([`Background`]).
 
 mod crash_ops;
+mod enable;
 mod error;
 mod history;
 mod lifecycle;

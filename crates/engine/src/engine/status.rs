@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use gitvisor_protocol::{Health, LogLine, ServiceName, ServiceState, ServiceStatus, StatusReply};
+use gitvisor_protocol::{Health, ServiceLogLine, ServiceName, ServiceState, ServiceStatus, StatusReply};
 
 use super::lifecycle::lock_key;
 use super::{Engine, EngineError};
@@ -69,24 +69,51 @@ impl Engine {
         })
     }
 
-    /// The last `lines` lines of a service's output.
-    pub fn logs(&self, name: &ServiceName, lines: usize) -> Result<Vec<LogLine>, EngineError> {
-        self.check_known(std::slice::from_ref(name))?;
-        Ok(self.inner.logs.tail(name.as_str(), lines))
+    /// The last `lines` lines of the services' output (every service's when `names` is
+    /// empty), interleaved by time, oldest first.
+    pub fn logs(&self, names: &[ServiceName], lines: usize) -> Result<Vec<ServiceLogLine>, EngineError> {
+        let names = self.log_names(names)?;
+        Ok(self.merged_tail(&names, lines))
     }
 
-    /// The last `lines` lines of a service's log, then what it prints from there on.
+    /// The last `lines` lines of the services' logs, then what they print from there on.
     pub fn follow_logs(
         &self,
-        name: &ServiceName,
+        names: &[ServiceName],
         lines: usize,
-    ) -> Result<(Vec<LogLine>, LogFollow), EngineError> {
-        self.check_known(std::slice::from_ref(name))?;
-        // Subscribe before reading the tail so no line falls between the two.
-        let rx = self.inner.logs.follow(name.as_str());
-        let tail = self.inner.logs.tail(name.as_str(), lines);
-        let last = tail.last().map(|l| l.at_us).unwrap_or(0);
-        Ok((tail, LogFollow::new(rx, last)))
+    ) -> Result<(Vec<ServiceLogLine>, LogFollow), EngineError> {
+        let names = self.log_names(names)?;
+        // Subscribe before reading the tails so no line falls between the two.
+        let receivers = names.iter().map(|n| (n.clone(), self.inner.logs.follow(n))).collect();
+        let tail = self.merged_tail(&names, lines);
+        let last = tail.last().map(|l| l.line.at_us).unwrap_or(0);
+        Ok((tail, LogFollow::new(receivers, last)))
+    }
+
+    /// The services whose logs a request names: every service when none is named.
+    fn log_names(&self, names: &[ServiceName]) -> Result<Vec<String>, EngineError> {
+        if names.is_empty() {
+            return Ok(self.registry().services.keys().cloned().collect());
+        }
+        self.check_known(names)?;
+        Ok(names.iter().map(|n| n.as_str().to_string()).collect())
+    }
+
+    fn merged_tail(&self, names: &[String], lines: usize) -> Vec<ServiceLogLine> {
+        let mut all: Vec<ServiceLogLine> = names
+            .iter()
+            .flat_map(|n| {
+                self.inner
+                    .logs
+                    .tail(n, lines)
+                    .into_iter()
+                    .map(|line| ServiceLogLine { name: n.clone(), line })
+            })
+            .collect();
+        // Stable: one service's lines keep their order when two share a microsecond.
+        all.sort_by_key(|l| l.line.at_us);
+        let skip = all.len().saturating_sub(lines);
+        all.split_off(skip)
     }
 
     pub(super) fn check_known(&self, names: &[ServiceName]) -> Result<(), EngineError> {

@@ -1,8 +1,7 @@
 //! One handler per method, dispatched by one exhaustive match.
 
 use gitvisor_protocol::{
-    Call, ErrorCode, FrameReader, LogNotification, Logs, LogsReply, Notification, Request, Response,
-    RpcError, Subscribed,
+    Call, ErrorCode, FrameReader, Logs, LogsReply, Notification, Request, Response, RpcError, Subscribed,
 };
 use serde_json::Value;
 use tokio::io::BufReader;
@@ -63,7 +62,7 @@ async fn follow_logs(
     p: Logs,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let (lines, mut follow) = match engine.follow_logs(&p.name, p.lines) {
+    let (lines, mut follow) = match engine.follow_logs(&p.names, p.lines) {
         Ok(x) => x,
         Err(e) => return conn.error(id, e.into()).await,
     };
@@ -71,10 +70,7 @@ async fn follow_logs(
     loop {
         tokio::select! {
             line = follow.next() => match line {
-                Some(line) => {
-                    let n = LogNotification { name: p.name.to_string(), line };
-                    conn.send(&Notification::of(&n)).await?;
-                }
+                Some(line) => conn.send(&Notification::of(&line)).await?,
                 None => return Ok(()),
             },
             f = frames.next() => if !matches!(f, Ok(Some(_))) { return Ok(()) },
