@@ -22,6 +22,7 @@ fn main() {
         "capture",
         "app_info",
         "set_autostart",
+        "take_over",
     ];
     let attributes =
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands));

@@ -202,6 +202,25 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> AppIn
     }
 }
 
+/// Runs the engine in this app when the daemon it was attached to is gone (see
+/// `Backend::take_over`); the window and tray follow at once.
+pub async fn take_over_here(shell: &Shell) -> Result<()> {
+    shell.backend.take_over().await?;
+    {
+        let mut snap = shell.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        snap.attached = shell.backend.attached();
+    }
+    shell.refresh.notify_one();
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn take_over<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -> Result<()> {
+    take_over_here(&shell).await?;
+    crate::pump::publish(&app, &shell);
+    Ok(())
+}
+
 /// Turns start at login on or off; answers the state now in force.
 #[tauri::command]
 pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<bool> {

@@ -59,6 +59,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::capture,
         commands::app_info,
         commands::set_autostart,
+        commands::take_over,
     ])
 }
 
@@ -189,6 +190,16 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: Action) {
             if let Err(e) = autostart::set(app, !autostart::enabled(app)) {
                 pump::notify(app, "gitvisor", &e);
             }
+        }
+        Action::TakeOver => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let shell = app.state::<Shell>();
+                if let Err(e) = commands::take_over_here(&shell).await {
+                    pump::notify(&app, "gitvisor: cannot start the engine here", &e.message);
+                }
+                pump::publish(&app, &shell);
+            });
         }
         Action::Quit => quit(app),
     }

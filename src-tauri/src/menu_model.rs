@@ -58,6 +58,9 @@ pub struct MenuModel {
     pub aggregate: Aggregate,
     /// The first, disabled line: the counts.
     pub header: Item,
+    /// Offered when this app was attached to a daemon that no longer answers: run the engine
+    /// here (it adopts the services the daemon left running).
+    pub take_over: Option<Item>,
     pub services: Vec<ServiceMenu>,
     pub open: Item,
     pub crashes: Item,
@@ -74,6 +77,8 @@ pub struct MenuInput<'a> {
     /// Crash reports written since the user last looked at them.
     pub new_crashes: usize,
     pub autostart: bool,
+    /// A daemon runs the engine; this app is its client.
+    pub attached: bool,
 }
 
 /// Menu ids. A service's items are `svc:<action>:<name>`: the action comes first, so a name
@@ -84,6 +89,7 @@ pub const SYNC: &str = "sync";
 pub const AUTOSTART: &str = "autostart";
 pub const QUIT: &str = "quit";
 pub const HEADER: &str = "header";
+pub const TAKE_OVER: &str = "take-over";
 
 /// A click on a menu item, decoded from its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +102,7 @@ pub enum Action {
     Crashes,
     Sync,
     ToggleAutostart,
+    TakeOver,
     Quit,
 }
 
@@ -106,6 +113,7 @@ pub fn action_of(id: &str) -> Option<Action> {
         SYNC => return Some(Action::Sync),
         AUTOSTART => return Some(Action::ToggleAutostart),
         QUIT => return Some(Action::Quit),
+        TAKE_OVER => return Some(Action::TakeOver),
         _ => {}
     }
     let rest = id.strip_prefix("svc:")?;
@@ -208,6 +216,7 @@ pub fn menu_model(input: &MenuInput) -> MenuModel {
     MenuModel {
         aggregate: aggregate(input.status),
         header: item(HEADER, counts_line(input.status), false),
+        take_over: (!reachable && input.attached).then(|| item(TAKE_OVER, "Start the engine here", true)),
         services,
         open: item(OPEN, "Open gitvisor", true),
         crashes: item(CRASHES, crashes, true),
@@ -245,7 +254,7 @@ pub enum Change {
 pub fn changes(old: &MenuModel, new: &MenuModel) -> Option<Vec<Change>> {
     let same_services = old.services.len() == new.services.len()
         && old.services.iter().zip(&new.services).all(|(a, b)| a.name == b.name);
-    if !same_services {
+    if !same_services || old.take_over.is_some() != new.take_over.is_some() {
         return None;
     }
     let mut out = Vec::new();

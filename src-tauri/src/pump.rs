@@ -39,7 +39,11 @@ async fn run<R: Runtime>(app: AppHandle<R>) {
             }
             Err(e) => {
                 unreachable(&app, &shell, e.message);
-                tokio::time::sleep(retry).await;
+                // A take-over (or any refresh asked for) tries again at once.
+                tokio::select! {
+                    () = tokio::time::sleep(retry) => {}
+                    () = shell.refresh.notified() => {}
+                }
                 retry = (retry * 2).min(Duration::from_secs(5));
                 continue;
             }
@@ -137,6 +141,7 @@ pub fn model_of<R: Runtime>(app: &AppHandle<R>, snap: &Snapshot) -> MenuModel {
         status: snap.status.as_ref(),
         new_crashes: snap.new_crashes,
         autostart: crate::autostart::enabled(app),
+        attached: snap.attached,
     })
 }
 

@@ -41,7 +41,8 @@ pub struct Tray<R: Runtime>(Mutex<Option<Built<R>>>);
 
 type Items<R> = HashMap<String, Handle<R>>;
 
-/// Where the services' submenus start: after the header and a separator.
+/// Where the services' submenus start: after the header and a separator (the take-over item,
+/// shown only while no engine answers, comes with no services).
 const SERVICES_AT: usize = 2;
 
 fn service_submenu<R: Runtime>(
@@ -71,6 +72,9 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &MenuModel) -> tauri::Resul
     };
     let menu = Menu::new(app)?;
     menu.append(&plain(&mut items, &model.header)?)?;
+    if let Some(t) = &model.take_over {
+        menu.append(&plain(&mut items, t)?)?;
+    }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
     for s in &model.services {
         menu.append(&service_submenu(app, &mut items, s)?)?;

@@ -211,7 +211,22 @@ function renderUnreachable(snap) {
     return;
   }
   setText(byId('engine-unreachable-text'), snap.error || 'No engine answers.');
+  // An app attached to a daemon that is gone can run the engine itself.
+  byId('take-over').hidden = !snap.attached;
   box.hidden = false;
+}
+
+async function takeOver() {
+  const button = byId('take-over');
+  button.disabled = true;
+  try {
+    await call('take_over');
+    showNotice('The engine now runs in this app; it adopted the services the daemon left running.');
+  } catch (err) {
+    showError(`Could not start the engine here: ${errorMessage(err)}`);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function renderBadge(n) {
@@ -289,6 +304,7 @@ function onEvent(ev) {
 async function main() {
   byId('error-dismiss').addEventListener('click', clearError);
   byId('notice-dismiss').addEventListener('click', clearNotice);
+  byId('take-over').addEventListener('click', takeOver);
   byId('sync-now').addEventListener('click', syncNow);
   byId('autostart').addEventListener('change', toggleAutostart);
 

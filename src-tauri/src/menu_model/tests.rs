@@ -37,7 +37,23 @@ fn reply(services: Vec<ServiceStatus>) -> StatusReply {
 }
 
 fn model(status: Option<&StatusReply>, new_crashes: usize, autostart: bool) -> MenuModel {
-    menu_model(&MenuInput { status, new_crashes, autostart })
+    menu_model(&MenuInput { status, new_crashes, autostart, attached: false })
+}
+
+#[test]
+fn an_attached_app_whose_daemon_is_gone_offers_to_run_the_engine_here() {
+    let gone = menu_model(&MenuInput { status: None, new_crashes: 0, autostart: false, attached: true });
+    let offer = gone.take_over.as_ref().expect("offered");
+    assert_eq!((offer.label.as_str(), offer.enabled), ("Start the engine here", true));
+    assert_eq!(action_of(&offer.id), Some(Action::TakeOver));
+    // Not while the daemon answers, nor for an app that owned the home.
+    let r = reply(vec![svc("web", ServiceState::Running)]);
+    let answering =
+        menu_model(&MenuInput { status: Some(&r), new_crashes: 0, autostart: false, attached: true });
+    assert!(answering.take_over.is_none());
+    assert!(model(None, 0, false).take_over.is_none());
+    // Its coming and going rebuilds the menu.
+    assert_eq!(changes(&answering, &gone), None);
 }
 
 #[test]
