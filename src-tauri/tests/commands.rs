@@ -6,10 +6,11 @@ mod support;
 use std::time::Duration;
 
 use gitvisor_engine::Paths;
+use gitvisor_testkit::{wait_for, wait_until, Home, DEADLINE};
 use gitvisor_tray::backend::Backend;
 use gitvisor_tray::shell::Shell;
 use serde_json::{json, Value};
-use support::{wait_for, wait_until, Home, TRAY_BIN};
+use support::TRAY_BIN;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
@@ -23,9 +24,9 @@ struct TestApp {
 
 impl TestApp {
     fn new() -> TestApp {
-        let home = Home::new();
-        home.sh_unit("web", "echo web says hello; while :; do sleep 1; done", "");
-        home.sh_unit("api", "while :; do sleep 1; done", "");
+        let home = support::home();
+        home.enabled_sh_unit("web", "echo web says hello; while :; do sleep 1; done", "");
+        home.enabled_sh_unit("api", "while :; do sleep 1; done", "");
         let backend =
             tauri::async_runtime::block_on(Backend::open(Paths::under(home.path()), TRAY_BIN.into()))
                 .expect("the backend owns the temp home");
@@ -119,7 +120,7 @@ fn stop_start_and_restart_act_on_the_engine() {
     assert_eq!(reply["results"][0]["ok"], true);
     assert_eq!(t.service("web")["state"], "stopped");
     assert_eq!(
-        t.home.state("web").as_deref(),
+        t.home.try_state("web").as_deref(),
         Some("stopped"),
         "the CLI reaches the app's engine and agrees"
     );
@@ -185,7 +186,7 @@ fn follow_logs_answers_the_tail_then_streams_new_lines_as_events() {
     });
     assert!(tail.as_array().unwrap().len() <= 50);
     t.ok("restart", json!({ "name": "web" }));
-    let deadline = std::time::Instant::now() + support::DEADLINE;
+    let deadline = std::time::Instant::now() + DEADLINE;
     let mut seen = Vec::new();
     while std::time::Instant::now() < deadline {
         if let Ok(p) = rx.recv_timeout(Duration::from_millis(100)) {
@@ -214,8 +215,8 @@ fn history_diffs_and_rollback() {
     let diff = t.ok("commit_diff", json!({ "commit": first }));
     assert!(diff.as_str().unwrap().contains("+ExecStart=/bin/sh"), "{diff}");
     // A second commit adds a unit; rolling back to the first removes it.
-    t.home.sh_unit("extra", "while :; do sleep 1; done", "");
-    t.home.commit_unit("extra", "Add extra");
+    t.home.enabled_sh_unit("extra", "while :; do sleep 1; done", "");
+    t.home.commit_all("Add extra");
     let sync = t.ok("sync", json!({}));
     assert_eq!(sync["applied"], true, "{sync}");
     wait_until("extra runs", || t.service("extra")["state"] == "running");
@@ -231,13 +232,13 @@ fn history_diffs_and_rollback() {
 fn crash_reports_list_show_export_and_mark_seen() {
     let t = TestApp::new();
     let marker = t.home.work().join("crash-now");
-    t.home.sh_unit(
+    t.home.enabled_sh_unit(
         "crashy",
         &format!("while [ ! -f {} ]; do sleep 0.05; done; echo boom >&2; exit 3", marker.display()),
         "Restart=no",
     );
     // crashy is not in the first commit: add it through git and sync.
-    t.home.commit_unit("crashy", "Add crashy");
+    t.home.commit_all("Add crashy");
     t.ok("sync", json!({}));
     wait_until("crashy runs", || t.service("crashy")["state"] == "running");
     std::fs::write(&marker, "").unwrap();

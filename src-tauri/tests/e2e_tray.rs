@@ -5,10 +5,11 @@ mod support;
 
 use std::process::{Child, Command, Stdio};
 
+use gitvisor_testkit::{alive, wait_for, wait_line, wait_until, Home, DEADLINE};
 use support::desktop::{desktop_env, Bus, Display};
 use support::tray_bus::{Desktop, Node};
 use support::xwindows::X;
-use support::{alive, wait_until, Home, DEADLINE, TRAY_BIN};
+use support::TRAY_BIN;
 
 struct App(Child);
 
@@ -86,7 +87,7 @@ fn top<'a>(menu: &'a Node, prefix: &str) -> &'a Node {
 /// The XDG autostart entry the app writes (one per home: its name carries the home's key).
 fn wait_for_entry(home: &Home) -> std::path::PathBuf {
     let dir = home.path().join("user/.config/autostart");
-    support::wait_for("an autostart entry", || {
+    wait_for("an autostart entry", || {
         std::fs::read_dir(&dir)
             .ok()?
             .flatten()
@@ -96,21 +97,14 @@ fn wait_for_entry(home: &Home) -> std::path::PathBuf {
 }
 
 fn wait_exit(app: &mut App) -> std::process::ExitStatus {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(status) = app.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(start.elapsed() < DEADLINE, "the app did not exit");
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
+    gitvisor_testkit::wait_exit(&mut app.0, "the app")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
-    let home = Home::new();
-    home.sh_unit("web", "while :; do sleep 1; done", "");
-    home.sh_unit("api", "while :; do sleep 1; done", "");
+    let home = support::home();
+    home.enabled_sh_unit("web", "while :; do sleep 1; done", "");
+    home.enabled_sh_unit("api", "while :; do sleep 1; done", "");
     let Session { desktop, env, .. } = &session(&home).await;
     let mut app = launch(&home, env, &["--hidden"], "app.log");
 
@@ -124,7 +118,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
         top(&menu, label);
     }
     let web = submenu(&menu, "web: running (pid ").expect("web's submenu");
-    let old_pid = home.pid("web").expect("web runs, says the CLI");
+    let old_pid = home.try_pid("web").expect("web runs, says the CLI");
     assert_eq!(web.label, format!("web: running (pid {old_pid})"));
     let labels: Vec<&str> = web.children.iter().map(|n| n.label.as_str()).collect();
     assert_eq!(labels, ["Start", "Stop", "Restart", "Show logs"]);
@@ -135,7 +129,7 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     let new_pid = {
         let mut pid = None;
         wait_until("web has a new pid", || {
-            pid = home.pid("web").filter(|p| *p != old_pid);
+            pid = home.try_pid("web").filter(|p| *p != old_pid);
             pid.is_some()
         });
         pid.unwrap()
@@ -156,13 +150,13 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     .await;
     let api = submenu(&menu, "api: stopped").expect("api stopped in the menu");
     assert!(child(api, "Start").enabled && !child(api, "Stop").enabled && !child(api, "Restart").enabled);
-    assert_eq!(home.state("api").as_deref(), Some("stopped"), "the CLI agrees");
+    assert_eq!(home.try_state("api").as_deref(), Some("stopped"), "the CLI agrees");
 
     // Start at login, a check item: an XDG autostart entry that starts the app hidden.
     desktop.click(top(&menu, "Start at login").id).await.unwrap();
     let entry = wait_for_entry(&home);
     // The plugin writes the file in place: wait for its whole text.
-    let text = support::wait_for("the entry's Exec line", || {
+    let text = wait_for("the entry's Exec line", || {
         std::fs::read_to_string(&entry).ok().filter(|t| t.contains("Terminal="))
     });
     let exec = text.lines().find(|l| l.starts_with("Exec=")).unwrap_or_default();
@@ -186,22 +180,15 @@ async fn the_tray_menu_drives_the_services_and_quit_stops_them() {
     let status = wait_exit(&mut app);
     assert!(status.success(), "quit exits 0: {status}\n{}", home.log("app.log"));
     assert!(!alive(new_pid), "web was stopped");
-    assert!(home.status().is_none(), "no engine owns the home any more");
+    assert!(home.try_status().is_none(), "no engine owns the home any more");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
-    let home = Home::new();
-    home.sh_unit("web", "while :; do sleep 1; done", "");
-    let daemon_log = std::fs::File::create(home.path().join("daemon.log")).unwrap();
-    let mut daemon = App(home
-        .cli()
-        .arg("daemon")
-        .stdout(daemon_log.try_clone().unwrap())
-        .stderr(daemon_log)
-        .spawn()
-        .expect("gitvisor daemon"));
-    wait_until("the daemon answers", || home.state("web").as_deref() == Some("running"));
+    let mut home = support::home();
+    home.enabled_sh_unit("web", "while :; do sleep 1; done", "");
+    home.start_daemon();
+    wait_until("the daemon runs web", || home.try_state("web").as_deref() == Some("running"));
     let Session { desktop, env, .. } = &session(&home).await;
     let mut app = launch(&home, env, &["--hidden"], "app.log");
     wait_until("the tray registers", || desktop.item().is_some());
@@ -211,48 +198,47 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
     assert!(home.log("app.log").contains("attaching"), "{}", home.log("app.log"));
     let web = submenu(&menu, "web: running").unwrap();
     desktop.click(child(web, "Stop").id).await.unwrap();
-    wait_until("the daemon stopped web", || home.state("web").as_deref() == Some("stopped"));
+    wait_until("the daemon stopped web", || home.try_state("web").as_deref() == Some("stopped"));
     // The tray hears the daemon's events: its menu follows.
     let menu =
         wait_menu(desktop, &home, "web stopped", |m| submenu(m, "web: stopped").map(|_| m.clone())).await;
     desktop.click(top(&menu, "Quit").id).await.unwrap();
     let status = wait_exit(&mut app);
     assert!(status.success(), "{status}\n{}", home.log("app.log"));
-    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon still runs");
-    assert_eq!(home.state("web").as_deref(), Some("stopped"), "and still answers");
-    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
-    assert!(wait_exit(&mut daemon).success());
+    assert!(alive(home.daemon_pid()), "the daemon still runs");
+    assert_eq!(home.try_state("web").as_deref(), Some("stopped"), "and still answers");
+    assert_eq!(home.stop_daemon(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_window_leaves_the_app_in_the_tray_and_the_menu_reopens_it() {
-    let home = Home::new();
-    home.sh_unit("web", "while :; do sleep 1; done", "");
+    let home = support::home();
+    home.enabled_sh_unit("web", "while :; do sleep 1; done", "");
     let Session { display, desktop, env, .. } = &session(&home).await;
     // Started without --hidden: the window opens.
     let mut app = launch(&home, env, &[], "app.log");
     let x = X::open(&display.name);
-    let window = support::wait_for("the window", || x.shown("gitvisor").first().copied());
+    let window = wait_for("the window", || x.shown("gitvisor").first().copied());
     wait_until("the tray registers", || desktop.item().is_some());
 
     // Closed as a window manager closes it: gone from the screen, the app and services stay.
     x.request_close(window);
     wait_until("the window is gone", || x.shown("gitvisor").is_empty());
-    wait_until("the app notes the window closed", || home.log("app.log").contains("window closed"));
-    wait_until("web runs, says the CLI", || home.state("web").as_deref() == Some("running"));
+    wait_line(&home.path().join("app.log"), |l| l.contains("window closed"));
+    wait_until("web runs, says the CLI", || home.try_state("web").as_deref() == Some("running"));
     assert!(app.0.try_wait().unwrap().is_none(), "closing the window does not quit\n{}", home.log("app.log"));
 
     // Open gitvisor in the tray menu creates it again.
     let menu = desktop.layout().await.unwrap();
     desktop.click(top(&menu, "Open gitvisor").id).await.unwrap();
-    let window = support::wait_for("the window again", || x.shown("gitvisor").first().copied());
+    let window = wait_for("the window again", || x.shown("gitvisor").first().copied());
 
     // A second launch shows the first one's window (closed again first) and exits 0.
     x.request_close(window);
     wait_until("the window is gone again", || x.shown("gitvisor").is_empty());
     let mut second = launch(&home, env, &[], "second.log");
     assert!(wait_exit(&mut second).success(), "{}", home.log("second.log"));
-    support::wait_for("the first app's window", || x.shown("gitvisor").first().copied());
+    wait_for("the first app's window", || x.shown("gitvisor").first().copied());
     assert!(app.0.try_wait().unwrap().is_none());
 
     let menu = desktop.layout().await.unwrap();

@@ -7,9 +7,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
+use gitvisor_testkit::{alive, wait_until, DEADLINE};
 use support::desktop::{desktop_env, Bus, Display, Driver};
 use support::tray_bus::Desktop;
-use support::{alive, artifacts_dir, wait_until, Home, DEADLINE, TRAY_BIN};
+use support::{artifacts_dir, TRAY_BIN};
 
 /// Waits until the element at `css` has text satisfying `ok`; returns the text.
 async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
@@ -62,15 +63,15 @@ async fn screenshot(c: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_shows_services_logs_crash_reports_and_history() {
-    let home = Home::new();
+    let home = support::home();
     // web prints what the test writes to `say`, so the test knows a line is new.
-    home.sh_unit(
+    home.enabled_sh_unit(
         "web",
         "echo web ready; while :; do if [ -f say ]; then cat say; rm -f say; fi; sleep 0.05; done",
         "",
     );
-    home.sh_unit("api", "while :; do sleep 1; done", "");
-    home.sh_unit(
+    home.enabled_sh_unit("api", "while :; do sleep 1; done", "");
+    home.enabled_sh_unit(
         "crashy",
         "echo crashy waits; while [ ! -f crash-now ]; do sleep 0.05; done; echo giving up >&2; exit 3",
         "Restart=no",
@@ -88,15 +89,15 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     for name in ["web", "api", "crashy"] {
         wait_text(&c, &format!("tr[data-service='{name}'] .cell-state"), |t| t == "running").await;
     }
-    let web_pid = home.pid("web").expect("the CLI reaches the app's engine");
+    let web_pid = home.try_pid("web").expect("the CLI reaches the app's engine");
     wait_text(&c, "tr[data-service='web'] .cell-pid", |t| t == web_pid.to_string()).await;
     screenshot(&c, "services").await;
 
     // Stop api from the page: the page and `gitvisor status` agree.
     click(&c, "tr[data-service='api'] button[data-action='stop']").await;
     wait_text(&c, "tr[data-service='api'] .cell-state", |t| t == "stopped").await;
-    assert_eq!(home.state("api").as_deref(), Some("stopped"));
-    assert_eq!(home.state("web").as_deref(), Some("running"));
+    assert_eq!(home.try_state("api").as_deref(), Some("stopped"));
+    assert_eq!(home.try_state("web").as_deref(), Some("running"));
     wait_text(&c, "tr[data-service='web'] .cell-state", |t| t == "running").await;
 
     // Logs: a line web prints after the page opened arrives live.
@@ -150,9 +151,9 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     row.find(Locator::Css("button[data-action='diff']")).await.unwrap().click().await.unwrap();
     wait_text(&c, "#view-history", |t| t.contains("+ExecStart=/bin/sh")).await;
     screenshot(&c, "history").await;
-    home.sh_unit("extra", "while :; do sleep 1; done", "");
-    home.commit_unit("extra", "Add extra");
-    wait_until("the engine runs extra", || home.state("extra").as_deref() == Some("running"));
+    home.enabled_sh_unit("extra", "while :; do sleep 1; done", "");
+    home.commit_all("Add extra");
+    wait_until("the engine runs extra", || home.try_state("extra").as_deref() == Some("running"));
     wait_text(&c, "#history-body", |t| t.contains("Add extra")).await;
     let newest = wait_css(&c, "#history-body tr[data-commit]").await;
     newest.find(Locator::Css("button[data-action='diff']")).await.unwrap().click().await.unwrap();
@@ -161,7 +162,8 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     wait_text(&c, "#confirm-diff", |t| t.contains("-ExecStart")).await;
     click(&c, "#confirm-ok").await;
     wait_until("extra is gone after the rollback", || {
-        home.status().is_some_and(|s| !s["services"].as_array().unwrap().iter().any(|x| x["name"] == "extra"))
+        home.try_status()
+            .is_some_and(|s| !s["services"].as_array().unwrap().iter().any(|x| x["name"] == "extra"))
     });
     wait_text(&c, "#rollback-result", |t| !t.trim().is_empty()).await;
 

@@ -113,7 +113,7 @@ impl Driver {
             .spawn()
             .expect("start tauri-driver");
         let child = Killed(child);
-        super::wait_until("tauri-driver listens", || {
+        gitvisor_testkit::wait_until("tauri-driver listens", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         Driver { _child: child, url: format!("http://127.0.0.1:{port}") }

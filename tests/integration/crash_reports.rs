@@ -1,12 +1,12 @@
 //! Crash reports of real crashes, unpacked with the real tar binary.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use gitvisor_testkit::Home;
 use serde_json::Value;
+
+use crate::home;
 
 fn reports(h: &Home) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(h.path().join("crash-reports"))
@@ -41,7 +41,7 @@ fn unpack(archive: &Path) -> tempfile::TempDir {
 
 #[test]
 fn a_crash_writes_one_complete_report() {
-    let mut h = Home::new();
+    let mut h = home();
     let work = h.work();
     std::fs::write(work.join("kept.txt"), "unchanged\n").unwrap();
     std::fs::write(work.join("changed.txt"), "before\n").unwrap();
@@ -112,7 +112,7 @@ fn a_crash_writes_one_complete_report() {
 
 #[test]
 fn a_clean_exit_and_a_requested_stop_write_no_report() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("fine", "exit 0", "");
     h.sh_unit("stopped", "exec sleep 1000", "");
     h.start_daemon();
@@ -125,7 +125,7 @@ fn a_clean_exit_and_a_requested_stop_write_no_report() {
 
 #[test]
 fn a_crash_loop_keeps_the_first_and_latest_three_and_counts_the_rest() {
-    let mut h = Home::new();
+    let mut h = home();
     let counter = h.work().join("count");
     h.sh_unit(
         "looper",
@@ -168,7 +168,7 @@ fn a_full_disk_leaves_no_partial_report_and_supervision_goes_on() {
         eprintln!("skipped: mounting a small tmpfs needs root");
         return;
     }
-    let mut h = Home::new();
+    let mut h = home();
     let dir = h.path().join("crash-reports");
     std::fs::create_dir_all(&dir).unwrap();
     let o =
@@ -208,7 +208,7 @@ fn a_full_disk_leaves_no_partial_report_and_supervision_goes_on() {
 
 #[test]
 fn manual_capture_and_bad_ids() {
-    let mut h = Home::new();
+    let mut h = home();
     std::fs::write(h.work().join("state.txt"), "hello\n").unwrap();
     h.sh_unit("svc", "exec sleep 1000", "");
     h.start_daemon();
@@ -231,7 +231,7 @@ fn manual_capture_and_bad_ids() {
 
 #[test]
 fn a_working_directory_over_the_budget_is_left_out_and_the_report_says_so() {
-    let mut h = Home::new();
+    let mut h = home();
     std::fs::write(h.path().join("config.toml"), "[crash_reports]\nmax_bytes = \"64K\"\n").unwrap();
     std::fs::write(h.work().join("big.bin"), vec![7u8; 200_000]).unwrap();
     h.sh_unit("heavy", "sleep 0.1; exit 9", "");

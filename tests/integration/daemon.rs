@@ -1,17 +1,17 @@
 //! The daemon as a program: one per home, its state file, its socket.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::*;
+use gitvisor_testkit::{Home, DEADLINE};
 use serde_json::{json, Value};
+
+use crate::home;
 
 #[test]
 fn a_second_daemon_on_the_same_home_refuses_to_start() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
     let o = h.run(&["daemon"]);
     assert_eq!(o.status.code(), Some(1));
@@ -26,7 +26,7 @@ fn a_second_daemon_on_the_same_home_refuses_to_start() {
 
 #[test]
 fn sigterm_stops_services_in_reverse_dependency_order_and_exits_0() {
-    let mut h = Home::new();
+    let mut h = home();
     let w = h.work();
     let stop_stamp = |n: &str| {
         format!("trap 'date +%%s%%N > {}/{n}; exit 0' TERM; while true; do sleep 0.05; done", w.display())
@@ -50,7 +50,7 @@ fn sigterm_stops_services_in_reverse_dependency_order_and_exits_0() {
 
 #[test]
 fn a_corrupt_state_file_is_moved_aside_and_defaults_used() {
-    let mut h = Home::new();
+    let mut h = home();
     std::fs::write(h.path().join("state.json"), b"{ this is not json").unwrap();
     h.sh_unit("svc", "exec sleep 1000", "[Install]\nWantedBy=default.target");
     h.start_daemon();
@@ -90,7 +90,7 @@ fn send(w: &mut UnixStream, v: &Value) {
 #[test]
 fn the_socket_is_private() {
     use std::os::unix::fs::PermissionsExt;
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
     let mode = std::fs::metadata(h.path().join("gitvisor.sock")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -98,7 +98,7 @@ fn the_socket_is_private() {
 
 #[test]
 fn handshake_is_required_and_versions_are_checked() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
     let (mut r, mut w) = connect(&h);
     send(&mut w, &json!({"jsonrpc": "2.0", "id": 1, "method": "status"}));
@@ -127,7 +127,7 @@ fn handshake_is_required_and_versions_are_checked() {
 
 #[test]
 fn garbage_and_huge_frames_get_errors_while_status_still_answers() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("svc", "exec sleep 1000", "[Install]\nWantedBy=default.target");
     h.start_daemon();
     let (mut r, mut w) = connect(&h);
@@ -163,7 +163,7 @@ fn garbage_and_huge_frames_get_errors_while_status_still_answers() {
 
 #[test]
 fn a_peer_of_another_uid_is_refused() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root to act as another uid");

@@ -1,15 +1,12 @@
 //! Service output: timestamped files, rotation, tail and follow.
 
-mod common;
+use gitvisor_testkit::{alive, wait_line, ChildLines, Home};
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use common::*;
+use crate::home;
 
 #[test]
 fn output_lines_are_timestamped_with_their_stream() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("talker", "echo to-out; echo to-err >&2; printf partial; exec sleep 1000", "");
     h.start_daemon();
     h.ok(&["start", "talker"]);
@@ -30,14 +27,12 @@ fn output_lines_are_timestamped_with_their_stream() {
     assert!(logs.contains("gitvisor started process"), "the engine's own notes are in the log: {logs}");
     // The partial line is written when the process ends.
     h.ok(&["stop", "talker"]);
-    h.wait_until("the partial line is flushed at exit", || {
-        std::fs::read_to_string(h.path().join("logs/talker.log")).unwrap().contains(" out partial")
-    });
+    wait_line(&h.path().join("logs/talker.log"), |l| l.contains(" out partial"));
 }
 
 #[test]
 fn logs_n_limits_and_unknown_service_is_an_error() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("counter", "for i in $(seq 1 20); do echo line $i; done; exec sleep 1000", "");
     h.start_daemon();
     h.ok(&["start", "counter"]);
@@ -61,7 +56,7 @@ fn logs_n_limits_and_unknown_service_is_an_error() {
 
 #[test]
 fn follow_shows_lines_printed_after_it_started() {
-    let mut h = Home::new();
+    let mut h = home();
     let trigger = h.work().join("go");
     h.sh_unit(
         "later",
@@ -74,29 +69,27 @@ fn follow_shows_lines_printed_after_it_started() {
     h.start_daemon();
     h.ok(&["start", "later"]);
     h.wait_until("first line", || h.ok(&["logs", "later"]).contains("before"));
-    let mut follower =
-        h.cmd().args(["logs", "later", "-f", "-n", "1"]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = BufReader::new(follower.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
+    let mut follow = h.cmd();
+    follow.args(["logs", "later", "-f", "-n", "1"]);
+    let mut follower = ChildLines::spawn(follow, "gitvisor logs -f");
+    follower.next_line();
     std::fs::write(&trigger, "").unwrap();
     let mut seen = String::new();
     for _ in 0..10 {
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
+        let line = follower.next_line();
         seen.push_str(&line);
+        seen.push('\n');
         if line.contains("after-follow") {
             break;
         }
     }
-    follower.kill().unwrap();
-    let _ = follower.wait();
+    drop(follower);
     assert!(seen.contains("after-follow"), "{seen}");
 }
 
 #[test]
 fn log_files_rotate_with_a_bounded_count() {
-    let mut h = Home::new();
+    let mut h = home();
     std::fs::write(h.path().join("config.toml"), "[logs]\nmax_file_size = \"4K\"\nmax_files = 2\n").unwrap();
     h.sh_unit("flood", "i=0; while [ $i -lt 2000 ]; do echo \"line $i padding padding padding\"; i=$((i+1)); done; exec sleep 1000", "");
     h.start_daemon();
@@ -115,7 +108,7 @@ fn log_files_rotate_with_a_bounded_count() {
 
 #[test]
 fn a_service_flooding_output_does_not_slow_the_engine() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("firehose", "exec yes firehose-line-of-some-length", "");
     h.sh_unit("other", "exec sleep 1000", "");
     h.start_daemon();
@@ -130,7 +123,7 @@ fn a_service_flooding_output_does_not_slow_the_engine() {
 
 #[test]
 fn a_killed_log_keeper_is_replaced_and_output_flows_again() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("chatty", "while true; do echo chat $$; sleep 0.05; done", "Restart=always\nRestartSec=0");
     h.start_daemon();
     h.ok(&["start", "chatty"]);

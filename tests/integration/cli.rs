@@ -1,12 +1,12 @@
 //! The CLI's own behaviour: offline commands, exit statuses, errors.
 
-mod common;
+use gitvisor_testkit::EventStream;
 
-use common::*;
+use crate::home;
 
 #[test]
 fn without_a_daemon_commands_fail_with_one_clear_line() {
-    let h = Home::new();
+    let h = home();
     let o = h.run(&["status"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -16,7 +16,7 @@ fn without_a_daemon_commands_fail_with_one_clear_line() {
 
 #[test]
 fn bad_usage_exits_2() {
-    let h = Home::new();
+    let h = home();
     assert_eq!(h.run(&["start"]).status.code(), Some(2));
     assert_eq!(h.run(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(h.run(&["logs", "x", "-n", "many"]).status.code(), Some(2));
@@ -24,7 +24,7 @@ fn bad_usage_exits_2() {
 
 #[test]
 fn validate_reports_every_error_with_file_and_line() {
-    let h = Home::new();
+    let h = home();
     h.unit("good", "[Unit]\nDescription=fine\n[Service]\nExecStart=/bin/true\nRestart=always\n");
     h.unit("bad", "[Service]\nExecStart=/bin/true\nRestartSec=soon\nRestart=sometimes\nFoo=bar\n");
     let o = h.run(&["validate"]);
@@ -44,7 +44,7 @@ fn validate_reports_every_error_with_file_and_line() {
 
 #[test]
 fn invalid_units_are_shown_in_status_and_the_rest_run() {
-    let mut h = Home::new();
+    let mut h = home();
     h.unit("broken", "[Service]\nRestart=always\n");
     h.sh_unit("fine", "exec sleep 1000", "[Install]\nWantedBy=default.target");
     h.unit("bad name!", "[Service]\nExecStart=/bin/true\n");
@@ -61,7 +61,7 @@ fn invalid_units_are_shown_in_status_and_the_rest_run() {
 
 #[test]
 fn config_prints_effective_settings_and_warns_about_bad_ones() {
-    let h = Home::new();
+    let h = home();
     std::fs::write(h.path().join("config.toml"), "[logs]\nmax_files = 3\nmax_file_size = \"lots\"\n")
         .unwrap();
     let o = h.run(&["config"]);
@@ -75,7 +75,7 @@ fn config_prints_effective_settings_and_warns_about_bad_ones() {
 
 #[test]
 fn status_json_has_the_documented_fields() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("svc", "exec sleep 1000", "");
     h.start_daemon();
     let s = h.service("svc");
@@ -86,35 +86,22 @@ fn status_json_has_the_documented_fields() {
 
 #[test]
 fn events_stream_state_changes() {
-    use std::io::{BufRead, BufReader};
-    use std::sync::mpsc;
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("evt", "exec sleep 1000", "");
     h.start_daemon();
-    let mut ev = h.cmd().args(["events", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let out = BufReader::new(ev.stdout.take().unwrap());
-    let (tx, rx) = mpsc::channel::<serde_json::Value>();
-    std::thread::spawn(move || {
-        for line in out.lines() {
-            let Ok(line) = line else { return };
-            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
-                return;
-            }
-        }
-    });
+    let mut events = EventStream::open(&h);
     // The stream is live once the client has subscribed, which the test cannot see: toggle the
     // service until its events arrive.
     let mut seen = Vec::new();
     h.wait_until("state events arrive", || {
         h.ok(&["start", "evt"]);
         h.ok(&["stop", "evt"]);
-        while let Ok(v) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+        while let Some(v) = events.next_within(std::time::Duration::from_millis(200)) {
             seen.push(format!("{}:{}", v["kind"].as_str().unwrap(), v["to"].as_str().unwrap_or("")));
         }
         seen.contains(&"state:running".to_string())
     });
-    ev.kill().unwrap();
-    let _ = ev.wait();
+    drop(events);
     let pos = |k: &str| seen.iter().position(|x| x == k).unwrap();
     assert!(pos("state:starting") < pos("state:running"), "{seen:?}");
     assert!(

@@ -1,12 +1,12 @@
 //! Start, stop, restart of real processes through a real daemon.
 
-mod common;
+use gitvisor_testkit::{alive, wait_dead, wait_file};
 
-use common::*;
+use crate::home;
 
 #[test]
 fn start_stop_restart_real_processes() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("sleeper", "echo hello; exec sleep 1000", "");
     h.start_daemon();
     assert_eq!(h.state("sleeper"), "stopped", "not enabled: registered only");
@@ -28,7 +28,7 @@ fn start_stop_restart_real_processes() {
 
 #[test]
 fn enabled_units_start_with_the_engine_and_stop_with_it() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("a", "exec sleep 1000", "[Install]\nWantedBy=default.target");
     h.sh_unit("b", "exec sleep 1000", "");
     h.start_daemon();
@@ -41,7 +41,7 @@ fn enabled_units_start_with_the_engine_and_stop_with_it() {
 
 #[test]
 fn restart_policies() {
-    let mut h = Home::new();
+    let mut h = home();
     let fast = "RestartSec=0\nStartLimitIntervalSec=0";
     h.sh_unit("no", "exit 1", &format!("Restart=no\n{fast}"));
     h.sh_unit("onfail-ok", "exit 0", &format!("Restart=on-failure\n{fast}"));
@@ -77,7 +77,7 @@ fn restart_policies() {
 
 #[test]
 fn restart_delay_is_observed() {
-    let mut h = Home::new();
+    let mut h = home();
     let marks = h.work().join("marks");
     h.sh_unit(
         "slow",
@@ -100,7 +100,7 @@ fn restart_delay_is_observed() {
 
 #[test]
 fn start_limit_puts_a_crash_loop_in_failed() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("loop", "exit 1", "Restart=always\nRestartSec=0\nStartLimitIntervalSec=60\nStartLimitBurst=3");
     h.start_daemon();
     let _ = h.run(&["start", "loop"]);
@@ -116,7 +116,7 @@ fn start_limit_puts_a_crash_loop_in_failed() {
 
 #[test]
 fn stop_cleans_every_process_of_the_service() {
-    let mut h = Home::new();
+    let mut h = home();
     let w = h.work();
     let pids = w.join("pids");
     // The main process forks a grandchild that ignores SIGTERM.
@@ -138,7 +138,7 @@ fn stop_cleans_every_process_of_the_service() {
 
 #[test]
 fn exec_stop_runs_before_the_signal() {
-    let mut h = Home::new();
+    let mut h = home();
     let marker = h.work().join("stopped-by");
     h.sh_unit(
         "graceful",
@@ -155,7 +155,7 @@ fn exec_stop_runs_before_the_signal() {
 
 #[test]
 fn dependencies_start_in_order_observed_from_the_processes() {
-    let mut h = Home::new();
+    let mut h = home();
     let w = h.work();
     let stamp = |name: &str| format!("date +%%s%%N > {}/{name}; exec sleep 1000", w.display());
     h.sh_unit("db", &stamp("db"), "");
@@ -195,7 +195,7 @@ fn dependencies_start_in_order_observed_from_the_processes() {
 
 #[test]
 fn a_cycle_is_reported_and_only_its_units_stay_down() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("x", "exec sleep 1000", "[Unit]\nRequires=y\nAfter=y\n[Install]\nWantedBy=default.target");
     h.sh_unit("y", "exec sleep 1000", "[Unit]\nRequires=x\nAfter=x\n[Install]\nWantedBy=default.target");
     h.sh_unit("free", "exec sleep 1000", "[Install]\nWantedBy=default.target");
@@ -218,7 +218,7 @@ fn a_cycle_is_reported_and_only_its_units_stay_down() {
 
 #[test]
 fn a_missing_requirement_fails_the_dependent_only() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("lonely", "exec sleep 1000", "[Unit]\nRequires=ghost");
     h.start_daemon();
     let o = h.run(&["start", "lonely"]);
@@ -230,7 +230,7 @@ fn a_missing_requirement_fails_the_dependent_only() {
 
 #[test]
 fn spawn_errors_are_failed_with_a_clear_reason() {
-    let mut h = Home::new();
+    let mut h = home();
     h.unit("nobin", "[Service]\nExecStart=/nonexistent/program\n");
     h.unit("nodir", "[Service]\nExecStart=/bin/true\nWorkingDirectory=/nonexistent/dir\n");
     h.start_daemon();
@@ -244,7 +244,7 @@ fn spawn_errors_are_failed_with_a_clear_reason() {
 
 #[test]
 fn environment_is_clean_plus_the_unit_s() {
-    let mut h = Home::new();
+    let mut h = home();
     let out = h.work().join("env");
     std::fs::write(h.work().join("vars"), "FROM_FILE=yes\nSHARED=file\n").unwrap();
     h.sh_unit(
@@ -264,7 +264,7 @@ fn environment_is_clean_plus_the_unit_s() {
 
 #[test]
 fn a_restart_while_stopping_answers_stop_in_progress() {
-    let mut h = Home::new();
+    let mut h = home();
     // Ignores SIGTERM: the stop lasts TimeoutStopSec.
     h.sh_unit("stubborn", "trap '' TERM; while true; do sleep 0.1; done", "TimeoutStopSec=3s");
     h.start_daemon();
@@ -281,7 +281,7 @@ fn a_restart_while_stopping_answers_stop_in_progress() {
 
 #[test]
 fn templates_run_instances() {
-    let mut h = Home::new();
+    let mut h = home();
     let w = h.work();
     h.unit("echo@", &format!("[Service]\nExecStart=/bin/sh -c 'echo %i > {}/%i; exec sleep 1000'\n[Install]\nDefaultInstance=first\n", w.display()));
     h.start_daemon();
@@ -299,7 +299,7 @@ fn user_and_group_drop_privileges_when_root() {
         eprintln!("skipped: needs root");
         return;
     }
-    let mut h = Home::new();
+    let mut h = home();
     let out = h.work().join("id");
     // The output file is created by the test so the dropped user can write it.
     std::fs::write(&out, "").unwrap();

@@ -1,83 +1,48 @@
 //! Units come from commits: real repositories, commits made with the git binary.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use gitvisor_testkit::{wait_dead, Home};
 use serde_json::Value;
 
-fn git(h: &Home, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .arg("-C")
-        .arg(h.services())
-        .args(["-c", "user.name=Tester", "-c", "user.email=tester@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
+use crate::home;
 
-/// Writes a unit and commits it.
-fn commit_unit(h: &Home, name: &str, text: &str, message: &str) -> String {
-    std::fs::write(h.services().join(format!("{name}.service")), text).unwrap();
-    git(h, &["add", "-A"]);
-    git(h, &["commit", "-q", "-m", message]);
-    git(h, &["rev-parse", "HEAD"])
-}
-
+/// An enabled unit that prints `tag` and sleeps, described as `tag`.
 fn sleeper(h: &Home, tag: &str, extra: &str) -> String {
-    format!(
-        "[Unit]\nDescription={tag}\n[Service]\nExecStart=/bin/sh -c 'echo {tag}; while :; do sleep 1; done'\nWorkingDirectory={}\n{extra}\n[Install]\nWantedBy=default.target\n",
-        h.work().display()
-    )
-}
-
-fn syncs(h: &Home) -> Vec<Value> {
-    std::fs::read_to_string(h.path().join("sync-history.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn wait_commit(h: &Home, commit: &str) {
-    h.wait_until(&format!("commit {commit} is applied"), || h.status()["commit"] == commit);
+    h.enabled_sh_unit_text(tag, &format!("echo {tag}; while :; do sleep 1; done"), extra)
 }
 
 #[test]
 fn the_repository_is_created_with_a_readme_and_a_disabled_example() {
-    let mut h = Home::new();
+    let mut h = home();
     std::fs::remove_dir_all(h.services()).unwrap();
     h.start_daemon();
     assert!(h.services().join(".git").is_dir());
     assert!(h.services().join("README.md").exists());
-    let log = git(&h, &["log", "--oneline"]);
+    let log = h.git(&["log", "--oneline"]);
     assert_eq!(log.lines().count(), 1, "{log}");
     let s = h.service("example");
     assert_eq!(s["state"], "stopped");
     assert_eq!(s["enabled"], false);
-    assert_eq!(h.status()["branch"], git(&h, &["branch", "--show-current"]));
+    assert_eq!(h.status()["branch"], h.git(&["branch", "--show-current"]));
 }
 
 #[test]
 fn commits_add_change_relabel_and_remove_services() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    let c = commit_unit(&h, "web", &sleeper(&h, "one", ""), "add web");
-    wait_commit(&h, &c);
+    let c = h.commit_unit("web", &sleeper(&h, "one", ""), "add web");
+    h.wait_commit(&c);
     let first = h.wait_state("web", "running")["pid"].as_u64().unwrap();
     assert_eq!(h.service("web")["commit"], c);
 
     // A new ExecStart: restarted with the new command.
-    let c = commit_unit(
-        &h,
+    let c = h.commit_unit(
         "web",
         &sleeper(&h, "two", "").replace("Description=two", "Description=one"),
         "change web",
     );
-    wait_commit(&h, &c);
+    h.wait_commit(&c);
     let second = h.wait_state("web", "running")["pid"].as_u64().unwrap();
     assert_ne!(first, second);
     let cmdline = std::fs::read(format!("/proc/{second}/cmdline")).unwrap();
@@ -86,18 +51,18 @@ fn commits_add_change_relabel_and_remove_services() {
     // Description (and a comment) only: same process.
     let text =
         format!("# a comment\n{}", sleeper(&h, "two", "")).replace("Description=two", "Description=renamed");
-    let c = commit_unit(&h, "web", &text, "relabel web");
-    wait_commit(&h, &c);
+    let c = h.commit_unit("web", &text, "relabel web");
+    h.wait_commit(&c);
     assert_eq!(h.service("web")["pid"].as_u64(), Some(second));
     assert_eq!(h.service("web")["description"], "renamed");
-    let last = syncs(&h).pop().unwrap();
+    let last = h.sync_history().pop().unwrap();
     assert_eq!(last["actions"], serde_json::json!(["updated web (description only)"]));
 
     // Deleted: stopped and gone.
-    git(&h, &["rm", "-q", "web.service"]);
-    git(&h, &["commit", "-q", "-m", "remove web"]);
-    let c = git(&h, &["rev-parse", "HEAD"]);
-    wait_commit(&h, &c);
+    h.git(&["rm", "-q", "web.service"]);
+    h.git(&["commit", "-q", "-m", "remove web"]);
+    let c = h.git(&["rev-parse", "HEAD"]);
+    h.wait_commit(&c);
     wait_dead(second as u32);
     let names: Vec<Value> =
         h.status()["services"].as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
@@ -106,19 +71,19 @@ fn commits_add_change_relabel_and_remove_services() {
 
 #[test]
 fn an_invalid_unit_keeps_its_previous_version_while_the_others_apply() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    commit_unit(&h, "a", &sleeper(&h, "a1", ""), "a");
-    let c = commit_unit(&h, "b", &sleeper(&h, "b1", ""), "b");
-    wait_commit(&h, &c);
+    h.commit_unit("a", &sleeper(&h, "a1", ""), "a");
+    let c = h.commit_unit("b", &sleeper(&h, "b1", ""), "b");
+    h.wait_commit(&c);
     let a = h.wait_state("a", "running")["pid"].as_u64().unwrap();
     let b = h.wait_state("b", "running")["pid"].as_u64().unwrap();
     std::fs::write(h.services().join("a.service"), "[Service]\nExecStart=/bin/true\nRestartSec=soon\n")
         .unwrap();
     std::fs::write(h.services().join("b.service"), sleeper(&h, "b2", "")).unwrap();
-    git(&h, &["commit", "-q", "-am", "break a, change b"]);
-    let c = git(&h, &["rev-parse", "HEAD"]);
-    wait_commit(&h, &c);
+    h.git(&["commit", "-q", "-am", "break a, change b"]);
+    let c = h.git(&["rev-parse", "HEAD"]);
+    h.wait_commit(&c);
     let sa = h.service("a");
     assert_eq!(sa["pid"].as_u64(), Some(a), "a keeps running its previous version");
     let err = sa["error"].as_str().unwrap();
@@ -126,43 +91,43 @@ fn an_invalid_unit_keeps_its_previous_version_while_the_others_apply() {
     assert_ne!(h.wait_state("b", "running")["pid"].as_u64(), Some(b));
     assert!(h.status()["invalid"].to_string().contains("a.service:3"));
     // Fixing it applies the fix and clears the error.
-    let c = commit_unit(&h, "a", &sleeper(&h, "a2", ""), "fix a");
-    wait_commit(&h, &c);
+    let c = h.commit_unit("a", &sleeper(&h, "a2", ""), "fix a");
+    h.wait_commit(&c);
     assert_eq!(h.service("a")["error"], Value::Null);
     assert_ne!(h.wait_state("a", "running")["pid"].as_u64(), Some(a));
 }
 
 #[test]
 fn a_burst_of_commits_is_applied_once_at_its_end() {
-    let mut h = Home::new();
+    let mut h = home();
     std::fs::write(h.path().join("config.toml"), "[git]\ndebounce = \"700ms\"\n").unwrap();
     h.start_daemon();
-    let before = syncs(&h).len();
+    let before = h.sync_history().len();
     let script = format!(
         "set -e; cd {}; for i in 0 1 2 3 4 5 6 7 8 9; do printf \"[Service]\\nExecStart=/bin/sh -c 'echo burst-$i; while :; do sleep 1; done'\\n[Install]\\nWantedBy=default.target\\n\" > burst.service; git add burst.service; git -c user.name=t -c user.email=t@e commit -q -m \"burst $i\"; done",
         h.services().display()
     );
     let o = Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let head = git(&h, &["rev-parse", "HEAD"]);
-    wait_commit(&h, &head);
+    let head = h.git(&["rev-parse", "HEAD"]);
+    h.wait_commit(&head);
     let pid = h.wait_state("burst", "running")["pid"].as_u64().unwrap();
     let cmdline =
         String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).into_owned();
     assert!(cmdline.contains("echo burst-9"), "{cmdline}");
-    let new: Vec<Value> = syncs(&h)[before..].to_vec();
+    let new: Vec<Value> = h.sync_history()[before..].to_vec();
     assert_eq!(new.len(), 1, "one sync for the burst: {new:#?}");
     assert_eq!(new[0]["new"], head);
 }
 
 #[test]
 fn rollback_makes_a_new_commit_and_restores_the_old_configuration() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    let good = commit_unit(&h, "svc", &sleeper(&h, "good", ""), "good version");
-    wait_commit(&h, &good);
-    let bad = commit_unit(&h, "svc", &sleeper(&h, "bad", ""), "bad version");
-    wait_commit(&h, &bad);
+    let good = h.commit_unit("svc", &sleeper(&h, "good", ""), "good version");
+    h.wait_commit(&good);
+    let bad = h.commit_unit("svc", &sleeper(&h, "bad", ""), "bad version");
+    h.wait_commit(&bad);
     let diff = h.ok(&["diff", &good]);
     assert!(
         diff.contains("-ExecStart=/bin/sh -c 'echo bad") && diff.contains("+ExecStart=/bin/sh -c 'echo good"),
@@ -178,17 +143,17 @@ fn rollback_makes_a_new_commit_and_restores_the_old_configuration() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    git(&h, &["checkout", "--", "svc.service"]);
+    h.git(&["checkout", "--", "svc.service"]);
     let o = h.run(&["rollback", "0123456789abcdef"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown commit"));
 
     let out = h.ok(&["rollback", &good]);
     assert!(out.contains("restarted svc (changed)"), "{out}");
-    let head = git(&h, &["rev-parse", "HEAD"]);
+    let head = h.git(&["rev-parse", "HEAD"]);
     assert_ne!(head, good, "a new commit, history not rewritten");
-    assert_eq!(git(&h, &["rev-parse", "HEAD^"]), bad);
-    assert_eq!(git(&h, &["rev-parse", "HEAD^{tree}"]), git(&h, &["rev-parse", &format!("{good}^{{tree}}")]));
+    assert_eq!(h.git(&["rev-parse", "HEAD^"]), bad);
+    assert_eq!(h.git(&["rev-parse", "HEAD^{tree}"]), h.git(&["rev-parse", &format!("{good}^{{tree}}")]));
     let pid = h.wait_state("svc", "running")["pid"].as_u64().unwrap();
     assert!(String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
         .contains("echo good"));
@@ -209,10 +174,10 @@ fn rollback_makes_a_new_commit_and_restores_the_old_configuration() {
 
 #[test]
 fn uncommitted_edits_are_pending_and_never_run() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    let c = commit_unit(&h, "svc", &sleeper(&h, "committed", ""), "svc");
-    wait_commit(&h, &c);
+    let c = h.commit_unit("svc", &sleeper(&h, "committed", ""), "svc");
+    h.wait_commit(&c);
     let pid = h.wait_state("svc", "running")["pid"].as_u64();
     std::fs::write(h.services().join("svc.service"), sleeper(&h, "uncommitted", "")).unwrap();
     std::fs::write(h.services().join("new.service"), sleeper(&h, "new", "")).unwrap();
@@ -228,38 +193,38 @@ fn uncommitted_edits_are_pending_and_never_run() {
 
 #[test]
 fn an_engine_restarted_between_commits_applies_only_the_difference() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    commit_unit(&h, "keep", &sleeper(&h, "keep", ""), "keep");
-    let c = commit_unit(&h, "change", &sleeper(&h, "v1", ""), "change v1");
-    wait_commit(&h, &c);
+    h.commit_unit("keep", &sleeper(&h, "keep", ""), "keep");
+    let c = h.commit_unit("change", &sleeper(&h, "v1", ""), "change v1");
+    h.wait_commit(&c);
     let keep = h.wait_state("keep", "running")["pid"].as_u64();
     let change = h.wait_state("change", "running")["pid"].as_u64();
     h.kill_daemon();
-    let c = commit_unit(&h, "change", &sleeper(&h, "v2", ""), "change v2");
-    let before = syncs(&h).len();
+    let c = h.commit_unit("change", &sleeper(&h, "v2", ""), "change v2");
+    let before = h.sync_history().len();
     h.start_daemon();
-    wait_commit(&h, &c);
+    h.wait_commit(&c);
     assert_eq!(h.service("keep")["pid"].as_u64(), keep, "unchanged: adopted, not restarted");
     assert_ne!(h.wait_state("change", "running")["pid"].as_u64(), change);
-    let new = syncs(&h)[before..].to_vec();
+    let new = h.sync_history()[before..].to_vec();
     assert_eq!(new.len(), 1, "{new:#?}");
     assert_eq!(new[0]["actions"], serde_json::json!(["restarted change (changed)"]));
 }
 
 #[test]
 fn a_merge_in_progress_is_reported_and_nothing_breaks() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    let base = commit_unit(&h, "svc", &sleeper(&h, "base", ""), "base");
-    wait_commit(&h, &base);
+    let base = h.commit_unit("svc", &sleeper(&h, "base", ""), "base");
+    h.wait_commit(&base);
     let pid = h.wait_state("svc", "running")["pid"].as_u64();
-    let main = git(&h, &["branch", "--show-current"]);
-    git(&h, &["checkout", "-q", "-b", "other"]);
-    commit_unit(&h, "svc", &sleeper(&h, "other", ""), "other side");
-    git(&h, &["checkout", "-q", &main]);
-    let c = commit_unit(&h, "svc", &sleeper(&h, "main", ""), "main side");
-    wait_commit(&h, &c);
+    let main = h.git(&["branch", "--show-current"]);
+    h.git(&["checkout", "-q", "-b", "other"]);
+    h.commit_unit("svc", &sleeper(&h, "other", ""), "other side");
+    h.git(&["checkout", "-q", &main]);
+    let c = h.commit_unit("svc", &sleeper(&h, "main", ""), "main side");
+    h.wait_commit(&c);
     let pid2 = h.wait_state("svc", "running")["pid"].as_u64();
     assert_ne!(pid, pid2);
     // A conflicting merge stops half-way.
@@ -275,17 +240,17 @@ fn a_merge_in_progress_is_reported_and_nothing_breaks() {
     assert!(s["repo_problem"].as_str().unwrap().contains("merge is in progress"), "{s:#}");
     assert_eq!(s["commit"], c);
     assert_eq!(h.service("svc")["pid"].as_u64(), pid2, "the last applied commit keeps running");
-    git(&h, &["merge", "--abort"]);
+    h.git(&["merge", "--abort"]);
     h.ok(&["sync"]);
     assert_eq!(h.status()["repo_problem"], Value::Null);
 }
 
 #[test]
 fn edit_validates_commits_and_never_loses_text() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    let c = commit_unit(&h, "svc", &sleeper(&h, "before", ""), "svc");
-    wait_commit(&h, &c);
+    let c = h.commit_unit("svc", &sleeper(&h, "before", ""), "svc");
+    h.wait_commit(&c);
     // A valid edit: committed and applied.
     let o = h
         .cmd()
@@ -297,9 +262,9 @@ fn edit_validates_commits_and_never_loses_text() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("committed") && out.contains("restarted svc (changed)"), "{out}");
-    assert_eq!(git(&h, &["log", "-1", "--format=%s"]), "Edit svc.service");
+    assert_eq!(h.git(&["log", "-1", "--format=%s"]), "Edit svc.service");
     // An invalid edit: shown, not committed, kept.
-    let head = git(&h, &["rev-parse", "HEAD"]);
+    let head = h.git(&["rev-parse", "HEAD"]);
     let editor = h.work().join("editor.sh");
     std::fs::write(&editor, "printf '[Service]\\nRestartSec=soon\\n' >> \"$1\"\n").unwrap();
     let o = h
@@ -315,7 +280,7 @@ fn edit_validates_commits_and_never_loses_text() {
         err.contains("RestartSec") && err.contains("nothing was committed") && err.contains("kept in"),
         "{err}"
     );
-    assert_eq!(git(&h, &["rev-parse", "HEAD"]), head);
+    assert_eq!(h.git(&["rev-parse", "HEAD"]), head);
     let kept: Vec<_> = std::fs::read_dir(h.path().join("edit-recovery")).unwrap().flatten().collect();
     assert_eq!(kept.len(), 1);
     assert!(std::fs::read_to_string(kept[0].path()).unwrap().contains("RestartSec=soon"));
@@ -323,24 +288,24 @@ fn edit_validates_commits_and_never_loses_text() {
 
 #[test]
 fn without_file_events_the_repository_is_polled_and_the_log_says_so() {
-    let mut h = Home::new();
+    let mut h = home();
     std::fs::write(h.path().join("config.toml"), "[git]\nfile_events = false\npoll_interval = \"200ms\"\n")
         .unwrap();
     h.start_daemon();
     assert!(h.daemon_log().contains("polling every 200ms"), "{}", h.daemon_log());
-    let c = commit_unit(&h, "polled", &sleeper(&h, "polled", ""), "polled");
-    wait_commit(&h, &c);
+    let c = h.commit_unit("polled", &sleeper(&h, "polled", ""), "polled");
+    h.wait_commit(&c);
     h.wait_state("polled", "running");
 }
 
 #[test]
 fn a_detached_head_is_reported_and_the_last_commit_keeps_running() {
-    let mut h = Home::new();
+    let mut h = home();
     h.start_daemon();
-    let c = commit_unit(&h, "svc", &sleeper(&h, "one", ""), "one");
-    wait_commit(&h, &c);
+    let c = h.commit_unit("svc", &sleeper(&h, "one", ""), "one");
+    h.wait_commit(&c);
     let pid = h.wait_state("svc", "running")["pid"].as_u64();
-    git(&h, &["checkout", "-q", "--detach", "HEAD~1"]);
+    h.git(&["checkout", "-q", "--detach", "HEAD~1"]);
     let o = h.run(&["sync"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(

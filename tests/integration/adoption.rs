@@ -1,12 +1,12 @@
 //! The engine dies; its services do not. A new engine adopts them.
 
-mod common;
+use gitvisor_testkit::{alive, wait_dead};
 
-use common::*;
+use crate::home;
 
 #[test]
 fn services_survive_sigkill_and_are_adopted_then_stop_still_works() {
-    let mut h = Home::new();
+    let mut h = home();
     let w = h.work();
     h.sh_unit(
         "ticker",
@@ -58,7 +58,7 @@ fn services_survive_sigkill_and_are_adopted_then_stop_still_works() {
 
 #[test]
 fn services_that_died_meanwhile_are_restarted_per_policy() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("keep", "exec sleep 1000", "Restart=on-failure\n[Install]\nWantedBy=default.target");
     h.sh_unit("once", "exec sleep 1000", "Restart=no\n[Install]\nWantedBy=default.target");
     h.start_daemon();
@@ -80,7 +80,7 @@ fn services_that_died_meanwhile_are_restarted_per_policy() {
 
 #[test]
 fn an_exit_of_an_adopted_process_is_seen_without_polling() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit(
         "adoptee",
         "exec sleep 1000",
@@ -98,7 +98,7 @@ fn an_exit_of_an_adopted_process_is_seen_without_polling() {
 
 #[test]
 fn a_user_stopped_service_stays_stopped_after_an_engine_crash() {
-    let mut h = Home::new();
+    let mut h = home();
     h.sh_unit("paused", "exec sleep 1000", "[Install]\nWantedBy=default.target");
     h.start_daemon();
     h.wait_state("paused", "running");

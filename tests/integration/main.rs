@@ -1,0 +1,18 @@
+//! The `gitvisor` binary's integration tests: a real daemon in a temporary home, driven through
+//! the real CLI (`gitvisor-testkit`). One test binary with a module per area, so the suite links
+//! once.
+
+mod adoption;
+mod cli;
+mod crash_reports;
+mod daemon;
+mod git_sync;
+mod lifecycle;
+mod logs;
+
+use gitvisor_testkit::Home;
+
+/// A fresh home driven by this package's `gitvisor` binary.
+fn home() -> Home {
+    Home::new(env!("CARGO_BIN_EXE_gitvisor"))
+}
