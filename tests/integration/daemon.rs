@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use gitvisor_protocol::PROTOCOL_VERSION;
 use gitvisor_testkit::{Home, DEADLINE};
 use serde_json::{json, Value};
 
@@ -112,9 +113,9 @@ fn handshake_is_required_and_versions_are_checked() {
     assert!(v["error"]["message"].as_str().unwrap().contains("999"));
     send(
         &mut w,
-        &json!({"jsonrpc": "2.0", "id": 3, "method": "hello", "params": {"protocol": 1, "client": "t"}}),
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "hello", "params": {"protocol": PROTOCOL_VERSION, "client": "t"}}),
     );
-    assert_eq!(read_json(&mut r)["result"]["protocol"], 1);
+    assert_eq!(read_json(&mut r)["result"]["protocol"], PROTOCOL_VERSION);
     send(&mut w, &json!({"jsonrpc": "2.0", "id": 4, "method": "nope"}));
     assert_eq!(read_json(&mut r)["error"]["code"], -32601);
     send(&mut w, &json!({"jsonrpc": "2.0", "id": 5, "method": "start", "params": {"names": "not-a-list"}}));
@@ -156,7 +157,7 @@ fn garbage_and_huge_frames_get_errors_while_status_still_answers() {
     // The same connection still works.
     send(
         &mut w,
-        &json!({"jsonrpc": "2.0", "id": 9, "method": "hello", "params": {"protocol": 1, "client": "t"}}),
+        &json!({"jsonrpc": "2.0", "id": 9, "method": "hello", "params": {"protocol": PROTOCOL_VERSION, "client": "t"}}),
     );
     assert_eq!(read_json(&mut r)["id"], 9);
 }

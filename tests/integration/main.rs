@@ -3,6 +3,7 @@
 //! once.
 
 mod adoption;
+mod background;
 mod cli;
 mod crash_reports;
 mod daemon;

@@ -9,19 +9,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_gitvisor");
 
 #[test]
 fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
-    let home = tempfile::Builder::new().prefix("gitvisor-test-").tempdir().unwrap();
-    let services = home.path().join("services");
-    let work = home.path().join("work");
-    std::fs::create_dir_all(&services).unwrap();
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(
-        services.join("web.service"),
-        format!(
-            "[Service]\nExecStart=/bin/sh -c 'while :; do sleep 1; done'\nWorkingDirectory={}\n[Install]\nWantedBy=default.target\n",
-            work.display()
-        ),
-    )
-    .unwrap();
+    // The kit's home ends what is left in it (the service the engine started keeps running for
+    // a successor to adopt) when it goes.
+    let home = super::home();
+    home.enabled_sh_unit("web", "while :; do sleep 1; done", "");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let metrics = tokio::runtime::Handle::current().metrics();
@@ -45,18 +36,4 @@ fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    // The service the engine started keeps running for a successor to adopt; end it here.
-    kill_processes_in(home.path());
-}
-
-fn kill_processes_in(home: &std::path::Path) {
-    let needle = home.to_string_lossy().into_owned();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&needle) || cwd.starts_with(home) {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
 }
