@@ -27,16 +27,26 @@ impl TestApp {
         let home = support::home();
         home.enabled_sh_unit("web", "echo web says hello; while :; do sleep 1; done", "");
         home.enabled_sh_unit("api", "while :; do sleep 1; done", "");
+        let app = TestApp::on(home);
+        assert!(!app.shell().backend.attached(), "nothing else owns a fresh home");
+        app
+    }
+
+    /// The app on `home`: it owns the home, or attaches to the daemon that does.
+    fn on(home: Home) -> TestApp {
         let backend =
             tauri::async_runtime::block_on(Backend::open(Paths::under(home.path()), TRAY_BIN.into()))
-                .expect("the backend owns the temp home");
-        assert!(!backend.attached(), "nothing else owns a fresh home");
+                .expect("the backend opens on the temp home");
         let app = gitvisor_tray::with_commands(mock_builder())
             .manage(Shell::new(backend))
             .build(gitvisor_tray::context())
             .expect("mock app");
         let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().expect("window");
         TestApp { app, window, home }
+    }
+
+    fn shell(&self) -> tauri::State<'_, Shell> {
+        self.app.state::<Shell>()
     }
 
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
@@ -269,4 +279,25 @@ fn crash_reports_list_show_export_and_mark_seen() {
     assert_eq!(t.ok("snapshot", json!({}))["new_crashes"], 0);
     let captured = t.ok("capture", json!({ "name": "web" }));
     assert!(captured["id"].as_str().unwrap().contains("web"), "{captured}");
+}
+
+#[test]
+fn an_attached_app_takes_the_home_over_when_its_daemon_is_gone() {
+    let mut home = support::home();
+    home.enabled_sh_unit("web", "while :; do sleep 1; done", "");
+    home.start_daemon();
+    let pid = wait_for("the daemon runs web", || home.try_pid("web"));
+    let mut t = TestApp::on(home);
+    assert!(t.shell().backend.attached());
+    // While the daemon runs, it keeps the home.
+    let (code, message) = t.err_coded("take_over", json!({}));
+    assert_eq!(code, "held", "{message}");
+    assert!(t.shell().backend.attached());
+    t.home.kill_daemon();
+    t.ok("take_over", json!({}));
+    assert!(!t.shell().backend.attached());
+    assert_eq!(t.home.engine_pid(), Some(std::process::id()), "this process owns the home");
+    let web = t.service("web");
+    assert_eq!((web["state"].as_str(), web["pid"].as_u64()), (Some("running"), Some(pid as u64)), "adopted");
+    assert!(t.ok("snapshot", json!({}))["attached"] == false);
 }

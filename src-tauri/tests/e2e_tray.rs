@@ -211,6 +211,35 @@ async fn attached_to_a_daemon_the_tray_drives_it_and_quit_leaves_it_running() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_tray_whose_daemon_died_offers_to_start_the_engine_here() {
+    let mut home = support::home();
+    home.enabled_sh_unit("web", "while :; do sleep 1; done", "");
+    home.start_daemon();
+    let pid = wait_for("the daemon runs web", || home.try_pid("web"));
+    let Session { desktop, env, .. } = &session(&home).await;
+    let mut app = launch(&home, env, &["--hidden"], "app.log");
+    wait_until("the tray registers", || desktop.item().is_some());
+    wait_menu(desktop, &home, "the daemon's service", |m| submenu(m, "web: running").map(|_| ())).await;
+    home.kill_daemon();
+    let offer = wait_menu(desktop, &home, "the offer to run the engine here", |m| {
+        m.children.iter().find(|n| n.label == "Start the engine here").map(|n| n.id)
+    })
+    .await;
+    desktop.click(offer).await.unwrap();
+    // The app owns the home now and adopted the daemon's service: the same process runs.
+    wait_until("the app owns the home", || home.engine_pid() == Some(app.0.id()));
+    let label = format!("web: running (pid {pid})");
+    let menu =
+        wait_menu(desktop, &home, "the adopted service", |m| submenu(m, &label).map(|_| m.clone())).await;
+    assert!(menu.children.iter().all(|n| n.label != "Start the engine here"), "{:?}", menu.labels());
+    assert_eq!(home.try_pid("web"), Some(pid), "the CLI reaches the app's engine");
+    // Owning it now, Quit stops the services.
+    desktop.click(top(&menu, "Quit").id).await.unwrap();
+    assert!(wait_exit(&mut app).success(), "{}", home.log("app.log"));
+    wait_until("web stopped with the app", || !alive(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_window_leaves_the_app_in_the_tray_and_the_menu_reopens_it() {
     let home = support::home();
     home.enabled_sh_unit("web", "while :; do sleep 1; done", "");

@@ -10,6 +10,7 @@ mod daemon;
 mod git_sync;
 mod lifecycle;
 mod logs;
+mod new_user;
 
 use gitvisor_testkit::Home;
 

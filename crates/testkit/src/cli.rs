@@ -25,6 +25,13 @@ impl Home {
         c
     }
 
+    /// [`Home::cmd`] with `args`: for a command a test spawns or runs with more environment.
+    pub fn cmd_with(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(args);
+        c
+    }
+
     pub fn try_run(&self, args: &[&str]) -> std::io::Result<Output> {
         self.cmd().args(args).output()
     }
