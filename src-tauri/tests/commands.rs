@@ -154,12 +154,11 @@ fn bad_arguments_get_one_clear_error() {
     assert!(missing.contains("name"), "names the missing argument: {missing}");
     let wrong_type = t.err("history", json!({ "limit": "ten" }));
     assert!(wrong_type.contains("limit"), "{wrong_type}");
-    let bad_id = t.err("crash_show", json!({ "id": "../../etc/passwd" }));
-    assert!(bad_id.contains("../../etc/passwd"), "names the id: {bad_id}");
-    let unknown_id = t.err("crash_show", json!({ "id": "20260101T000000Z-web-1" }));
-    assert!(unknown_id.contains("20260101T000000Z-web-1"), "{unknown_id}");
-    let relative = t.err("crash_export", json!({ "id": "20260101T000000Z-web-1", "path": "out.tar.gz" }));
-    assert!(!relative.is_empty());
+    let bad_id = t.err_coded("crash_show", json!({ "id": "../../etc/passwd" }));
+    assert_eq!(bad_id.0, "crash_report");
+    assert!(bad_id.1.contains("\"../../etc/passwd\" is not a crash report id"), "names the id: {bad_id:?}");
+    let unknown_id = t.err_coded("crash_show", json!({ "id": "crash-web-20260101T000000Z-0001" }));
+    assert_eq!(unknown_id, ("crash_report".into(), "no crash report crash-web-20260101T000000Z-0001".into()));
     let commit = t.err("commit_diff", json!({ "commit": "no-such-commit" }));
     assert!(commit.contains("no-such-commit"), "{commit}");
     let rollback = t.err("rollback", json!({ "commit": "0000000" }));
@@ -270,6 +269,9 @@ fn crash_reports_list_show_export_and_mark_seen() {
     assert!(std::fs::metadata(&out).unwrap().len() > 0);
     let again = t.err("crash_export", json!({ "id": id, "path": out.display().to_string() }));
     assert!(again.contains("exists"), "never overwrites: {again}");
+    // A relative target is refused for what it is (the id is a real report's).
+    let relative = t.err_coded("crash_export", json!({ "id": id, "path": "out.tar.gz" }));
+    assert_eq!(relative, ("crash_report".into(), "export target out.tar.gz must be an absolute path".into()));
     let shell = t.app.state::<Shell>();
     let list =
         tauri::async_runtime::block_on(shell.backend.call(gitvisor_protocol::CrashList::default())).unwrap();

@@ -104,7 +104,7 @@ fn a_burst_of_commits_is_applied_once_at_its_end() {
     h.start_daemon();
     let before = h.sync_history().len();
     let script = format!(
-        "set -e; cd {}; for i in 0 1 2 3 4 5 6 7 8 9; do printf \"[Service]\\nExecStart=/bin/sh -c 'echo burst-$i; while :; do sleep 1; done'\\n[Install]\\nWantedBy=default.target\\n\" > burst.service; git add burst.service; git -c user.name=t -c user.email=t@e commit -q -m \"burst $i\"; done",
+        "set -e; cd {}; for i in 0 1 2 3 4 5 6 7 8 9; do printf \"[Service]\\nExecStart=/bin/sh -c 'echo burst-$i; while :; do sleep 1; done'\\n[Install]\\nWantedBy=default.target\\n\" > burst.service; git add burst.service; git -c user.name=t -c user.email=t@e commit -q -m \"burst $i\"; date +%s%N >> ../burst-times; done",
         h.services().display()
     );
     let o = Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
@@ -116,8 +116,17 @@ fn a_burst_of_commits_is_applied_once_at_its_end() {
         String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).into_owned();
     assert!(cmdline.contains("echo burst-9"), "{cmdline}");
     let new: Vec<Value> = h.sync_history()[before..].to_vec();
-    assert_eq!(new.len(), 1, "one sync for the burst: {new:#?}");
-    assert_eq!(new[0]["new"], head);
+    // One sync per quiet period of the debounce: one for a burst whose commits came close
+    // together. A machine that stalled the burst itself (a gap near the 700 ms window between
+    // two commits) may cut it in two there, and only there.
+    let times: Vec<u64> = std::fs::read_to_string(h.path().join("burst-times"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let cuts = times.windows(2).filter(|w| w[1] - w[0] >= 500_000_000).count();
+    assert!(new.len() <= 1 + cuts, "{} syncs for a burst with {cuts} long gaps: {new:#?}", new.len());
+    assert_eq!(new.last().unwrap()["new"], head, "the burst's end is what runs");
 }
 
 #[test]
@@ -235,7 +244,9 @@ fn a_merge_in_progress_is_reported_and_nothing_breaks() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-    let _ = h.run(&["sync"]);
+    let o = h.run(&["sync"]);
+    assert_eq!(o.status.code(), Some(1), "a sync that cannot apply says so");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not applied: a merge is in progress"));
     let s = h.status();
     assert!(s["repo_problem"].as_str().unwrap().contains("merge is in progress"), "{s:#}");
     assert_eq!(s["commit"], c);

@@ -14,6 +14,12 @@ mod new_user;
 
 use gitvisor_testkit::Home;
 
+/// Fails a test that needs root when it runs as another user (under CI, where `build.rs` does
+/// not let such tests be ignored).
+fn need_root(what: &str) {
+    assert_eq!(unsafe { libc::geteuid() }, 0, "{what} needs root: run the suite as root");
+}
+
 /// A fresh home driven by this package's `gitvisor` binary.
 fn home() -> Home {
     Home::new(env!("CARGO_BIN_EXE_gitvisor"))

@@ -296,15 +296,17 @@ fn stop_and_start_say_what_else_they_stopped_or_started_and_why() {
 #[test]
 fn a_refusal_names_the_service_not_the_lock_key() {
     let mut h = home();
-    h.sh_unit("stubborn", "trap '' TERM; while :; do sleep 0.1; done", "TimeoutStopSec=30s");
+    let release = h.work().join("release");
+    let script = format!("trap \"\" TERM; while [ ! -e {} ]; do sleep 0.05; done", release.display());
+    h.sh_unit("stubborn", &script, "TimeoutStopSec=1h");
     h.start_daemon();
     h.ok(&["start", "stubborn"]);
     let mut stop = h.cmd_with(&["stop", "stubborn"]).spawn().unwrap();
     h.wait_until("the stop holds the lock", || h.service("stubborn")["busy"] == "stop");
     let (code, err) = fails(&h, &["restart", "stubborn"]);
     assert_eq!((code, err.as_str()), (Some(1), "gitvisor: stubborn: stop in progress on stubborn"));
-    let _ = stop.kill();
-    let _ = stop.wait();
+    std::fs::write(&release, "").unwrap();
+    assert!(gitvisor_testkit::wait_exit(&mut stop, "gitvisor stop").success());
 }
 
 #[test]

@@ -293,3 +293,41 @@ pub fn graph(gv: &Gitvisor, dir: &Path, layers: usize, width: usize, dependencie
     sweep(dir);
     outcome
 }
+
+/// Planning the start order of 1000 units in the engine's own code (no processes): what a sync
+/// or a start pays for the graph, apart from spawning.
+#[derive(serde::Serialize, Debug)]
+pub struct Plan {
+    pub units: usize,
+    pub runs: usize,
+    pub median_ms: f64,
+    pub max_ms: f64,
+}
+
+/// 1000 units, each requiring the one before, after the one at half its index and wanting the
+/// one seven before: a dense graph, planned `runs` times.
+pub fn plan(runs: usize) -> Plan {
+    use gitvisor_graph::{plan, Node};
+    let units = 1000;
+    let nodes: Vec<Node> = (0..units)
+        .rev()
+        .map(|i| Node {
+            name: format!("svc{i:04}"),
+            requires: if i > 0 { vec![format!("svc{:04}", i - 1)] } else { vec![] },
+            after: if i > 10 { vec![format!("svc{:04}", i / 2)] } else { vec![] },
+            wants: if i > 10 { vec![format!("svc{:04}", i - 7)] } else { vec![] },
+            before: vec![],
+        })
+        .collect();
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let p = plan(&nodes);
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(p.order.len(), units);
+            ms
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Plan { units, runs, median_ms: times[runs / 2], max_ms: times[runs - 1] }
+}

@@ -111,6 +111,8 @@ pub struct Column {
     pub graph: Option<figures::Graph>,
     /// The same 1000 units without dependencies, to tell the graph's cost from the services'.
     pub flat: Option<figures::Graph>,
+    /// gitvisor only: planning 1000 units' start order, in process.
+    pub plan: Option<figures::Plan>,
     /// gitvisor only: from `git commit` to the new version running.
     pub commit: Option<commit::CommitToRunning>,
     /// gitvisor only: crash report of a 50 MiB, 5,000-file working tree.
@@ -228,6 +230,8 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         eprintln!("1000 services without dependencies: gitvisor");
         let dir = scratch.join("gitvisor-1000-flat");
         gcol.flat = record(&mut gcol, "flat", &dir, |d| figures::graph(&gv, d, 20, 50, false))?;
+        eprintln!("planning 1000 units: gitvisor's graph code");
+        gcol.plan = Some(figures::plan(if o.quick { 20 } else { 200 }));
     }
     if o.wants("commit") {
         let samples = if o.quick { 10 } else { 50 };

@@ -262,6 +262,12 @@ impl Report {
                     out.push_str(&format!("    - last start per layer (s): {}\n", layers.join(", ")));
                 }
             }
+            if let Some(p) = &c.plan {
+                out.push_str(&format!(
+                    "  - planning the start order of {} units (dense graph, in process): median {:.2} ms, max {:.2} ms over {} runs\n",
+                    p.units, p.median_ms, p.max_ms, p.runs
+                ));
+            }
             if let Some(m) = &c.commit {
                 out.push_str(&format!(
                     "  - commit to running: {} commits, min {:.1} ms, max {:.1} ms; `git commit` itself took {:.1} ms (median, not counted); {} syncs recorded in sync-history.jsonl\n",

@@ -125,24 +125,39 @@ mod tests {
         EventKind::EngineStopping
     }
 
-    #[tokio::test]
-    async fn subscribers_receive_in_priority_order() {
+    /// Records, in order, which waiting subscriber an event reached: a send wakes the
+    /// receiver's waker at once, so the wake order is the delivery order.
+    struct Woken {
+        priority: Priority,
+        log: Arc<Mutex<Vec<Priority>>>,
+    }
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.log.lock().unwrap().push(self.priority);
+        }
+    }
+
+    #[test]
+    fn subscribers_receive_in_priority_order() {
+        use Priority::*;
         let bus = EventBus::new();
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut socket = bus.subscribe(Priority::Socket, 8);
-        let mut crash = bus.subscribe(Priority::CrashReporter, 8);
-        let mut tray = bus.subscribe(Priority::Tray, 8);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        // Subscribed out of order, each waiting for its next event.
+        let mut subs: Vec<Subscription> = [Socket, CrashReporter, Window, Tray, Notifications, Maintenance]
+            .into_iter()
+            .map(|p| bus.subscribe(p, 8))
+            .collect();
+        for (sub, p) in subs.iter_mut().zip([Socket, CrashReporter, Window, Tray, Notifications, Maintenance])
         {
-            let inner = bus.inner.lock().unwrap();
-            let prios: Vec<Priority> = inner.subscribers.iter().map(|s| s.priority).collect();
-            assert_eq!(prios, vec![Priority::CrashReporter, Priority::Tray, Priority::Socket]);
+            let waker = std::task::Waker::from(Arc::new(Woken { priority: p, log: log.clone() }));
+            assert!(sub.rx.poll_recv(&mut std::task::Context::from_waker(&waker)).is_pending());
         }
         bus.publish(stopping());
-        for (name, sub) in [("crash", &mut crash), ("tray", &mut tray), ("socket", &mut socket)] {
-            let e = sub.recv().await.unwrap();
-            order.lock().unwrap().push((name, e.seq));
+        assert_eq!(*log.lock().unwrap(), [CrashReporter, Maintenance, Tray, Window, Notifications, Socket]);
+        for sub in &mut subs {
+            assert_eq!(sub.rx.try_recv().unwrap().seq, 1, "each got the event");
         }
-        assert!(order.lock().unwrap().iter().all(|(_, seq)| *seq == 1));
     }
 
     #[tokio::test]

@@ -1,5 +1,3 @@
-use std::time::Instant;
-
 use super::*;
 
 fn node(name: &str) -> Node {
@@ -122,8 +120,9 @@ fn empty_set() {
     assert_eq!(plan(&[]), Plan::default());
 }
 
+/// Its time is a benchmark figure (`scripts/bench`, "planning the start order"), not a test.
 #[test]
-fn thousand_nodes_plan_quickly() {
+fn a_thousand_node_graph_is_ordered() {
     let mut nodes: Vec<Node> = (0..1000)
         .map(|i| {
             let mut n = node(&format!("svc{i:04}"));
@@ -138,13 +137,10 @@ fn thousand_nodes_plan_quickly() {
         })
         .collect();
     nodes.reverse();
-    let started = Instant::now();
     let plan = plan(&nodes);
-    let elapsed = started.elapsed();
     assert_eq!(plan.order.len(), 1000);
     assert_eq!(plan.order[0], "svc0000");
     assert_eq!(plan.order[999], "svc0999");
-    assert!(elapsed.as_millis() < 100, "plan took {elapsed:?}");
 }
 
 #[test]

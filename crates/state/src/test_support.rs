@@ -1,7 +1,9 @@
 //! Re-running this test binary as a second process, for tests about other processes.
 //!
 //! The parent runs one named test in a child with an environment variable set; that test
-//! sees the variable, does its part, prints [`READY`] and waits for its stdin to close.
+//! sees the variable, does its part, prints [`READY`] and waits for its stdin to close. Such a
+//! helper is `#[ignore]`d, so a plain test run never counts it as a pass; the child runs it
+//! with `--ignored`, and it fails if it finds no variable.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -21,7 +23,7 @@ impl TestChild {
     /// returns once it printed that it is ready.
     pub fn spawn(name: &str, env: &[(&str, &str)]) -> TestChild {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -58,6 +60,11 @@ impl Drop for TestChild {
         drop(self.stdin.take());
         let _ = self.child.wait();
     }
+}
+
+/// In the child: the value its parent set for it.
+pub fn parent_set(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("a helper run by its parent test, which sets {var}"))
 }
 
 /// In the child: tell the parent we are ready, then wait until it lets us go.

@@ -4,11 +4,13 @@
 //! the engine does not answer or has no such service: a test that expects an engine. The `try_`
 //! ones give `None` instead: a test that looks whether an engine answers at all.
 
+use std::io::Read;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::wait::poll;
+use crate::wait::{poll, DEADLINE};
 use crate::Home;
 
 impl Home {
@@ -32,8 +34,39 @@ impl Home {
         c
     }
 
+    /// Runs `gitvisor ARGS` to its end; one that does not end within [`DEADLINE`] (a hung
+    /// engine) is killed and fails the test instead of hanging it.
     pub fn try_run(&self, args: &[&str]) -> std::io::Result<Output> {
-        self.cmd().args(args).output()
+        self.run_within(args, DEADLINE)
+    }
+
+    /// Like [`Home::try_run`] with its own bound.
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> std::io::Result<Output> {
+        let mut child = self.cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let read = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = read(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+        let err = read(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("gitvisor {args:?} did not finish within {limit:?}{}", self.daemon_log_section());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Ok(Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
