@@ -332,3 +332,65 @@ fn a_detached_head_is_reported_and_the_last_commit_keeps_running() {
     assert_eq!(s["commit"], c);
     assert_eq!(h.service("svc")["pid"].as_u64(), pid);
 }
+
+#[test]
+fn a_sync_that_finds_a_unit_busy_applies_its_commit_when_the_operation_ends() {
+    let mut h = home();
+    let release = h.work().join("release");
+    let script = |tag: &str| {
+        format!("trap \"\" TERM; echo {tag}; while [ ! -e {} ]; do sleep 0.05; done", release.display())
+    };
+    h.start_daemon();
+    let c = h.commit_unit("busy", &h.enabled_sh_unit_text("v1", &script("v1"), "TimeoutStopSec=1h"), "v1");
+    h.wait_commit(&c);
+    h.wait_state("busy", "running");
+    // A user's stop holds the service until the test releases its process.
+    let mut stop = h.cmd_with(&["stop", "busy"]).spawn().unwrap();
+    h.wait_until("the stop holds busy", || h.service("busy")["busy"] == "stop");
+    let v2 = h.commit_unit("busy", &h.enabled_sh_unit_text("v2", &script("v2"), "TimeoutStopSec=1h"), "v2");
+    let o = h.run(&["sync"]);
+    assert_eq!(o.status.code(), Some(1), "partly applied: {}", String::from_utf8_lossy(&o.stdout));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("error: busy: stop in progress on busy"), "{out}");
+    assert_ne!(h.status()["commit"], v2, "not applied while busy");
+    // The stop ends; the engine applies the commit by itself.
+    std::fs::write(&release, "").unwrap();
+    assert!(gitvisor_testkit::wait_exit(&mut stop, "gitvisor stop").success());
+    h.wait_commit(&v2);
+    assert_eq!(h.service("busy")["description"], "v2");
+}
+
+#[test]
+fn a_changed_unit_whose_new_version_fails_to_start_is_failed_and_said_so() {
+    let mut h = home();
+    h.start_daemon();
+    let c = h.commit_unit("svc", &sleeper(&h, "good", ""), "good");
+    h.wait_commit(&c);
+    h.wait_state("svc", "running");
+    let broken = sleeper(&h, "good", "")
+        .replace(&format!("WorkingDirectory={}", h.work().display()), "WorkingDirectory=/nonexistent/dir");
+    let c = h.commit_unit("svc", &broken, "broken");
+    h.wait_commit(&c);
+    let s = h.wait_state("svc", "failed");
+    assert!(s["error"].as_str().unwrap().contains("/nonexistent/dir"), "{s:#}");
+    let sync = h.sync_history().pop().unwrap();
+    let errors = sync["errors"].to_string();
+    assert!(errors.contains("svc: restarted with its new version, which did not start"), "{sync:#}");
+}
+
+#[test]
+fn an_existing_unit_that_a_commit_newly_enables_is_started() {
+    let mut h = home();
+    h.start_daemon();
+    let c = h.commit_unit("later", &h.sh_unit_text("exec sleep 1000", ""), "disabled");
+    h.wait_commit(&c);
+    assert_eq!(h.state("later"), "stopped");
+    let c = h.commit_unit("later", &h.enabled_sh_unit_text("later", "exec sleep 1000", ""), "enable");
+    h.wait_commit(&c);
+    let s = h.wait_state("later", "running");
+    assert_eq!(s["enabled"], true);
+    assert_eq!(
+        h.sync_history().pop().unwrap()["actions"],
+        serde_json::json!(["updated later (changed; not running)", "started later (enabled)"])
+    );
+}

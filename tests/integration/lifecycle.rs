@@ -1,6 +1,6 @@
 //! Start, stop, restart of real processes through a real daemon.
 
-use gitvisor_testkit::{alive, wait_dead, wait_file};
+use gitvisor_testkit::{alive, wait_dead, wait_file, wait_line};
 
 use crate::home;
 
@@ -150,6 +150,51 @@ fn exec_stop_runs_before_the_signal() {
     let pid = h.pid("graceful").unwrap();
     h.ok(&["stop", "graceful"]);
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), pid.to_string());
+    wait_dead(pid);
+}
+
+#[test]
+fn an_exec_stop_that_cannot_start_is_logged_and_the_stop_goes_on() {
+    let mut h = home();
+    h.sh_unit("nostop", "exec sleep 1000", "ExecStop=/nonexistent/stopper");
+    h.start_daemon();
+    h.ok(&["start", "nostop"]);
+    let pid = h.pid("nostop").unwrap();
+    assert_eq!(h.ok(&["stop", "nostop"]).trim(), "nostop: stopped");
+    wait_dead(pid);
+    wait_line(&h.path().join("logs/nostop.log"), |l| {
+        l.contains("ExecStop failed") && l.contains("/nonexistent/stopper")
+    });
+}
+
+#[test]
+fn an_exec_stop_that_hangs_is_killed_at_the_stop_timeout() {
+    let mut h = home();
+    let pids = h.work().join("stopper-pid");
+    h.sh_unit(
+        "hangs",
+        "exec sleep 1000",
+        &format!("ExecStop=/bin/sh -c 'echo $$ > {}; exec sleep 1000'\nTimeoutStopSec=300ms", pids.display()),
+    );
+    h.start_daemon();
+    h.ok(&["start", "hangs"]);
+    let pid = h.pid("hangs").unwrap();
+    assert_eq!(h.ok(&["stop", "hangs"]).trim(), "hangs: stopped");
+    wait_dead(pid);
+    // The stop command's process is gone too: nothing of the service outlives its stop.
+    let stopper: u32 = gitvisor_testkit::wait_file(&pids).trim().parse().unwrap();
+    wait_dead(stopper);
+}
+
+#[test]
+fn what_an_exited_main_process_leaves_in_its_group_is_killed() {
+    let mut h = home();
+    let child = h.work().join("child-pid");
+    h.sh_unit("leaver", &format!("sleep 1000 & echo $! > {}; exit 1", child.display()), "Restart=no");
+    h.start_daemon();
+    h.ok(&["start", "leaver"]);
+    h.wait_state("leaver", "exited");
+    let pid: u32 = gitvisor_testkit::wait_file(&child).trim().parse().unwrap();
     wait_dead(pid);
 }
 

@@ -168,3 +168,76 @@ fn keeper_pid(h: &Home) -> Option<u32> {
         (String::from_utf8_lossy(&cmd).contains(&needle) && alive(pid)).then_some(pid)
     })
 }
+
+#[test]
+fn lines_the_engine_was_too_slow_to_take_are_counted_in_a_gap_marker() {
+    let mut h = home();
+    let (go, release) = (h.work().join("go"), h.work().join("release"));
+    // A flood when the test says, then a line now and then when it says again.
+    let wait = |f: &std::path::Path| format!("while [ ! -e {} ]; do sleep 0.05; done", f.display());
+    let script = format!(
+        "{}; yes firehose-line | head -n 100000; {}; while :; do echo after; sleep 0.2; done",
+        wait(&go),
+        wait(&release)
+    );
+    h.sh_unit("firehose", &script, "");
+    h.start_daemon();
+    // The engine cannot read while stopped: what the keeper forwards meanwhile overflows.
+    let engine = nix::unistd::Pid::from_raw(h.daemon_pid() as i32);
+    h.ok(&["start", "firehose"]);
+    nix::sys::signal::kill(engine, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    std::fs::write(&go, "").unwrap();
+    let log = h.path().join("logs/firehose.log");
+    gitvisor_testkit::wait_until("the whole flood is in the file", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.matches(" out firehose-line").count() >= 100_000)
+    });
+    nix::sys::signal::kill(engine, nix::sys::signal::Signal::SIGCONT).unwrap();
+    std::fs::write(&release, "").unwrap();
+    // A line the keeper forwards once the engine reads again brings the count of those it
+    // could not.
+    let marker = h.wait_for("the gap marker", || {
+        let out = h.ok(&["logs", "firehose", "-n", "50"]);
+        out.lines()
+            .find(|l| l.contains(" lines not shown here: the engine was too slow; they are in the file]"))
+            .map(str::to_string)
+    });
+    let missed: u64 = marker.split('[').nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(missed > 0 && missed <= 100_000, "{marker}");
+}
+
+#[test]
+fn a_line_over_64_kib_is_split() {
+    let mut h = home();
+    // 200,000 bytes and no newline until the end: four pieces of at most 64 KiB.
+    h.sh_unit("long", "yes x | head -c 400000 | tr -d [:space:]; echo; exec sleep 1000", "");
+    h.start_daemon();
+    h.ok(&["start", "long"]);
+    let log = h.path().join("logs/long.log");
+    let output_xs = |t: &str| -> usize {
+        t.lines().filter(|l| l.contains(" out x")).map(|l| l.matches('x').count()).sum()
+    };
+    h.wait_until("the whole line is written", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| output_xs(&t) == 200_000)
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    let pieces: Vec<usize> =
+        text.lines().filter(|l| l.contains(" out x")).map(|l| l.matches('x').count()).collect();
+    assert_eq!(pieces, [65536, 65536, 65536, 3392], "split at 64 KiB, however the line arrived");
+}
+
+#[test]
+fn the_log_keeper_leaves_when_it_has_nothing_to_hold() {
+    let mut h = home();
+    h.sh_unit("svc", "exec sleep 1000", "");
+    h.start_daemon();
+    h.ok(&["start", "svc"]);
+    let keeper = keeper_pid(&h).expect("a keeper runs");
+    // The engine killed: the keeper holds the service's output and stays.
+    h.kill_daemon();
+    assert!(alive(keeper));
+    h.start_daemon();
+    assert_eq!(keeper_pid(&h), Some(keeper), "the next engine finds it");
+    // A clean stop ends the services: with no pipe to hold and no engine, it leaves.
+    assert_eq!(h.stop_daemon(), Some(0));
+    gitvisor_testkit::wait_dead(keeper);
+}

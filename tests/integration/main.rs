@@ -7,6 +7,7 @@ mod background;
 mod cli;
 mod crash_reports;
 mod daemon;
+mod engine_restart;
 mod git_sync;
 mod lifecycle;
 mod logs;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use gitvisor_graph::{start_batch, stop_batch};
 use gitvisor_protocol::{
-    ErrorCode, Method, OpOutcome, OpReply, Restart, ServiceName, ServiceState, Start, Stop,
+    ErrorCode, Method, OpOutcome, OpReply, Restart, ServiceName, ServiceState, Start, Stop, SyncNow,
 };
 use gitvisor_state::LockError;
 use tokio::sync::oneshot;
@@ -247,6 +247,10 @@ impl Engine {
             .await
             .map_err(OpError::Lock)
             .and_then(|r| r);
+        // The lock is free again: a sync that found it taken can apply its commit now.
+        if op != SyncNow::NAME {
+            self.resume_waiting_sync();
+        }
         match result {
             Ok(o) if o.ok => OpOutcome {
                 name: name.to_string(),

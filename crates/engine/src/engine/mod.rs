@@ -62,6 +62,9 @@ struct Inner {
     registry: RwLock<Registry>,
     background: Background,
     shut_down: Mutex<bool>,
+    /// A sync found a service busy with a user's operation and left its commit unapplied: the
+    /// end of that operation syncs again.
+    sync_waiting: std::sync::atomic::AtomicBool,
     /// The commit that runs.
     applied: RwLock<Option<String>>,
     /// Why the repository cannot be followed now, if it cannot.

@@ -72,6 +72,7 @@ impl Engine {
                 registry: RwLock::new(Registry::new(units)),
                 background: Background::new(),
                 shut_down: Mutex::new(false),
+                sync_waiting: Default::default(),
                 applied: RwLock::new(start_commit.map(|c| c.to_string())),
                 repo_problem: RwLock::new(head.err()),
                 crash: Mutex::new(None),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gitvisor_protocol::{EventKind, Method, OpOutcome, ServiceState, SyncNow, SyncReport};
+use gitvisor_protocol::{ErrorCode, EventKind, Method, OpOutcome, ServiceState, SyncNow, SyncReport};
 use gitvisor_state::LockError;
 use gitvisor_units::Unit;
 
@@ -70,6 +70,20 @@ impl Engine {
         self.inner.background.spawn(WATCHER, watch.work);
     }
 
+    /// After a user's operation: if a sync waited for it, sync again now (as a background task,
+    /// so the operation's answer does not wait for it).
+    pub(super) fn resume_waiting_sync(&self) {
+        if !self.inner.sync_waiting.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.background.spawn("sync after an operation", async move {
+            if let Some(inner) = weak.upgrade() {
+                Engine { inner }.sync_logged().await;
+            }
+        });
+    }
+
     /// No sync starts after this returns.
     pub(super) async fn stop_watcher(&self) {
         self.inner.background.stop(WATCHER).await;
@@ -110,7 +124,11 @@ impl Engine {
         let plan = plan(&current, &next.units, &next.invalid_units);
         let order: Vec<String> = next.plan().order;
         let position = |n: &str| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
-        let mut retry = false;
+        // Services an operation held: the commit is applied once they are free. Those this
+        // engine's own operations held sync again when the operation ends; those another
+        // holder has, at the next sync.
+        let mut busy: Vec<String> = Vec::new();
+        let mut busy_here: Vec<String> = Vec::new();
         report.errors.extend(next.invalid.iter().cloned());
 
         // 1. Removed: stop (dependents first), then forget.
@@ -120,7 +138,12 @@ impl Engine {
                 if r.ok {
                     report.actions.push(format!("stopped {} (removed)", r.name));
                 } else {
-                    retry |= is_busy(&r);
+                    if is_busy(&r) {
+                        busy.push(r.name.clone());
+                    }
+                    if r.code == Some(ErrorCode::InProgress) {
+                        busy_here.push(r.name.clone());
+                    }
                     report.errors.push(format!("{}: {}", r.name, r.error.unwrap_or_default()));
                     continue;
                 }
@@ -157,7 +180,10 @@ impl Engine {
                 })
                 .await;
             if is_busy(&out) {
-                retry = true;
+                busy.push(name.clone());
+                if out.code == Some(ErrorCode::InProgress) {
+                    busy_here.push(name.clone());
+                }
                 report.errors.push(format!("{name}: {}", out.error.unwrap_or_default()));
                 continue;
             }
@@ -240,9 +266,17 @@ impl Engine {
             }
         }
 
-        // A unit busy with a user's operation is applied at the next sync: the commit is not
-        // marked applied until then.
-        report.applied = !retry;
+        // A unit busy with an operation is applied by a later sync: the commit is not marked
+        // applied until then.
+        report.applied = busy.is_empty();
+        if !busy_here.is_empty() {
+            self.inner.sync_waiting.store(true, std::sync::atomic::Ordering::SeqCst);
+            // An operation that ended while this sync ran found no sync waiting: go again now.
+            let held: Vec<String> = self.inner.locks.current().into_iter().map(|(k, _)| k).collect();
+            if !busy_here.iter().any(|n| held.contains(&super::lifecycle::lock_key(n))) {
+                self.resume_waiting_sync();
+            }
+        }
         if report.applied {
             *self.inner.applied.write().unwrap_or_else(|e| e.into_inner()) = Some(commit.clone());
             self.inner.store.set_applied(Some(commit.clone()));

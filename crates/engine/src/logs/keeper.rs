@@ -232,7 +232,10 @@ async fn pump(
         let mut lines = Vec::new();
         let mut start = 0;
         while let Some(i) = pending[start..].iter().position(|&b| b == b'\n') {
-            lines.push(make_line(&pending[start..start + i], at_us, stream));
+            // A line longer than MAX_LINE is split even when its end came in the same read.
+            for piece in pending[start..start + i].chunks(MAX_LINE) {
+                lines.push(make_line(piece, at_us, stream));
+            }
             start += i + 1;
         }
         pending.drain(..start);

@@ -33,6 +33,8 @@ pub enum Input {
 pub enum Action {
     Spawn,
     RunExecStop,
+    /// SIGKILL what `ExecStop=` started: it outlived the stop timeout.
+    KillExecStop,
     /// Send this signal to the service's process group.
     Signal(i32),
     /// SIGKILL the process group.
@@ -180,7 +182,11 @@ impl Machine {
             (Stopping, Input::Timer) => match self.stop_phase {
                 Some(StopPhase::ExecStop) => {
                     self.stop_phase = Some(StopPhase::Signal);
-                    vec![Action::Signal(policy.kill_signal), Action::ArmTimer(policy.timeout_stop)]
+                    vec![
+                        Action::KillExecStop,
+                        Action::Signal(policy.kill_signal),
+                        Action::ArmTimer(policy.timeout_stop),
+                    ]
                 }
                 _ => {
                     self.stop_phase = Some(StopPhase::Kill);
@@ -421,7 +427,8 @@ mod tests {
         m.step(&p, Input::Stop, now);
         assert_eq!(
             m.step(&p, Input::Timer, now),
-            vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]
+            vec![Action::KillExecStop, Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)],
+            "the ExecStop command that hung is killed, not left behind"
         );
     }
 

@@ -346,6 +346,15 @@ impl Task {
                 }
                 None
             }
+            Action::KillExecStop => {
+                if let Some(p) = &self.exec_stop {
+                    self.ctx
+                        .logs
+                        .note(&self.ctx.name, format!("ExecStop timed out; killing its process {}", p.pid));
+                    process::signal_group(p.pid, libc::SIGKILL);
+                }
+                None
+            }
             Action::KillLeftovers => {
                 // Whatever the exited main process left behind would outlive the service.
                 if let Some(c) = self.containment.take() {
