@@ -105,6 +105,11 @@ pub enum Cmd {
     Validate { path: Option<PathBuf> },
     /// Print the effective settings from config.toml.
     Config,
+    /// Git maintenance (`git gc --auto`) of the services repository and `[maintenance] repos`.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCmd,
+    },
     /// Install a systemd user unit that runs `gitvisor daemon` at login (a server, or a desktop
     /// without the tray), and start it when a user manager runs.
     InstallUserService {
@@ -112,6 +117,17 @@ pub enum Cmd {
         #[arg(long)]
         remove: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum MaintenanceCmd {
+    /// The settings, the runs going and the last ones, and why the last skipped run was skipped.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run it now wherever the safety checks allow (every check but the minimum interval).
+    Run,
 }
 
 #[derive(Subcommand)]

@@ -57,6 +57,9 @@ fn describe(ev: &Event) -> String {
             s
         }
         EventKind::CrashReport { service, id } => format!("{service}: crash report {id}"),
+        EventKind::Maintenance { run } => {
+            format!("git maintenance of {}: {}", run.repo, super::maintenance::outcome(run))
+        }
         EventKind::EngineStarted { pid } => format!("engine {pid} started"),
         EventKind::EngineStopping => "engine stopping".into(),
         EventKind::Lagged { missed } => format!("({missed} events missed: reading too slowly)"),

@@ -6,6 +6,7 @@ mod edit;
 mod events;
 mod git;
 mod logs;
+mod maintenance;
 mod ops;
 mod status;
 mod user_service;
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Capture { name } => crash::capture(&mut connect(&paths).await?, name).await,
         Cmd::Validate { path } => validate::run(&paths, path),
         Cmd::Config => config::run(&paths),
+        Cmd::Maintenance { command } => maintenance::run(&mut connect(&paths).await?, command).await,
         Cmd::InstallUserService { remove } => user_service::run(&paths, home.as_deref(), remove),
     }
 }

@@ -22,7 +22,10 @@ fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
             .expect("the engine opens on a fresh home");
         let mut running = engine.background_tasks();
         running.sort();
-        assert_eq!(running, ["capture sweeper", "crash reporter", "git watcher", "state writer"]);
+        assert_eq!(
+            running,
+            ["capture sweeper", "crash reporter", "git watcher", "maintenance timer", "state writer"]
+        );
         assert!(metrics.num_alive_tasks() > before);
         drop(engine);
         // Every task ends (aborted or finished) without anyone stopping it by hand.

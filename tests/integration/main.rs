@@ -11,6 +11,7 @@ mod engine_restart;
 mod git_sync;
 mod lifecycle;
 mod logs;
+mod maintenance;
 mod new_user;
 
 use gitvisor_testkit::Home;

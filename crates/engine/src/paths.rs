@@ -22,6 +22,8 @@ pub struct Paths {
     pub engine_lock: PathBuf,
     /// Lock files of the lock primitive.
     pub locks: PathBuf,
+    /// The last git maintenance runs (`gitvisor maintenance status`).
+    pub maintenance: PathBuf,
 }
 
 impl Paths {
@@ -40,6 +42,7 @@ impl Paths {
             edit_recovery: dir.join("edit-recovery"),
             engine_lock: dir.join("engine.lock"),
             locks: dir.join("locks"),
+            maintenance: dir.join("maintenance.json"),
         }
     }
 
@@ -69,6 +72,7 @@ impl Paths {
             edit_recovery: data.join("edit-recovery"),
             engine_lock: data.join("engine.lock"),
             locks: data.join("locks"),
+            maintenance: data.join("maintenance.json"),
         }
     }
 

@@ -185,6 +185,18 @@ impl Handler for Disable {
     }
 }
 
+impl Handler for MaintenanceStatus {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::MaintenanceStatusReply, CallError> {
+        Ok(engine.maintenance_status())
+    }
+}
+
+impl Handler for MaintenanceRunNow {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::MaintenanceRunReply, CallError> {
+        Ok(engine.maintenance_run())
+    }
+}
+
 impl Handler for Capture {
     async fn handle(self, engine: &Engine) -> Result<CaptureReply, CallError> {
         Ok(engine.capture(&self.name).await?)
@@ -222,6 +234,8 @@ impl Engine {
             Call::Capture(m) => reply(self, m).await,
             Call::Enable(m) => reply(self, m).await,
             Call::Disable(m) => reply(self, m).await,
+            Call::MaintenanceStatus(m) => reply(self, m).await,
+            Call::MaintenanceRunNow(m) => reply(self, m).await,
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod frame;
+pub mod maintenance;
 pub mod message;
 pub mod methods;
 pub mod name;
@@ -15,6 +16,7 @@ pub mod types;
 
 pub use client::{Client, ClientError};
 pub use frame::{FrameError, FrameReader, MAX_FRAME};
+pub use maintenance::*;
 pub use message::{ErrorCode, Notification, Request, Response, RpcError};
 pub use methods::*;
 pub use name::ServiceName;

@@ -97,6 +97,15 @@ pub struct CrashList {
     pub service: Option<ServiceName>,
 }
 
+/// The state of git maintenance (`gitvisor maintenance status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceStatus {}
+
+/// Runs git maintenance now on every repository where the safety checks allow it (all but the
+/// minimum interval); answers at once, the runs go on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceRunNow {}
+
 /// Enables services: a commit adding `[Install] WantedBy=default.target` to each unit that
 /// lacks one, applied at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +195,8 @@ method!(CommitDiff, "commit.diff", String);
 method!(CrashList, "crash.list", CrashListReply);
 method!(Enable, "enable", EnableReply);
 method!(Disable, "disable", EnableReply);
+method!(MaintenanceStatus, "maintenance.status", crate::MaintenanceStatusReply);
+method!(MaintenanceRunNow, "maintenance.run", crate::MaintenanceRunReply);
 method!(CrashShow, "crash.show", CrashShowReply);
 method!(CrashExport, "crash.export", CrashExportReply);
 method!(CrashRm, "crash.rm", CrashRmReply);
@@ -274,6 +285,8 @@ calls!(
     Capture,
     Enable,
     Disable,
+    MaintenanceStatus,
+    MaintenanceRunNow,
 );
 
 #[cfg(test)]
@@ -326,6 +339,8 @@ mod tests {
             Capture { name: ServiceName::new("a") }.into(),
             Enable { names: vec![ServiceName::new("a")] }.into(),
             Disable { names: vec![ServiceName::new("a")] }.into(),
+            MaintenanceStatus {}.into(),
+            MaintenanceRunNow {}.into(),
         ];
         assert_eq!(calls.len(), METHOD_NAMES.len(), "a method is missing from this test");
         for call in calls {

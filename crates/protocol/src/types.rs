@@ -325,6 +325,10 @@ pub enum EventKind {
         service: String,
         id: String,
     },
+    /// A git maintenance run finished.
+    Maintenance {
+        run: crate::MaintenanceRun,
+    },
     EngineStarted {
         pid: u32,
     },

@@ -36,7 +36,7 @@ pub use append::append_locked;
 pub use atomic::write_atomic;
 pub use home_lock::{HomeLock, HomeLockError};
 pub use json_file::{load_or_default, save, Loaded};
-pub use lock::{Acquire, Guard, LocalLocks, LockBackend, LockError, Locks};
+pub use lock::{Acquire, Guard, LocalLocks, LockBackend, LockError, LockHold, Locks};
 pub use paths::{join_inside, PathError, PathErrorReason};
 
 #[cfg(test)]

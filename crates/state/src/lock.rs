@@ -101,12 +101,16 @@ impl Locks {
     /// Runs `f` holding `key` for `op`, or refuses without running it. Only for a backend
     /// that answers without waiting (the local one); another is a backend error.
     pub fn with_lock_sync<T>(&self, key: &str, op: &str, f: impl FnOnce() -> T) -> Result<T, LockError> {
+        let _held = self.try_hold(key, op)?;
+        Ok(f())
+    }
+
+    /// Takes `key` for `op` now, or refuses: the returned hold keeps it until dropped, so a
+    /// task can carry it. Only for a backend that answers without waiting (the local one).
+    pub fn try_hold(&self, key: &str, op: &str) -> Result<LockHold, LockError> {
         let mut acquire = pin!(self.acquire(key, op));
         match acquire.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(held) => {
-                let _held = held?;
-                Ok(f())
-            }
+            Poll::Ready(held) => held.map(|h| LockHold { _held: h }),
             Poll::Pending => Err(LockError::Backend("this lock backend cannot be used synchronously".into())),
         }
     }
@@ -162,6 +166,11 @@ impl fmt::Debug for Locks {
 struct Active {
     next_id: u64,
     entries: BTreeMap<u64, (String, String)>,
+}
+
+/// A lock taken by [`Locks::try_hold`]; released when dropped.
+pub struct LockHold {
+    _held: Held,
 }
 
 /// A held lock: the backend's guard plus this op's line in [`Locks::current`].

@@ -10,6 +10,11 @@ impl Home {
     /// Starts `gitvisor daemon` (logging at debug level to `daemon.log`) and waits until it
     /// answers.
     pub fn start_daemon(&mut self) {
+        self.start_daemon_with(&[]);
+    }
+
+    /// [`Home::start_daemon`] with more environment (a `PATH` with a stand-in program...).
+    pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -19,6 +24,7 @@ impl Home {
             .cmd()
             .arg("daemon")
             .env("GITVISOR_LOG", "debug")
+            .envs(env.iter().copied())
             .stdout(log.try_clone().expect("daemon.log"))
             .stderr(log)
             .spawn()

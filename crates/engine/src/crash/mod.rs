@@ -204,7 +204,7 @@ fn limits(unit: &Unit) -> Limits {
 }
 
 fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    crate::time::host_name()
 }
 
 fn rfc3339_ms(ms: u64) -> String {

@@ -30,6 +30,7 @@ pub use lifecycle::lock_key;
 use crate::background::Background;
 use crate::crash::CrashHandle;
 use crate::events::{EventBus, Priority, Subscription};
+use crate::git::maintenance::Maintainer;
 use crate::logs::LogLink;
 use crate::paths::Paths;
 use crate::settings::Settings;
@@ -71,6 +72,7 @@ struct Inner {
     repo_problem: RwLock<Option<String>>,
     /// The crash reporter's handle; gone once the engine stops.
     crash: Mutex<Option<CrashHandle>>,
+    maintainer: Maintainer,
 }
 
 #[derive(Clone)]
@@ -89,6 +91,22 @@ impl Engine {
 
     pub fn subscribe(&self, priority: Priority, capacity: usize) -> Subscription {
         self.inner.bus.subscribe(priority, capacity)
+    }
+
+    /// The state of git maintenance: settings, last runs, why the last skip was skipped.
+    pub fn maintenance_status(&self) -> gitvisor_protocol::MaintenanceStatusReply {
+        self.inner.maintainer.status()
+    }
+
+    /// Runs git maintenance now where its safety checks (all but the interval) allow.
+    pub fn maintenance_run(&self) -> gitvisor_protocol::MaintenanceRunReply {
+        let (started, skipped) = self.inner.maintainer.consider(true, &self.inner.background);
+        gitvisor_protocol::MaintenanceRunReply { started, skipped }
+    }
+
+    /// After a sync applied a new commit, and daily: maintenance where it is due.
+    fn maintain(&self) {
+        self.inner.maintainer.consider(false, &self.inner.background);
     }
 
     /// The names of the background tasks still running (the state writer, the crash
@@ -134,6 +152,8 @@ impl Engine {
             tracing::warn!("{}: {}", r.name, r.error.as_deref().unwrap_or("did not stop"));
         }
         self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // A git gc under way gets a moment to finish; the rest is stopped with the tasks.
+        self.inner.maintainer.finish(std::time::Duration::from_secs(5)).await;
         self.inner.background.stop_all().await;
         // Each task recorded its final state before answering the stop; save it synchronously.
         if let Err(e) = self.inner.store.save_now(true) {

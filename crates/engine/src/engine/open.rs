@@ -60,12 +60,19 @@ impl Engine {
             tracing::error!("{e}");
         }
         let locks = opts.locks.unwrap_or_else(|| Locks::local(paths.locks.clone()));
+        let bus = EventBus::new();
+        let maintainer = crate::git::maintenance::Maintainer::new(
+            settings.maintenance.clone(),
+            &paths.services,
+            paths.maintenance.clone(),
+            bus.clone(),
+        );
         let engine = Engine {
             inner: Arc::new(Inner {
                 locks,
                 paths,
                 settings,
-                bus: EventBus::new(),
+                bus,
                 logs: Arc::new(logs),
                 store,
                 ctx,
@@ -76,8 +83,17 @@ impl Engine {
                 applied: RwLock::new(start_commit.map(|c| c.to_string())),
                 repo_problem: RwLock::new(head.err()),
                 crash: Mutex::new(None),
+                maintainer,
             }),
         };
+        let weak = Arc::downgrade(&engine.inner);
+        engine.inner.background.spawn("maintenance timer", async move {
+            loop {
+                tokio::time::sleep(crate::git::maintenance::DAILY).await;
+                let Some(inner) = weak.upgrade() else { return };
+                Engine { inner }.maintain();
+            }
+        });
         engine.inner.background.spawn("state writer", engine.inner.store.writer());
         engine.start_crash_reporter();
         engine.inner.store.set_applied(start_commit.map(|c| c.to_string()));

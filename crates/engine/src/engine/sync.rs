@@ -280,6 +280,8 @@ impl Engine {
         if report.applied {
             *self.inner.applied.write().unwrap_or_else(|e| e.into_inner()) = Some(commit.clone());
             self.inner.store.set_applied(Some(commit.clone()));
+            // A new commit is a moment to see whether the repository wants a gc.
+            self.maintain();
         }
         self.record(&report);
         Ok(report)

@@ -132,6 +132,17 @@ pub fn is_same_live_process(pid: u32, start_time: u64) -> bool {
     matches!(proc_stat(pid), Some((t, false)) if t == start_time)
 }
 
+/// A process with this pid exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    matches!(proc_stat(pid), Some((_, false)))
+}
+
+/// Sends `signal` to one process; false when there is none.
+pub fn signal_process(pid: u32, signal: i32) -> bool {
+    let Ok(sig) = Signal::try_from(signal) else { return false };
+    nix::sys::signal::kill(Pid::from_raw(pid as i32), sig).is_ok()
+}
+
 /// Sends `signal` to every process of the group; false when the group is empty.
 pub fn signal_group(pgid: u32, signal: i32) -> bool {
     let Ok(sig) = Signal::try_from(signal) else { return false };
