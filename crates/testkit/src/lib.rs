@@ -12,6 +12,7 @@
 //!   [`DEADLINE`] with a panic naming what they waited for. They poll briefly or read a stream;
 //!   none sleeps a fixed time in place of knowing.
 //! - [`alive`] and [`kill_processes_in`] read `/proc`.
+//! - [`RedisServer`] is a real Redis on a Unix socket, for the fleet tests.
 //!
 //! `GITVISOR_TEST_KEEP=1` keeps each test's home (logs, reports, repository) to look at it.
 
@@ -21,9 +22,11 @@ mod git;
 mod home;
 mod lines;
 mod process;
+mod redis;
 mod wait;
 
 pub use home::{Home, HomeBuilder};
 pub use lines::{ChildLines, EventStream};
 pub use process::{alive, kill_processes_in};
+pub use redis::RedisServer;
 pub use wait::{wait_dead, wait_exit, wait_file, wait_for, wait_line, wait_until, DEADLINE};

@@ -9,6 +9,8 @@
 //! `EngineOptions::locks`, so the Redis backend drops in without the engine changing. Without
 //! fleet settings nothing here runs and no server is needed.
 
+pub mod redis_locks;
+
 /// The lock key of a singleton service's lease.
 pub fn lease_key(service: &str) -> String {
     format!("lease:{service}")
