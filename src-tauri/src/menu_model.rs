@@ -158,6 +158,7 @@ pub fn counts_line(status: Option<&StatusReply>) -> String {
         return "gitvisor: no services".into();
     }
     let count = |f: &dyn Fn(&ServiceStatus) -> bool| status.services.iter().filter(|s| f(s)).count();
+    let elsewhere = |s: &ServiceStatus| elsewhere(s).is_some();
     let parts = [
         (count(&|s| s.state == ServiceState::Running), "running"),
         (
@@ -167,7 +168,11 @@ pub fn counts_line(status: Option<&StatusReply>) -> String {
             "starting",
         ),
         (count(&|s| s.state == ServiceState::Failed), "failed"),
-        (count(&|s| matches!(s.state, ServiceState::Stopped | ServiceState::Exited)), "stopped"),
+        (
+            count(&|s| matches!(s.state, ServiceState::Stopped | ServiceState::Exited) && !elsewhere(s)),
+            "stopped",
+        ),
+        (count(&elsewhere), "on other nodes"),
         (status.invalid.len(), "invalid"),
     ];
     let text: Vec<String> =
@@ -175,7 +180,15 @@ pub fn counts_line(status: Option<&StatusReply>) -> String {
     format!("gitvisor: {}", text.join(", "))
 }
 
+/// The node a fleet singleton runs on, when it is not this one.
+fn elsewhere(s: &ServiceStatus) -> Option<&str> {
+    s.fleet.as_deref().and_then(|f| f.strip_prefix("on ")).filter(|_| !s.state.is_active())
+}
+
 fn service_label(s: &ServiceStatus) -> String {
+    if let Some(node) = elsewhere(s) {
+        return format!("{}: on {node}", s.name);
+    }
     let mut label = format!("{}: {}", s.name, s.state);
     if let Some(pid) = s.pid.filter(|_| s.state.is_active()) {
         label.push_str(&format!(" (pid {pid})"));

@@ -197,6 +197,12 @@ impl Handler for MaintenanceRunNow {
     }
 }
 
+impl Handler for FleetStatus {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::FleetStatusReply, CallError> {
+        Ok(engine.fleet_status().await?)
+    }
+}
+
 impl Handler for Capture {
     async fn handle(self, engine: &Engine) -> Result<CaptureReply, CallError> {
         Ok(engine.capture(&self.name).await?)
@@ -236,6 +242,7 @@ impl Engine {
             Call::Disable(m) => reply(self, m).await,
             Call::MaintenanceStatus(m) => reply(self, m).await,
             Call::MaintenanceRunNow(m) => reply(self, m).await,
+            Call::FleetStatus(m) => reply(self, m).await,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! notifications on the same connection. See `docs/protocol.md`.
 
 pub mod client;
+pub mod fleet;
 pub mod frame;
 pub mod maintenance;
 pub mod message;
@@ -15,6 +16,7 @@ pub mod name;
 pub mod types;
 
 pub use client::{Client, ClientError};
+pub use fleet::*;
 pub use frame::{FrameError, FrameReader, MAX_FRAME};
 pub use maintenance::*;
 pub use message::{ErrorCode, Notification, Request, Response, RpcError};

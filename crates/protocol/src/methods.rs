@@ -106,6 +106,10 @@ pub struct MaintenanceStatus {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceRunNow {}
 
+/// The fleet as this node sees it (`gitvisor fleet status`); refused outside fleet mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetStatus {}
+
 /// Enables services: a commit adding `[Install] WantedBy=default.target` to each unit that
 /// lacks one, applied at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +201,7 @@ method!(Enable, "enable", EnableReply);
 method!(Disable, "disable", EnableReply);
 method!(MaintenanceStatus, "maintenance.status", crate::MaintenanceStatusReply);
 method!(MaintenanceRunNow, "maintenance.run", crate::MaintenanceRunReply);
+method!(FleetStatus, "fleet.status", crate::FleetStatusReply);
 method!(CrashShow, "crash.show", CrashShowReply);
 method!(CrashExport, "crash.export", CrashExportReply);
 method!(CrashRm, "crash.rm", CrashRmReply);
@@ -287,6 +292,7 @@ calls!(
     Disable,
     MaintenanceStatus,
     MaintenanceRunNow,
+    FleetStatus,
 );
 
 #[cfg(test)]
@@ -341,6 +347,7 @@ mod tests {
             Disable { names: vec![ServiceName::new("a")] }.into(),
             MaintenanceStatus {}.into(),
             MaintenanceRunNow {}.into(),
+            FleetStatus {}.into(),
         ];
         assert_eq!(calls.len(), METHOD_NAMES.len(), "a method is missing from this test");
         for call in calls {

@@ -153,6 +153,10 @@ pub struct ServiceStatus {
     /// Resident memory of the main process in KiB, while it runs.
     #[serde(default)]
     pub memory_kb: Option<u64>,
+    /// A fleet singleton: where it runs (`here`, `on node-b`) or why it does not
+    /// (`waiting for its lease`, `Redis unreachable: …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

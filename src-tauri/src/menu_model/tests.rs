@@ -21,6 +21,7 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         adopted: false,
         cpu_ms: None,
         memory_kb: None,
+        fleet: None,
     }
 }
 
@@ -214,4 +215,15 @@ fn enabled_states_alone_update_items_in_place() {
         changes(&old, &new),
         Some(vec![Change::Enabled { id: "svc:restart:api".into(), enabled: false }])
     );
+}
+
+#[test]
+fn a_singleton_on_another_node_is_shown_there_and_not_counted_stopped() {
+    let mut held = svc("db", ServiceState::Stopped);
+    held.fleet = Some("on node-b".into());
+    let r = reply(vec![svc("web", ServiceState::Running), held]);
+    let m = model(Some(&r), 0, false);
+    assert_eq!(m.header.label, "gitvisor: 1 running, 1 on other nodes");
+    assert_eq!(m.services[1].label, "db: on node-b");
+    assert_eq!(m.aggregate, Aggregate::Ok);
 }

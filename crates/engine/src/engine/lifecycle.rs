@@ -78,8 +78,9 @@ impl Engine {
         for n in names {
             self.ensure_service(n.as_str())?;
         }
-        let names = plain(names);
+        let (names, refused) = self.fleet_gate(plain(names), Start::NAME);
         let mut reply = self.start_ordered(names.clone(), true).await;
+        reply.results.extend(refused);
         // What was started for the named units says why: which of them requires or wants it.
         let why = {
             let registry = self.registry();
@@ -105,8 +106,9 @@ impl Engine {
     /// Stops the services, after the units that require them (which stop too).
     pub async fn stop(&self, names: &[ServiceName]) -> Result<OpReply, EngineError> {
         self.check_known(names)?;
-        let names = plain(names);
+        let (names, refused) = self.fleet_gate(plain(names), Stop::NAME);
         let mut reply = self.stop_ordered(names.clone(), true).await;
+        reply.results.extend(refused);
         // What else stopped says why: the stopped unit it requires.
         let why = {
             let registry = self.registry();
@@ -126,15 +128,41 @@ impl Engine {
         for n in names {
             self.ensure_service(n.as_str())?;
         }
-        let mut results = Vec::new();
-        for n in names {
+        let (names, mut results) = self.fleet_gate(plain(names), Restart::NAME);
+        for n in &names {
             results.push(
-                self.locked_op(n.as_str(), Restart::NAME, |reply| Command::Restart { reply: Some(reply) })
-                    .await,
+                self.locked_op(n, Restart::NAME, |reply| Command::Restart { reply: Some(reply) }).await,
             );
         }
         self.durable().await;
         Ok(OpReply { results })
+    }
+
+    /// Splits the fleet singletons a user's operation may not touch from the rest: in fleet
+    /// mode a singleton runs where its lease is held, so it is started and stopped by its
+    /// lease (and `enable`/`disable`); only a restart where it runs is a user's to ask.
+    fn fleet_gate(&self, names: Vec<String>, op: &str) -> (Vec<String>, Vec<OpOutcome>) {
+        let mut allowed = Vec::new();
+        let mut refused = Vec::new();
+        for name in names {
+            if !self.fleet_managed(&name) {
+                allowed.push(name);
+                continue;
+            }
+            let note = self.fleet_note(&name).unwrap_or_default();
+            if op == Restart::NAME && note == "here" {
+                allowed.push(name);
+                continue;
+            }
+            let why = format!(
+                "{name} is a fleet singleton ({note}): it runs on the node holding its lease; `gitvisor enable|disable {name}` starts or stops it fleet-wide"
+            );
+            refused.push(OpOutcome {
+                code: Some(ErrorCode::Held),
+                ..OpError::Service(why).outcome(&name, None)
+            });
+        }
+        (allowed, refused)
     }
 
     /// The service, instantiating a template on first use (`web@8080`).
@@ -167,12 +195,28 @@ impl Engine {
             (batch.without_edges_to(|n| on_cycle.contains_key(n)), requires, on_cycle)
         };
         let me = self.clone();
+        let asked = names.clone();
         let results =
             run_ordered(&batch.units, &batch.follows, move |name, done: Vec<(String, OpOutcome)>| {
                 let me = me.clone();
                 let requires = requires.get(&name).cloned().unwrap_or_default();
                 let cycle = on_cycle.get(&name).cloned();
+                // A fleet singleton a unit needs runs where its lease is held, maybe on another
+                // node: it is not started here for it, and does not hold the unit back.
+                let elsewhere = !asked.contains(&name) && me.fleet_managed(&name);
                 async move {
+                    if elsewhere {
+                        let (pid, state) = me.process_of(&name).unwrap_or((None, ServiceState::Stopped));
+                        return OpOutcome {
+                            name: name.clone(),
+                            ok: true,
+                            error: None,
+                            code: None,
+                            state: Some(state),
+                            pid,
+                            cause: me.fleet_note(&name).map(|n| format!("a fleet singleton, {n}")),
+                        };
+                    }
                     if let Some(c) = cycle {
                         return me.fail_dependency(&name, format!("not started: {c}")).await;
                     }

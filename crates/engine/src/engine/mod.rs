@@ -10,6 +10,7 @@
 mod crash_ops;
 mod enable;
 mod error;
+mod fleet_ops;
 mod history;
 mod lifecycle;
 mod open;
@@ -73,6 +74,12 @@ struct Inner {
     /// The crash reporter's handle; gone once the engine stops.
     crash: Mutex<Option<CrashHandle>>,
     maintainer: Maintainer,
+    /// Fleet mode: the fleet's Redis and leases (`None` without `[fleet]`, or when it cannot be
+    /// used: then `fleet_error` says why, and singletons do not run).
+    fleet: Option<Arc<crate::fleet::Fleet>>,
+    fleet_error: Option<String>,
+    /// The singletons that have a driver.
+    singletons: Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Clone)]
@@ -151,6 +158,7 @@ impl Engine {
         for r in reply.results.iter().filter(|r| !r.ok) {
             tracing::warn!("{}: {}", r.name, r.error.as_deref().unwrap_or("did not stop"));
         }
+        self.release_leases().await;
         self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()).take();
         // A git gc under way gets a moment to finish; the rest is stopped with the tasks.
         self.inner.maintainer.finish(std::time::Duration::from_secs(5)).await;

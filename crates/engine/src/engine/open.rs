@@ -42,6 +42,14 @@ impl Engine {
                 .await
                 .map_err(|source| EngineError::io("starting the log keeper", source))?;
         let ctx = specifier_context();
+        // A fleet node's repository comes from the fleet's remote.
+        if let Some(remote) = settings.fleet.as_ref().map(|f| f.remote.clone()).filter(|r| !r.is_empty()) {
+            match crate::fleet::remote::clone_if_missing(&remote, &paths.services) {
+                Ok(true) => tracing::info!("cloned the services repository from {remote}"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("fleet: {e}"),
+            }
+        }
         let repo = ServicesRepo::open_or_init(&paths.services)?;
         // Start from what ran last (so adoption matches the units the processes were started
         // with); the sync below then applies only what changed since.
@@ -60,6 +68,14 @@ impl Engine {
             tracing::error!("{e}");
         }
         let locks = opts.locks.unwrap_or_else(|| Locks::local(paths.locks.clone()));
+        let (fleet, fleet_error) = match settings.fleet.clone() {
+            None => (None, None),
+            Some(f) if f.redis.is_empty() => (None, Some("[fleet] redis is not set".to_string())),
+            Some(f) => match crate::fleet::Fleet::new(f, paths.home.join("fleet.json")) {
+                Ok(fleet) => (Some(Arc::new(fleet)), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+        };
         let bus = EventBus::new();
         let maintainer = crate::git::maintenance::Maintainer::new(
             settings.maintenance.clone(),
@@ -84,6 +100,9 @@ impl Engine {
                 repo_problem: RwLock::new(head.err()),
                 crash: Mutex::new(None),
                 maintainer,
+                fleet,
+                fleet_error,
+                singletons: Mutex::default(),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -106,6 +125,7 @@ impl Engine {
         }
         engine.sync_logged().await;
         engine.start_watcher();
+        engine.start_fleet();
         Ok(engine)
     }
 
@@ -123,6 +143,7 @@ impl Engine {
         registry.set_units(units);
 
         let mut to_start = Vec::new();
+        let fleet_mode = self.inner.settings.fleet.is_some();
         let names: Vec<(String, Arc<Unit>)> =
             registry.units.units.iter().map(|(n, u)| (n.clone(), u.clone())).collect();
         for (name, unit) in names {
@@ -135,15 +156,18 @@ impl Engine {
                     restarts: record.map(|r| r.restarts).unwrap_or(0),
                     started_ms: record.and_then(|r| r.started_ms),
                 },
+                // A fleet singleton whose process died meanwhile starts again only where its
+                // lease is held: its driver decides, not the restart policy.
                 (None, Some(r))
                     if !persisted.clean_shutdown
-                        && (r.state.is_active() || r.state == ServiceState::Backoff) =>
+                        && (r.state.is_active() || r.state == ServiceState::Backoff)
+                        && !(fleet_mode && unit.singleton) =>
                 {
                     Initial::DiedUnwatched { restarts: r.restarts }
                 }
                 (None, r) => {
                     let user_stopped = !persisted.clean_shutdown && r.is_some();
-                    if enabled && !user_stopped {
+                    if enabled && !user_stopped && !(fleet_mode && unit.singleton) {
                         to_start.push(name.clone());
                     }
                     Initial::Stopped { restarts: r.map(|r| r.restarts).unwrap_or(0) }

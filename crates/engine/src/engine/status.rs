@@ -48,12 +48,17 @@ impl Engine {
                     adopted: snap.adopted,
                     cpu_ms: usage.map(|u| u.0),
                     memory_kb: usage.map(|u| u.1),
+                    fleet: None,
                 }
             })
             .collect();
+        let mut list: Vec<ServiceStatus> = list;
         let invalid = registry.units.invalid.clone();
         let problems = registry.problems.clone();
         drop(registry);
+        for s in &mut list {
+            s.fleet = self.fleet_note(&s.name);
+        }
         let (branch, pending) = match ServicesRepo::open(&self.inner.paths.services) {
             Ok(repo) => (repo.head().ok().map(|h| h.branch), repo.pending()),
             Err(_) => (None, Vec::new()),

@@ -22,6 +22,8 @@ impl Engine {
     /// Applies the branch's commit now (`gitvisor sync`): stops removed units, replaces changed
     /// ones, registers added ones and starts the enabled among them, in dependency order.
     pub async fn sync(&self) -> Result<SyncReport, EngineError> {
+        // A fleet node first takes what the remote has.
+        self.pull().await;
         let me = self.clone();
         self.inner.locks.with_lock(SYNC_KEY, SyncNow::NAME, async move { me.sync_locked().await }).await?
     }
@@ -253,6 +255,9 @@ impl Engine {
             }
             registry.set_units(next);
         }
+        // Fleet singletons start where their lease is held, by their drivers.
+        to_start.retain(|(n, _)| !self.fleet_managed(n));
+        self.drive_new_singletons();
         if !to_start.is_empty() {
             let names: Vec<String> = to_start.iter().map(|(n, _)| n.clone()).collect();
             let started = self.start_ordered(names, false).await;

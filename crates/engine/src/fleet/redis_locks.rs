@@ -270,7 +270,7 @@ impl RedisLocks {
         }
     }
 
-    async fn release(&self, key: &str, token: &str) {
+    pub(crate) async fn release(&self, key: &str, token: &str) {
         if let Err(e) = self.script::<i64>(RELEASE, &[&lock_key(key)], &[token.to_string()]).await {
             tracing::warn!("lease {key}: not released ({e}); it expires by itself");
         }

@@ -66,6 +66,8 @@ struct Keeper {
     streams: Vec<Stream>,
     engine: Option<Rc<Packet>>,
     dropped: HashMap<String, u64>,
+    /// Fleet singletons' dead-man switches, by service.
+    leashes: HashMap<String, tokio::task::JoinHandle<()>>,
 }
 
 type Shared = Rc<RefCell<Keeper>>;
@@ -108,7 +110,7 @@ fn run(listener: OwnedFd, logs: PathBuf) -> std::io::Result<()> {
 
 impl Keeper {
     fn is_idle(&self) -> bool {
-        self.streams.is_empty() && self.engine.is_none()
+        self.streams.is_empty() && self.engine.is_none() && self.leashes.values().all(|l| l.is_finished())
     }
 
     fn file(&mut self, service: &str, max_size: u64, max_files: u32) -> &mut LogFile {
@@ -196,6 +198,38 @@ async fn serve_engine(keeper: Shared, conn: Rc<Packet>, done: tokio::sync::mpsc:
                 k.forward(&service, vec![line]);
             }
             ToKeeper::Goodbye => {}
+            ToKeeper::Leash { service, pgid, until_ms } => {
+                let k2 = keeper.clone();
+                let name = service.clone();
+                let wait = Duration::from_millis(until_ms.saturating_sub(crate::time::now_ms()));
+                let fire = tokio::task::spawn_local(async move {
+                    tokio::time::sleep(wait).await;
+                    if nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pgid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    )
+                    .is_ok()
+                    {
+                        let text = format!(
+                            "the lease of this singleton was not renewed in time: killed process group {pgid}"
+                        );
+                        let line = LogLine { at_us: now_us(), stream: "gitvisor".into(), text };
+                        let mut k = k2.borrow_mut();
+                        if let Some(f) = k.files.get_mut(&name) {
+                            f.push(&format_line(&line));
+                            let _ = f.flush();
+                        }
+                    }
+                });
+                if let Some(old) = keeper.borrow_mut().leashes.insert(service, fire) {
+                    old.abort();
+                }
+            }
+            ToKeeper::Unleash { service } => {
+                if let Some(old) = keeper.borrow_mut().leashes.remove(&service) {
+                    old.abort();
+                }
+            }
         }
     }
     let mut k = keeper.borrow_mut();

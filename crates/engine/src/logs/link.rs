@@ -148,6 +148,18 @@ impl LogLink {
         let _ = self.packet().try_send(&serde_json::to_vec(&msg).unwrap_or_default());
     }
 
+    /// Arms (or moves) the keeper's dead-man switch of a fleet singleton: its process group
+    /// is killed at `until_ms` unless this is called again first.
+    pub async fn leash(&self, service: &str, pgid: u32, until_ms: u64) -> io::Result<()> {
+        let msg = ToKeeper::Leash { service: service.to_string(), pgid, until_ms };
+        self.packet().send(&serde_json::to_vec(&msg).map_err(io::Error::other)?, &[]).await
+    }
+
+    pub async fn unleash(&self, service: &str) -> io::Result<()> {
+        let msg = ToKeeper::Unleash { service: service.to_string() };
+        self.packet().send(&serde_json::to_vec(&msg).map_err(io::Error::other)?, &[]).await
+    }
+
     pub async fn goodbye(&self) {
         let _ = self.packet().send(&serde_json::to_vec(&ToKeeper::Goodbye).unwrap_or_default(), &[]).await;
     }

@@ -8,11 +8,33 @@ use gitvisor_protocol::LogLine;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ToKeeper {
     /// Carries two descriptors: the read ends of the service's stdout and stderr pipes.
-    Attach { service: String, pid: u32, start_time: u64, max_file_size: u64, max_files: u32 },
+    Attach {
+        service: String,
+        pid: u32,
+        start_time: u64,
+        max_file_size: u64,
+        max_files: u32,
+    },
     /// A line the engine writes into a service's log (start, exit, stop...).
-    Note { service: String, text: String, max_file_size: u64, max_files: u32 },
+    Note {
+        service: String,
+        text: String,
+        max_file_size: u64,
+        max_files: u32,
+    },
     /// The engine is going away cleanly: exit once the last pipe closes.
     Goodbye,
+    /// A fleet singleton's dead-man switch: unless renewed (a later `Leash`) or lifted
+    /// (`Unleash`), the keeper SIGKILLs the process group `pgid` at `until_ms` (Unix ms), so
+    /// a singleton never outlives its lease even when its engine was killed.
+    Leash {
+        service: String,
+        pgid: u32,
+        until_ms: u64,
+    },
+    Unleash {
+        service: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
