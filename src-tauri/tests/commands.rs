@@ -303,3 +303,18 @@ fn an_attached_app_takes_the_home_over_when_its_daemon_is_gone() {
     assert_eq!((web["state"].as_str(), web["pid"].as_u64()), (Some("running"), Some(pid as u64)), "adopted");
     assert!(t.ok("snapshot", json!({}))["attached"] == false);
 }
+
+#[test]
+fn capture_of_a_service_without_a_working_directory_is_refused_with_the_reason_the_status_gives() {
+    let t = TestApp::new();
+    t.home.unit("nowd", "[Service]\nExecStart=/bin/sleep 1000\n");
+    t.home.commit_all("Add nowd");
+    t.ok("sync", json!({}));
+    // What the window disables the Capture button with, and shows as its title.
+    let why = t.service("nowd")["capture_off"].as_str().map(String::from).expect("a reason");
+    assert!(why.contains("no WorkingDirectory="), "{why}");
+    assert_eq!(t.service("web")["capture_off"], Value::Null, "web has a working directory");
+    let (code, message) = t.err_coded("capture", json!({ "name": "nowd" }));
+    assert_eq!((code.as_str(), message), ("crash_report", format!("cannot capture nowd: {why}")));
+    assert!(t.ok("crash_list", json!({}))["reports"].as_array().unwrap().is_empty());
+}

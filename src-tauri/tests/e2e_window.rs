@@ -76,6 +76,8 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
         "echo crashy waits; while [ ! -f crash-now ]; do sleep 0.05; done; echo giving up >&2; exit 3",
         "Restart=no",
     );
+    // No WorkingDirectory=: it has no capture, and the page says so on its Capture button.
+    home.unit("nowd", "[Service]\nExecStart=/bin/sleep 1000\n");
     let display = Display::start();
     let bus = Bus::start();
     let desktop = Desktop::serve(&bus.address).await;
@@ -92,6 +94,11 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let web_pid = home.try_pid("web").expect("the CLI reaches the app's engine");
     wait_text(&c, "tr[data-service='web'] .cell-pid", |t| t == web_pid.to_string()).await;
     screenshot(&c, "services").await;
+    let capture = wait_css(&c, "tr[data-service='nowd'] button[data-action='capture'][disabled]").await;
+    let title = capture.attr("title").await.unwrap().unwrap_or_default();
+    assert!(title.starts_with("No capture: it has no WorkingDirectory="), "{title}");
+    let web_capture = wait_css(&c, "tr[data-service='web'] button[data-action='capture']").await;
+    assert_eq!(web_capture.attr("disabled").await.unwrap(), None, "web has a working directory");
 
     // Stop api from the page: the page and `gitvisor status` agree.
     click(&c, "tr[data-service='api'] button[data-action='stop']").await;

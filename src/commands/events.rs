@@ -32,7 +32,7 @@ fn describe(ev: &Event) -> String {
             }
             s
         }
-        EventKind::Exited { service, pid, exit, expected } => {
+        EventKind::Exited { service, pid, exit, expected, .. } => {
             format!(
                 "{service}: process {pid} {}{}",
                 exit.describe(),

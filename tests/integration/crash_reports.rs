@@ -25,6 +25,37 @@ fn reports(h: &Home) -> Vec<PathBuf> {
     v
 }
 
+/// The finished crash reports of `service` (not its manual captures), oldest first.
+pub(crate) fn reports_of(h: &Home, service: &str) -> Vec<PathBuf> {
+    let prefix = format!("crash-{service}-");
+    reports(h)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            // A service named like `prefix-more` has reports starting with `prefix` too.
+            name.strip_prefix(&prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect()
+}
+
+/// A service (`sentinel`, not enabled) that crashes when started: its report tells that the reporter has caught up.
+pub(crate) const SENTINEL: &str = "echo sentinel; exit 3";
+
+/// The crash reporter decides exits one at a time, in the order they happened: once the report
+/// of a crash caused now exists, every exit before it has been decided (a report, or none).
+pub(crate) fn reporter_caught_up(h: &Home) {
+    let before = reports_of(h, "sentinel").len();
+    // It is spawned (the start succeeds), then fails at once.
+    h.ok(&["start", "sentinel"]);
+    h.wait_until("the sentinel's crash report", || reports_of(h, "sentinel").len() > before);
+}
+
+/// report.json of the archive at `path`.
+pub(crate) fn report_json(path: &Path) -> Value {
+    let d = unpack(path);
+    serde_json::from_str(&std::fs::read_to_string(d.path().join("report.json")).unwrap()).unwrap()
+}
+
 /// None when the archive vanished meanwhile (a crash loop thins its reports as it goes).
 fn try_unpack(archive: &Path) -> Option<tempfile::TempDir> {
     let dir = tempfile::tempdir().unwrap();
@@ -115,12 +146,16 @@ fn a_clean_exit_and_a_requested_stop_write_no_report() {
     let mut h = home();
     h.sh_unit("fine", "exit 0", "");
     h.sh_unit("stopped", "exec sleep 1000", "");
+    h.sh_unit("sentinel", SENTINEL, "");
     h.start_daemon();
     h.ok(&["start", "fine", "stopped"]);
     h.wait_state("fine", "exited");
     h.ok(&["stop", "stopped"]);
-    h.ok(&["status"]);
-    assert!(reports(&h).is_empty());
+    // Reports are written asynchronously: once a later crash's report exists, these two exits
+    // have been decided.
+    reporter_caught_up(&h);
+    let all: Vec<PathBuf> = reports(&h);
+    assert_eq!(all.len(), 1, "only the sentinel's: {all:?}");
 }
 
 #[test]
@@ -240,4 +275,215 @@ fn a_working_directory_over_the_budget_is_left_out_and_the_report_says_so() {
     assert!(r["workdir"]["note"].as_str().unwrap().contains("too large for the crash report budget"));
     assert!(!d.path().join("workdir").exists());
     assert!(d.path().join("logs/tail.log").exists() && d.path().join("env.txt").exists());
+}
+
+/// The text of `logs/tail.log` in the report at `path`.
+fn tail_of(path: &Path) -> String {
+    std::fs::read_to_string(unpack(path).path().join("logs/tail.log")).unwrap()
+}
+
+#[test]
+fn a_report_after_adoption_keeps_the_start_time_and_compares_with_a_baseline() {
+    let mut h = home();
+    let work = h.work();
+    std::fs::write(work.join("data.txt"), "before\n").unwrap();
+    // It ends when told to (after changing a file), a failure the policy restarts.
+    h.sh_unit(
+        "adoptee",
+        "while [ ! -e go ]; do sleep 0.02; done; rm go; echo after > data.txt; exit 3",
+        "Restart=on-failure\n[Install]\nWantedBy=default.target",
+    );
+    h.start_daemon();
+    let s = h.wait_state("adoptee", "running");
+    let (pid, started_ms) = (s["pid"].as_u64().unwrap(), s["started_ms"].as_u64().unwrap());
+    // The record the next engine reads names the process and its start.
+    h.wait_until("the process recorded in state.json", || {
+        let state: Value = serde_json::from_str(&h.log("state.json")).unwrap_or_default();
+        let r = &state["services"]["adoptee"];
+        r["pid"] == pid && r["started_ms"] == started_ms
+    });
+    h.kill_daemon();
+    h.start_daemon();
+    let s = h.wait_state("adoptee", "running");
+    assert_eq!((s["pid"].as_u64(), s["started_ms"].as_u64()), (Some(pid), Some(started_ms)), "{s:#}");
+    // The adopting engine takes its own baseline (noted in the log, as at a start).
+    let log = h.path().join("logs/adoptee.log");
+    h.wait_until("a baseline taken at adoption", || {
+        std::fs::read_to_string(&log).unwrap().matches("baseline capture").count() == 2
+    });
+    std::fs::write(work.join("go"), "").unwrap();
+    h.wait_until("a crash report", || !reports_of(&h, "adoptee").is_empty());
+    let r = report_json(&reports_of(&h, "adoptee")[0]);
+    assert_eq!(r["pid"], pid, "{r:#}");
+    let at = format!("@{}.{:03}", started_ms / 1000, started_ms % 1000);
+    let o = Command::new("date").args(["-u", "-d", &at, "+%Y-%m-%dT%H:%M:%S.%3NZ"]).output().unwrap();
+    assert_eq!(r["started_at"], String::from_utf8_lossy(&o.stdout).trim(), "{r:#}");
+    assert!(r["uptime_ms"].as_u64().is_some(), "{r:#}");
+    assert!(r["baseline_taken_at"].is_string(), "{r:#}");
+    let modified: Vec<&str> =
+        r["changes"]["modified"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect();
+    assert_eq!(modified, ["data.txt"], "{r:#}");
+}
+
+#[test]
+fn a_crash_loop_report_holds_its_own_exit_and_nothing_later() {
+    let mut h = home();
+    // The default start limit (5 starts in 10 s) ends the loop after five crashes.
+    h.sh_unit("looper", "echo run $$; exit 1", "Restart=always\nRestartSec=0");
+    h.start_daemon();
+    h.ok(&["start", "looper"]);
+    h.wait_state("looper", "failed");
+    // The first three and the latest three are kept: all five.
+    h.wait_until("five reports", || reports_of(&h, "looper").len() == 5);
+    // The processes in the order they started, from the log file.
+    let started: Vec<u32> = h
+        .log("logs/looper.log")
+        .lines()
+        .filter_map(|l| l.split_once(" gitvisor started process ")?.1.split(':').next()?.parse().ok())
+        .collect();
+    assert_eq!(started.len(), 5, "{started:?}");
+    for path in reports_of(&h, "looper") {
+        let r = report_json(&path);
+        let pid = r["pid"].as_u64().unwrap() as u32;
+        let nth = started.iter().position(|p| *p == pid).unwrap();
+        assert_eq!(r["restarts"], nth, "restarts at the exit of the {nth}th process: {r:#}");
+        let tail = tail_of(&path);
+        assert!(tail.contains(&format!(" out run {pid}\n")), "{tail}");
+        for later in &started[nth + 1..] {
+            assert!(
+                !tail.contains(&format!("run {later}")) && !tail.contains(&format!("process {later}")),
+                "{tail}"
+            );
+        }
+        assert!(!tail.contains("start limit hit"), "{tail}");
+        // The engine's last note in it is this exit; only the process's own output may follow.
+        let exit_note = format!(" gitvisor process {pid} exited with status 1");
+        let at = tail.lines().position(|l| l.ends_with(&exit_note)).unwrap_or_else(|| panic!("{tail}"));
+        for l in tail.lines().skip(at + 1) {
+            assert!(l.ends_with(&format!(" out run {pid}")), "after the exit note: {l}\n{tail}");
+        }
+        assert_eq!(r["log_lines"], tail.lines().count());
+    }
+}
+
+#[test]
+fn an_external_sigterm_is_clean_for_restart_and_writes_no_report() {
+    let mut h = home();
+    h.sh_unit("polite", "exec sleep 1000", "Restart=on-failure\nRestartSec=0");
+    h.sh_unit("rude", "exec sleep 1000", "Restart=on-failure\nRestartSec=0");
+    h.sh_unit("sentinel", SENTINEL, "");
+    h.start_daemon();
+    h.ok(&["start", "polite", "rude"]);
+    let (polite, rude) = (h.pid("polite").unwrap(), h.pid("rude").unwrap());
+    unsafe {
+        libc::kill(polite as i32, libc::SIGTERM);
+        libc::kill(rude as i32, libc::SIGKILL);
+    }
+    // SIGTERM is a clean end (systemd's meaning): not restarted, no error, no report.
+    let s = h.wait_state("polite", "exited");
+    assert_eq!((&s["error"], &s["restarts"]), (&Value::Null, &Value::from(0)), "{s:#}");
+    // SIGKILL is a failure: restarted, and reported.
+    h.wait_until("rude restarted", || h.pid("rude").is_some_and(|p| p != rude));
+    h.wait_until("rude's report", || reports_of(&h, "rude").len() == 1);
+    reporter_caught_up(&h);
+    assert_eq!(reports_of(&h, "polite"), Vec::<PathBuf>::new());
+}
+
+/// Every regular file under `dir`, with its path relative to `dir`.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            let name = PathBuf::from(p.file_name().unwrap());
+            out.extend(files_under(&p).into_iter().map(|(rel, b)| (name.join(rel), b)));
+        } else if t.is_file() {
+            out.push((p.file_name().unwrap().into(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_report_holds_no_secret_in_any_file() {
+    let mut h = home();
+    let work = h.work();
+    std::fs::write(
+        work.join("app.env"),
+        "SESSION_SECRET=file-secret\nREDIS_URL=redis://:redis-pw-secret@cache:6379\nGREETING=hello\n",
+    )
+    .unwrap();
+    h.unit(
+        "leaky",
+        &format!(
+            "[Service]\n\
+             ExecStart=/bin/sh -c 'echo started; exit 3' app --password=opt-secret-1 --token opt-secret-2 postgres://u:cmd-url-secret@h/db\n\
+             WorkingDirectory={work}\n\
+             Environment=DATABASE_URL=postgres://u:pw-url-secret@host/db API_TOKEN=tok-env-secret PLAIN=visible\n\
+             EnvironmentFile={work}/app.env\n",
+            work = work.display()
+        ),
+    );
+    h.start_daemon();
+    h.ok(&["start", "leaky"]);
+    h.wait_until("a crash report", || reports_of(&h, "leaky").len() == 1);
+    let dir = unpack(&reports_of(&h, "leaky")[0]);
+    let files = files_under(dir.path());
+    let secrets = [
+        "file-secret",
+        "redis-pw-secret",
+        "opt-secret-1",
+        "opt-secret-2",
+        "cmd-url-secret",
+        "pw-url-secret",
+        "tok-env-secret",
+    ];
+    for (path, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} in {}:\n{text}", path.display());
+        }
+    }
+    let read = |p: &str| {
+        let (_, b) = files.iter().find(|(path, _)| path == Path::new(p)).unwrap_or_else(|| panic!("no {p}"));
+        String::from_utf8_lossy(b).into_owned()
+    };
+    // What is not secret stays, so the report still says what ran.
+    let env = read("env.txt");
+    assert!(env.contains("DATABASE_URL=postgres://u:<redacted>@host/db\n"), "{env}");
+    assert!(env.contains("PLAIN=visible\n") && env.contains("GREETING=hello\n"), "{env}");
+    let unit = read("unit/leaky.service");
+    assert!(
+        unit.contains("app --password=<redacted> --token <redacted> postgres://u:<redacted>@h/db"),
+        "{unit}"
+    );
+    assert!(unit.contains("API_TOKEN=<redacted> PLAIN=visible"), "{unit}");
+    assert!(read("workdir/app.env")
+        .contains("SESSION_SECRET=<redacted>\nREDIS_URL=redis://:<redacted>@cache:6379\nGREETING=hello\n"));
+    let tail = read("logs/tail.log");
+    assert!(tail.contains("--password=<redacted> --token <redacted>"), "the start note is redacted: {tail}");
+}
+
+#[test]
+fn capture_without_a_working_directory_is_refused_not_a_walk_of_the_home() {
+    // The services' home directory is the test's (`user/`), never the real one.
+    let mut h = Home::builder(env!("CARGO_BIN_EXE_gitvisor")).isolate_user_dirs().build();
+    std::fs::write(h.path().join("user/in-home.txt"), "home\n").unwrap();
+    h.unit("nowd", "[Service]\nExecStart=/bin/sleep 1000\n");
+    h.unit("homecap", "[Service]\nExecStart=/bin/sleep 1000\n[Capture]\nEnabled=yes\n");
+    h.start_daemon();
+    let why = "it has no WorkingDirectory= (capturing would walk the whole home directory; \
+               [Capture] Enabled=yes allows that)";
+    assert_eq!(h.service("nowd")["capture_off"], why);
+    assert_eq!(h.service("homecap")["capture_off"], Value::Null);
+    let o = h.run(&["capture", "nowd"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), format!("gitvisor: cannot capture nowd: {why}"));
+    assert_eq!(reports(&h), Vec::<PathBuf>::new(), "nothing was walked or written");
+    // Asked for in the unit, the home directory is captured.
+    let out = h.ok(&["capture", "homecap"]);
+    assert!(out.starts_with("capture-homecap-"), "{out}");
+    let d = unpack(&reports(&h)[0]);
+    assert_eq!(std::fs::read_to_string(d.path().join("workdir/in-home.txt")).unwrap(), "home\n");
 }

@@ -241,3 +241,40 @@ fn the_log_keeper_leaves_when_it_has_nothing_to_hold() {
     assert_eq!(h.stop_daemon(), Some(0));
     gitvisor_testkit::wait_dead(keeper);
 }
+
+#[test]
+fn logs_after_a_crash_loop_print_each_line_once() {
+    let mut h = home();
+    // Each process prints a burst, so lines are on their way to the engine when the crash
+    // reporter first reads a tail (after the first crash). Three services: three chances.
+    let names = ["loop-a", "loop-b", "loop-c"];
+    for name in names {
+        h.sh_unit(
+            name,
+            "i=0; while [ $i -lt 150 ]; do echo \"$$ line $i\"; i=$((i+1)); done; exit 1",
+            "Restart=always\nRestartSec=0",
+        );
+    }
+    h.start_daemon();
+    h.ok(&["start", "loop-a", "loop-b", "loop-c"]);
+    for name in names {
+        h.wait_state(name, "failed");
+        // The last thing written about it is the note of its fifth crash report.
+        let file = h.path().join(format!("logs/{name}.log"));
+        h.wait_until("five crash reports noted", || {
+            std::fs::read_to_string(&file).unwrap().matches(" gitvisor crash report ").count() == 5
+        });
+        let text = std::fs::read_to_string(&file).unwrap();
+        let written: Vec<&str> = text.lines().collect();
+        assert!(written.len() < 1000, "all of it fits in the in-memory tail: {}", written.len());
+        let logs = h.ok(&["logs", name, "-n", "1000"]);
+        let printed: Vec<&str> = logs.lines().collect();
+        assert_eq!(
+            printed,
+            written,
+            "{name}: logs printed {} lines, the file has {}",
+            printed.len(),
+            written.len()
+        );
+    }
+}

@@ -82,7 +82,8 @@ const SIGNALS = {
   14: 'SIGALRM', 15: 'SIGTERM',
 };
 
-/** "exited with status 3", "killed by signal 9 (SIGKILL)", plus ", core dumped". */
+/** "exited with status 3", "killed by signal 9 (SIGKILL)", plus ", core dumped"; for a process
+ * whose status the engine could not see (an adopted one), only what is known. */
 export function describeExit(exit) {
   if (!exit) return '';
   let text;
@@ -90,7 +91,11 @@ export function describeExit(exit) {
   else if (exit.signal != null) {
     const name = SIGNALS[exit.signal];
     text = `killed by signal ${exit.signal}${name ? ` (${name})` : ''}`;
-  } else text = 'ended while unsupervised (status unknown)';
+  } else if (exit.sent_signal != null) {
+    text = `stopped with ${SIGNALS[exit.sent_signal] || `signal ${exit.sent_signal}`}`;
+  } else if (exit.unwatched) {
+    text = 'ended while no engine was running; its exit status cannot be known';
+  } else text = 'ended while adopted; its exit status cannot be known';
   if (exit.core_dumped) text += ', core dumped';
   return text;
 }

@@ -63,8 +63,9 @@ pub enum Health {
     Unhealthy,
 }
 
-/// How a process ended. `code` and `signal` are both `None` when the engine did not witness the
-/// exit (the process was adopted from an earlier engine and is not its child).
+/// How a process ended. `code` and `signal` are both `None` when the engine could not see its
+/// status: the process was adopted from an earlier engine (it is not this engine's child, and
+/// only a parent learns a status), or it ended while no engine was running.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitInfo {
     pub code: Option<i32>,
@@ -75,6 +76,31 @@ pub struct ExitInfo {
     /// What the process used, from the kernel (children of this engine only).
     #[serde(default)]
     pub usage: Option<ResourceUsage>,
+    /// With an unknown status: the signal the engine sent the process before it ended (a
+    /// stop). What it died of is still unknown; that it was asked to stop is not.
+    #[serde(default)]
+    pub sent_signal: Option<i32>,
+    /// With an unknown status: it ended while no engine was running (the next one found it
+    /// gone).
+    #[serde(default)]
+    pub unwatched: bool,
+}
+
+/// What an exit means, decided once by the supervisor's policy: `Restart=` and crash reports
+/// both follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitClass {
+    /// Status 0, a failing status `ExecStart=-…` ignores, or one of systemd's clean signals
+    /// (SIGHUP, SIGINT, SIGTERM, SIGPIPE).
+    Clean,
+    /// Any other status or signal.
+    Failure,
+    /// The engine stopped it (a stop, a restart, a shutdown), whatever its status.
+    Stopped,
+    /// Its status cannot be known: it was not the engine's child.
+    #[default]
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,11 +116,16 @@ impl ExitInfo {
         self.code == Some(0)
     }
 
+    /// One line: what is known of the end, and nothing invented.
     pub fn describe(&self) -> String {
-        match (self.code, self.signal) {
-            (Some(c), _) => format!("exited with status {c}"),
-            (None, Some(s)) => format!("killed by {}", signal_name(s)),
-            (None, None) => "ended while unsupervised (status unknown)".into(),
+        match (self.code, self.signal, self.sent_signal) {
+            (Some(c), _, _) => format!("exited with status {c}"),
+            (None, Some(s), _) => format!("killed by {}", signal_name(s)),
+            (None, None, Some(s)) => format!("stopped with {}", signal_name(s)),
+            (None, None, None) if self.unwatched => {
+                "ended while no engine was running; its exit status cannot be known".into()
+            }
+            (None, None, None) => "ended while adopted; its exit status cannot be known".into(),
         }
     }
 }
@@ -143,6 +174,9 @@ pub struct ServiceStatus {
     /// Unix time in milliseconds the current process started.
     pub started_ms: Option<u64>,
     pub last_exit: Option<ExitInfo>,
+    /// How the supervisor judged the last exit (a stop and a clean end are not errors).
+    #[serde(default)]
+    pub last_exit_class: Option<ExitClass>,
     /// The operation holding the service's lock, if any (`stop`, `restart`...).
     pub busy: Option<String>,
     /// The process was adopted from an earlier engine.
@@ -157,6 +191,10 @@ pub struct ServiceStatus {
     /// (`waiting for its lease`, `Redis unreachable: …`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<String>,
+    /// Why the service has no workspace capture (no `WorkingDirectory=`, or `[Capture]
+    /// Enabled=no`): a manual capture is refused with this reason. `None`: it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_off: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -310,8 +348,19 @@ pub enum EventKind {
         service: String,
         pid: u32,
         exit: ExitInfo,
-        /// The service was being stopped on request.
+        /// The service was being stopped on request (`class` is `stopped`).
         expected: bool,
+        #[serde(default)]
+        class: ExitClass,
+        /// The exit gets a crash report (the policy's verdict).
+        #[serde(default)]
+        report: bool,
+        /// Unix time in milliseconds the process started (kept across adoption), if known.
+        #[serde(default)]
+        started_ms: Option<u64>,
+        /// Automatic restarts of the service before this exit.
+        #[serde(default)]
+        restarts: u32,
     },
     Restarting {
         service: String,
@@ -406,4 +455,45 @@ pub struct CrashRmReply {
 pub struct CaptureReply {
     pub id: String,
     pub path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(code: Option<i32>, signal: Option<i32>) -> ExitInfo {
+        ExitInfo {
+            code,
+            signal,
+            core_dumped: false,
+            at_ms: 0,
+            usage: None,
+            sent_signal: None,
+            unwatched: false,
+        }
+    }
+
+    #[test]
+    fn an_exit_says_what_is_known_and_invents_nothing() {
+        assert_eq!(exit(Some(3), None).describe(), "exited with status 3");
+        assert_eq!(exit(None, Some(11)).describe(), "killed by SIGSEGV");
+        let stopped = ExitInfo { sent_signal: Some(15), ..exit(None, None) };
+        assert_eq!(stopped.describe(), "stopped with SIGTERM");
+        assert_eq!(exit(None, None).describe(), "ended while adopted; its exit status cannot be known");
+        let unwatched = ExitInfo { unwatched: true, ..exit(None, None) };
+        assert_eq!(
+            unwatched.describe(),
+            "ended while no engine was running; its exit status cannot be known"
+        );
+        // A status the engine saw wins over the signal it sent.
+        let seen = ExitInfo { sent_signal: Some(15), ..exit(None, Some(9)) };
+        assert_eq!(seen.describe(), "killed by SIGKILL");
+    }
+
+    #[test]
+    fn an_exit_recorded_by_an_older_engine_still_reads() {
+        let old = r#"{"code":null,"signal":null,"core_dumped":false,"at_ms":5,"usage":null}"#;
+        let e: ExitInfo = serde_json::from_str(old).unwrap();
+        assert_eq!((e.sent_signal, e.unwatched), (None, false));
+    }
 }

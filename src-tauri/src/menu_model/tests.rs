@@ -17,11 +17,13 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         since_ms: 0,
         started_ms: None,
         last_exit: None,
+        last_exit_class: None,
         busy: None,
         adopted: false,
         cpu_ms: None,
         memory_kb: None,
         fleet: None,
+        capture_off: None,
     }
 }
 

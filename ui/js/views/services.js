@@ -91,7 +91,9 @@ export function createServicesView(ctx) {
   function lastErrorOf(s) {
     if (s.error) return { text: s.error, dim: false, title: s.error };
     const exit = s.last_exit;
-    if (!exit || exit.code === 0) return { text: '', dim: false, title: null };
+    // A stop the engine performed and a clean end are not errors (the supervisor's judgement).
+    const notAnError = s.last_exit_class === 'stopped' || s.last_exit_class === 'clean';
+    if (!exit || exit.code === 0 || notAnError) return { text: '', dim: false, title: null };
     const text = describeExit(exit);
     return { text, dim: !EXIT_MATTERS.has(s.state), title: `Last exit at ${formatDateTime(exit.at_ms)}: ${text}` };
   }
@@ -143,7 +145,9 @@ export function createServicesView(ctx) {
     r.buttons.start.disabled = locked || active;
     r.buttons.stop.disabled = locked || !active || s.state === 'stopping';
     r.buttons.restart.disabled = locked || !active || s.state === 'stopping';
-    r.buttons.capture.disabled = running;
+    // A service without a capture (no WorkingDirectory=): the engine says why.
+    r.buttons.capture.disabled = running || Boolean(s.capture_off);
+    setAttr(r.buttons.capture, 'title', s.capture_off ? `No capture: ${s.capture_off}` : null);
     r.busy.hidden = !locked;
     setAttr(r.busy, 'title', s.busy ? `${s.busy} in progress` : running ? 'Working…' : null);
     r.tr.classList.toggle('is-busy', locked);

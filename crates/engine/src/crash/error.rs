@@ -21,4 +21,7 @@ pub enum CrashError {
     Write { action: &'static str, path: String, source: std::io::Error },
     #[error("{0}")]
     Capture(String),
+    /// The service has no capture (docs/crash-reports.md, Captures).
+    #[error("cannot capture {service}: {why}")]
+    CaptureOff { service: String, why: super::workdir::CaptureOff },
 }

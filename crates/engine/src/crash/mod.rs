@@ -1,12 +1,13 @@
 //! Crash reports (SPEC section 7) and workspace captures (section 6).
 //!
 //! The reporter is an event subscriber, not something the supervisor calls: when a service
-//! becomes running it captures the service's working directory (its baseline, off the start
-//! path); when a service exits abnormally it writes `crash-NAME-STAMP-ID.tar.gz` with
-//! report.json, the unit as committed, the log tail, the environment (secrets redacted) and a
-//! fresh capture of the working directory with what changed since the baseline. Reports are
-//! written atomically, bounded on disk, and thinned in crash loops. Any failure is logged and
-//! supervision goes on.
+//! becomes running, or its process is adopted from an earlier engine, it captures the
+//! service's working directory (its baseline, off the start path); when the supervisor judged
+//! an exit worth a report (`policy.rs`: a failure, or an unknown end restarted as one) it writes
+//! `crash-NAME-STAMP-ID.tar.gz` with report.json, the unit as committed, the log tail as it
+//! stood at that exit, the environment and a fresh capture of the working directory with what
+//! changed since the baseline, secrets redacted (`redact.rs`). Reports are written atomically,
+//! bounded on disk, and thinned in crash loops. Any failure is logged and supervision goes on.
 
 pub mod archive;
 mod error;
@@ -14,6 +15,7 @@ pub mod names;
 pub mod redact;
 pub mod report;
 pub mod retention;
+pub mod workdir;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gitvisor_capture::{
-    capture_dir, capture_dir_since, diff, sweep_every, Capture, CaptureId, Limits, Store, StoreSettings,
+    capture_dir, capture_dir_since, diff, sweep_every, Capture, CaptureId, Store, StoreSettings,
 };
 use gitvisor_protocol::{EventKind, ExitInfo};
 use gitvisor_units::Unit;
@@ -42,10 +44,19 @@ pub struct ServiceInfo {
     pub unit: Arc<Unit>,
     pub commit: Option<String>,
     pub restarts: u32,
-    pub started_ms: Option<u64>,
 }
 
 pub type Lookup = Arc<dyn Fn(&str) -> Option<ServiceInfo> + Send + Sync>;
+
+/// The exit being reported, as the `Exited` event told it: frozen at the exit, whatever the
+/// service did since (a crash loop restarts it before the report is written).
+struct Exit {
+    pid: u32,
+    exit: ExitInfo,
+    started_ms: Option<u64>,
+    /// Automatic restarts before this exit.
+    restarts: u32,
+}
 
 #[derive(Clone)]
 struct Ctx {
@@ -61,7 +72,6 @@ struct Ctx {
 #[derive(Default)]
 struct State {
     baselines: HashMap<String, CaptureId>,
-    started_ms: HashMap<String, u64>,
     loops: HashMap<String, Loop>,
 }
 
@@ -100,12 +110,14 @@ pub fn start(setup: Setup, mut sub: Subscription, background: &Background) -> Cr
     background.spawn("crash reporter", async move {
         while let Some(ev) = sub.recv().await {
             match ev.kind {
-                EventKind::State { service, to: gitvisor_protocol::ServiceState::Running, .. } => {
-                    me.state().started_ms.insert(service.clone(), ev.at_ms);
+                // An adopted service begins running without a State event.
+                EventKind::State { service, to: gitvisor_protocol::ServiceState::Running, .. }
+                | EventKind::Adopted { service, .. } => {
                     me.baseline(&service).await;
                 }
-                EventKind::Exited { service, pid, exit, expected: false } if me.is_crash(&service, &exit) => {
-                    me.crash(&service, pid, exit).await;
+                // The supervisor's policy judged the exit (policy.rs): a report is due or not.
+                EventKind::Exited { service, pid, exit, report: true, started_ms, restarts, .. } => {
+                    me.crash(&service, Exit { pid, exit, started_ms, restarts }).await;
                 }
                 EventKind::Lagged { missed } => {
                     tracing::warn!("crash reporter: {missed} events missed; some crashes may have no report");
@@ -129,17 +141,21 @@ impl CrashHandle {
     pub async fn capture_now(&self, service: &str) -> Result<String, CrashError> {
         let info = (self.ctx.lookup)(service)
             .ok_or_else(|| CrashError::Capture(format!("no service named {service}")))?;
-        let root = workdir_of(&info.unit);
+        if let Some(why) = workdir::capture_off(&info.unit) {
+            return Err(CrashError::CaptureOff { service: service.to_string(), why });
+        }
+        let root = workdir::root(&info.unit);
         let me = self.ctx.clone();
         let service = service.to_string();
         tokio::task::spawn_blocking(move || {
             let name = ReportName::new("capture", &service, SystemTime::now());
             let capture = capture_dir(
                 &root,
-                &limits(&info.unit),
+                &workdir::limits(&info.unit),
                 me.store.lock().unwrap_or_else(|e| e.into_inner()).blobs(),
             )
             .map_err(|e| CrashError::Capture(format!("cannot capture {}: {e}", root.display())))?;
+            let capture = me.redacted(&capture, &info.unit);
             let (files, skipped) = report::describe(&capture);
             let r = Report {
                 format: report::FORMAT,
@@ -187,22 +203,6 @@ impl CrashHandle {
     }
 }
 
-fn capture_enabled(unit: &Unit) -> bool {
-    unit.capture.enabled.unwrap_or(unit.working_directory.is_some())
-}
-
-fn workdir_of(unit: &Unit) -> PathBuf {
-    unit.working_directory.clone().or_else(dirs::home_dir).unwrap_or_else(|| PathBuf::from("/"))
-}
-
-fn limits(unit: &Unit) -> Limits {
-    Limits {
-        max_file_size: unit.capture.max_file_size,
-        max_total_size: unit.capture.max_total_size,
-        exclude: unit.capture.exclude.clone(),
-    }
-}
-
 fn host() -> String {
     crate::time::host_name()
 }
@@ -216,25 +216,14 @@ impl Ctx {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Abnormal: a non-zero status (unless ExecStart's `-` says to ignore it) or a signal, or an
-    /// end the engine did not witness.
-    fn is_crash(&self, service: &str, exit: &ExitInfo) -> bool {
-        let ignore = (self.lookup)(service).map(|i| i.unit.exec_start.ignore_failure).unwrap_or(false);
-        match exit.code {
-            Some(0) => false,
-            Some(_) => !ignore,
-            None => true,
-        }
-    }
-
     async fn baseline(&self, service: &str) {
         let Some(info) = (self.lookup)(service) else { return };
-        if !capture_enabled(&info.unit) {
+        if workdir::capture_off(&info.unit).is_some() {
             return;
         }
-        let root = workdir_of(&info.unit);
+        let root = workdir::root(&info.unit);
         let store = self.store.clone();
-        let limits = limits(&info.unit);
+        let limits = workdir::limits(&info.unit);
         let taken = tokio::task::spawn_blocking(move || {
             let blobs = store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
             let capture = capture_dir(&root, &limits, &blobs)?;
@@ -263,10 +252,9 @@ impl Ctx {
         }
     }
 
-    async fn crash(&self, service: &str, pid: u32, exit: ExitInfo) {
+    async fn crash(&self, service: &str, exit: Exit) {
         let Some(info) = (self.lookup)(service) else { return };
-        let started_ms = self.state().started_ms.get(service).copied().or(info.started_ms);
-        let uptime_ms = started_ms.map(|s| exit.at_ms.saturating_sub(s));
+        let uptime_ms = exit.started_ms.map(|s| exit.exit.at_ms.saturating_sub(s));
         // A crash after the service stayed up long enough starts a new loop.
         let reset_after = info.unit.restart_max_delay.unwrap_or(Duration::from_secs(10));
         let (doomed, suppressed) = {
@@ -280,10 +268,16 @@ impl Ctx {
         };
         let baseline = self.state().baselines.get(service).copied();
         let baseline = baseline.and_then(|id| self.store.lock().unwrap_or_else(|e| e.into_inner()).get(id));
-        // Let the last lines it printed arrive first (bounded: a child may hold its pipes).
-        self.logs.wait_closed(service, pid, Duration::from_millis(500)).await;
-        let tail: Vec<String> =
-            self.logs.tail(service, 200).iter().map(crate::logs::keeper::format_line).collect();
+        // Let the last lines it printed and the note of its exit arrive first (bounded: a child
+        // may hold its pipes); then take the tail as it stood at this exit.
+        self.logs.wait_exit_told(service, exit.pid, Duration::from_millis(500)).await;
+        // The engine's notes quote command lines: secrets go, as in the unit's copy.
+        let tail: Vec<String> = self
+            .logs
+            .tail_at_exit(service, exit.pid, 200)
+            .iter()
+            .map(|l| redact::text(&crate::logs::keeper::format_line(l)))
+            .collect();
         let env = crate::supervisor::spawn::prepare(&info.unit, &info.unit.exec_start, service, &[])
             .map(|s| s.env)
             .unwrap_or_default();
@@ -293,10 +287,8 @@ impl Ctx {
         let written = tokio::task::spawn_blocking(move || {
             me.write_crash(
                 &service_name,
-                pid,
                 &exit,
                 &info,
-                started_ms,
                 uptime_ms,
                 suppressed,
                 baseline.as_deref(),
@@ -328,7 +320,14 @@ impl Ctx {
         }
     }
 
-    /// The unit file as committed (the template's, for an instance).
+    /// The capture as it goes into a report: the unit's environment files in it redacted.
+    fn redacted(&self, capture: &Capture, unit: &Unit) -> Capture {
+        let files: Vec<PathBuf> = unit.environment_files.iter().map(|f| f.path.clone()).collect();
+        let blobs = self.store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
+        redact::env_files_in_capture(capture, &files, &blobs)
+    }
+
+    /// The unit file as committed (the template's, for an instance), secrets redacted.
     fn unit_text(&self, info: &ServiceInfo) -> Vec<u8> {
         let file = match info.unit.name.template() {
             Some(t) => t.file_name(),
@@ -339,18 +338,17 @@ impl Ctx {
             let id = repo.resolve(c).ok()?;
             repo.units_at(id).ok()?.into_iter().find(|(n, _)| *n == file).map(|(_, b)| b)
         });
-        from_commit
-            .unwrap_or_else(|| format!("# {file}: not found in commit {:?}\n", info.commit).into_bytes())
+        let text = from_commit
+            .unwrap_or_else(|| format!("# {file}: not found in commit {:?}\n", info.commit).into_bytes());
+        redact::unit_file(&String::from_utf8_lossy(&text)).into_bytes()
     }
 
     #[allow(clippy::too_many_arguments)]
     fn write_crash(
         &self,
         service: &str,
-        pid: u32,
-        exit: &ExitInfo,
+        exit: &Exit,
         info: &ServiceInfo,
-        started_ms: Option<u64>,
         uptime_ms: Option<u64>,
         suppressed: u64,
         baseline: Option<&Capture>,
@@ -359,45 +357,44 @@ impl Ctx {
         unit_text: Vec<u8>,
     ) -> Result<String, String> {
         let name = ReportName::new("crash", service, SystemTime::now());
-        let root = workdir_of(&info.unit);
-        let mut workdir = Workdir { root: Some(root.display().to_string()), ..Workdir::default() };
-        let capture = if capture_enabled(&info.unit) {
+        let root = workdir::root(&info.unit);
+        let mut dir = Workdir { root: Some(root.display().to_string()), ..Workdir::default() };
+        let capture = if let Some(why) = workdir::capture_off(&info.unit) {
+            dir.note = Some(format!("not captured: {why}"));
+            None
+        } else {
             let blobs = self.store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
             // Unchanged files come from the baseline without being read again.
-            match capture_dir_since(&root, &limits(&info.unit), &blobs, baseline) {
+            match capture_dir_since(&root, &workdir::limits(&info.unit), &blobs, baseline) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    workdir.note = Some(format!("cannot capture {}: {e}", root.display()));
+                    dir.note = Some(format!("cannot capture {}: {e}", root.display()));
                     None
                 }
             }
-        } else {
-            workdir.note = Some(
-                "capture is disabled for this service ([Capture] Enabled=no, or no WorkingDirectory=)".into(),
-            );
-            None
         };
         let changes = match (baseline, &capture) {
             (Some(b), Some(c)) => Some(diff(b, c)),
             _ => None,
         };
+        let capture = capture.map(|c| self.redacted(&c, &info.unit));
         let mut include = capture.as_ref();
         if let Some(c) = &capture {
             let (files, skipped) = report::describe(c);
-            workdir.files = files;
-            workdir.skipped = skipped;
-            workdir.total_bytes = c.total_bytes;
+            dir.files = files;
+            dir.skipped = skipped;
+            dir.total_bytes = c.total_bytes;
             // A report that alone would exceed the budget goes without its capture.
             let budget = self.settings.crash_reports.max_bytes;
             if c.total_bytes > budget {
-                workdir.note = Some(format!(
+                dir.note = Some(format!(
                     "the working directory ({} bytes) is too large for the crash report budget ({} bytes): not included",
                     c.total_bytes, budget
                 ));
                 include = None;
             }
         }
-        workdir.included = include.is_some();
+        dir.included = include.is_some();
         let r = Report {
             format: report::FORMAT,
             kind: "crash".into(),
@@ -405,19 +402,19 @@ impl Ctx {
             service: service.to_string(),
             unit_file: info.unit.name.file_name(),
             commit: info.commit.clone(),
-            pid: Some(pid),
-            reason: exit.describe(),
-            exit: Some(exit.clone()),
+            pid: Some(exit.pid),
+            reason: exit.exit.describe(),
+            exit: Some(exit.exit.clone()),
             oom: false,
-            started_at: started_ms.map(rfc3339_ms),
-            exited_at: Some(rfc3339_ms(exit.at_ms)),
+            started_at: exit.started_ms.map(rfc3339_ms),
+            exited_at: Some(rfc3339_ms(exit.exit.at_ms)),
             uptime_ms,
-            restarts: info.restarts,
-            peak_memory_kb: exit.usage.map(|u| u.max_rss_kb),
-            cpu_time_ms: exit.usage.map(|u| u.cpu_ms),
+            restarts: exit.restarts,
+            peak_memory_kb: exit.exit.usage.map(|u| u.max_rss_kb),
+            cpu_time_ms: exit.exit.usage.map(|u| u.cpu_ms),
             host: host(),
             engine_version: env!("CARGO_PKG_VERSION").into(),
-            workdir,
+            workdir: dir,
             changes,
             baseline_taken_at: baseline.map(|b| humantime::format_rfc3339_millis(b.taken_at).to_string()),
             suppressed,

@@ -154,7 +154,12 @@ impl Engine {
                     pid,
                     start_time,
                     restarts: record.map(|r| r.restarts).unwrap_or(0),
-                    started_ms: record.and_then(|r| r.started_ms),
+                    // The record's, when it names this process; otherwise (the keeper knew it
+                    // first) derived from the kernel's start time.
+                    started_ms: record
+                        .filter(|r| r.pid == Some(pid) && r.start_time == Some(start_time))
+                        .and_then(|r| r.started_ms)
+                        .or_else(|| process::started_ms(start_time)),
                 },
                 // A fleet singleton whose process died meanwhile starts again only where its
                 // lease is held: its driver decides, not the restart policy.
@@ -205,7 +210,6 @@ impl Engine {
                 unit: s.unit.clone(),
                 commit: s.commit.clone(),
                 restarts: snap.restarts,
-                started_ms: snap.started_ms,
             })
         });
         let setup = crate::crash::Setup {

@@ -44,11 +44,13 @@ impl Engine {
                     since_ms: snap.since_ms,
                     started_ms: snap.started_ms,
                     last_exit: snap.last_exit.clone(),
+                    last_exit_class: snap.last_exit_class,
                     busy: busy.get(&lock_key(name)).cloned(),
                     adopted: snap.adopted,
                     cpu_ms: usage.map(|u| u.0),
                     memory_kb: usage.map(|u| u.1),
                     fleet: None,
+                    capture_off: crate::crash::workdir::capture_off(&s.unit).map(|why| why.to_string()),
                 }
             })
             .collect();
@@ -91,8 +93,8 @@ impl Engine {
         // Subscribe before reading the tails so no line falls between the two.
         let receivers = names.iter().map(|n| (n.clone(), self.inner.logs.follow(n))).collect();
         let tail = self.merged_tail(&names, lines);
-        let last = tail.last().map(|l| l.line.at_us).unwrap_or(0);
-        Ok((tail, LogFollow::new(receivers, last)))
+        let follow = LogFollow::new(receivers, &tail);
+        Ok((tail, follow))
     }
 
     /// The services whose logs a request names: every service when none is named.

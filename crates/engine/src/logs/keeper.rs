@@ -22,7 +22,7 @@ use gitvisor_protocol::LogLine;
 
 use super::file::LogFile;
 use super::seqpacket::{Listener, Packet, MAX_PACKET};
-use super::wire::{FromKeeper, StreamInfo, ToKeeper};
+use super::wire::{FromKeeper, Origin, StreamInfo, ToKeeper};
 use crate::time::{format_us, now_us};
 
 /// The argument the engine's binary recognises to run as the keeper.
@@ -68,6 +68,8 @@ struct Keeper {
     dropped: HashMap<String, u64>,
     /// Fleet singletons' dead-man switches, by service.
     leashes: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Per service, the time of its newest line (see [`next_stamp`]).
+    stamps: HashMap<String, u64>,
 }
 
 type Shared = Rc<RefCell<Keeper>>;
@@ -122,8 +124,19 @@ impl Keeper {
         f
     }
 
+    /// The time of a new line of `service`: now, or just after its newest line.
+    fn stamp(&mut self, service: &str) -> u64 {
+        let logs = &self.logs;
+        let last = self.stamps.entry(service.to_string()).or_insert_with(|| {
+            // A keeper that replaces another goes on after the lines it wrote.
+            super::link::read_file_tail(logs, service, 1).last().map(|l| l.at_us).unwrap_or(0)
+        });
+        *last = next_stamp(*last, now_us());
+        *last
+    }
+
     /// Forwards lines to the engine without waiting; counts what did not fit.
-    fn forward(&mut self, service: &str, lines: Vec<LogLine>) {
+    fn forward(&mut self, service: &str, lines: Vec<LogLine>, origin: Origin) {
         let Some(engine) = self.engine.clone() else { return };
         let missed = self.dropped.get(service).copied().unwrap_or(0);
         if missed > 0 {
@@ -136,12 +149,19 @@ impl Keeper {
         }
         for batch in batches(lines) {
             let n = batch.len() as u64;
-            let msg = FromKeeper::Lines { service: service.to_string(), lines: batch };
+            let msg = FromKeeper::Lines { service: service.to_string(), lines: batch, origin };
             if !engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default()).unwrap_or(false) {
                 *self.dropped.entry(service.to_string()).or_default() += n;
             }
         }
     }
+}
+
+/// A service's lines get strictly increasing times (a microsecond apart when they come faster,
+/// or the clock steps back), so a line's time identifies it: the engine skips a forwarded line
+/// it already read from the file by its time alone.
+pub fn next_stamp(last: u64, now: u64) -> u64 {
+    now.max(last.saturating_add(1))
 }
 
 /// Splits lines into messages that fit in a packet.
@@ -189,13 +209,13 @@ async fn serve_engine(keeper: Shared, conn: Rc<Packet>, done: tokio::sync::mpsc:
                     tokio::task::spawn_local(pump(keeper.clone(), info.clone(), fd, name, done.clone()));
                 }
             }
-            ToKeeper::Note { service, text, max_file_size, max_files } => {
-                let line = LogLine { at_us: now_us(), stream: "gitvisor".into(), text };
+            ToKeeper::Note { service, text, max_file_size, max_files, pid, exit } => {
                 let mut k = keeper.borrow_mut();
+                let line = LogLine { at_us: k.stamp(&service), stream: "gitvisor".into(), text };
                 let f = k.file(&service, max_file_size, max_files);
                 f.push(&format_line(&line));
                 let _ = f.flush();
-                k.forward(&service, vec![line]);
+                k.forward(&service, vec![line], Origin::Note { pid, exit });
             }
             ToKeeper::Goodbye => {}
             ToKeeper::Leash { service, pgid, until_ms } => {
@@ -262,28 +282,31 @@ async fn pump(
             None => 0,
         };
         let eof = n == 0;
-        let at_us = now_us();
-        let mut lines = Vec::new();
+        let mut texts = Vec::new();
         let mut start = 0;
         while let Some(i) = pending[start..].iter().position(|&b| b == b'\n') {
             // A line longer than MAX_LINE is split even when its end came in the same read.
             for piece in pending[start..start + i].chunks(MAX_LINE) {
-                lines.push(make_line(piece, at_us, stream));
+                texts.push(line_text(piece));
             }
             start += i + 1;
         }
         pending.drain(..start);
         while pending.len() >= MAX_LINE || (eof && !pending.is_empty()) {
             let cut = pending.len().min(MAX_LINE);
-            lines.push(make_line(&pending[..cut], at_us, stream));
+            texts.push(line_text(&pending[..cut]));
             pending.drain(..cut);
         }
         if pending.is_empty() && pending.capacity() > 4096 {
             // A burst is over: give its memory back.
             pending = Vec::new();
         }
-        if !lines.is_empty() {
+        if !texts.is_empty() {
             let mut k = keeper.borrow_mut();
+            let lines: Vec<LogLine> = texts
+                .into_iter()
+                .map(|text| LogLine { at_us: k.stamp(&info.service), stream: stream.to_string(), text })
+                .collect();
             let f = k.files.get_mut(&info.service).expect("file made at attach");
             for l in &lines {
                 f.push(&format_line(l));
@@ -291,7 +314,7 @@ async fn pump(
             if let Err(e) = f.flush() {
                 eprintln!("gitvisor log keeper: writing the log of {}: {e}", info.service);
             }
-            k.forward(&info.service, lines);
+            k.forward(&info.service, lines, Origin::Output { pid: info.pid });
         }
         if eof {
             break;
@@ -334,9 +357,9 @@ async fn read_shared(pipe: &tokio::net::unix::pipe::Receiver, pending: &mut Vec<
     }
 }
 
-fn make_line(bytes: &[u8], at_us: u64, stream: &str) -> LogLine {
+fn line_text(bytes: &[u8]) -> String {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    LogLine { at_us, stream: stream.to_string(), text: String::from_utf8_lossy(bytes).into_owned() }
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Log file of a service (the keeper and the engine agree on it).
@@ -355,10 +378,27 @@ mod tests {
         let b = batches(lines);
         assert!(b.len() > 1);
         for batch in &b {
-            let msg = FromKeeper::Lines { service: "s".into(), lines: batch.clone() };
+            let msg =
+                FromKeeper::Lines { service: "s".into(), lines: batch.clone(), origin: Origin::Unknown };
             assert!(serde_json::to_vec(&msg).unwrap().len() < MAX_PACKET);
         }
         assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 100);
+    }
+
+    #[test]
+    fn a_services_lines_get_strictly_increasing_times() {
+        assert_eq!(next_stamp(10, 50), 50);
+        // Faster than the clock, or a clock stepped back: just after the newest.
+        assert_eq!(next_stamp(50, 50), 51);
+        assert_eq!(next_stamp(50, 20), 51);
+        let mut last = 0;
+        let stamps: Vec<u64> = (0..5)
+            .map(|_| {
+                last = next_stamp(last, 7);
+                last
+            })
+            .collect();
+        assert_eq!(stamps, [7, 8, 9, 10, 11]);
     }
 
     #[test]

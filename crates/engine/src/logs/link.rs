@@ -14,20 +14,19 @@ use tokio::sync::broadcast;
 use super::keeper::{log_path, KEEPER_ARG, LISTEN_FD};
 use super::seqpacket::{self, Packet, MAX_PACKET};
 use super::tail::Tail;
-use super::wire::{FromKeeper, StreamInfo, ToKeeper};
+use super::wire::{FromKeeper, Origin, StreamInfo, ToKeeper};
 use crate::settings::LogSettings;
 
 #[derive(Default)]
 struct ServiceLog {
     tail: Tail,
     followers: Option<broadcast::Sender<LogLine>>,
-    /// The tail was seeded from the file (done once, lazily).
-    seeded: bool,
 }
 
 struct Shared {
     logs: HashMap<String, ServiceLog>,
-    /// Processes whose output has all arrived (bounded: the oldest are forgotten).
+    /// Processes whose output has all arrived (bounded: the oldest are forgotten); waiters are
+    /// woken when one is added and when the note of an exit arrives.
     closed: std::collections::VecDeque<(String, u32)>,
 }
 
@@ -136,13 +135,29 @@ impl LogLink {
         }
     }
 
-    /// Writes a line of the engine's own into the service's log ("started pid 42", ...).
+    /// Writes a line of the engine's own into the service's log ("baseline capture...").
     pub fn note(&self, service: &str, text: String) {
+        self.send_note(service, text, None, false);
+    }
+
+    /// A note about the process `pid` ("started process 42: ...").
+    pub fn note_about(&self, service: &str, pid: u32, text: String) {
+        self.send_note(service, text, Some(pid), false);
+    }
+
+    /// The note of the process `pid`'s exit: the last about it.
+    pub fn note_exit(&self, service: &str, pid: u32, text: String) {
+        self.send_note(service, text, Some(pid), true);
+    }
+
+    fn send_note(&self, service: &str, text: String, pid: Option<u32>, exit: bool) {
         let msg = ToKeeper::Note {
             service: service.to_string(),
             text,
             max_file_size: self.settings.max_file_size,
             max_files: self.settings.max_files,
+            pid,
+            exit,
         };
         // Notes are best effort: a full queue must not stall the supervisor.
         let _ = self.packet().try_send(&serde_json::to_vec(&msg).unwrap_or_default());
@@ -169,16 +184,10 @@ impl LogLink {
     pub fn tail(&self, service: &str, n: usize) -> Vec<LogLine> {
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         let log = shared.logs.entry(service.to_string()).or_default();
-        if !log.seeded {
-            // The keeper writes each line to the file before forwarding it, and no line enters
-            // memory while this lock is held: the file's tail holds everything memory has, and
-            // what came before this engine started.
-            log.seeded = true;
-            let mut seeded = Tail::default();
-            for l in read_file_tail(&self.logs_dir, service, super::tail::TAIL_LINES) {
-                seeded.push(l);
-            }
-            log.tail = seeded;
+        if !log.tail.seeded() {
+            // Nothing was forwarded for it yet: the file has all there is (lines on their way
+            // from the keeper are skipped when they come).
+            log.tail.seed(read_file_tail(&self.logs_dir, service, super::tail::TAIL_LINES), None);
         }
         if n > log.tail.len() && log.tail.len() >= super::tail::TAIL_LINES {
             drop(shared);
@@ -187,9 +196,10 @@ impl LogLink {
         log.tail.last(n)
     }
 
-    /// Waits until all of a process's output has arrived (its pipes closed), or `timeout`
-    /// passed (a child it left may hold them open). True when it has.
-    pub async fn wait_closed(&self, service: &str, pid: u32, timeout: std::time::Duration) -> bool {
+    /// Waits until all of a process's output has arrived (its pipes closed) and the note of its
+    /// exit has, or `timeout` passed (a child it left may hold its pipes open). True when both
+    /// have.
+    pub async fn wait_exit_told(&self, service: &str, pid: u32, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.closed_notify.notified();
@@ -197,7 +207,9 @@ impl LogLink {
             notified.as_mut().enable();
             {
                 let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-                if shared.closed.iter().any(|(s, p)| s == service && *p == pid) {
+                let closed = shared.closed.iter().any(|(s, p)| s == service && *p == pid);
+                let noted = shared.logs.get(service).is_some_and(|l| l.tail.has_exit_of(pid));
+                if closed && noted {
                     return true;
                 }
             }
@@ -205,6 +217,13 @@ impl LogLink {
                 return false;
             }
         }
+    }
+
+    /// The last `n` lines of a service's output as they stood at the exit of its process `pid`
+    /// (see [`Tail::at_exit_of`]).
+    pub fn tail_at_exit(&self, service: &str, pid: u32, n: usize) -> Vec<LogLine> {
+        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared.logs.get(service).map(|l| l.tail.at_exit_of(pid, n)).unwrap_or_default()
     }
 
     /// Live lines of a service from now on.
@@ -236,7 +255,13 @@ async fn connect(
         _ => return Err(io::Error::other("the log keeper did not greet with its streams")),
     };
     let packet = Arc::new(packet);
-    let reader = tokio::spawn(read_keeper(packet.clone(), shared.clone(), notify.clone(), buf));
+    let reader = tokio::spawn(read_keeper(
+        packet.clone(),
+        shared.clone(),
+        notify.clone(),
+        buf,
+        logs_dir.to_path_buf(),
+    ));
     Ok((Connection { packet, reader, reaper }, streams))
 }
 
@@ -245,6 +270,7 @@ async fn read_keeper(
     shared: Arc<Mutex<Shared>>,
     notify: Arc<tokio::sync::Notify>,
     mut buf: Vec<u8>,
+    logs_dir: PathBuf,
 ) {
     loop {
         let n = match conn.recv(&mut buf).await {
@@ -255,13 +281,13 @@ async fn read_keeper(
             Ok((n, _)) => n,
         };
         let Ok(msg) = serde_json::from_slice::<FromKeeper>(&buf[..n]) else { continue };
-        let (service, lines) = match msg {
-            FromKeeper::Lines { service, lines } => (service, lines),
+        let (service, lines, origin, marker) = match msg {
+            FromKeeper::Lines { service, lines, origin } => (service, lines, origin, None),
             FromKeeper::Dropped { service, count } => {
                 let text =
                     format!("[{count} lines not shown here: the engine was too slow; they are in the file]");
                 let line = LogLine { at_us: crate::time::now_us(), stream: "gitvisor".into(), text };
-                (service, vec![line])
+                (service, vec![], Origin::Unknown, Some(line))
             }
             FromKeeper::Closed { service, pid } => {
                 let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -276,14 +302,30 @@ async fn read_keeper(
             FromKeeper::Streams { .. } => continue,
         };
         let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
-        let log = shared.logs.entry(service).or_default();
-        for line in lines {
-            if let Some(tx) = &log.followers {
-                if tx.send(line.clone()).is_err() {
+        let log = shared.logs.entry(service.clone()).or_default();
+        if !log.tail.seeded() {
+            // What the file had before the first forwarded line; the lines after it are on
+            // their way here.
+            let first = lines.first().map(|l| l.at_us);
+            log.tail.seed(read_file_tail(&logs_dir, &service, super::tail::TAIL_LINES), first);
+        }
+        let mut taken: Vec<LogLine> =
+            lines.into_iter().filter(|l| log.tail.push(l.clone(), origin)).collect();
+        if let Some(marker) = marker {
+            log.tail.mark(marker.clone());
+            taken.push(marker);
+        }
+        if let Some(tx) = &log.followers {
+            for line in taken {
+                if tx.send(line).is_err() {
                     log.followers = None;
+                    break;
                 }
             }
-            log.tail.push(line);
+        }
+        drop(shared);
+        if matches!(origin, Origin::Note { exit: true, .. }) {
+            notify.notify_waiters();
         }
     }
 }

@@ -21,6 +21,12 @@ pub enum ToKeeper {
         text: String,
         max_file_size: u64,
         max_files: u32,
+        /// The process it is about.
+        #[serde(default)]
+        pid: Option<u32>,
+        /// It tells that process's exit: the last note about it.
+        #[serde(default)]
+        exit: bool,
     },
     /// The engine is going away cleanly: exit once the last pipe closes.
     Goodbye,
@@ -41,23 +47,17 @@ pub enum ToKeeper {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum FromKeeper {
     /// Sent on connect: the pipes the keeper holds, so a new engine knows what still runs.
-    Streams {
-        streams: Vec<StreamInfo>,
-    },
+    Streams { streams: Vec<StreamInfo> },
     Lines {
         service: String,
         lines: Vec<LogLine>,
+        #[serde(default)]
+        origin: Origin,
     },
     /// Lines the engine missed because it did not read fast enough (they are in the file).
-    Dropped {
-        service: String,
-        count: u64,
-    },
+    Dropped { service: String, count: u64 },
     /// Both pipes of this process reached their end: all its output has been forwarded.
-    Closed {
-        service: String,
-        pid: u32,
-    },
+    Closed { service: String, pid: u32 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -65,4 +65,19 @@ pub struct StreamInfo {
     pub service: String,
     pub pid: u32,
     pub start_time: u64,
+}
+
+/// Where forwarded lines come from: a crash report takes the lines of the process that crashed
+/// and the engine's notes up to its exit, and nothing that came later.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// Not known: read back from the file, a marker, or a keeper that does not say.
+    #[default]
+    Unknown,
+    /// The output of this process.
+    Output { pid: u32 },
+    /// A note of the engine's, about this process (`None`: about the service); `exit`: the note
+    /// of its exit.
+    Note { pid: Option<u32>, exit: bool },
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use gitvisor_protocol::{ExitInfo, ServiceState};
+use gitvisor_protocol::{ExitClass, ExitInfo, ServiceState};
 
 use super::policy::{Policy, StartLimit};
 
@@ -62,6 +62,8 @@ pub struct Machine {
     pub started_at: Option<Instant>,
     pub error: Option<String>,
     pub last_exit: Option<ExitInfo>,
+    /// How the policy judged the last exit.
+    pub last_class: Option<ExitClass>,
     restart_after_stop: bool,
     stop_phase: Option<StopPhase>,
     limit: StartLimit,
@@ -82,6 +84,7 @@ impl Machine {
             started_at: None,
             error: None,
             last_exit: None,
+            last_class: None,
             restart_after_stop: false,
             stop_phase: None,
             limit: StartLimit::default(),
@@ -160,6 +163,7 @@ impl Machine {
             }
             (Stopping, Input::Exited(exit)) => {
                 self.last_exit = Some(exit);
+                self.last_class = Some(ExitClass::Stopped);
                 self.started_at = None;
                 self.stop_phase = None;
                 let mut actions = vec![Action::CancelTimer, Action::KillLeftovers];
@@ -241,10 +245,13 @@ impl Machine {
 
     fn on_unrequested_exit(&mut self, policy: &Policy, exit: ExitInfo, now: Instant) -> Vec<Action> {
         let uptime = self.started_at.map(|t| now.saturating_duration_since(t)).unwrap_or_default();
-        let failed = !policy.is_clean(&exit);
-        let restart = policy.should_restart(&exit);
-        self.error = failed.then(|| exit.describe());
+        let verdict = policy.judge(&exit, false);
+        let restart = verdict.restart;
+        // An end whose status cannot be known is not known to be an error: its last exit says
+        // what is known, once.
+        self.error = (verdict.class == ExitClass::Failure).then(|| exit.describe());
         self.last_exit = Some(exit);
+        self.last_class = Some(verdict.class);
         self.started_at = None;
         let actions = vec![Action::KillLeftovers];
         if !restart {
@@ -275,7 +282,15 @@ mod tests {
     use ServiceState::*;
 
     fn exit(code: i32) -> ExitInfo {
-        ExitInfo { code: Some(code), signal: None, core_dumped: false, at_ms: 0, usage: None }
+        ExitInfo {
+            code: Some(code),
+            signal: None,
+            core_dumped: false,
+            at_ms: 0,
+            usage: None,
+            sent_signal: None,
+            unwatched: false,
+        }
     }
 
     fn running(p: &Policy, now: Instant) -> Machine {
@@ -396,12 +411,15 @@ mod tests {
                 core_dumped: false,
                 at_ms: 0,
                 usage: None,
+                sent_signal: None,
+                unwatched: false,
             }),
             now,
         );
         assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers]);
         assert_eq!(m.state, Stopped);
         assert_eq!(m.restarts, 0, "a requested stop is not restarted");
+        assert_eq!((m.error.clone(), m.last_class), (None, Some(ExitClass::Stopped)));
     }
 
     #[test]
@@ -484,9 +502,15 @@ mod tests {
         let p = test_policy(RestartPolicy::OnFailure);
         let now = Instant::now();
         let mut m = Machine::adopted(now, 2);
-        let unknown = ExitInfo { code: None, signal: None, core_dumped: false, at_ms: 0, usage: None };
-        m.step(&p, Input::Exited(unknown), now);
+        let unknown = super::super::process::unknown_exit();
+        m.step(&p, Input::Exited(unknown.clone()), now);
         assert_eq!((m.state, m.restarts), (Backoff, 3));
+        assert_eq!((m.error.clone(), m.last_class), (None, Some(ExitClass::Unknown)));
+        // Not restarted: it is exited, with no error; its last exit says what is known.
+        let p = test_policy(RestartPolicy::No);
+        let mut m = Machine::adopted(now, 0);
+        m.step(&p, Input::Exited(unknown.clone()), now);
+        assert_eq!((m.state, m.error.clone(), m.last_exit), (Exited, None, Some(unknown)));
     }
 
     #[test]

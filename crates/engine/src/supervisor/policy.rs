@@ -1,11 +1,26 @@
-//! What a unit says about supervising it, and the pure rules built on it: whether an exit is
-//! restarted, the restart delay schedule, the start limit.
+//! What a unit says about supervising it, and the pure rules built on it: what an exit means
+//! (its class, whether it is restarted, whether it gets a crash report), the restart delay
+//! schedule, the start limit.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use gitvisor_protocol::ExitInfo;
+use gitvisor_protocol::{ExitClass, ExitInfo};
 use gitvisor_units::{RestartPolicy, Unit};
+
+/// The signals systemd counts as a clean end (systemd.service(5), `Restart=`).
+const CLEAN_SIGNALS: [i32; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE];
+
+/// What an exit means ([`Policy::judge`]): the supervisor restarts by it and the crash reporter
+/// writes by it (it travels in the `Exited` event), so the two never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub class: ExitClass,
+    /// `Restart=` restarts the service.
+    pub restart: bool,
+    /// The exit gets a crash report.
+    pub report: bool,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -38,26 +53,44 @@ impl Policy {
         }
     }
 
-    /// systemd's "clean" exit: status 0, or one of the polite signals.
-    pub fn is_clean(&self, exit: &ExitInfo) -> bool {
-        match (exit.code, exit.signal) {
-            (Some(0), _) => true,
-            (Some(_), _) => self.ignore_failure,
-            (None, Some(s)) => [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE].contains(&s),
-            (None, None) => false,
-        }
+    /// The one judgement of an exit: its class (systemd.service(5) `Restart=`'s meaning),
+    /// whether `Restart=` restarts the service, and whether the exit gets a crash report.
+    /// `stop_requested`: the engine was stopping the service when it ended.
+    pub fn judge(&self, exit: &ExitInfo, stop_requested: bool) -> Verdict {
+        let class = self.classify(exit, stop_requested);
+        let restart = match (self.restart, class) {
+            (_, ExitClass::Stopped) | (RestartPolicy::No, _) => false,
+            (RestartPolicy::Always, _) => true,
+            (RestartPolicy::OnSuccess, class) => class == ExitClass::Clean,
+            // An end the engine could not see may have been a crash: it counts as one.
+            (RestartPolicy::OnFailure, class) => matches!(class, ExitClass::Failure | ExitClass::Unknown),
+            // Abnormal: killed by an unclean signal, not a failing status.
+            (RestartPolicy::OnAbnormal, ExitClass::Failure) => exit.signal.is_some(),
+            (RestartPolicy::OnAbnormal, class) => class == ExitClass::Unknown,
+        };
+        let report = match class {
+            ExitClass::Failure => true,
+            // Only a policy that restarts an unknown end as a failure says it was one
+            // (`always` restarts any end, so its restart says nothing).
+            ExitClass::Unknown => {
+                matches!(self.restart, RestartPolicy::OnFailure | RestartPolicy::OnAbnormal)
+            }
+            ExitClass::Clean | ExitClass::Stopped => false,
+        };
+        Verdict { class, restart, report }
     }
 
-    pub fn should_restart(&self, exit: &ExitInfo) -> bool {
-        let clean = self.is_clean(exit);
-        // An exit the engine did not witness counts as abnormal: it may have been a crash.
-        let abnormal = !clean && exit.code.is_none();
-        match self.restart {
-            RestartPolicy::No => false,
-            RestartPolicy::Always => true,
-            RestartPolicy::OnSuccess => clean,
-            RestartPolicy::OnFailure => !clean,
-            RestartPolicy::OnAbnormal => abnormal,
+    fn classify(&self, exit: &ExitInfo, stop_requested: bool) -> ExitClass {
+        if stop_requested {
+            return ExitClass::Stopped;
+        }
+        match (exit.code, exit.signal) {
+            (Some(0), _) => ExitClass::Clean,
+            (Some(_), _) if self.ignore_failure => ExitClass::Clean,
+            (Some(_), _) => ExitClass::Failure,
+            (None, Some(s)) if CLEAN_SIGNALS.contains(&s) => ExitClass::Clean,
+            (None, Some(_)) => ExitClass::Failure,
+            (None, None) => ExitClass::Unknown,
         }
     }
 
@@ -135,7 +168,15 @@ mod tests {
     use super::*;
 
     fn exit(code: Option<i32>, signal: Option<i32>) -> ExitInfo {
-        ExitInfo { code, signal, core_dumped: false, at_ms: 0, usage: None }
+        ExitInfo {
+            code,
+            signal,
+            core_dumped: false,
+            at_ms: 0,
+            usage: None,
+            sent_signal: None,
+            unwatched: false,
+        }
     }
 
     #[test]
@@ -155,17 +196,78 @@ mod tests {
         for (policy, expected) in table {
             let p = test_policy(policy);
             let got: Vec<bool> =
-                [&ok, &fail, &term, &segv, &unknown].iter().map(|e| p.should_restart(e)).collect();
+                [&ok, &fail, &term, &segv, &unknown].iter().map(|e| p.judge(e, false).restart).collect();
             assert_eq!(got, expected, "{policy:?}");
         }
+    }
+
+    #[test]
+    fn exits_are_classed_as_systemd_does() {
+        let p = test_policy(RestartPolicy::No);
+        let class = |code, signal| p.judge(&exit(code, signal), false).class;
+        assert_eq!(class(Some(0), None), ExitClass::Clean);
+        assert_eq!(class(Some(1), None), ExitClass::Failure);
+        for clean in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE] {
+            assert_eq!(class(None, Some(clean)), ExitClass::Clean, "signal {clean}");
+        }
+        for bad in [libc::SIGKILL, libc::SIGSEGV, libc::SIGABRT, libc::SIGQUIT, libc::SIGUSR1] {
+            assert_eq!(class(None, Some(bad)), ExitClass::Failure, "signal {bad}");
+        }
+        assert_eq!(class(None, None), ExitClass::Unknown);
+    }
+
+    #[test]
+    fn an_exit_while_stopping_is_a_stop_whatever_its_status() {
+        for policy in [RestartPolicy::Always, RestartPolicy::OnFailure, RestartPolicy::OnAbnormal] {
+            let p = test_policy(policy);
+            for e in [exit(Some(1), None), exit(None, Some(libc::SIGKILL)), exit(None, None)] {
+                let v = p.judge(&e, true);
+                assert_eq!(v, Verdict { class: ExitClass::Stopped, restart: false, report: false }, "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_external_sigterm_is_clean_for_restart_and_for_reports_alike() {
+        let term = exit(None, Some(libc::SIGTERM));
+        let v = test_policy(RestartPolicy::OnFailure).judge(&term, false);
+        assert_eq!(v, Verdict { class: ExitClass::Clean, restart: false, report: false });
+    }
+
+    #[test]
+    fn failures_get_a_report_under_every_policy() {
+        for policy in [
+            RestartPolicy::No,
+            RestartPolicy::Always,
+            RestartPolicy::OnSuccess,
+            RestartPolicy::OnFailure,
+            RestartPolicy::OnAbnormal,
+        ] {
+            let p = test_policy(policy);
+            for e in [exit(Some(3), None), exit(None, Some(libc::SIGSEGV))] {
+                assert!(p.judge(&e, false).report, "{policy:?} {e:?}");
+            }
+            assert!(!p.judge(&exit(Some(0), None), false).report, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_end_gets_a_report_only_when_restarted_as_a_failure() {
+        let unknown = exit(None, None);
+        let report = |policy| test_policy(policy).judge(&unknown, false).report;
+        assert!(report(RestartPolicy::OnFailure) && report(RestartPolicy::OnAbnormal));
+        assert!(!report(RestartPolicy::No) && !report(RestartPolicy::OnSuccess));
+        assert!(!report(RestartPolicy::Always), "always restarts any end: no failure is implied");
     }
 
     #[test]
     fn ignored_failure_counts_as_success() {
         let mut p = test_policy(RestartPolicy::OnFailure);
         p.ignore_failure = true;
-        assert!(!p.should_restart(&exit(Some(1), None)));
-        assert!(p.should_restart(&exit(None, Some(libc::SIGKILL))));
+        let v = p.judge(&exit(Some(1), None), false);
+        assert_eq!(v, Verdict { class: ExitClass::Clean, restart: false, report: false });
+        let v = p.judge(&exit(None, Some(libc::SIGKILL)), false);
+        assert_eq!(v, Verdict { class: ExitClass::Failure, restart: true, report: true });
     }
 
     #[test]

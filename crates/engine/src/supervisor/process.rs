@@ -73,11 +73,25 @@ impl Watched {
 }
 
 fn exit_info(code: Option<i32>, signal: Option<i32>, core_dumped: bool) -> ExitInfo {
-    ExitInfo { code, signal, core_dumped, at_ms: crate::time::now_ms(), usage: None }
+    ExitInfo {
+        code,
+        signal,
+        core_dumped,
+        at_ms: crate::time::now_ms(),
+        usage: None,
+        sent_signal: None,
+        unwatched: false,
+    }
 }
 
+/// The end of a process whose status this engine cannot learn (it is not its parent).
 pub fn unknown_exit() -> ExitInfo {
     exit_info(None, None, false)
+}
+
+/// The end of a process that ended while no engine was running.
+pub fn unwatched_exit() -> ExitInfo {
+    ExitInfo { unwatched: true, ..unknown_exit() }
 }
 
 pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
@@ -121,6 +135,19 @@ pub fn live_usage(pid: u32) -> Option<(u64, u64)> {
         _ => 4,
     };
     Some((ticks * 1000 / hz, pages * page_kb))
+}
+
+/// When a process with this start time (clock ticks since boot) started, in Unix milliseconds,
+/// to about a hundredth of a second: for a process adopted without a record of its start.
+pub fn started_ms(start_time: u64) -> Option<u64> {
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let uptime_s: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    let age_ms = ((uptime_s - start_time as f64 / hz) * 1000.0).max(0.0) as u64;
+    Some(crate::time::now_ms().saturating_sub(age_ms))
 }
 
 pub fn start_time(pid: u32) -> Option<u64> {
@@ -176,6 +203,20 @@ mod tests {
         assert!(is_same_live_process(me, t));
         assert!(!is_same_live_process(me, t + 1));
         assert!(start_time(u32::MAX / 2).is_none());
+    }
+
+    #[allow(clippy::zombie_processes)]
+    #[test]
+    fn a_start_time_gives_the_wall_clock_start() {
+        let before = crate::time::now_ms();
+        let mut child = std::process::Command::new("/bin/sleep").arg("30").spawn().unwrap();
+        let ticks = start_time(child.id()).unwrap();
+        let after = crate::time::now_ms();
+        let _ = child.kill();
+        let _ = child.wait();
+        let at = started_ms(ticks).unwrap();
+        // Ticks and /proc/uptime are hundredths of a second.
+        assert!(at + 50 >= before && at <= after + 50, "{before} <= {at} <= {after}");
     }
 
     // The Child handles are dropped on purpose: the exit is collected through the pidfd.

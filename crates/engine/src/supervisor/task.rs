@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use gitvisor_protocol::{EventKind, ExitInfo, ServiceState};
+use gitvisor_protocol::{EventKind, ExitClass, ExitInfo, ServiceState};
 use gitvisor_units::{quote_command_line, Unit};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::containment::{Containment, ProcessGroup};
 use super::machine::{Action, Input, Machine};
-use super::policy::Policy;
+use super::policy::{Policy, Verdict};
 use super::process::{self, Watched};
 use super::spawn;
 use crate::events::EventBus;
@@ -59,6 +59,7 @@ pub struct Snapshot {
     pub since_ms: u64,
     pub started_ms: Option<u64>,
     pub last_exit: Option<ExitInfo>,
+    pub last_exit_class: Option<ExitClass>,
     pub adopted: bool,
 }
 
@@ -108,15 +109,23 @@ struct Task {
     snapshot: watch::Sender<Snapshot>,
     started_ms: Option<u64>,
     adopted: bool,
-    /// Log notes written once the current input's actions are done (off the spawn path).
-    deferred_notes: Vec<String>,
+    /// Log notes about a process, written once the current input's actions are done (off the
+    /// spawn path).
+    deferred_notes: Vec<(u32, String)>,
+    /// The last signal sent to the current process: what is known of the end of a process
+    /// whose status cannot be (an adopted one).
+    sent_signal: Option<i32>,
 }
 
 /// An exit to tell once its consequences (a restart) are under way.
 struct Exit {
     pid: u32,
-    expected: bool,
     exit: ExitInfo,
+    verdict: Verdict,
+    /// When the process started: a restart replaces it before the exit is told.
+    started_ms: Option<u64>,
+    /// Automatic restarts before this exit (the one it causes is counted once it is told).
+    restarts: u32,
 }
 
 pub fn spawn_task(
@@ -139,6 +148,7 @@ pub fn spawn_task(
         started_ms: None,
         adopted: false,
         deferred_notes: Vec::new(),
+        sent_signal: None,
     };
     let mut pending = None;
     match initial {
@@ -152,17 +162,18 @@ pub fn spawn_task(
                     task.started_ms = started_ms;
                     task.adopted = true;
                     task.ctx.bus.publish(EventKind::Adopted { service: task.ctx.name.clone(), pid });
-                    task.ctx.logs.note(&task.ctx.name, format!("adopted running process {pid}"));
+                    task.ctx.logs.note_about(&task.ctx.name, pid, format!("adopted running process {pid}"));
                 }
+                // It ended between the check and the watch: before this engine could see it.
                 Err(_) => {
                     task.machine = Machine::adopted(now, restarts);
-                    pending = Some(Input::Exited(process::unknown_exit()));
+                    pending = Some(Input::Exited(process::unwatched_exit()));
                 }
             }
         }
         Initial::DiedUnwatched { restarts } => {
             task.machine = Machine::adopted(now, restarts);
-            pending = Some(Input::Exited(process::unknown_exit()));
+            pending = Some(Input::Exited(process::unwatched_exit()));
         }
     }
     task.publish_snapshot();
@@ -185,6 +196,7 @@ fn blank_snapshot() -> Snapshot {
         since_ms: crate::time::now_ms(),
         started_ms: None,
         last_exit: None,
+        last_exit_class: None,
         adopted: false,
     }
 }
@@ -213,11 +225,23 @@ impl Task {
                     // shutdown): the process keeps running for the next engine to adopt.
                     None => return,
                 },
-                exit = exit_of(&self.process) => {
+                mut exit = exit_of(&self.process) => {
                     let w = self.process.take().expect("watched");
+                    let sent = self.sent_signal.take();
+                    if exit.code.is_none() && exit.signal.is_none() {
+                        exit.sent_signal = sent;
+                    }
                     // The exit is told (log note, event) right after the actions it causes, so
-                    // a restart with no delay spawns before anything else is done.
-                    let told = Exit { pid: w.pid, expected: self.machine.stop_requested(), exit: exit.clone() };
+                    // a restart with no delay spawns before anything else is done. The machine
+                    // judges it with the same policy and the same inputs.
+                    let verdict = self.policy.judge(&exit, self.machine.stop_requested());
+                    let told = Exit {
+                        pid: w.pid,
+                        exit: exit.clone(),
+                        verdict,
+                        started_ms: self.started_ms,
+                        restarts: self.machine.restarts,
+                    };
                     self.apply_after_exit(Input::Exited(exit), Some(told)).await;
                 }
                 _ = exit_of(&self.exec_stop) => {
@@ -258,13 +282,17 @@ impl Task {
     }
 
     fn note_exit(&self, told: Exit) {
-        let Exit { pid, expected, exit } = told;
-        self.ctx.logs.note(&self.ctx.name, format!("process {pid} {}", exit.describe()));
+        let Exit { pid, exit, verdict, started_ms, restarts } = told;
+        self.ctx.logs.note_exit(&self.ctx.name, pid, format!("process {pid} {}", exit.describe()));
         self.ctx.bus.publish(EventKind::Exited {
             service: self.ctx.name.clone(),
             pid,
-            exit: exit.clone(),
-            expected,
+            exit,
+            expected: verdict.class == ExitClass::Stopped,
+            class: verdict.class,
+            report: verdict.report,
+            started_ms,
+            restarts,
         });
     }
 
@@ -287,8 +315,8 @@ impl Task {
             if let Some(told) = exit.take() {
                 self.note_exit(told);
             }
-            for note in std::mem::take(&mut self.deferred_notes) {
-                self.ctx.logs.note(&self.ctx.name, note);
+            for (pid, note) in std::mem::take(&mut self.deferred_notes) {
+                self.ctx.logs.note_about(&self.ctx.name, pid, note);
             }
             if self.machine.restarts != restarts_before {
                 let delay_ms = self
@@ -333,13 +361,19 @@ impl Task {
             Action::Signal(sig) => {
                 if let (Some(_), Some(c)) = (&self.process, &self.containment) {
                     c.signal_all(sig);
+                    self.sent_signal = Some(sig);
                 }
                 None
             }
             Action::Kill => {
-                if let (Some(_), Some(c)) = (&self.process, &self.containment) {
-                    self.ctx.logs.note(&self.ctx.name, format!("stop timed out; killing {}", c.describe()));
+                if let (Some(p), Some(c)) = (&self.process, &self.containment) {
+                    self.ctx.logs.note_about(
+                        &self.ctx.name,
+                        p.pid,
+                        format!("stop timed out; killing {}", c.describe()),
+                    );
                     c.signal_all(libc::SIGKILL);
+                    self.sent_signal = Some(libc::SIGKILL);
                 }
                 if let Some(p) = &self.exec_stop {
                     process::signal_group(p.pid, libc::SIGKILL);
@@ -392,6 +426,7 @@ impl Task {
                 }
                 self.containment = Some(Box::new(ProcessGroup::led_by(pid)));
                 self.adopted = false;
+                self.sent_signal = None;
                 self.started_ms = Some(crate::time::now_ms());
                 // The record must name the new pid before anything else can go wrong, so a
                 // successor engine adopts it rather than starting a duplicate.
@@ -400,8 +435,10 @@ impl Task {
                 {
                     tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
                 }
-                self.deferred_notes
-                    .push(format!("started process {pid}: {}", quote_command_line(&unit.exec_start.argv)));
+                self.deferred_notes.push((
+                    pid,
+                    format!("started process {pid}: {}", quote_command_line(&unit.exec_start.argv)),
+                ));
                 Input::Spawned
             }
             Err(e) => {
@@ -438,6 +475,7 @@ impl Task {
             since_ms,
             started_ms: self.started_ms,
             last_exit: m.last_exit.clone(),
+            last_exit_class: m.last_class,
             adopted: self.adopted && pid.is_some(),
         };
         self.snapshot.send_replace(snap);
