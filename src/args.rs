@@ -110,6 +110,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: MaintenanceCmd,
     },
+    /// Fleet mode: the nodes sharing this services repository and Redis, and who runs each
+    /// singleton.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCmd,
+    },
     /// Install a systemd user unit that runs `gitvisor daemon` at login (a server, or a desktop
     /// without the tray), and start it when a user manager runs.
     InstallUserService {
@@ -128,6 +134,16 @@ pub enum MaintenanceCmd {
     },
     /// Run it now wherever the safety checks allow (every check but the minimum interval).
     Run,
+}
+
+#[derive(Subcommand)]
+pub enum FleetCmd {
+    /// The nodes seen (last heartbeat), and each singleton's holder, lease expiry and fencing
+    /// token.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -4,6 +4,7 @@ mod config;
 mod crash;
 mod edit;
 mod events;
+mod fleet;
 mod git;
 mod logs;
 mod maintenance;
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Validate { path } => validate::run(&paths, path),
         Cmd::Config => config::run(&paths),
         Cmd::Maintenance { command } => maintenance::run(&mut connect(&paths).await?, command).await,
+        Cmd::Fleet { command } => fleet::run(&mut connect(&paths).await?, command).await,
         Cmd::InstallUserService { remove } => user_service::run(&paths, home.as_deref(), remove),
     }
 }

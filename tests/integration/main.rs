@@ -8,6 +8,7 @@ mod cli;
 mod crash_reports;
 mod daemon;
 mod engine_restart;
+mod fleet;
 mod git_sync;
 mod lifecycle;
 mod logs;

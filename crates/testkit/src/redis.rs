@@ -1,5 +1,6 @@
 //! A real Redis for fleet tests: `redis-server` on a Unix socket in a temporary directory (no
-//! port to race for), without persistence, ended when dropped.
+//! port to race for), or on a free loopback port as a fleet's machines reach it, without
+//! persistence, ended when dropped. `redis-cli` talks to it on its socket either way.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -9,20 +10,39 @@ use crate::wait::wait_until;
 pub struct RedisServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// The loopback port it also listens on (0: none).
+    port: u16,
 }
 
 impl RedisServer {
-    /// Starts one and waits until its socket answers `PING`.
+    /// Starts one on a Unix socket and waits until it answers `PING`.
     pub fn start() -> RedisServer {
+        RedisServer::start_on(0)
+    }
+
+    /// Starts one that also listens on a free port of 127.0.0.1 ([`RedisServer::tcp_url`]).
+    pub fn start_tcp() -> RedisServer {
+        // The port is free now; it stays ours unless another process binds it in the instant
+        // before redis-server does (then the start fails loudly).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        RedisServer::start_on(port)
+    }
+
+    fn start_on(port: u16) -> RedisServer {
         let dir = tempfile::Builder::new().prefix("gitvisor-redis-").tempdir().expect("temp dir");
-        let mut server = RedisServer { child: None, dir };
+        let mut server = RedisServer { child: None, dir, port };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
+        let port = self.port.to_string();
         let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "700"])
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--unixsocketperm", "700"])
             .arg("--unixsocket")
             .arg(self.socket())
             .arg("--dir")
@@ -51,6 +71,12 @@ impl RedisServer {
     /// The URL gitvisor's `[fleet] redis` takes.
     pub fn url(&self) -> String {
         format!("redis+unix://{}", self.socket().display())
+    }
+
+    /// The URL of its loopback port (started with [`RedisServer::start_tcp`]).
+    pub fn tcp_url(&self) -> String {
+        assert_ne!(self.port, 0, "started without a port: use RedisServer::start_tcp");
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// Runs `redis-cli ARGS` against it; its output, trimmed.

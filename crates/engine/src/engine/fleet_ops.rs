@@ -12,6 +12,7 @@ use gitvisor_state::LockError;
 use super::{Engine, EngineError, Inner};
 use crate::fleet::redis_locks::Lease;
 use crate::fleet::{lease_key, Fleet, LeaseView};
+use crate::supervisor::task::Grant;
 
 /// The background task name of every singleton's driver.
 const SINGLETON: &str = "fleet singleton";
@@ -194,6 +195,9 @@ async fn drive(weak: Weak<Inner>, fleet: Arc<Fleet>, name: String) {
                 fleet.remember(&name, Some(&lease.token));
                 fleet.set_view(&name, LeaseView { here: true, fence: lease.fence, ..LeaseView::default() });
                 hold(&weak, &fleet, &name, lease).await;
+                if let Some(e) = engine(&weak) {
+                    e.inner.run_env.clear(&name);
+                }
                 fleet.remember(&name, None);
                 fleet.set_view(&name, LeaseView::default());
                 // Let another node take it before contending again.
@@ -223,6 +227,19 @@ async fn drive(weak: Weak<Inner>, fleet: Arc<Fleet>, name: String) {
 /// longer wanted, or the service failed.
 async fn hold(weak: &Weak<Inner>, fleet: &Fleet, name: &str, lease: Lease) {
     let Some(e) = engine(weak) else { return };
+    // The process learns which acquisition it runs under, to fence what it writes elsewhere.
+    // Its starts, restarts included, also need the lease to outlast the dead-man switch's
+    // margin.
+    e.inner.run_env.set(
+        name,
+        Grant {
+            env: vec![
+                ("GITVISOR_FLEET_NODE".into(), fleet.node.clone()),
+                ("GITVISOR_FLEET_FENCE".into(), lease.fence.to_string()),
+            ],
+            valid: Some((lease.renewals(), fleet.ttl() / 3)),
+        },
+    );
     // Adopted already (a restarted engine took its predecessor's lease back), or started now.
     let running = matches!(e.process_of(name), Some((Some(_), s)) if s.is_active());
     if !running {

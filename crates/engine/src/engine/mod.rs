@@ -80,6 +80,8 @@ struct Inner {
     fleet_error: Option<String>,
     /// The singletons that have a driver.
     singletons: Mutex<std::collections::HashSet<String>>,
+    /// What the engine adds to services' environment (a singleton's lease).
+    run_env: crate::supervisor::task::RunEnv,
 }
 
 #[derive(Clone)]

@@ -83,6 +83,7 @@ impl Engine {
             paths.maintenance.clone(),
             bus.clone(),
         );
+        let fleet_mode = settings.fleet.is_some();
         let engine = Engine {
             inner: Arc::new(Inner {
                 locks,
@@ -103,6 +104,7 @@ impl Engine {
                 fleet,
                 fleet_error,
                 singletons: Mutex::default(),
+                run_env: crate::supervisor::task::RunEnv::new(fleet_mode),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -238,6 +240,7 @@ impl Engine {
             bus: self.inner.bus.clone(),
             logs: self.inner.logs.clone(),
             store: self.inner.store.clone(),
+            run_env: self.inner.run_env.clone(),
         };
         let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
         Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None }

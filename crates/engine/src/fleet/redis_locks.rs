@@ -19,9 +19,24 @@ use redis::aio::MultiplexedConnection;
 use redis::Script;
 use tokio::sync::watch;
 
+/// The next fencing token of `KEYS[2]`. A counter that does not exist (the first acquisition,
+/// or a Redis that lost its data) starts from Redis's clock in milliseconds, so fences still
+/// grow across a restart of a Redis without persistence: the lost counter had been started
+/// from an earlier clock and grew by one per acquisition, far less than one per millisecond.
+const NEXT_FENCE: &str = r#"
+local function next_fence()
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    local t = redis.call('TIME')
+    local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('SET', KEYS[2], string.format('%.0f', ms))
+  end
+  return redis.call('INCR', KEYS[2])
+end
+"#;
+
 const ACQUIRE: &str = r#"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  return next_fence()
 end
 return 0
 "#;
@@ -45,7 +60,7 @@ return 0
 const TAKE_OVER: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return redis.call('INCR', KEYS[2])
+  return next_fence()
 end
 return 0
 "#;
@@ -206,11 +221,12 @@ impl RedisLocks {
         let token = self.token(op);
         let ttl_ms = self.ttl.as_millis().to_string();
         let (lk, fk) = (lock_key(key), fence_key(key));
-        let mut fence: u64 = self.script(ACQUIRE, &[&lk, &fk], &[token.clone(), ttl_ms.clone()]).await?;
+        let (acquire, take_over) = (format!("{NEXT_FENCE}{ACQUIRE}"), format!("{NEXT_FENCE}{TAKE_OVER}"));
+        let mut fence: u64 = self.script(&acquire, &[&lk, &fk], &[token.clone(), ttl_ms.clone()]).await?;
         if fence == 0 {
             if let Some(old) = predecessor {
                 fence =
-                    self.script(TAKE_OVER, &[&lk, &fk], &[old.to_string(), token.clone(), ttl_ms]).await?;
+                    self.script(&take_over, &[&lk, &fk], &[old.to_string(), token.clone(), ttl_ms]).await?;
             }
         }
         if fence == 0 {
@@ -418,6 +434,28 @@ mod tests {
         let why = tokio::time::timeout(Duration::from_secs(30), lease.lost()).await.expect("lost in time");
         assert!(why.starts_with("cannot renew its lease: Redis"), "{why}");
         assert!(tokio::time::Instant::now() <= until, "reported before the key could have expired");
+    }
+
+    #[tokio::test]
+    async fn fences_keep_growing_after_redis_lost_its_data() {
+        let mut r = RedisServer::start();
+        let a = node(&r, "node-a", 3000);
+        let mut fences = Vec::new();
+        for _ in 0..3 {
+            let lease = a.lease("lease:f", "run", None).await.unwrap();
+            fences.push(lease.fence);
+            a.release("lease:f", &lease.token).await;
+            std::mem::forget(lease);
+        }
+        // A Redis without persistence comes back empty: its counters start again.
+        r.restart();
+        a.reset().await;
+        let after = a.lease("lease:f", "run", None).await.unwrap();
+        fences.push(after.fence);
+        assert!(fences.windows(2).all(|w| w[0] < w[1]), "fences only grow: {fences:?}");
+        // Started from the clock in milliseconds, not from 1.
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        assert!(u128::from(fences[0]).abs_diff(now_ms) < 600_000, "{fences:?}");
     }
 
     #[tokio::test]

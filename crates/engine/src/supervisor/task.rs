@@ -87,6 +87,57 @@ pub struct ServiceCtx {
     pub bus: EventBus,
     pub logs: Arc<LogLink>,
     pub store: StateStore,
+    pub run_env: RunEnv,
+}
+
+/// What the engine grants a service's starts beyond its unit, by service: environment to add,
+/// and until when it may start at all. In fleet mode a singleton starts only under its lease:
+/// with the lease's node and fencing token (`GITVISOR_FLEET_NODE`, `GITVISOR_FLEET_FENCE`), and
+/// never once the lease is about to expire (a restart after the engine was paused past its TTL
+/// must not run beside the node that took over).
+#[derive(Clone, Default)]
+pub struct RunEnv {
+    grants: Arc<std::sync::Mutex<std::collections::HashMap<String, Grant>>>,
+    /// Fleet mode: a singleton without a grant does not start.
+    fleet: bool,
+}
+
+#[derive(Clone)]
+pub struct Grant {
+    pub env: Vec<(String, String)>,
+    /// The lease's validity (each renewal moves it), and how far ahead of it a start must be.
+    pub valid: Option<(watch::Receiver<tokio::time::Instant>, std::time::Duration)>,
+}
+
+impl RunEnv {
+    pub fn new(fleet: bool) -> RunEnv {
+        RunEnv { grants: Arc::default(), fleet }
+    }
+
+    pub fn set(&self, service: &str, grant: Grant) {
+        self.grants.lock().unwrap_or_else(|e| e.into_inner()).insert(service.to_string(), grant);
+    }
+
+    pub fn clear(&self, service: &str) {
+        self.grants.lock().unwrap_or_else(|e| e.into_inner()).remove(service);
+    }
+
+    /// The environment to add to a start of `unit`, or why it may not start now.
+    pub fn for_start(&self, service: &str, unit: &Unit) -> Result<Vec<(String, String)>, String> {
+        let grants = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(grant) = grants.get(service) else {
+            if self.fleet && unit.singleton {
+                return Err("a fleet singleton starts only while this node holds its lease".into());
+            }
+            return Ok(Vec::new());
+        };
+        if let Some((valid, margin)) = &grant.valid {
+            if *valid.borrow() <= tokio::time::Instant::now() + *margin {
+                return Err("its fleet lease is about to expire or already has".into());
+            }
+        }
+        Ok(grant.env.clone())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -412,8 +463,10 @@ impl Task {
 
     async fn spawn_main(&mut self) -> Input {
         let unit = self.ctx.unit.clone();
-        let result =
-            spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &[]).and_then(|s| spawn::spawn(&s));
+        let result = self.ctx.run_env.for_start(&self.ctx.name, &unit).and_then(|added| {
+            let added: Vec<(&str, String)> = added.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &added).and_then(|s| spawn::spawn(&s))
+        });
         match result {
             Ok(sp) => {
                 let pid = sp.pid;
