@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
-use gitvisor_testkit::{alive, wait_until, DEADLINE};
+use gitvisor_testkit::{alive, wait_until, RedisServer, DEADLINE};
 use support::desktop::{desktop_env, Bus, Display, Driver};
 use support::tray_bus::Desktop;
 use support::{artifacts_dir, TRAY_BIN};
@@ -78,6 +78,18 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     );
     // No WorkingDirectory=: it has no capture, and the page says so on its Capture button.
     home.unit("nowd", "[Service]\nExecStart=/bin/sleep 1000\n");
+    // A fleet singleton that another node (a headless engine beside the app's) runs: the page
+    // says where.
+    let redis = RedisServer::start();
+    let fleet =
+        |node: &str| format!("[fleet]\nredis = \"{}\"\nnode = \"{node}\"\nlease_ttl = \"5s\"\n", redis.url());
+    let mut other = support::home();
+    std::fs::write(other.path().join("config.toml"), fleet("node-b")).unwrap();
+    other.enabled_sh_unit("solo", "exec sleep 1000", "Singleton=yes");
+    other.start_daemon();
+    other.wait_until("node-b to run the singleton", || other.service("solo")["fleet"] == "here");
+    std::fs::write(home.path().join("config.toml"), fleet("node-a")).unwrap();
+    home.enabled_sh_unit("solo", "exec sleep 1000", "Singleton=yes");
     let display = Display::start();
     let bus = Bus::start();
     let desktop = Desktop::serve(&bus.address).await;
@@ -97,6 +109,9 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let capture = wait_css(&c, "tr[data-service='nowd'] button[data-action='capture'][disabled]").await;
     let title = capture.attr("title").await.unwrap().unwrap_or_default();
     assert!(title.starts_with("No capture: it has no WorkingDirectory="), "{title}");
+    let solo = wait_text(&c, "tr[data-service='solo'] .tag", |t| t == "on node-b").await;
+    assert_eq!(solo, "on node-b");
+    assert_eq!(home.try_state("solo").as_deref(), Some("stopped"), "not run on this node");
     let web_capture = wait_css(&c, "tr[data-service='web'] button[data-action='capture']").await;
     assert_eq!(web_capture.attr("disabled").await.unwrap(), None, "web has a working directory");
 

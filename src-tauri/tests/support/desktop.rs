@@ -113,8 +113,11 @@ impl Driver {
             .spawn()
             .expect("start tauri-driver");
         let child = Killed(child);
-        gitvisor_testkit::wait_until("tauri-driver listens", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        // tauri-driver forwards a session to the native driver it started: both must listen
+        // (the native one is slow to come up on a cold machine, and a session asked for before
+        // fails at once).
+        gitvisor_testkit::wait_until("tauri-driver and WebKitWebDriver listen", || {
+            [port, native].iter().all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
         });
         Driver { _child: child, url: format!("http://127.0.0.1:{port}") }
     }

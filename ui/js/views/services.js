@@ -88,6 +88,17 @@ export function createServicesView(ctx) {
     return formatDuration(now - s.started_ms);
   }
 
+  /** Where a fleet singleton runs ("here", "on node-b") or why it does not, as a short tag
+   * with the engine's whole sentence as its title. */
+  function fleetTag(fleet) {
+    if (!fleet) return null;
+    const title = `Fleet singleton: ${fleet}`;
+    if (fleet === 'here') return { text: 'singleton: here', title: 'Fleet singleton: runs on this node, which holds its lease' };
+    if (fleet.startsWith('on ')) return { text: fleet, title: `Fleet singleton: runs ${fleet}, which holds its lease` };
+    if (fleet.startsWith('not run')) return { text: 'not run here', title };
+    return { text: fleet, title };
+  }
+
   function lastErrorOf(s) {
     if (s.error) return { text: s.error, dim: false, title: s.error };
     const exit = s.last_exit;
@@ -105,16 +116,14 @@ export function createServicesView(ctx) {
     r.desc.hidden = !description;
     setAttr(r.nameText, 'title', description || null);
     const tags = [];
-    if (!s.enabled) tags.push('disabled');
-    if (s.adopted) tags.push('adopted');
-    const tagsKey = tags.join(',');
+    if (!s.enabled) tags.push({ text: 'disabled', title: 'Not started automatically' });
+    if (s.adopted) tags.push({ text: 'adopted', title: 'Process adopted from an earlier engine' });
+    const fleet = fleetTag(s.fleet);
+    if (fleet) tags.push(fleet);
+    const tagsKey = tags.map((t) => `${t.text}|${t.title}`).join(',');
     if (r.tags.dataset.key !== tagsKey) {
       r.tags.dataset.key = tagsKey;
-      r.tags.replaceChildren(...tags.map((t) => el('span', {
-        class: 'tag',
-        text: t,
-        title: t === 'adopted' ? 'Process adopted from an earlier engine' : 'Not started automatically',
-      })));
+      r.tags.replaceChildren(...tags.map((t) => el('span', { class: 'tag', text: t.text, title: t.title })));
     }
 
     const pillClass = `pill pill-${PILL[s.state] || 'neutral'}`;
