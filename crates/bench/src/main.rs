@@ -12,6 +12,7 @@
 
 mod commit;
 mod crash;
+mod failover;
 mod figures;
 mod process;
 mod procfs;
@@ -33,7 +34,7 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const USAGE: &str = "usage: gitvisor-bench [--quick] [--idle-seconds N] [--no-anchors] [--json FILE]
                       [--anchors-dir DIR] [--gitvisor BIN] [--stamp BIN] [--only FIGURES]
                       [--anchors NAMES]
-  FIGURES: comma-separated of restart, many, graph, commit, crash (default: all)
+  FIGURES: comma-separated of restart, many, graph, commit, crash, failover (default: all)
   NAMES: comma-separated of supervisord, PM2, runit (default: all installed)";
 
 pub struct Options {
@@ -117,6 +118,10 @@ pub struct Column {
     pub commit: Option<commit::CommitToRunning>,
     /// gitvisor only: crash report of a 50 MiB, 5,000-file working tree.
     pub crash: Option<crash::CrashReport>,
+    /// gitvisor only: fleet failover after the holder's engine is killed, by lease TTL.
+    pub failover: Vec<failover::Failover>,
+    /// gitvisor only: Redis commands per minute of a fleet in steady state.
+    pub fleet_round_trips: Option<failover::RoundTrips>,
     pub errors: Vec<String>,
 }
 
@@ -243,6 +248,24 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         eprintln!("crash report of a 50 MiB, 5,000-file tree: gitvisor, then tar -czf");
         let dir = scratch.join("gitvisor-crash");
         gcol.crash = record(&mut gcol, "crash", &dir, |d| crash::crash_report(&gv, d))?;
+    }
+    if o.wants("failover") {
+        let trials = if o.quick { 3 } else { 10 };
+        for ttl_s in [2, 10] {
+            eprintln!("fleet failover, lease TTL {ttl_s} s: gitvisor ({trials} trials)");
+            let dir = scratch.join(format!("gitvisor-failover-{ttl_s}"));
+            let ttl = Duration::from_secs(ttl_s);
+            if let Some(f) = record(&mut gcol, "failover", &dir, |d| failover::failover(&gv, d, ttl, trials))?
+            {
+                gcol.failover.push(f);
+            }
+        }
+        let window = Duration::from_secs(if o.quick { 20 } else { 60 });
+        eprintln!("fleet round trips in steady state: gitvisor ({} s)", window.as_secs());
+        let dir = scratch.join("gitvisor-fleet-steady");
+        let ttl = Duration::from_secs(10);
+        gcol.fleet_round_trips =
+            record(&mut gcol, "round trips", &dir, |d| failover::round_trips(&gv, d, ttl, window))?;
     }
     let mut cols = vec![gcol, fcol];
     cols.extend(acols);

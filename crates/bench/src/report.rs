@@ -92,6 +92,9 @@ impl Report {
         let mut commit99 = row("commit to running, p99", "ms", "—");
         let mut crash = row("crash report, 50 MiB / 5,000-file tree", "s", "< 1 s and ≤ tar -czf");
         let mut crash_mem = row("crash report, daemon peak memory (VmHWM)", "MiB", "—");
+        let mut failover2 = row("fleet failover, lease TTL 2 s, median", "s", "—");
+        let mut failover10 = row("fleet failover, lease TTL 10 s, median", "s", "—");
+        let mut trips = row("fleet Redis round trips, 2 nodes, 1 singleton, per minute", "", "—");
         for c in &columns {
             let name = c.name.clone();
             let put = |r: &mut Row, v: f64, cell: String| {
@@ -136,6 +139,21 @@ impl Report {
                 );
                 put(&mut crash_mem, hwm, cell);
             }
+            for f in &c.failover {
+                let cell = format!("{:.2} s (max {:.2} s, {} trials)", f.median_s, f.max_s, f.trials);
+                match f.lease_ttl_s as u64 {
+                    2 => put(&mut failover2, f.median_s, cell),
+                    10 => put(&mut failover10, f.median_s, cell),
+                    _ => {}
+                }
+            }
+            if let Some(t) = &c.fleet_round_trips {
+                put(
+                    &mut trips,
+                    t.total_per_minute,
+                    format!("{:.0} (lease TTL {:.0} s)", t.total_per_minute, t.lease_ttl_s),
+                );
+            }
         }
         let floor = median.values.get("floor").copied();
         let gv = |r: &Row| r.values.get("gitvisor").copied();
@@ -148,6 +166,7 @@ impl Report {
         let tar = columns.iter().find_map(|c| c.crash.as_ref()).map(|r| r.tar_s);
         crash.target_met = gv(&crash).zip(tar).map(|(g, t)| g < 1.0 && g <= t);
         rows.extend([median, p99, cpu, mem, start, graph, commit, commit99, crash, crash_mem]);
+        rows.extend([failover2, failover10, trips]);
         for r in &mut rows {
             if let Some(g) = r.values.get("gitvisor").copied() {
                 for a in ANCHORS {
@@ -296,6 +315,25 @@ impl Report {
                     mib(r.daemon_rss_after_kib),
                     mib(r.daemon_hwm_before_kib),
                     mib(r.daemon_hwm_after_kib)
+                ));
+            }
+            for f in &c.failover {
+                let samples: Vec<String> = f.samples_s.iter().map(|s| format!("{s:.2}")).collect();
+                out.push_str(&format!(
+                    "  - fleet failover, lease TTL {:.0} s: from the SIGKILL of the holder's engine to the other node's copy started, {} s\n",
+                    f.lease_ttl_s,
+                    samples.join(", ")
+                ));
+            }
+            if let Some(t) = &c.fleet_round_trips {
+                let by: Vec<String> = t.per_minute.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
+                out.push_str(&format!(
+                    "  - fleet steady state over {:.0} s, {} nodes, {} singleton, lease TTL {:.0} s: Redis commands per minute by command: {}\n",
+                    t.window_s,
+                    t.nodes,
+                    t.singletons,
+                    t.lease_ttl_s,
+                    by.join(", ")
                 ));
             }
             for e in &c.errors {

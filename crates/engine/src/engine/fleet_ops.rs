@@ -7,7 +7,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use gitvisor_protocol::{FleetStatusReply, ServiceState};
-use gitvisor_state::LockError;
 
 use super::{Engine, EngineError, Inner};
 use crate::fleet::redis_locks::Lease;
@@ -190,8 +189,8 @@ async fn drive(weak: Weak<Inner>, fleet: Arc<Fleet>, name: String) {
             Wanted::Run => {}
         }
         drop(e);
-        match fleet.locks.lease(&key, "run", fleet.predecessor(&name).as_deref()).await {
-            Ok(lease) => {
+        match fleet.locks.try_lease(&key, "run", fleet.predecessor(&name).as_deref()).await {
+            Ok(Ok(lease)) => {
                 fleet.remember(&name, Some(&lease.token));
                 fleet.set_view(&name, LeaseView { here: true, fence: lease.fence, ..LeaseView::default() });
                 hold(&weak, &fleet, &name, lease).await;
@@ -203,14 +202,11 @@ async fn drive(weak: Weak<Inner>, fleet: Arc<Fleet>, name: String) {
                 // Let another node take it before contending again.
                 tokio::time::sleep(fleet.ttl() / 3).await;
             }
-            Err(LockError::Held { .. }) => {
-                let view = match fleet.locks.holder(&key).await {
-                    Ok(h) => LeaseView {
-                        expires_in: h.as_ref().map(|(_, ttl)| *ttl),
-                        holder: h.map(|(h, _)| h),
-                        ..LeaseView::default()
-                    },
-                    Err(e) => LeaseView { problem: Some(e.to_string()), ..LeaseView::default() },
+            Ok(Err(held)) => {
+                let view = LeaseView {
+                    expires_in: held.as_ref().map(|(_, ttl)| *ttl),
+                    holder: held.map(|(h, _)| h),
+                    ..LeaseView::default()
                 };
                 fleet.set_view(&name, view);
                 pause(&fleet).await;

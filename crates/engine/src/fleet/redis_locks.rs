@@ -34,11 +34,13 @@ local function next_fence()
 end
 "#;
 
+/// `{fence, '', 0}` when acquired; else `{0, holder's token, its PTTL}`: who holds it comes in
+/// the same round trip.
 const ACQUIRE: &str = r#"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return next_fence()
+  return {next_fence(), '', 0}
 end
-return 0
+return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 "#;
 
 const RENEW: &str = r#"
@@ -60,9 +62,9 @@ return 0
 const TAKE_OVER: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return next_fence()
+  return {next_fence(), '', 0}
 end
-return 0
+return {0, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 "#;
 
 /// Where the fleet's keys live.
@@ -218,29 +220,50 @@ impl RedisLocks {
         op: &str,
         predecessor: Option<&str>,
     ) -> Result<Lease, LockError> {
+        match self.try_lease(key, op, predecessor).await? {
+            Ok(lease) => Ok(lease),
+            Err(held) => Err(LockError::Held {
+                key: key.to_string(),
+                holder: held.map(|(h, _)| h.describe()).unwrap_or_else(|| "another node".into()),
+            }),
+        }
+    }
+
+    /// [`RedisLocks::lease`], or who holds it and for how long yet (`None`: it expired in
+    /// between), read in the same round trip.
+    pub async fn try_lease(
+        self: &Arc<Self>,
+        key: &str,
+        op: &str,
+        predecessor: Option<&str>,
+    ) -> Result<Result<Lease, Option<(Holder, Duration)>>, LockError> {
         let token = self.token(op);
         let ttl_ms = self.ttl.as_millis().to_string();
         let (lk, fk) = (lock_key(key), fence_key(key));
         let (acquire, take_over) = (format!("{NEXT_FENCE}{ACQUIRE}"), format!("{NEXT_FENCE}{TAKE_OVER}"));
-        let mut fence: u64 = self.script(&acquire, &[&lk, &fk], &[token.clone(), ttl_ms.clone()]).await?;
-        if fence == 0 {
-            if let Some(old) = predecessor {
-                fence =
+        type Answer = (u64, Option<String>, i64);
+        // The lease is valid for a TTL from when it was asked for, not from the answer: the
+        // key's TTL started somewhere in between.
+        let mut asked = tokio::time::Instant::now();
+        let mut answer: Answer = self.script(&acquire, &[&lk, &fk], &[token.clone(), ttl_ms.clone()]).await?;
+        if answer.0 == 0 {
+            if let Some(old) = predecessor.filter(|old| answer.1.as_deref() == Some(*old)) {
+                asked = tokio::time::Instant::now();
+                answer =
                     self.script(&take_over, &[&lk, &fk], &[old.to_string(), token.clone(), ttl_ms]).await?;
             }
         }
+        let (fence, holder, pttl) = answer;
         if fence == 0 {
-            let holder =
-                self.holder(key).await?.map(|(h, _)| h.describe()).unwrap_or_else(|| "another node".into());
-            return Err(LockError::Held { key: key.to_string(), holder });
+            let held = holder.map(|t| (Holder::parse(&t), Duration::from_millis(pttl.max(0) as u64)));
+            return Ok(Err(held));
         }
-        let acquired = tokio::time::Instant::now();
-        let (valid_tx, valid) = watch::channel(acquired + self.ttl);
+        let (valid_tx, valid) = watch::channel(asked + self.ttl);
         let (lost_tx, lost) = watch::channel(None::<String>);
         let me = self.clone();
         let (k, t) = (key.to_string(), token.clone());
         let heartbeat = tokio::spawn(async move { me.heartbeat(&k, &t, valid_tx, lost_tx).await });
-        Ok(Lease {
+        Ok(Ok(Lease {
             key: key.to_string(),
             token,
             fence,
@@ -248,7 +271,7 @@ impl RedisLocks {
             lost,
             heartbeat: Some(heartbeat),
             locks: self.clone(),
-        })
+        }))
     }
 
     /// Renews at a third of the TTL while the lease is held. Lost when a renewal is refused, or
