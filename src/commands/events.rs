@@ -19,6 +19,14 @@ pub async fn run(client: &mut Client, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn health_word(h: gitvisor_protocol::Health) -> &'static str {
+    match h {
+        gitvisor_protocol::Health::Unknown => "unknown",
+        gitvisor_protocol::Health::Healthy => "healthy",
+        gitvisor_protocol::Health::Unhealthy => "unhealthy",
+    }
+}
+
 fn describe(ev: &Event) -> String {
     let t = gitvisor_engine::time::format_us(ev.at_ms * 1000);
     let what = match &ev.kind {
@@ -32,13 +40,18 @@ fn describe(ev: &Event) -> String {
             }
             s
         }
-        EventKind::Exited { service, pid, exit, expected, .. } => {
+        EventKind::Exited { service, pid, exit, expected, reason, .. } => {
             format!(
-                "{service}: process {pid} {}{}",
+                "{service}: process {pid} {}{}{}",
                 exit.describe(),
-                if *expected { " (stopped)" } else { "" }
+                if *expected { " (stopped)" } else { "" },
+                reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
             )
         }
+        EventKind::Health { service, health, error } => match error {
+            Some(e) => format!("{service}: health {}: {e}", health_word(*health)),
+            None => format!("{service}: health {}", health_word(*health)),
+        },
         EventKind::Restarting { service, attempt, delay_ms } => {
             format!("{service}: restart #{attempt} in {delay_ms} ms")
         }

@@ -10,6 +10,7 @@ mod daemon;
 mod engine_restart;
 mod fleet;
 mod git_sync;
+mod health;
 mod lifecycle;
 mod logs;
 mod maintenance;

@@ -162,7 +162,15 @@ pub struct ServiceStatus {
     pub state: ServiceState,
     pub pid: Option<u32>,
     pub restarts: u32,
+    /// What the health probes found: `unknown` without `HealthCheckURL=`, while not running,
+    /// and before the first probe of a process.
     pub health: Health,
+    /// Unix time in milliseconds the last probe ended.
+    #[serde(default)]
+    pub health_checked_ms: Option<u64>,
+    /// The last probe's failure, while failures are counted ("2 of 3 probes failed: HTTP 500").
+    #[serde(default)]
+    pub health_error: Option<String>,
     pub ready: bool,
     pub enabled: bool,
     /// Commit the unit came from; `None` while units are read from the working tree.
@@ -361,6 +369,16 @@ pub enum EventKind {
         /// Automatic restarts of the service before this exit.
         #[serde(default)]
         restarts: u32,
+        /// Why the engine ended the process, when that is the cause ("unhealthy: 3 probes
+        /// failed: connection refused").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A service's health changed (its probes' verdict, or the failure being counted).
+    Health {
+        service: String,
+        health: Health,
+        error: Option<String>,
     },
     Restarting {
         service: String,
@@ -398,6 +416,7 @@ impl EventKind {
             EventKind::State { service, .. }
             | EventKind::Exited { service, .. }
             | EventKind::Restarting { service, .. }
+            | EventKind::Health { service, .. }
             | EventKind::Adopted { service, .. } => Some(service),
             _ => None,
         }

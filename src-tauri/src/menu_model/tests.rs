@@ -10,6 +10,8 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         pid: state.is_active().then_some(100),
         restarts: 0,
         health: Health::Unknown,
+        health_checked_ms: None,
+        health_error: None,
         ready: state == ServiceState::Running,
         enabled: true,
         commit: None,

@@ -99,6 +99,14 @@ export function createServicesView(ctx) {
     return { text: fleet, title };
   }
 
+  /** The health cell's title: the probes' last verdict and when, or why there is none. */
+  function healthTitle(s) {
+    const when = s.health_checked_ms != null ? ` (last probe ${formatDateTime(s.health_checked_ms)})` : '';
+    if (s.health_error) return `${s.health_error}${when}`;
+    if (s.health === 'unknown') return 'No health check result';
+    return `${s.health}${when}`;
+  }
+
   function lastErrorOf(s) {
     if (s.error) return { text: s.error, dim: false, title: s.error };
     const exit = s.last_exit;
@@ -134,7 +142,7 @@ export function createServicesView(ctx) {
     setText(r.health, health);
     const healthClass = `cell-health health-${s.health || 'unknown'}`;
     if (r.health.className !== healthClass) r.health.className = healthClass;
-    setAttr(r.health, 'title', s.health === 'unknown' ? 'No health check result' : null);
+    setAttr(r.health, 'title', healthTitle(s));
 
     setText(r.pid, s.pid != null ? String(s.pid) : DASH);
     setText(r.uptime, uptimeText(s, now));

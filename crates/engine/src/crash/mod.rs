@@ -56,6 +56,8 @@ struct Exit {
     started_ms: Option<u64>,
     /// Automatic restarts before this exit.
     restarts: u32,
+    /// Why the engine ended it, when that is the cause (failed health probes).
+    reason: Option<String>,
 }
 
 #[derive(Clone)]
@@ -116,8 +118,10 @@ pub fn start(setup: Setup, mut sub: Subscription, background: &Background) -> Cr
                     me.baseline(&service).await;
                 }
                 // The supervisor's policy judged the exit (policy.rs): a report is due or not.
-                EventKind::Exited { service, pid, exit, report: true, started_ms, restarts, .. } => {
-                    me.crash(&service, Exit { pid, exit, started_ms, restarts }).await;
+                EventKind::Exited {
+                    service, pid, exit, report: true, started_ms, restarts, reason, ..
+                } => {
+                    me.crash(&service, Exit { pid, exit, started_ms, restarts, reason }).await;
                 }
                 EventKind::Lagged { missed } => {
                     tracing::warn!("crash reporter: {missed} events missed; some crashes may have no report");
@@ -403,7 +407,10 @@ impl Ctx {
             unit_file: info.unit.name.file_name(),
             commit: info.commit.clone(),
             pid: Some(exit.pid),
-            reason: exit.exit.describe(),
+            reason: match &exit.reason {
+                Some(why) => format!("{why} ({})", exit.exit.describe()),
+                None => exit.exit.describe(),
+            },
             exit: Some(exit.exit.clone()),
             oom: false,
             started_at: exit.started_ms.map(rfc3339_ms),

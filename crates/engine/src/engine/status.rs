@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use gitvisor_protocol::{Health, ServiceLogLine, ServiceName, ServiceState, ServiceStatus, StatusReply};
+use gitvisor_protocol::{ServiceLogLine, ServiceName, ServiceState, ServiceStatus, StatusReply};
 
 use super::lifecycle::lock_key;
 use super::{Engine, EngineError};
@@ -32,7 +32,9 @@ impl Engine {
                     state: snap.state,
                     pid: snap.pid,
                     restarts: snap.restarts,
-                    health: Health::Unknown,
+                    health: snap.health.health,
+                    health_checked_ms: snap.health.checked_ms,
+                    health_error: snap.health.error.clone(),
                     ready: snap.state == ServiceState::Running,
                     enabled: s.enabled,
                     commit: s.commit.clone(),

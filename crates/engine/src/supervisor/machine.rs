@@ -24,6 +24,9 @@ pub enum Input {
     ExecStopDone,
     /// A unit this one requires could not start.
     DependencyFailed(String),
+    /// The health probes failed `HealthCheckRetries` times in a row: the service is killed and
+    /// its end counts as a failure, for this reason.
+    Unhealthy(String),
     /// A new version of the unit was committed. A failure of the old version (a failed start,
     /// a crash it was not restarted from) is forgotten, with its start-limit budget.
     Replaced,
@@ -65,6 +68,8 @@ pub struct Machine {
     /// How the policy judged the last exit.
     pub last_class: Option<ExitClass>,
     restart_after_stop: bool,
+    /// The stop under way is the kill of an unhealthy service (why): its end is a failure.
+    pub unhealthy: Option<String>,
     stop_phase: Option<StopPhase>,
     limit: StartLimit,
 }
@@ -86,6 +91,7 @@ impl Machine {
             last_exit: None,
             last_class: None,
             restart_after_stop: false,
+            unhealthy: None,
             stop_phase: None,
             limit: StartLimit::default(),
         }
@@ -148,12 +154,38 @@ impl Machine {
                 vec![Action::CancelTimer]
             }
             (Stopping, Input::Restart) => {
+                // A user's request turns a health kill into that request.
+                self.unhealthy = None;
                 self.restart_after_stop = true;
                 vec![]
             }
             (Stopping, Input::Stop) => {
+                self.unhealthy = None;
                 self.restart_after_stop = false;
                 vec![]
+            }
+            (Running, Input::Unhealthy(reason)) => {
+                // As systemd's watchdog: no ExecStop= (the service does not answer), the stop
+                // signal, SIGKILL after TimeoutStopSec=.
+                self.unhealthy = Some(reason);
+                self.restart_after_stop = false;
+                self.state = Stopping;
+                self.stop_phase = Some(StopPhase::Signal);
+                vec![Action::Signal(policy.kill_signal), Action::ArmTimer(policy.timeout_stop)]
+            }
+            (Stopping, Input::Exited(exit)) if self.unhealthy.is_some() => {
+                let reason = self.unhealthy.take().unwrap_or_default();
+                self.stop_phase = None;
+                let restart = policy.restarts_unhealthy();
+                self.after_failure(
+                    policy,
+                    exit,
+                    ExitClass::Failure,
+                    restart,
+                    Some(reason),
+                    now,
+                    vec![Action::CancelTimer],
+                )
             }
             (Stopped | Exited | Failed, Input::Stop) => {
                 if self.state != Stopped {
@@ -244,16 +276,32 @@ impl Machine {
     }
 
     fn on_unrequested_exit(&mut self, policy: &Policy, exit: ExitInfo, now: Instant) -> Vec<Action> {
-        let uptime = self.started_at.map(|t| now.saturating_duration_since(t)).unwrap_or_default();
         let verdict = policy.judge(&exit, false);
-        let restart = verdict.restart;
         // An end whose status cannot be known is not known to be an error: its last exit says
         // what is known, once.
-        self.error = (verdict.class == ExitClass::Failure).then(|| exit.describe());
+        let error = (verdict.class == ExitClass::Failure).then(|| exit.describe());
+        self.after_failure(policy, exit, verdict.class, verdict.restart, error, now, vec![])
+    }
+
+    /// After an end the engine did not ask for (or a health kill): the exit is recorded, and
+    /// the service restarts through the backoff schedule and the start limit, or stays down.
+    #[allow(clippy::too_many_arguments)]
+    fn after_failure(
+        &mut self,
+        policy: &Policy,
+        exit: ExitInfo,
+        class: ExitClass,
+        restart: bool,
+        error: Option<String>,
+        now: Instant,
+        mut actions: Vec<Action>,
+    ) -> Vec<Action> {
+        let uptime = self.started_at.map(|t| now.saturating_duration_since(t)).unwrap_or_default();
+        self.error = error;
         self.last_exit = Some(exit);
-        self.last_class = Some(verdict.class);
+        self.last_class = Some(class);
         self.started_at = None;
-        let actions = vec![Action::KillLeftovers];
+        actions.push(Action::KillLeftovers);
         if !restart {
             self.state = ServiceState::Exited;
             return actions;
@@ -268,7 +316,6 @@ impl Machine {
             return self.begin_start(policy, now, actions);
         }
         self.state = ServiceState::Backoff;
-        let mut actions = actions;
         actions.push(Action::ArmTimer(delay));
         actions
     }
@@ -548,5 +595,67 @@ mod tests {
         assert_eq!(m.state, Failed, "the second start in the interval is over the limit");
         m.step(&p, Input::Replaced, now);
         assert_eq!(m.step(&p, Input::Start { manual: false }, now), vec![Action::Spawn]);
+    }
+
+    fn killed(signal: i32) -> ExitInfo {
+        ExitInfo { code: None, signal: Some(signal), ..exit(0) }
+    }
+
+    #[test]
+    fn an_unhealthy_service_is_killed_and_its_end_is_a_restarted_failure() {
+        let mut p = test_policy(RestartPolicy::OnFailure);
+        p.has_exec_stop = true;
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        let why = "unhealthy: 3 probes failed: HTTP 500".to_string();
+        // No ExecStop=: the stop signal at once, SIGKILL after the timeout.
+        assert_eq!(
+            m.step(&p, Input::Unhealthy(why.clone()), now),
+            vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]
+        );
+        assert_eq!(m.state, Stopping);
+        // SIGTERM is a clean end for Restart=; after a health kill it is a failure.
+        let a = m.step(&p, Input::Exited(killed(libc::SIGTERM)), now);
+        assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers, Action::ArmTimer(p.restart_sec)]);
+        assert_eq!((m.state, m.restarts, m.error.as_deref()), (Backoff, 1, Some(why.as_str())));
+        assert_eq!(m.last_class, Some(ExitClass::Failure));
+        assert_eq!(m.unhealthy, None);
+    }
+
+    #[test]
+    fn health_kills_count_against_the_start_limit_and_follow_restart() {
+        let mut p = test_policy(RestartPolicy::Always);
+        p.restart_sec = Duration::ZERO;
+        p.start_limit_burst = 2;
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        m.step(&p, Input::Unhealthy("unhealthy".into()), now);
+        assert_eq!(m.step(&p, Input::Exited(killed(libc::SIGTERM)), now).last(), Some(&Action::Spawn));
+        m.step(&p, Input::Spawned, now);
+        m.step(&p, Input::Unhealthy("unhealthy".into()), now);
+        m.step(&p, Input::Exited(killed(libc::SIGKILL)), now);
+        assert_eq!(m.state, Failed, "a third start in the interval is over the limit");
+        // Restart=on-success and no leave it down, with the reason.
+        for restart in [RestartPolicy::No, RestartPolicy::OnSuccess] {
+            let p = test_policy(restart);
+            let mut m = running(&p, now);
+            m.step(&p, Input::Unhealthy("unhealthy: 1 probe failed: HTTP 500".into()), now);
+            m.step(&p, Input::Exited(killed(libc::SIGTERM)), now);
+            assert_eq!((m.state, m.error.as_deref()), (Exited, Some("unhealthy: 1 probe failed: HTTP 500")));
+        }
+    }
+
+    #[test]
+    fn a_users_stop_during_a_health_kill_is_a_stop() {
+        let p = test_policy(RestartPolicy::Always);
+        let now = Instant::now();
+        let mut m = running(&p, now);
+        m.step(&p, Input::Unhealthy("unhealthy".into()), now);
+        m.step(&p, Input::Stop, now);
+        m.step(&p, Input::Exited(killed(libc::SIGTERM)), now);
+        assert_eq!((m.state, m.error.as_deref(), m.restarts), (Stopped, None, 0));
+        // Health verdicts for a service that is not running are stale.
+        assert_eq!(m.step(&p, Input::Unhealthy("late".into()), now), vec![]);
+        assert_eq!(m.state, Stopped);
     }
 }

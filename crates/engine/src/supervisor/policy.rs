@@ -109,6 +109,12 @@ impl Policy {
         Duration::from_secs_f64(base * ratio.powf(k)).min(max)
     }
 
+    /// Whether a kill for failed health probes is restarted: as systemd's watchdog, by
+    /// `on-failure`, `on-abnormal` and `always`.
+    pub fn restarts_unhealthy(&self) -> bool {
+        matches!(self.restart, RestartPolicy::OnFailure | RestartPolicy::OnAbnormal | RestartPolicy::Always)
+    }
+
     /// How long a service must stay up for its backoff to start over.
     pub fn backoff_reset_after(&self) -> Duration {
         self.restart_max_delay.unwrap_or(Duration::from_secs(10))

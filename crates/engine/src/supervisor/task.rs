@@ -11,6 +11,7 @@ use gitvisor_units::{quote_command_line, Unit};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::containment::{Containment, ProcessGroup};
+use super::health::{self, HealthView, ProbePlan, Prober};
 use super::machine::{Action, Input, Machine};
 use super::policy::{Policy, Verdict};
 use super::process::{self, Watched};
@@ -61,6 +62,8 @@ pub struct Snapshot {
     pub last_exit: Option<ExitInfo>,
     pub last_exit_class: Option<ExitClass>,
     pub adopted: bool,
+    /// What the health probes found (`Unknown` without probes or while not running).
+    pub health: HealthView,
 }
 
 /// How the task begins.
@@ -166,6 +169,8 @@ struct Task {
     /// The last signal sent to the current process: what is known of the end of a process
     /// whose status cannot be (an adopted one).
     sent_signal: Option<i32>,
+    /// Health probes of the running process (pid), when the unit has a `HealthCheckURL=`.
+    prober: Option<(u32, Prober)>,
 }
 
 /// An exit to tell once its consequences (a restart) are under way.
@@ -177,6 +182,8 @@ struct Exit {
     started_ms: Option<u64>,
     /// Automatic restarts before this exit (the one it causes is counted once it is told).
     restarts: u32,
+    /// Why the engine ended it, when that is the cause (failed health probes).
+    reason: Option<String>,
 }
 
 pub fn spawn_task(
@@ -200,6 +207,7 @@ pub fn spawn_task(
         adopted: false,
         deferred_notes: Vec::new(),
         sent_signal: None,
+        prober: None,
     };
     let mut pending = None;
     match initial {
@@ -227,6 +235,7 @@ pub fn spawn_task(
             pending = Some(Input::Exited(process::unwatched_exit()));
         }
     }
+    task.sync_prober();
     task.publish_snapshot();
     let rx_snap = task.snapshot.subscribe();
     let handle = tokio::spawn(async move {
@@ -249,12 +258,21 @@ fn blank_snapshot() -> Snapshot {
         last_exit: None,
         last_exit_class: None,
         adopted: false,
+        health: HealthView::default(),
     }
 }
 
 async fn exit_of(w: &Option<Watched>) -> ExitInfo {
     match w {
         Some(w) => w.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next health probe's result; never without a prober.
+async fn probe_of(prober: &mut Option<(u32, Prober)>) -> Result<(), String> {
+    match prober {
+        Some((_, p)) => p.next_result().await,
         None => std::future::pending().await,
     }
 }
@@ -285,13 +303,23 @@ impl Task {
                     // The exit is told (log note, event) right after the actions it causes, so
                     // a restart with no delay spawns before anything else is done. The machine
                     // judges it with the same policy and the same inputs.
-                    let verdict = self.policy.judge(&exit, self.machine.stop_requested());
+                    // A kill for failed health probes ends in a failure, whatever the signal.
+                    let reason = self.machine.unhealthy.clone();
+                    let verdict = match reason {
+                        Some(_) => Verdict {
+                            class: ExitClass::Failure,
+                            restart: self.policy.restarts_unhealthy(),
+                            report: true,
+                        },
+                        None => self.policy.judge(&exit, self.machine.stop_requested()),
+                    };
                     let told = Exit {
                         pid: w.pid,
                         exit: exit.clone(),
                         verdict,
                         started_ms: self.started_ms,
                         restarts: self.machine.restarts,
+                        reason,
                     };
                     self.apply_after_exit(Input::Exited(exit), Some(told)).await;
                 }
@@ -303,6 +331,7 @@ impl Task {
                     self.timer = None;
                     self.apply(Input::Timer).await;
                 }
+                result = probe_of(&mut self.prober) => self.on_probe(result).await,
             }
         }
     }
@@ -316,6 +345,17 @@ impl Task {
             Command::Replace { unit, restart, reply } => {
                 self.policy = Policy::of(&unit);
                 self.ctx.unit = unit;
+                // New probe settings apply from now (a running process keeps its health so far
+                // only if they did not change).
+                if self
+                    .prober
+                    .as_ref()
+                    .is_some_and(|(_, p)| Some(&p.plan) != ProbePlan::of(&self.ctx.unit).as_ref())
+                {
+                    self.prober = None;
+                    self.sync_prober();
+                    self.publish_snapshot();
+                }
                 if !restart {
                     self.apply(Input::Replaced).await;
                     if let Some(reply) = reply {
@@ -333,8 +373,9 @@ impl Task {
     }
 
     fn note_exit(&self, told: Exit) {
-        let Exit { pid, exit, verdict, started_ms, restarts } = told;
-        self.ctx.logs.note_exit(&self.ctx.name, pid, format!("process {pid} {}", exit.describe()));
+        let Exit { pid, exit, verdict, started_ms, restarts, reason } = told;
+        let why = reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+        self.ctx.logs.note_exit(&self.ctx.name, pid, format!("process {pid} {}{why}", exit.describe()));
         self.ctx.bus.publish(EventKind::Exited {
             service: self.ctx.name.clone(),
             pid,
@@ -344,6 +385,7 @@ impl Task {
             report: verdict.report,
             started_ms,
             restarts,
+            reason,
         });
     }
 
@@ -394,6 +436,7 @@ impl Task {
                 }
             }
         }
+        self.sync_prober();
         self.publish_snapshot();
         self.answer_waiters();
     }
@@ -512,6 +555,44 @@ impl Task {
         Ok(())
     }
 
+    /// Keeps one prober for the running process when the unit asks for probes, none otherwise
+    /// (a stopped service is never probed; a new process starts with a fresh count).
+    fn sync_prober(&mut self) {
+        let running =
+            self.process.as_ref().map(|p| p.pid).filter(|_| self.machine.state == ServiceState::Running);
+        let Some(pid) = running else {
+            self.prober = None;
+            return;
+        };
+        if self.prober.as_ref().is_some_and(|(p, _)| *p == pid) {
+            return;
+        }
+        self.prober = ProbePlan::of(&self.ctx.unit).map(|plan| (pid, Prober::new(plan)));
+    }
+
+    /// A probe ended: its result goes into the view (an event when health changes), and after
+    /// `HealthCheckRetries` failures in a row the machine kills the service.
+    async fn on_probe(&mut self, result: Result<(), String>) {
+        let Some((_, prober)) = self.prober.as_mut() else { return };
+        let before = prober.view.clone();
+        let verdict = prober.take(result, crate::time::now_ms());
+        let view = prober.view.clone();
+        if view.health != before.health || view.error != before.error {
+            self.ctx.bus.publish(EventKind::Health {
+                service: self.ctx.name.clone(),
+                health: view.health,
+                error: view.error.clone(),
+            });
+        }
+        match verdict {
+            health::Verdict::Keep => self.publish_snapshot(),
+            health::Verdict::Restart(reason) => {
+                self.ctx.logs.note(&self.ctx.name, format!("{reason}: killing it"));
+                self.apply(Input::Unhealthy(reason)).await;
+            }
+        }
+    }
+
     fn publish_snapshot(&mut self) {
         let m = &self.machine;
         let pid = self.process.as_ref().map(|p| p.pid);
@@ -530,6 +611,7 @@ impl Task {
             last_exit: m.last_exit.clone(),
             last_exit_class: m.last_class,
             adopted: self.adopted && pid.is_some(),
+            health: self.prober.as_ref().map(|(_, p)| p.view.clone()).unwrap_or_default(),
         };
         self.snapshot.send_replace(snap);
         self.persist();
