@@ -196,6 +196,11 @@ fn service_label(s: &ServiceStatus) -> String {
     if s.health == Health::Unhealthy {
         label.push_str(", unhealthy");
     }
+    if !s.unenforced.is_empty() {
+        // The keys only: the window and `gitvisor status` have the sentences.
+        let keys: Vec<&str> = s.unenforced.iter().filter_map(|u| u.split(' ').next()).collect();
+        label.push_str(&format!(", not enforced: {}", keys.join(" ")));
+    }
     if let Some(op) = &s.busy {
         label.push_str(&format!(", {op} in progress"));
     }

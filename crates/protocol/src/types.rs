@@ -203,6 +203,10 @@ pub struct ServiceStatus {
     /// Enabled=no`): a manual capture is refused with this reason. `None`: it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture_off: Option<String>,
+    /// What the unit asks for that this engine does not enforce, one sentence each naming the
+    /// key (`MemoryMax= is not enforced: …`).
+    #[serde(default)]
+    pub unenforced: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         cpu_ms: None,
         memory_kb: None,
         fleet: None,
+        unenforced: Vec::new(),
         capture_off: None,
     }
 }
@@ -230,4 +231,17 @@ fn a_singleton_on_another_node_is_shown_there_and_not_counted_stopped() {
     assert_eq!(m.header.label, "gitvisor: 1 running, 1 on other nodes");
     assert_eq!(m.services[1].label, "db: on node-b");
     assert_eq!(m.aggregate, Aggregate::Ok);
+}
+
+#[test]
+fn what_a_unit_asks_for_and_does_not_get_is_in_its_label() {
+    let mut limited = svc("web", ServiceState::Running);
+    limited.pid = Some(42);
+    limited.unenforced = vec![
+        "MemoryMax= is not enforced: resource limits need cgroups".into(),
+        "TasksMax= is not enforced: resource limits need cgroups".into(),
+    ];
+    let r = reply(vec![limited]);
+    let m = model(Some(&r), 0, false);
+    assert_eq!(m.services[0].label, "web: running (pid 42), not enforced: MemoryMax= TasksMax=");
 }

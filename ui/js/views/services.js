@@ -128,10 +128,15 @@ export function createServicesView(ctx) {
     if (s.adopted) tags.push({ text: 'adopted', title: 'Process adopted from an earlier engine' });
     const fleet = fleetTag(s.fleet);
     if (fleet) tags.push(fleet);
+    // What the unit asks for and does not get, said plainly: the tag names the keys, its
+    // title has the engine's sentences.
+    if (s.unenforced && s.unenforced.length) {
+      tags.push({ text: 'not enforced', title: s.unenforced.join('\n'), warn: true });
+    }
     const tagsKey = tags.map((t) => `${t.text}|${t.title}`).join(',');
     if (r.tags.dataset.key !== tagsKey) {
       r.tags.dataset.key = tagsKey;
-      r.tags.replaceChildren(...tags.map((t) => el('span', { class: 'tag', text: t.text, title: t.title })));
+      r.tags.replaceChildren(...tags.map((t) => el('span', { class: t.warn ? 'tag tag-warn' : 'tag', text: t.text, title: t.title })));
     }
 
     const pillClass = `pill pill-${PILL[s.state] || 'neutral'}`;

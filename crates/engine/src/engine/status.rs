@@ -53,6 +53,7 @@ impl Engine {
                     memory_kb: usage.map(|u| u.1),
                     fleet: None,
                     capture_off: crate::crash::workdir::capture_off(&s.unit).map(|why| why.to_string()),
+                    unenforced: crate::supervisor::unenforced::unenforced(&s.unit),
                 }
             })
             .collect();

@@ -30,10 +30,11 @@ pub struct ProbePlan {
 }
 
 impl ProbePlan {
-    /// The unit's probe, if it asks for one.
+    /// The unit's probe, if it asks for one the engine can make (an `https://` URL is not
+    /// probed, and status says so: see `unenforced`).
     pub fn of(unit: &Unit) -> Option<ProbePlan> {
         let h = &unit.health;
-        h.url.as_ref().map(|url| ProbePlan {
+        h.url.as_ref().filter(|u| u.starts_with("http://")).map(|url| ProbePlan {
             url: url.clone(),
             interval: h.interval,
             timeout: h.timeout,

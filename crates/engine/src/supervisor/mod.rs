@@ -9,5 +9,6 @@ pub mod policy;
 pub mod process;
 pub mod spawn;
 pub mod task;
+pub mod unenforced;
 
 pub use task::{Command, Initial, Outcome, ServiceCtx, Snapshot};
