@@ -44,7 +44,14 @@ pub enum Cmd {
         json: bool,
     },
     /// Start services (and what they require), in dependency order.
-    Start(Names),
+    Start {
+        #[command(flatten)]
+        names: Names,
+        /// Return once they are ready (`ReadyCheck=`), not only started: exit 0 when ready, 1
+        /// with the reason when one failed or was not ready within `TimeoutStartSec=`.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Stop services (and what requires them).
     Stop(Names),
     /// Restart services.

@@ -41,7 +41,7 @@ impl Op {
     pub async fn run(self, shell: &Shell, name: &str) -> Result<OpReply> {
         let names = vec![ServiceName::new(name)];
         let reply = match self {
-            Op::Start => shell.backend.call(Start { names }).await,
+            Op::Start => shell.backend.call(Start { names, wait: false }).await,
             Op::Stop => shell.backend.call(Stop { names }).await,
             Op::Restart => shell.backend.call(Restart { names }).await,
         }?;

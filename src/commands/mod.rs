@@ -31,10 +31,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Daemon => daemon(paths).await,
         Cmd::Status { names, all: _, json } => status::run(&mut connect(&paths).await?, names, json).await,
-        Cmd::Start(n) => {
+        Cmd::Start { names: n, wait } => {
             let mut c = connect(&paths).await?;
             let names = ops::names(&mut c, n).await?;
-            ops::run(&mut c, Start { names }).await
+            ops::run(&mut c, Start { names, wait }).await
         }
         Cmd::Stop(n) => {
             let mut c = connect(&paths).await?;

@@ -15,6 +15,7 @@ mod lifecycle;
 mod logs;
 mod maintenance;
 mod new_user;
+mod readiness;
 
 use gitvisor_testkit::Home;
 

@@ -82,7 +82,7 @@ impl Handler for Status {
 
 impl Handler for Start {
     async fn handle(self, engine: &Engine) -> Result<OpReply, CallError> {
-        Ok(engine.start(&self.names).await?)
+        Ok(engine.start(&self.names, self.wait).await?)
     }
 }
 

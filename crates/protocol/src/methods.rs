@@ -57,6 +57,9 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Start {
     pub names: Vec<ServiceName>,
+    /// Answer once they are ready (`ReadyCheck=`), not only started.
+    #[serde(default)]
+    pub wait: bool,
 }
 
 /// Stops the services, after what requires them.
@@ -327,7 +330,7 @@ mod tests {
         let calls: Vec<Call> = vec![
             Hello { protocol: 1, client: "t".into() }.into(),
             Status::all().into(),
-            Start { names: vec![ServiceName::new("a")] }.into(),
+            Start { names: vec![ServiceName::new("a")], wait: false }.into(),
             Stop { names: vec![ServiceName::new("a")] }.into(),
             Restart { names: vec![ServiceName::new("a")] }.into(),
             Logs { names: vec![ServiceName::new("a")], lines: 3, follow: true }.into(),

@@ -54,7 +54,6 @@ const SERVICE: &[&str] = &[
     "NotifyAccess",
     "Sockets",
     "WatchdogSec",
-    "TimeoutStartSec",
     "TimeoutAbortSec",
     "TimeoutStartFailureMode",
     "TimeoutStopFailureMode",

@@ -37,6 +37,9 @@ pub struct Unit {
     pub restart_max_delay: Option<Duration>,
     /// [`Duration::MAX`] for `infinity` (or 0, as in systemd): never SIGKILL.
     pub timeout_stop: Duration,
+    /// How long the service may take to become ready (`ReadyCheck=`) before it is killed and
+    /// its start fails; [`Duration::MAX`] for `infinity` or 0.
+    pub timeout_start: Duration,
     pub kill_signal: i32,
     pub memory_max: Option<u64>,
     /// Percent of one CPU.
@@ -136,6 +139,8 @@ pub(crate) const DEFAULT_START_LIMIT_INTERVAL: Duration = Duration::from_secs(10
 pub(crate) const DEFAULT_START_LIMIT_BURST: u32 = 5;
 pub(crate) const DEFAULT_RESTART_SEC: Duration = Duration::from_millis(100);
 pub(crate) const DEFAULT_TIMEOUT_STOP: Duration = Duration::from_secs(10);
+/// systemd's DefaultTimeoutStartSec=.
+pub(crate) const DEFAULT_TIMEOUT_START: Duration = Duration::from_secs(90);
 
 impl Unit {
     /// A unit with every setting at its default.
@@ -161,6 +166,7 @@ impl Unit {
             restart_steps: 0,
             restart_max_delay: None,
             timeout_stop: DEFAULT_TIMEOUT_STOP,
+            timeout_start: DEFAULT_TIMEOUT_START,
             kill_signal: libc::SIGTERM,
             memory_max: None,
             cpu_quota: None,

@@ -190,6 +190,21 @@ fn ready_checks() {
         ["web.service:3: ReadyCheck: ReadyCheck=health needs HealthCheckURL="]
     );
     assert_eq!(errors(&svc("ReadyCheck=soon\n")).len(), 1);
+    assert_eq!(
+        errors(&svc("ReadyCheck=log:listening (on\n")),
+        ["web.service:3: ReadyCheck: invalid regular expression \"listening (on\": error: unclosed group"]
+    );
+}
+
+#[test]
+fn start_timeouts_as_systemd_reads_them() {
+    assert_eq!(ok(&svc("")).unit.timeout_start, Duration::from_secs(90));
+    assert_eq!(ok(&svc("TimeoutStartSec=5s\n")).unit.timeout_start, Duration::from_secs(5));
+    assert_eq!(ok(&svc("TimeoutStartSec=infinity\n")).unit.timeout_start, Duration::MAX);
+    // TimeoutSec= sets both.
+    let u = ok(&svc("TimeoutSec=7\n")).unit;
+    assert_eq!((u.timeout_start, u.timeout_stop), (Duration::from_secs(7), Duration::from_secs(7)));
+    assert_eq!(errors(&svc("TimeoutStartSec=soon\n")).len(), 1);
 }
 
 #[test]

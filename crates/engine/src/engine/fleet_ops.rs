@@ -239,7 +239,7 @@ async fn hold(weak: &Weak<Inner>, fleet: &Fleet, name: &str, lease: Lease) {
     // Adopted already (a restarted engine took its predecessor's lease back), or started now.
     let running = matches!(e.process_of(name), Some((Some(_), s)) if s.is_active());
     if !running {
-        let started = e.start_ordered(vec![name.to_string()], false).await;
+        let started = e.start_ordered(vec![name.to_string()], false, false).await;
         if let Some(r) = started.results.iter().find(|r| r.name == name && !r.ok) {
             tracing::warn!(
                 "{name}: holds its lease but did not start: {}",

@@ -73,13 +73,14 @@ pub fn lock_key(service: &str) -> String {
 }
 
 impl Engine {
-    /// Starts the services and what they require or want, in dependency order.
-    pub async fn start(&self, names: &[ServiceName]) -> Result<OpReply, EngineError> {
+    /// Starts the services and what they require or want, in dependency order (each once what
+    /// it needs is ready); with `wait`, answers once they are ready too.
+    pub async fn start(&self, names: &[ServiceName], wait: bool) -> Result<OpReply, EngineError> {
         for n in names {
             self.ensure_service(n.as_str())?;
         }
         let (names, refused) = self.fleet_gate(plain(names), Start::NAME);
-        let mut reply = self.start_ordered(names.clone(), true).await;
+        let mut reply = self.start_ordered(names.clone(), true, wait).await;
         reply.results.extend(refused);
         // What was started for the named units says why: which of them requires or wants it.
         let why = {
@@ -182,7 +183,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn start_ordered(&self, names: Vec<String>, manual: bool) -> OpReply {
+    pub(super) async fn start_ordered(&self, names: Vec<String>, manual: bool, wait: bool) -> OpReply {
         let (batch, requires, on_cycle) = {
             let registry = self.registry();
             let batch = start_batch(&registry.nodes(), &names);
@@ -194,6 +195,13 @@ impl Engine {
             let on_cycle = registry.on_cycle.clone();
             (batch.without_edges_to(|n| on_cycle.contains_key(n)), requires, on_cycle)
         };
+        // What another unit of the batch follows is waited for until ready; so are the named
+        // ones with `wait`.
+        let mut await_ready: std::collections::HashSet<String> =
+            batch.follows.values().flatten().cloned().collect();
+        if wait {
+            await_ready.extend(names.iter().cloned());
+        }
         let me = self.clone();
         let asked = names.clone();
         let results =
@@ -204,6 +212,7 @@ impl Engine {
                 // A fleet singleton a unit needs runs where its lease is held, maybe on another
                 // node: it is not started here for it, and does not hold the unit back.
                 let elsewhere = !asked.contains(&name) && me.fleet_managed(&name);
+                let ready_wanted = await_ready.contains(&name);
                 async move {
                     if elsewhere {
                         let (pid, state) = me.process_of(&name).unwrap_or((None, ServiceState::Stopped));
@@ -231,8 +240,13 @@ impl Engine {
                             .fail_dependency(&name, format!("requires {dep}, which did not start: {why}"))
                             .await;
                     }
-                    me.locked_op(&name, Start::NAME, |reply| Command::Start { manual, reply: Some(reply) })
-                        .await
+                    let started = me
+                        .locked_op(&name, Start::NAME, |reply| Command::Start { manual, reply: Some(reply) })
+                        .await;
+                    if !started.ok || !ready_wanted {
+                        return started;
+                    }
+                    me.wait_ready(started).await
                 }
             })
             .await;
@@ -256,6 +270,29 @@ impl Engine {
         })
         .await;
         OpReply { results: results.into_values().collect() }
+    }
+
+    /// Waits, without the service's lock (a stop may come meanwhile), until the started service
+    /// is ready, or is no longer starting or running: then its start failed, for the reason its
+    /// task gives (`not ready within 90s (ReadyCheck=tcp:8080)`).
+    async fn wait_ready(&self, started: OpOutcome) -> OpOutcome {
+        let Some(mut snapshot) = self.registry().services.get(&started.name).map(|s| s.snapshot.clone())
+        else {
+            return started;
+        };
+        let settled = snapshot
+            .wait_for(|s| s.ready || !matches!(s.state, ServiceState::Starting | ServiceState::Running))
+            .await
+            .map(|s| s.clone());
+        match settled {
+            Ok(s) if s.ready => OpOutcome { state: Some(s.state), pid: s.pid, ..started },
+            Ok(s) => OpOutcome {
+                pid: s.pid,
+                ..OpError::Service(s.error.clone().unwrap_or_else(|| format!("not ready: it is {}", s.state)))
+                    .outcome(&started.name, Some(s.state))
+            },
+            Err(_) => OpError::TaskGone.outcome(&started.name, None),
+        }
     }
 
     fn has_service(&self, name: &str) -> bool {

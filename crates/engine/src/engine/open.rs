@@ -121,7 +121,7 @@ impl Engine {
         engine.inner.bus.publish(EventKind::EngineStarted { pid: std::process::id() });
         let to_start = engine.register_all(&persisted, &streams);
         engine.inner.store.begin(std::process::id());
-        let results = engine.start_ordered(to_start, false).await;
+        let results = engine.start_ordered(to_start, false, false).await;
         for r in results.results.iter().filter(|r| !r.ok) {
             tracing::warn!("{} did not start: {}", r.name, r.error.as_deref().unwrap_or("unknown error"));
         }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use gitvisor_protocol::{ServiceLogLine, ServiceName, ServiceState, ServiceStatus, StatusReply};
+use gitvisor_protocol::{ServiceLogLine, ServiceName, ServiceStatus, StatusReply};
 
 use super::lifecycle::lock_key;
 use super::{Engine, EngineError};
@@ -35,7 +35,7 @@ impl Engine {
                     health: snap.health.health,
                     health_checked_ms: snap.health.checked_ms,
                     health_error: snap.health.error.clone(),
-                    ready: snap.state == ServiceState::Running,
+                    ready: snap.ready,
                     enabled: s.enabled,
                     commit: s.commit.clone(),
                     error: s

@@ -260,7 +260,7 @@ impl Engine {
         self.drive_new_singletons();
         if !to_start.is_empty() {
             let names: Vec<String> = to_start.iter().map(|(n, _)| n.clone()).collect();
-            let started = self.start_ordered(names, false).await;
+            let started = self.start_ordered(names, false, false).await;
             for r in started.results {
                 let Some((_, why)) = to_start.iter().find(|(n, _)| *n == r.name) else { continue };
                 if r.ok {

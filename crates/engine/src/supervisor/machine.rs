@@ -24,9 +24,10 @@ pub enum Input {
     ExecStopDone,
     /// A unit this one requires could not start.
     DependencyFailed(String),
-    /// The health probes failed `HealthCheckRetries` times in a row: the service is killed and
-    /// its end counts as a failure, for this reason.
-    Unhealthy(String),
+    /// The engine kills the service for a cause (its health probes failed `HealthCheckRetries`
+    /// times in a row, or it was not ready within `TimeoutStartSec=`): its end counts as a
+    /// failure, for this reason.
+    KillFor(String),
     /// A new version of the unit was committed. A failure of the old version (a failed start,
     /// a crash it was not restarted from) is forgotten, with its start-limit budget.
     Replaced,
@@ -68,8 +69,8 @@ pub struct Machine {
     /// How the policy judged the last exit.
     pub last_class: Option<ExitClass>,
     restart_after_stop: bool,
-    /// The stop under way is the kill of an unhealthy service (why): its end is a failure.
-    pub unhealthy: Option<String>,
+    /// The stop under way is a kill for a cause (why): its end is a failure.
+    pub killed_for: Option<String>,
     stop_phase: Option<StopPhase>,
     limit: StartLimit,
 }
@@ -91,7 +92,7 @@ impl Machine {
             last_exit: None,
             last_class: None,
             restart_after_stop: false,
-            unhealthy: None,
+            killed_for: None,
             stop_phase: None,
             limit: StartLimit::default(),
         }
@@ -155,26 +156,26 @@ impl Machine {
             }
             (Stopping, Input::Restart) => {
                 // A user's request turns a health kill into that request.
-                self.unhealthy = None;
+                self.killed_for = None;
                 self.restart_after_stop = true;
                 vec![]
             }
             (Stopping, Input::Stop) => {
-                self.unhealthy = None;
+                self.killed_for = None;
                 self.restart_after_stop = false;
                 vec![]
             }
-            (Running, Input::Unhealthy(reason)) => {
+            (Running, Input::KillFor(reason)) => {
                 // As systemd's watchdog: no ExecStop= (the service does not answer), the stop
                 // signal, SIGKILL after TimeoutStopSec=.
-                self.unhealthy = Some(reason);
+                self.killed_for = Some(reason);
                 self.restart_after_stop = false;
                 self.state = Stopping;
                 self.stop_phase = Some(StopPhase::Signal);
                 vec![Action::Signal(policy.kill_signal), Action::ArmTimer(policy.timeout_stop)]
             }
-            (Stopping, Input::Exited(exit)) if self.unhealthy.is_some() => {
-                let reason = self.unhealthy.take().unwrap_or_default();
+            (Stopping, Input::Exited(exit)) if self.killed_for.is_some() => {
+                let reason = self.killed_for.take().unwrap_or_default();
                 self.stop_phase = None;
                 let restart = policy.restarts_unhealthy();
                 self.after_failure(
@@ -610,7 +611,7 @@ mod tests {
         let why = "unhealthy: 3 probes failed: HTTP 500".to_string();
         // No ExecStop=: the stop signal at once, SIGKILL after the timeout.
         assert_eq!(
-            m.step(&p, Input::Unhealthy(why.clone()), now),
+            m.step(&p, Input::KillFor(why.clone()), now),
             vec![Action::Signal(libc::SIGTERM), Action::ArmTimer(p.timeout_stop)]
         );
         assert_eq!(m.state, Stopping);
@@ -619,7 +620,7 @@ mod tests {
         assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers, Action::ArmTimer(p.restart_sec)]);
         assert_eq!((m.state, m.restarts, m.error.as_deref()), (Backoff, 1, Some(why.as_str())));
         assert_eq!(m.last_class, Some(ExitClass::Failure));
-        assert_eq!(m.unhealthy, None);
+        assert_eq!(m.killed_for, None);
     }
 
     #[test]
@@ -629,17 +630,17 @@ mod tests {
         p.start_limit_burst = 2;
         let now = Instant::now();
         let mut m = running(&p, now);
-        m.step(&p, Input::Unhealthy("unhealthy".into()), now);
+        m.step(&p, Input::KillFor("unhealthy".into()), now);
         assert_eq!(m.step(&p, Input::Exited(killed(libc::SIGTERM)), now).last(), Some(&Action::Spawn));
         m.step(&p, Input::Spawned, now);
-        m.step(&p, Input::Unhealthy("unhealthy".into()), now);
+        m.step(&p, Input::KillFor("unhealthy".into()), now);
         m.step(&p, Input::Exited(killed(libc::SIGKILL)), now);
         assert_eq!(m.state, Failed, "a third start in the interval is over the limit");
         // Restart=on-success and no leave it down, with the reason.
         for restart in [RestartPolicy::No, RestartPolicy::OnSuccess] {
             let p = test_policy(restart);
             let mut m = running(&p, now);
-            m.step(&p, Input::Unhealthy("unhealthy: 1 probe failed: HTTP 500".into()), now);
+            m.step(&p, Input::KillFor("unhealthy: 1 probe failed: HTTP 500".into()), now);
             m.step(&p, Input::Exited(killed(libc::SIGTERM)), now);
             assert_eq!((m.state, m.error.as_deref()), (Exited, Some("unhealthy: 1 probe failed: HTTP 500")));
         }
@@ -650,12 +651,12 @@ mod tests {
         let p = test_policy(RestartPolicy::Always);
         let now = Instant::now();
         let mut m = running(&p, now);
-        m.step(&p, Input::Unhealthy("unhealthy".into()), now);
+        m.step(&p, Input::KillFor("unhealthy".into()), now);
         m.step(&p, Input::Stop, now);
         m.step(&p, Input::Exited(killed(libc::SIGTERM)), now);
         assert_eq!((m.state, m.error.as_deref(), m.restarts), (Stopped, None, 0));
         // Health verdicts for a service that is not running are stale.
-        assert_eq!(m.step(&p, Input::Unhealthy("late".into()), now), vec![]);
+        assert_eq!(m.step(&p, Input::KillFor("late".into()), now), vec![]);
         assert_eq!(m.state, Stopped);
     }
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod machine;
 pub mod policy;
 pub mod process;
+pub mod readiness;
 pub mod spawn;
 pub mod task;
 pub mod unenforced;

@@ -109,8 +109,8 @@ impl Policy {
         Duration::from_secs_f64(base * ratio.powf(k)).min(max)
     }
 
-    /// Whether a kill for failed health probes is restarted: as systemd's watchdog, by
-    /// `on-failure`, `on-abnormal` and `always`.
+    /// Whether a kill for a cause (failed health probes, a start that timed out) is restarted:
+    /// as systemd's watchdog and start timeout, by `on-failure`, `on-abnormal` and `always`.
     pub fn restarts_unhealthy(&self) -> bool {
         matches!(self.restart, RestartPolicy::OnFailure | RestartPolicy::OnAbnormal | RestartPolicy::Always)
     }

@@ -15,6 +15,7 @@ use super::health::{self, HealthView, ProbePlan, Prober};
 use super::machine::{Action, Input, Machine};
 use super::policy::{Policy, Verdict};
 use super::process::{self, Watched};
+use super::readiness::{self, Readiness};
 use super::spawn;
 use crate::events::EventBus;
 use crate::logs::LogLink;
@@ -64,6 +65,8 @@ pub struct Snapshot {
     pub adopted: bool,
     /// What the health probes found (`Unknown` without probes or while not running).
     pub health: HealthView,
+    /// Running and ready (`ReadyCheck=`).
+    pub ready: bool,
 }
 
 /// How the task begins.
@@ -171,6 +174,8 @@ struct Task {
     sent_signal: Option<i32>,
     /// Health probes of the running process (pid), when the unit has a `HealthCheckURL=`.
     prober: Option<(u32, Prober)>,
+    /// The readiness of the running process (`ReadyCheck=`); none while it does not run.
+    readiness: Option<Readiness>,
 }
 
 /// An exit to tell once its consequences (a restart) are under way.
@@ -208,6 +213,7 @@ pub fn spawn_task(
         deferred_notes: Vec::new(),
         sent_signal: None,
         prober: None,
+        readiness: None,
     };
     let mut pending = None;
     match initial {
@@ -218,6 +224,7 @@ pub fn spawn_task(
                     task.machine = Machine::adopted(now, restarts);
                     task.process = Some(w);
                     task.containment = Some(Box::new(ProcessGroup::led_by(pid)));
+                    task.readiness = Some(Readiness::adopted());
                     task.started_ms = started_ms;
                     task.adopted = true;
                     task.ctx.bus.publish(EventKind::Adopted { service: task.ctx.name.clone(), pid });
@@ -259,12 +266,21 @@ fn blank_snapshot() -> Snapshot {
         last_exit_class: None,
         adopted: false,
         health: HealthView::default(),
+        ready: false,
     }
 }
 
 async fn exit_of(w: &Option<Watched>) -> ExitInfo {
     match w {
         Some(w) => w.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next readiness event; never without a check under way.
+async fn readiness_of(r: &mut Option<Readiness>) -> readiness::Event {
+    match r {
+        Some(r) => r.next().await,
         None => std::future::pending().await,
     }
 }
@@ -304,7 +320,7 @@ impl Task {
                     // a restart with no delay spawns before anything else is done. The machine
                     // judges it with the same policy and the same inputs.
                     // A kill for failed health probes ends in a failure, whatever the signal.
-                    let reason = self.machine.unhealthy.clone();
+                    let reason = self.machine.killed_for.clone();
                     let verdict = match reason {
                         Some(_) => Verdict {
                             class: ExitClass::Failure,
@@ -332,6 +348,7 @@ impl Task {
                     self.apply(Input::Timer).await;
                 }
                 result = probe_of(&mut self.prober) => self.on_probe(result).await,
+                event = readiness_of(&mut self.readiness) => self.on_readiness(event).await,
             }
         }
     }
@@ -506,6 +523,8 @@ impl Task {
 
     async fn spawn_main(&mut self) -> Input {
         let unit = self.ctx.unit.clone();
+        // Subscribed before the spawn: a `log:` readiness check misses none of its lines.
+        let output = readiness::needs_output(&unit).then(|| self.ctx.logs.follow(&self.ctx.name));
         let result = self.ctx.run_env.for_start(&self.ctx.name, &unit).and_then(|added| {
             let added: Vec<(&str, String)> = added.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &added).and_then(|s| spawn::spawn(&s))
@@ -521,6 +540,7 @@ impl Task {
                     }
                 }
                 self.containment = Some(Box::new(ProcessGroup::led_by(pid)));
+                self.readiness = Some(Readiness::starting(&unit, output));
                 self.adopted = false;
                 self.sent_signal = None;
                 self.started_ms = Some(crate::time::now_ms());
@@ -562,6 +582,7 @@ impl Task {
             self.process.as_ref().map(|p| p.pid).filter(|_| self.machine.state == ServiceState::Running);
         let Some(pid) = running else {
             self.prober = None;
+            self.readiness = None;
             return;
         };
         if self.prober.as_ref().is_some_and(|(p, _)| *p == pid) {
@@ -577,6 +598,14 @@ impl Task {
         let before = prober.view.clone();
         let verdict = prober.take(result, crate::time::now_ms());
         let view = prober.view.clone();
+        if view.health == gitvisor_protocol::Health::Healthy {
+            if let Some(r) = self.readiness.as_mut() {
+                if r.healthy().is_some() {
+                    let what = r.describe().to_string();
+                    self.ctx.logs.note(&self.ctx.name, format!("ready ({what})"));
+                }
+            }
+        }
         if view.health != before.health || view.error != before.error {
             self.ctx.bus.publish(EventKind::Health {
                 service: self.ctx.name.clone(),
@@ -588,7 +617,23 @@ impl Task {
             health::Verdict::Keep => self.publish_snapshot(),
             health::Verdict::Restart(reason) => {
                 self.ctx.logs.note(&self.ctx.name, format!("{reason}: killing it"));
-                self.apply(Input::Unhealthy(reason)).await;
+                self.apply(Input::KillFor(reason)).await;
+            }
+        }
+    }
+
+    /// The process became ready (dependents and `start --wait` go on), or was not ready in
+    /// time (it is killed and its start fails).
+    async fn on_readiness(&mut self, event: readiness::Event) {
+        match event {
+            readiness::Event::Ready => {
+                let what = self.readiness.as_ref().map(|r| r.describe().to_string()).unwrap_or_default();
+                self.ctx.logs.note(&self.ctx.name, format!("ready ({what})"));
+                self.publish_snapshot();
+            }
+            readiness::Event::TimedOut(reason) => {
+                self.ctx.logs.note(&self.ctx.name, format!("{reason}: killing it"));
+                self.apply(Input::KillFor(reason)).await;
             }
         }
     }
@@ -605,13 +650,15 @@ impl Task {
             state: m.state,
             pid,
             restarts: m.restarts,
-            error: m.error.clone(),
+            // While it is killed for a cause, the cause is its error.
+            error: m.error.clone().or_else(|| m.killed_for.clone()),
             since_ms,
             started_ms: self.started_ms,
             last_exit: m.last_exit.clone(),
             last_exit_class: m.last_class,
             adopted: self.adopted && pid.is_some(),
             health: self.prober.as_ref().map(|(_, p)| p.view.clone()).unwrap_or_default(),
+            ready: m.state == ServiceState::Running && self.readiness.as_ref().is_some_and(|r| r.ready),
         };
         self.snapshot.send_replace(snap);
         self.persist();

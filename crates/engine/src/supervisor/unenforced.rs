@@ -2,7 +2,7 @@
 //! tray and the window (`ServiceStatus::unenforced`), never ignored in silence: a user who wrote
 //! `MemoryMax=1G` must not believe the service is held to it.
 
-use gitvisor_units::{ReadyCheck, Unit};
+use gitvisor_units::Unit;
 
 /// One sentence per key the unit sets and the engine does not enforce, naming the key.
 pub fn unenforced(unit: &Unit) -> Vec<String> {
@@ -20,12 +20,6 @@ pub fn unenforced(unit: &Unit) -> Vec<String> {
     }
     if unit.private_pids {
         out.push("PrivatePIDs= is not enforced: the service runs in the engine's PID namespace".into());
-    }
-    if unit.ready != ReadyCheck::None {
-        out.push(
-            "ReadyCheck= is not enforced: a service counts as ready once started, for its dependents too"
-                .into(),
-        );
     }
     if unit.health.url.as_deref().is_some_and(|u| !u.starts_with("http://")) {
         out.push("HealthCheckURL= is not probed: only http:// URLs are (the engine has no TLS)".into());
@@ -46,14 +40,11 @@ mod tests {
     fn every_key_the_engine_does_not_enforce_is_named() {
         let u = unit(
             "[Service]\nExecStart=/bin/true\nMemoryMax=1G\nCPUQuota=20%\nTasksMax=10\nPrivatePIDs=yes\n\
-             ReadyCheck=tcp:8080\nHealthCheckURL=https://127.0.0.1/health\n",
+             HealthCheckURL=https://127.0.0.1/health\n",
         );
         let said = unenforced(&u);
         let keys: Vec<&str> = said.iter().map(|s| s.split(' ').next().unwrap()).collect();
-        assert_eq!(
-            keys,
-            ["MemoryMax=", "CPUQuota=", "TasksMax=", "PrivatePIDs=", "ReadyCheck=", "HealthCheckURL="]
-        );
+        assert_eq!(keys, ["MemoryMax=", "CPUQuota=", "TasksMax=", "PrivatePIDs=", "HealthCheckURL="]);
         let plain = unit("[Service]\nExecStart=/bin/true\nHealthCheckURL=http://127.0.0.1/health\n");
         assert!(unenforced(&plain).is_empty(), "{:?}", unenforced(&plain));
     }

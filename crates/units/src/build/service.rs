@@ -37,9 +37,21 @@ impl Builder<'_> {
                     self.unit.restart_max_delay = v;
                 }
             }
-            "TimeoutStopSec" | "TimeoutSec" => {
+            "TimeoutStopSec" => {
                 if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_STOP, parse_timeout) {
                     self.unit.timeout_stop = v;
+                }
+            }
+            "TimeoutStartSec" => {
+                if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_START, parse_timeout) {
+                    self.unit.timeout_start = v;
+                }
+            }
+            // systemd: both at once.
+            "TimeoutSec" => {
+                if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_STOP, parse_timeout) {
+                    self.unit.timeout_stop = v;
+                    self.unit.timeout_start = v;
                 }
             }
             "KillSignal" => {
@@ -272,7 +284,15 @@ impl Builder<'_> {
                     return;
                 }
             },
-            Some(("log", regex)) if !regex.is_empty() => ReadyCheck::Log(regex.to_string()),
+            Some(("log", pattern)) if !pattern.is_empty() => match regex::Regex::new(pattern) {
+                Ok(_) => ReadyCheck::Log(pattern.to_string()),
+                Err(err) => {
+                    // The regex crate's message spans lines (the pattern, a caret, the error).
+                    let why = err.to_string().lines().last().unwrap_or_default().trim().to_string();
+                    self.error(e, format!("invalid regular expression {pattern:?}: {why}"));
+                    return;
+                }
+            },
             Some(("log", _)) => {
                 self.error(e, "log: needs a regular expression");
                 return;
