@@ -12,6 +12,7 @@ mod fleet;
 mod git_sync;
 mod health;
 mod lifecycle;
+mod limits;
 mod logs;
 mod maintenance;
 mod new_user;

@@ -207,6 +207,10 @@ pub struct ServiceStatus {
     /// key (`MemoryMax= is not enforced: …`).
     #[serde(default)]
     pub unenforced: Vec<String>,
+    /// For a unit with resource limits: `enforced in cgroup v1 /sys/fs/cgroup/…`, or `not
+    /// enforced: <why>`.
+    #[serde(default)]
+    pub limits: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -377,6 +381,9 @@ pub enum EventKind {
         /// failed: connection refused").
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The kernel's OOM killer ended it (the service's cgroup counted the kill).
+        #[serde(default)]
+        oom: bool,
     },
     /// A service's health changed (its probes' verdict, or the failure being counted).
     Health {

@@ -26,6 +26,7 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         memory_kb: None,
         fleet: None,
         unenforced: Vec::new(),
+        limits: None,
         capture_off: None,
     }
 }

@@ -58,6 +58,7 @@ struct Exit {
     restarts: u32,
     /// Why the engine ended it, when that is the cause (failed health probes).
     reason: Option<String>,
+    oom: bool,
 }
 
 #[derive(Clone)]
@@ -119,9 +120,17 @@ pub fn start(setup: Setup, mut sub: Subscription, background: &Background) -> Cr
                 }
                 // The supervisor's policy judged the exit (policy.rs): a report is due or not.
                 EventKind::Exited {
-                    service, pid, exit, report: true, started_ms, restarts, reason, ..
+                    service,
+                    pid,
+                    exit,
+                    report: true,
+                    started_ms,
+                    restarts,
+                    reason,
+                    oom,
+                    ..
                 } => {
-                    me.crash(&service, Exit { pid, exit, started_ms, restarts, reason }).await;
+                    me.crash(&service, Exit { pid, exit, started_ms, restarts, reason, oom }).await;
                 }
                 EventKind::Lagged { missed } => {
                     tracing::warn!("crash reporter: {missed} events missed; some crashes may have no report");
@@ -412,7 +421,7 @@ impl Ctx {
                 None => exit.exit.describe(),
             },
             exit: Some(exit.exit.clone()),
-            oom: false,
+            oom: exit.oom,
             started_at: exit.started_ms.map(rfc3339_ms),
             exited_at: Some(rfc3339_ms(exit.exit.at_ms)),
             uptime_ms,

@@ -82,6 +82,8 @@ struct Inner {
     singletons: Mutex<std::collections::HashSet<String>>,
     /// What the engine adds to services' environment (a singleton's lease).
     run_env: crate::supervisor::task::RunEnv,
+    /// Where services with resource limits get their cgroups.
+    cgroups: Arc<crate::supervisor::cgroup::Cgroups>,
 }
 
 #[derive(Clone)]

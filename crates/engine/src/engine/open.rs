@@ -84,6 +84,7 @@ impl Engine {
             bus.clone(),
         );
         let fleet_mode = settings.fleet.is_some();
+        let home_dir = paths.home.clone();
         let engine = Engine {
             inner: Arc::new(Inner {
                 locks,
@@ -105,6 +106,7 @@ impl Engine {
                 fleet_error,
                 singletons: Mutex::default(),
                 run_env: crate::supervisor::task::RunEnv::new(fleet_mode),
+                cgroups: Arc::new(crate::supervisor::cgroup::Cgroups::new(&home_dir)),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -241,6 +243,7 @@ impl Engine {
             logs: self.inner.logs.clone(),
             store: self.inner.store.clone(),
             run_env: self.inner.run_env.clone(),
+            cgroups: self.inner.cgroups.clone(),
         };
         let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
         Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None }

@@ -53,7 +53,15 @@ impl Engine {
                     memory_kb: usage.map(|u| u.1),
                     fleet: None,
                     capture_off: crate::crash::workdir::capture_off(&s.unit).map(|why| why.to_string()),
-                    unenforced: crate::supervisor::unenforced::unenforced(&s.unit),
+                    unenforced: crate::supervisor::unenforced::unenforced(&s.unit, || {
+                        self.inner.cgroups.backend().as_ref().map(|_| ()).map_err(Clone::clone)
+                    }),
+                    limits: crate::supervisor::cgroup::has_limits(&s.unit).then(|| {
+                        match self.inner.cgroups.backend() {
+                            Ok(b) => format!("enforced in {}", b.cgroup(name).describe()),
+                            Err(e) => format!("not enforced: {e}"),
+                        }
+                    }),
                 }
             })
             .collect();

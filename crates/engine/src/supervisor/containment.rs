@@ -44,6 +44,28 @@ impl Containment for ProcessGroup {
     }
 }
 
+/// A service with limits: its process group, and its cgroup, which also holds what left the
+/// group.
+pub struct Cgrouped {
+    pub group: ProcessGroup,
+    pub cgroup: super::cgroup::ServiceCgroup,
+}
+
+impl Containment for Cgrouped {
+    fn signal_all(&self, signal: i32) -> bool {
+        let group = self.group.signal_all(signal);
+        self.cgroup.signal_all(signal) || group
+    }
+
+    fn occupied(&self) -> bool {
+        self.group.occupied() || !self.cgroup.pids().is_empty()
+    }
+
+    fn describe(&self) -> String {
+        format!("{} and {}", self.group.describe(), self.cgroup.describe())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::CommandExt;

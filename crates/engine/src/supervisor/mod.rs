@@ -2,6 +2,7 @@
 //! handling, what contains a service's processes, health probes (to come), and the task that
 //! drives one service.
 
+pub mod cgroup;
 pub mod containment;
 pub mod health;
 pub mod machine;

@@ -13,13 +13,15 @@ use gitvisor_units::{ExecCommand, Unit};
 use nix::unistd::{Gid, Group, Uid, User};
 
 /// Everything needed to start a command of a unit, resolved before forking.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SpawnSpec {
     pub program: PathBuf,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub credentials: Option<Credentials>,
+    /// `cgroup.procs` files the child joins (writes `0` to) before exec.
+    pub join: Vec<std::os::fd::OwnedFd>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,7 +89,7 @@ pub fn prepare(
     let argv0 = command.argv.first().ok_or("empty command")?;
     let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
     let program = resolve_program(argv0, path, &cwd)?;
-    Ok(SpawnSpec { program, argv: command.argv.clone(), env, cwd, credentials })
+    Ok(SpawnSpec { program, argv: command.argv.clone(), env, cwd, credentials, join: Vec::new() })
 }
 
 fn home_and_name(user: Option<User>) -> (PathBuf, String) {
@@ -222,7 +224,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let pid = if spec.credentials.is_none() {
+    // posix_spawn has no hook between fork and exec: joining a cgroup needs the fork path.
+    let pid = if spec.credentials.is_none() && spec.join.is_empty() {
         posix_spawn(spec, out_w.as_raw_fd(), err_w.as_raw_fd())?
     } else {
         fork_exec(spec, out_w, err_w)?
@@ -324,10 +327,17 @@ fn fork_exec(spec: &SpawnSpec, out_w: OwnedFd, err_w: OwnedFd) -> Result<u32, St
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
     let creds = spec.credentials.clone();
-    // SAFETY: between fork and exec only async-signal-safe calls: setsid, setgroups, setgid,
-    // setuid. Everything they need was resolved before the fork.
+    let join: Vec<i32> = spec.join.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: between fork and exec only async-signal-safe calls: write, setsid, setgroups,
+    // setgid, setuid. Everything they need was resolved before the fork.
     unsafe {
         cmd.pre_exec(move || {
+            // Into the service's cgroup first: everything it runs is held and limited.
+            for fd in &join {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             // Own session and process group: stop signals the whole group, and the service
             // never receives the terminal's signals meant for the engine.
             if libc::setsid() < 0 {

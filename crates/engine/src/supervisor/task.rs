@@ -10,7 +10,8 @@ use gitvisor_protocol::{EventKind, ExitClass, ExitInfo, ServiceState};
 use gitvisor_units::{quote_command_line, Unit};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::containment::{Containment, ProcessGroup};
+use super::cgroup::{self, Cgroups, ServiceCgroup};
+use super::containment::{Cgrouped, Containment, ProcessGroup};
 use super::health::{self, HealthView, ProbePlan, Prober};
 use super::machine::{Action, Input, Machine};
 use super::policy::{Policy, Verdict};
@@ -94,6 +95,8 @@ pub struct ServiceCtx {
     pub logs: Arc<LogLink>,
     pub store: StateStore,
     pub run_env: RunEnv,
+    /// Where services with resource limits get their cgroup.
+    pub cgroups: Arc<Cgroups>,
 }
 
 /// What the engine grants a service's starts beyond its unit, by service: environment to add,
@@ -176,6 +179,12 @@ struct Task {
     prober: Option<(u32, Prober)>,
     /// The readiness of the running process (`ReadyCheck=`); none while it does not run.
     readiness: Option<Readiness>,
+    /// The service's cgroup (a unit with limits, where cgroups can be used), and the OOM kills
+    /// it had counted when the current process started.
+    cgroup: Option<(ServiceCgroup, u64)>,
+    /// When to look again whether the cgroup of a service that is down has emptied (what it
+    /// held takes a moment to die), and how many looks are left.
+    cleanup: Option<(tokio::time::Instant, u32)>,
 }
 
 /// An exit to tell once its consequences (a restart) are under way.
@@ -189,6 +198,8 @@ struct Exit {
     restarts: u32,
     /// Why the engine ended it, when that is the cause (failed health probes).
     reason: Option<String>,
+    /// The kernel's OOM killer ended it (its cgroup counted the kill).
+    oom: bool,
 }
 
 pub fn spawn_task(
@@ -214,6 +225,8 @@ pub fn spawn_task(
         sent_signal: None,
         prober: None,
         readiness: None,
+        cgroup: None,
+        cleanup: None,
     };
     let mut pending = None;
     match initial {
@@ -223,7 +236,11 @@ pub fn spawn_task(
                 Ok(w) => {
                     task.machine = Machine::adopted(now, restarts);
                     task.process = Some(w);
-                    task.containment = Some(Box::new(ProcessGroup::led_by(pid)));
+                    task.cgroup = task.service_cgroup().map(|cg| {
+                        let ooms = cg.oom_kills();
+                        (cg, ooms)
+                    });
+                    task.containment = Some(task.contain(pid));
                     task.readiness = Some(Readiness::adopted());
                     task.started_ms = started_ms;
                     task.adopted = true;
@@ -277,6 +294,10 @@ async fn exit_of(w: &Option<Watched>) -> ExitInfo {
     }
 }
 
+/// How often, and how many times, the cgroup of a stopped service is looked at until empty.
+const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+const CLEANUP_LOOKS: u32 = 250;
+
 /// The next readiness event; never without a check under way.
 async fn readiness_of(r: &mut Option<Readiness>) -> readiness::Event {
     match r {
@@ -319,8 +340,20 @@ impl Task {
                     // The exit is told (log note, event) right after the actions it causes, so
                     // a restart with no delay spawns before anything else is done. The machine
                     // judges it with the same policy and the same inputs.
-                    // A kill for failed health probes ends in a failure, whatever the signal.
-                    let reason = self.machine.killed_for.clone();
+                    // The kernel's OOM killer, seen in the cgroup's count.
+                    let oom = self.cgroup.as_ref().is_some_and(|(cg, before)| cg.oom_kills() > *before);
+                    if oom {
+                        if let Some((cg, before)) = self.cgroup.as_mut() {
+                            *before = cg.oom_kills();
+                        }
+                    }
+                    // A kill for a cause ends in a failure, whatever the signal.
+                    let reason = self.machine.killed_for.clone().or_else(|| {
+                        oom.then(|| {
+                            let max = self.ctx.unit.memory_max.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
+                            format!("oom: killed by the kernel for exceeding MemoryMax={max}")
+                        })
+                    });
                     let verdict = match reason {
                         Some(_) => Verdict {
                             class: ExitClass::Failure,
@@ -336,6 +369,7 @@ impl Task {
                         started_ms: self.started_ms,
                         restarts: self.machine.restarts,
                         reason,
+                        oom,
                     };
                     self.apply_after_exit(Input::Exited(exit), Some(told)).await;
                 }
@@ -349,6 +383,7 @@ impl Task {
                 }
                 result = probe_of(&mut self.prober) => self.on_probe(result).await,
                 event = readiness_of(&mut self.readiness) => self.on_readiness(event).await,
+                () = timer_of(self.cleanup.map(|(at, _)| at)) => self.clean_cgroup(),
             }
         }
     }
@@ -390,7 +425,7 @@ impl Task {
     }
 
     fn note_exit(&self, told: Exit) {
-        let Exit { pid, exit, verdict, started_ms, restarts, reason } = told;
+        let Exit { pid, exit, verdict, started_ms, restarts, reason, oom } = told;
         let why = reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
         self.ctx.logs.note_exit(&self.ctx.name, pid, format!("process {pid} {}{why}", exit.describe()));
         self.ctx.bus.publish(EventKind::Exited {
@@ -403,6 +438,7 @@ impl Task {
             started_ms,
             restarts,
             reason,
+            oom,
         });
     }
 
@@ -525,9 +561,16 @@ impl Task {
         let unit = self.ctx.unit.clone();
         // Subscribed before the spawn: a `log:` readiness check misses none of its lines.
         let output = readiness::needs_output(&unit).then(|| self.ctx.logs.follow(&self.ctx.name));
+        // A unit with limits runs in its cgroup, limits written before the process exists.
+        let cg = self.service_cgroup();
         let result = self.ctx.run_env.for_start(&self.ctx.name, &unit).and_then(|added| {
             let added: Vec<(&str, String)> = added.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &added).and_then(|s| spawn::spawn(&s))
+            let mut spec = spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &added)?;
+            if let Some(cg) = &cg {
+                cg.prepare(&unit)?;
+                spec.join = cg.join_files()?;
+            }
+            spawn::spawn(&spec)
         });
         match result {
             Ok(sp) => {
@@ -539,7 +582,12 @@ impl Task {
                         return Input::SpawnFailed(format!("cannot watch process {pid}: {e}"));
                     }
                 }
-                self.containment = Some(Box::new(ProcessGroup::led_by(pid)));
+                self.cgroup = cg.map(|cg| {
+                    let ooms = cg.oom_kills();
+                    (cg, ooms)
+                });
+                self.cleanup = None;
+                self.containment = Some(self.contain(pid));
                 self.readiness = Some(Readiness::starting(&unit, output));
                 self.adopted = false;
                 self.sent_signal = None;
@@ -575,6 +623,39 @@ impl Task {
         Ok(())
     }
 
+    /// Removes the cgroup of a service that is down once what it held has died (SIGKILLed
+    /// again at each look); gives up after [`CLEANUP_LOOKS`] looks (it is reused by the next
+    /// start).
+    fn clean_cgroup(&mut self) {
+        let Some((_, looks)) = self.cleanup.take() else { return };
+        let down =
+            matches!(self.machine.state, ServiceState::Stopped | ServiceState::Exited | ServiceState::Failed);
+        let Some((cg, _)) = self.cgroup.as_ref().filter(|_| down) else { return };
+        if cg.signal_all(libc::SIGKILL) && looks > 1 {
+            self.cleanup = Some((tokio::time::Instant::now() + CLEANUP_EVERY, looks - 1));
+            return;
+        }
+        cg.remove();
+        self.cgroup = None;
+    }
+
+    /// The service's cgroup when its unit sets limits and cgroups can be used here.
+    fn service_cgroup(&self) -> Option<ServiceCgroup> {
+        if !cgroup::has_limits(&self.ctx.unit) {
+            return None;
+        }
+        self.ctx.cgroups.backend().as_ref().ok().map(|b| b.cgroup(&self.ctx.name))
+    }
+
+    /// What holds the process `pid` leads: its group, and its cgroup when it has one.
+    fn contain(&self, pid: u32) -> Box<dyn Containment> {
+        let group = ProcessGroup::led_by(pid);
+        match &self.cgroup {
+            Some((cg, _)) => Box::new(Cgrouped { group, cgroup: cg.clone() }),
+            None => Box::new(group),
+        }
+    }
+
     /// Keeps one prober for the running process when the unit asks for probes, none otherwise
     /// (a stopped service is never probed; a new process starts with a fresh count).
     fn sync_prober(&mut self) {
@@ -583,6 +664,14 @@ impl Task {
         let Some(pid) = running else {
             self.prober = None;
             self.readiness = None;
+            // Down for good (not between a stop and a start): its cgroup goes once empty.
+            let down = matches!(
+                self.machine.state,
+                ServiceState::Stopped | ServiceState::Exited | ServiceState::Failed
+            );
+            if down && self.cgroup.is_some() && self.cleanup.is_none() {
+                self.cleanup = Some((tokio::time::Instant::now(), CLEANUP_LOOKS));
+            }
             return;
         };
         if self.prober.as_ref().is_some_and(|(p, _)| *p == pid) {

@@ -1,22 +1,25 @@
-//! What a unit asks for that this engine does not do yet. Each is said plainly in status, the
-//! tray and the window (`ServiceStatus::unenforced`), never ignored in silence: a user who wrote
-//! `MemoryMax=1G` must not believe the service is held to it.
+//! What a unit asks for that this engine does not do, here or yet. Each is said plainly in
+//! status, the tray and the window (`ServiceStatus::unenforced`), never ignored in silence: a
+//! user who wrote `MemoryMax=1G` must not believe the service is held to it.
 
 use gitvisor_units::Unit;
 
 /// One sentence per key the unit sets and the engine does not enforce, naming the key.
-pub fn unenforced(unit: &Unit) -> Vec<String> {
+/// `limits`: whether resource limits can be enforced here (asked only of a unit that sets one):
+/// `Err` says why not.
+pub fn unenforced(unit: &Unit, limits: impl FnOnce() -> Result<(), String>) -> Vec<String> {
     let mut out = Vec::new();
-    let limits =
-        "resource limits need cgroups, which this version does not use yet; the service runs without it";
-    if unit.memory_max.is_some() {
-        out.push(format!("MemoryMax= is not enforced: {limits}"));
-    }
-    if unit.cpu_quota.is_some() {
-        out.push(format!("CPUQuota= is not enforced: {limits}"));
-    }
-    if unit.tasks_max.is_some() {
-        out.push(format!("TasksMax= is not enforced: {limits}"));
+    if super::cgroup::has_limits(unit) {
+        if let Err(why) = limits() {
+            let keys = [
+                ("MemoryMax=", unit.memory_max.is_some()),
+                ("CPUQuota=", unit.cpu_quota.is_some()),
+                ("TasksMax=", unit.tasks_max.is_some()),
+            ];
+            for (key, _) in keys.iter().filter(|(_, set)| *set) {
+                out.push(format!("{key} is not enforced: {why}; the service runs without it"));
+            }
+        }
     }
     if unit.private_pids {
         out.push("PrivatePIDs= is not enforced: the service runs in the engine's PID namespace".into());
@@ -42,10 +45,18 @@ mod tests {
             "[Service]\nExecStart=/bin/true\nMemoryMax=1G\nCPUQuota=20%\nTasksMax=10\nPrivatePIDs=yes\n\
              HealthCheckURL=https://127.0.0.1/health\n",
         );
-        let said = unenforced(&u);
+        let said = unenforced(&u, || Err("no usable cgroup: none mounted".into()));
         let keys: Vec<&str> = said.iter().map(|s| s.split(' ').next().unwrap()).collect();
         assert_eq!(keys, ["MemoryMax=", "CPUQuota=", "TasksMax=", "PrivatePIDs=", "HealthCheckURL="]);
+        assert_eq!(
+            said[0],
+            "MemoryMax= is not enforced: no usable cgroup: none mounted; the service runs without it"
+        );
+        // Where cgroups can be used, the limits are enforced: not listed.
+        let keys: Vec<String> = unenforced(&u, || Ok(())).into_iter().map(|s| s[..12].to_string()).collect();
+        assert_eq!(keys, ["PrivatePIDs=", "HealthCheckU"]);
+        // A unit without limits never asks.
         let plain = unit("[Service]\nExecStart=/bin/true\nHealthCheckURL=http://127.0.0.1/health\n");
-        assert!(unenforced(&plain).is_empty(), "{:?}", unenforced(&plain));
+        assert!(unenforced(&plain, || panic!("asked without limits")).is_empty());
     }
 }
