@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gitvisor_testkit::Home;
+use gitvisor_testkit::{wait_for, Home};
 use serde_json::Value;
 
 use crate::home;
@@ -486,4 +486,75 @@ fn capture_without_a_working_directory_is_refused_not_a_walk_of_the_home() {
     assert!(out.starts_with("capture-homecap-"), "{out}");
     let d = unpack(&reports(&h)[0]);
     assert_eq!(std::fs::read_to_string(d.path().join("workdir/in-home.txt")).unwrap(), "home\n");
+}
+
+#[test]
+fn a_failing_status_that_exec_start_ignores_writes_no_report() {
+    let mut h = home();
+    // `-`: a failing status counts as success (systemd.service(5), ExecStart=).
+    h.unit("tolerated", "[Service]\nExecStart=-/bin/sh -c 'exit 3'\n");
+    h.sh_unit("sentinel", SENTINEL, "");
+    h.start_daemon();
+    h.ok(&["start", "tolerated"]);
+    let s = h.wait_state("tolerated", "exited");
+    assert_eq!(
+        (&s["last_exit"]["code"], &s["last_exit_class"]),
+        (&Value::from(3), &Value::from("clean")),
+        "{s:#}"
+    );
+    reporter_caught_up(&h);
+    assert_eq!(reports_of(&h, "tolerated"), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_crash_after_staying_up_starts_a_new_loop_and_says_why_nothing_was_captured() {
+    let mut h = home();
+    // Eight quick crashes (the loop keeps the first 3 and latest 3 and counts the rest), then one after
+    // staying up 2 s, longer than RestartMaxDelaySec=: a new loop, nothing left out. Then it
+    // stays up. No WorkingDirectory=: nothing to capture, and the report says so.
+    let count = h.work().join("count");
+    let script = format!(
+        "n=$(cat {c} 2>/dev/null | wc -l); echo x >> {c}; \
+         if [ $n -lt 8 ]; then exit 1; fi; if [ $n -eq 8 ]; then sleep 2; exit 1; fi; exec sleep 1000",
+        c = count.display()
+    );
+    let quoted = script.replace('\'', "'\\''");
+    h.unit(
+        "phoenix",
+        &format!(
+            "[Service]\nExecStart=/bin/sh -c '{quoted}'\nRestart=always\nRestartSec=0\n\
+             StartLimitIntervalSec=0\nRestartMaxDelaySec=1s\n"
+        ),
+    );
+    h.sh_unit("sentinel", SENTINEL, "");
+    h.start_daemon();
+    h.ok(&["start", "phoenix"]);
+    h.wait_until("the tenth process", || {
+        std::fs::read_to_string(&count).is_ok_and(|t| t.lines().count() >= 10)
+    });
+    reporter_caught_up(&h);
+    let reports: Vec<Value> = reports_of(&h, "phoenix").iter().map(|p| report_json(p)).collect();
+    let after_staying_up: Vec<&Value> =
+        reports.iter().filter(|r| r["uptime_ms"].as_u64().is_some_and(|u| u >= 1000)).collect();
+    assert_eq!(after_staying_up.len(), 1, "{reports:#?}");
+    assert_eq!(after_staying_up[0]["suppressed"], 0, "a new loop: {:#}", after_staying_up[0]);
+    let most = reports.iter().filter_map(|r| r["suppressed"].as_u64()).max().unwrap_or(0);
+    assert!(most >= 1, "the quick crashes were thinned: {reports:#?}");
+    let note = after_staying_up[0]["workdir"]["note"].as_str().unwrap_or_default();
+    assert!(note.starts_with("not captured: it has no WorkingDirectory="), "{note}");
+}
+
+#[test]
+fn a_unit_that_turns_capture_off_says_so_in_its_report() {
+    let mut h = home();
+    h.sh_unit("private", "exit 1", "[Capture]\nEnabled=no");
+    h.start_daemon();
+    h.ok(&["start", "private"]);
+    let report = wait_for("its crash report", || reports_of(&h, "private").pop());
+    let r = report_json(&report);
+    assert_eq!(
+        r["workdir"]["note"], "not captured: its unit turns capture off ([Capture] Enabled=no)",
+        "{r:#}"
+    );
+    assert_eq!(r["workdir"]["included"], false, "{r:#}");
 }

@@ -143,6 +143,84 @@ pub fn many(sup: &dyn Supervisor, dir: &Path, n: usize, window: Duration, settle
     outcome
 }
 
+/// gitvisor only: `n` idle services, each with a health probe every second answered by an
+/// HTTP server in this process (its cost is not the engine's), measured at rest for `window`
+/// as [`many`]; and how many probes the server answered in the window.
+pub fn many_probed(
+    gv: &crate::supervisors::gitvisor::Gitvisor,
+    dir: &Path,
+    n: usize,
+    window: Duration,
+    settle: Duration,
+) -> Result<(Many, u64)> {
+    let stamps_dir = dir.join("stamps");
+    std::fs::create_dir_all(&stamps_dir)?;
+    std::fs::create_dir_all(dir.join("services"))?;
+    let server = ProbeServer::start()?;
+    for i in 0..n {
+        let exec = format!("{} --idle {}", gv.stamp.display(), stamps_dir.join(i.to_string()).display());
+        let probe = format!("HealthCheckURL=http://127.0.0.1:{}/health\nHealthCheckInterval=1s", server.port);
+        std::fs::write(dir.join(format!("services/idle-{i:03}.service")), gv.unit(&exec, &probe))?;
+    }
+    let outcome = (|| -> Result<(Many, u64)> {
+        let mut session = gv.launch_home(dir)?;
+        let before = std::cell::Cell::new(0);
+        let result =
+            measure_many_with(&mut session, &stamps_dir, n, window, settle, || before.set(server.answered()));
+        let probes = server.answered() - before.get();
+        let stopped = Session::stop(&mut session);
+        let many = result?;
+        stopped?;
+        Ok((many, probes))
+    })();
+    sweep(dir);
+    outcome
+}
+
+/// A loopback HTTP server answering 200 to every request, counting them; stopped when dropped.
+struct ProbeServer {
+    port: u16,
+    answered: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ProbeServer {
+    fn start() -> Result<ProbeServer> {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, done) = (answered.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Ok(ProbeServer { port, answered, stop })
+    }
+
+    fn answered(&self) -> u64 {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for ProbeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
 /// Start times of `n` services after launch, seconds: (first, median, last).
 fn wait_stamped(
     session: &mut dyn Session,
@@ -178,8 +256,21 @@ fn measure_many(
     window: Duration,
     settle: Duration,
 ) -> Result<Many> {
+    measure_many_with(session, stamps_dir, n, window, settle, || {})
+}
+
+/// [`measure_many`], calling `at_start` as the window opens.
+fn measure_many_with(
+    session: &mut dyn Session,
+    stamps_dir: &Path,
+    n: usize,
+    window: Duration,
+    settle: Duration,
+    at_start: impl FnOnce(),
+) -> Result<Many> {
     let (first_s, median_s, start_s) = wait_stamped(session, stamps_dir, n, Duration::from_secs(120))?;
     process::sleep(settle)?;
+    at_start();
     let groups = session.groups();
     let before: Vec<Snapshot> = groups.iter().map(Snapshot::take).collect();
     let t = Instant::now();

@@ -118,6 +118,10 @@ pub struct Column {
     pub commit: Option<commit::CommitToRunning>,
     /// gitvisor only: crash report of a 50 MiB, 5,000-file working tree.
     pub crash: Option<crash::CrashReport>,
+    /// gitvisor only: the 100 idle services, each probed every second.
+    pub probed: Option<figures::Many>,
+    /// Probes the benchmark's server answered during that window.
+    pub probes_answered: Option<u64>,
     /// gitvisor only: fleet failover after the holder's engine is killed, by lease TTL.
     pub failover: Vec<failover::Failover>,
     /// gitvisor only: Redis commands per minute of a fleet in steady state.
@@ -221,6 +225,14 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         eprintln!("100 services: gitvisor (idle window {}s)", window.as_secs());
         let dir = scratch.join("gitvisor-100");
         gcol.many = record(&mut gcol, "many", &dir, |d| figures::many(&gv, d, 100, window, settle))?;
+        eprintln!("100 services probed every second: gitvisor (window {}s)", window.as_secs());
+        let dir = scratch.join("gitvisor-100-probed");
+        if let Some((m, probes)) =
+            record(&mut gcol, "probed", &dir, |d| figures::many_probed(&gv, d, 100, window, settle))?
+        {
+            gcol.probed = Some(m);
+            gcol.probes_answered = Some(probes);
+        }
         for ((name, sup), col) in anchors.iter().zip(acols.iter_mut()) {
             let Some(sup) = sup else { continue };
             eprintln!("100 services: {name} (idle window {}s)", window.as_secs());

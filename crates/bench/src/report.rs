@@ -92,6 +92,7 @@ impl Report {
         let mut commit99 = row("commit to running, p99", "ms", "—");
         let mut crash = row("crash report, 50 MiB / 5,000-file tree", "s", "< 1 s and ≤ tar -czf");
         let mut crash_mem = row("crash report, daemon peak memory (VmHWM)", "MiB", "—");
+        let mut probed = row("engine CPU, 100 services probed every 1 s, per 60 s", "s", "—");
         let mut failover2 = row("fleet failover, lease TTL 2 s, median", "s", "—");
         let mut failover10 = row("fleet failover, lease TTL 10 s, median", "s", "—");
         let mut trips = row("fleet Redis round trips, 2 nodes, 1 singleton, per minute", "", "—");
@@ -139,6 +140,17 @@ impl Report {
                 );
                 put(&mut crash_mem, hwm, cell);
             }
+            if let Some(m) = &c.probed {
+                let scale = 60.0 / m.idle_window_s.max(1e-9);
+                let (v, mut cell) = many_cell(m, |g| g.cpu_precise_s * scale, |v| format!("{v:.4} s"));
+                if let Some(n) = c.probes_answered {
+                    cell.push_str(&format!(
+                        ", {:.0} probes/s answered",
+                        n as f64 / m.idle_window_s.max(1e-9)
+                    ));
+                }
+                put(&mut probed, v, cell);
+            }
             for f in &c.failover {
                 let cell = format!("{:.2} s (max {:.2} s, {} trials)", f.median_s, f.max_s, f.trials);
                 match f.lease_ttl_s as u64 {
@@ -166,7 +178,7 @@ impl Report {
         let tar = columns.iter().find_map(|c| c.crash.as_ref()).map(|r| r.tar_s);
         crash.target_met = gv(&crash).zip(tar).map(|(g, t)| g < 1.0 && g <= t);
         rows.extend([median, p99, cpu, mem, start, graph, commit, commit99, crash, crash_mem]);
-        rows.extend([failover2, failover10, trips]);
+        rows.extend([probed, failover2, failover10, trips]);
         for r in &mut rows {
             if let Some(g) = r.values.get("gitvisor").copied() {
                 for a in ANCHORS {
