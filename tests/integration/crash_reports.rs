@@ -329,7 +329,7 @@ fn a_report_after_adoption_keeps_the_start_time_and_compares_with_a_baseline() {
 fn a_crash_loop_report_holds_its_own_exit_and_nothing_later() {
     let mut h = home();
     // The default start limit (5 starts in 10 s) ends the loop after five crashes.
-    h.sh_unit("looper", "echo run $$; exit 1", "Restart=always\nRestartSec=0");
+    h.sh_unit("looper", "echo run $$$$; exit 1", "Restart=always\nRestartSec=0");
     h.start_daemon();
     h.ok(&["start", "looper"]);
     h.wait_state("looper", "failed");

@@ -48,7 +48,7 @@ fn restart_policies() {
     h.sh_unit("onfail-bad", "sleep 0.05; exit 1", &format!("Restart=on-failure\n{fast}"));
     h.sh_unit("onsuccess", "sleep 0.05; exit 0", &format!("Restart=on-success\n{fast}"));
     h.sh_unit("abnormal-code", "exit 2", &format!("Restart=on-abnormal\n{fast}"));
-    h.sh_unit("abnormal-sig", "sleep 0.05; kill -SEGV $$", &format!("Restart=on-abnormal\n{fast}"));
+    h.sh_unit("abnormal-sig", "sleep 0.05; kill -SEGV $$$$", &format!("Restart=on-abnormal\n{fast}"));
     h.sh_unit("always", "sleep 0.05; exit 0", &format!("Restart=always\n{fast}"));
     h.start_daemon();
     let all = ["no", "onfail-ok", "onfail-bad", "onsuccess", "abnormal-code", "abnormal-sig", "always"];
@@ -174,7 +174,10 @@ fn an_exec_stop_that_hangs_is_killed_at_the_stop_timeout() {
     h.sh_unit(
         "hangs",
         "exec sleep 1000",
-        &format!("ExecStop=/bin/sh -c 'echo $$ > {}; exec sleep 1000'\nTimeoutStopSec=300ms", pids.display()),
+        &format!(
+            "ExecStop=/bin/sh -c 'echo $$$$ > {}; exec sleep 1000'\nTimeoutStopSec=300ms",
+            pids.display()
+        ),
     );
     h.start_daemon();
     h.ok(&["start", "hangs"]);
@@ -383,7 +386,12 @@ fn user_and_group_drop_privileges_when_root() {
         "User=nobody\nGroup=nogroup",
     );
     h.unit("nouser", "[Service]\nExecStart=/bin/true\nUser=no-such-user-xyz\n");
+    // No WorkingDirectory=: nobody's home (/nonexistent) is missing; systemd starts it in /.
+    h.unit("homeless", "[Service]\nExecStart=/bin/sleep 1000\nUser=nobody\n");
     h.start_daemon();
+    h.ok(&["start", "homeless"]);
+    let pid = h.wait_state("homeless", "running")["pid"].as_u64().unwrap();
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), std::path::Path::new("/"));
     h.ok(&["start", "dropped"]);
     let ids = wait_file(&out);
     let ids: Vec<&str> = ids.split_whitespace().collect();
@@ -392,4 +400,47 @@ fn user_and_group_drop_privileges_when_root() {
     let o = h.run(&["start", "nouser"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("User=no-such-user-xyz: no such user"));
+}
+
+#[test]
+fn command_lines_are_substituted_as_systemd_does() {
+    let mut h = home();
+    // systemd.service(5)'s example, and its `$$` case: the process sees what systemd gives it.
+    let env = "Environment=\"ONE=one\" 'TWO=two two'\nEnvironment=VAR1=\"word1 word2\"\n";
+    h.unit(
+        "echoes",
+        &format!(
+            "[Service]\nExecStart=/usr/bin/printf '[%%s]\\n' $ONE $TWO ${{TWO}} \"$$ONE\"\n{env}WorkingDirectory={}\n",
+            h.work().display()
+        ),
+    );
+    h.unit("tested", &format!("[Service]\nExecStart=/bin/sh -c 'test \"$$VAR1\" = \"word1 word2\"'\n{env}"));
+    h.unit("literal", &format!("[Service]\nExecStart=:/usr/bin/printf '[%%s]\\n' $ONE ${{TWO}}\n{env}"));
+    h.start_daemon();
+    h.ok(&["start", "echoes", "tested", "literal"]);
+    for name in ["echoes", "tested", "literal"] {
+        h.wait_state(name, "exited");
+    }
+    let said = |name: &str| -> Vec<String> {
+        h.log(&format!("logs/{name}.log"))
+            .lines()
+            .filter_map(|l| l.split_once(" out ").map(|(_, t)| t.to_string()))
+            .collect()
+    };
+    assert_eq!(said("echoes"), ["[one]", "[two]", "[two]", "[two two]", "[$ONE]"]);
+    assert_eq!(h.service("tested")["last_exit"]["code"], 0, "the shell saw $VAR1 as word1 word2");
+    // `:`: nothing substituted.
+    assert_eq!(said("literal"), ["[$ONE]", "[${TWO}]"]);
+}
+
+#[test]
+fn starting_an_invalid_unit_says_why_and_where() {
+    let mut h = home();
+    h.unit("broken", "[Service]\nExecStart=/bin/true\nRestart=sometimes\n");
+    h.start_daemon();
+    let out = h.run(&["start", "broken"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken is invalid: broken.service:3: Restart:"), "{err}");
+    assert!(!err.contains("no service named"), "{err}");
 }

@@ -144,7 +144,7 @@ fn a_service_flooding_output_does_not_slow_the_engine() {
 #[test]
 fn a_killed_log_keeper_is_replaced_and_output_flows_again() {
     let mut h = home();
-    h.sh_unit("chatty", "while true; do echo chat $$; sleep 0.05; done", "Restart=always\nRestartSec=0");
+    h.sh_unit("chatty", "while true; do echo chat $$$$; sleep 0.05; done", "Restart=always\nRestartSec=0");
     h.start_daemon();
     h.ok(&["start", "chatty"]);
     let first = h.pid("chatty").unwrap();
@@ -251,7 +251,7 @@ fn logs_after_a_crash_loop_print_each_line_once() {
     for name in names {
         h.sh_unit(
             name,
-            "i=0; while [ $i -lt 150 ]; do echo \"$$ line $i\"; i=$((i+1)); done; exit 1",
+            "i=0; while [ $i -lt 150 ]; do echo \"$$$$ line $i\"; i=$((i+1)); done; exit 1",
             "Restart=always\nRestartSec=0",
         );
     }

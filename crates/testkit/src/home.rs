@@ -113,7 +113,9 @@ impl Home {
     }
 
     /// The text of a unit running `sh -c SCRIPT` in the work directory, with `extra` lines at
-    /// the end of `[Service]` (or further sections).
+    /// the end of `[Service]` (or further sections). SCRIPT is part of a unit's command line, read
+    /// as systemd reads it: `${VAR}` is the engine's to substitute, `$$` is a literal `$` (the
+    /// shell's pid is `$$$$`), `%%` a literal `%`.
     pub fn sh_unit_text(&self, script: &str, extra: &str) -> String {
         let script = script.replace('\'', "'\\''");
         format!(

@@ -60,6 +60,9 @@ pub struct ExecCommand {
     pub argv: Vec<String>,
     /// The `-` prefix: a failing exit status counts as success.
     pub ignore_failure: bool,
+    /// Without the `:` prefix, `${VAR}`, `$VAR` (a word of its own) and `$$` are substituted
+    /// from the service's environment when it starts (systemd.service(5), "Command lines").
+    pub substitute: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

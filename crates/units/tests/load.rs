@@ -46,7 +46,8 @@ fn minimal_unit_has_the_spec_defaults() {
         unit.exec_start,
         ExecCommand {
             argv: vec!["/usr/bin/app".into(), "--port".into(), "80".into()],
-            ignore_failure: false
+            ignore_failure: false,
+            substitute: true,
         }
     );
     assert_eq!(unit.start_limit_interval, Duration::from_secs(10));
@@ -240,11 +241,14 @@ fn exec_prefixes() {
     assert_eq!(loaded.warnings.len(), 1);
     let loaded = ok("[Service]\nExecStart=+/bin/app\nExecStop=!!:/bin/stop\n");
     assert_eq!(loaded.unit.exec_start.argv, ["/bin/app"]);
-    assert_eq!(loaded.unit.exec_stop.unwrap().argv, ["/bin/stop"]);
+    let stop = loaded.unit.exec_stop.unwrap();
+    assert_eq!(stop.argv, ["/bin/stop"]);
+    // `:` turns substitution off.
+    assert!(!stop.substitute && loaded.unit.exec_start.substitute);
     let text = lines(&loaded.warnings).join("\n");
     assert!(text.contains("prefix '+' (privileged execution) is not supported"), "{text}");
     assert!(text.contains("prefix '!!'"), "{text}");
-    assert!(text.contains("prefix ':'"), "{text}");
+    assert!(!text.contains("prefix ':'"), "{text}");
     assert_eq!(ok("[Service]\nExecStart=python3 app.py\n").unit.exec_start.argv[0], "python3");
 }
 

@@ -172,6 +172,10 @@ impl Engine {
         if registry.services.contains_key(name) {
             return Ok(());
         }
+        // A unit whose file has errors is not "no service": it says what is wrong, and where.
+        if let Some(errors) = registry.units.invalid_units.get(name) {
+            return Err(EngineError::InvalidUnit(format!("{name} is invalid: {errors}")));
+        }
         let unit = registry.instantiate(name, &self.inner.ctx).map_err(|e| match e {
             crate::units::InstantiateError::NoUnit(_) => EngineError::UnknownService(name.to_string()),
             crate::units::InstantiateError::BadName(m) => EngineError::InvalidParams(m),

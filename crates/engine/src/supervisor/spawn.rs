@@ -79,7 +79,15 @@ pub fn prepare(
         }
     }
 
-    let cwd = unit.working_directory.clone().unwrap_or_else(|| home.clone());
+    // Without WorkingDirectory=, the user's home, or `/` when it does not exist (`nobody`'s is
+    // /nonexistent): systemd lets the default be missing.
+    let cwd = unit.working_directory.clone().unwrap_or_else(|| {
+        if home.is_dir() {
+            home.clone()
+        } else {
+            PathBuf::from("/")
+        }
+    });
     match std::fs::metadata(&cwd) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(format!("WorkingDirectory {} is not a directory", cwd.display())),
@@ -89,7 +97,8 @@ pub fn prepare(
     let argv0 = command.argv.first().ok_or("empty command")?;
     let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
     let program = resolve_program(argv0, path, &cwd)?;
-    Ok(SpawnSpec { program, argv: command.argv.clone(), env, cwd, credentials, join: Vec::new() })
+    let argv = if command.substitute { substitute(&command.argv, &env) } else { command.argv.clone() };
+    Ok(SpawnSpec { program, argv, env, cwd, credentials, join: Vec::new() })
 }
 
 fn home_and_name(user: Option<User>) -> (PathBuf, String) {
@@ -113,6 +122,51 @@ fn set(env: &mut Vec<(String, String)>, key: &str, value: String) {
         Some(slot) => slot.1 = value,
         None => env.push((key.to_string(), value)),
     }
+}
+
+/// systemd's substitution in a command line (systemd.service(5), "Command lines"), from the
+/// environment the process gets: `${VAR}` within or as a word becomes the value exactly (an
+/// unset one, nothing), `$VAR` as a word of its own becomes the value split at whitespace (zero
+/// or more words), `$$` becomes `$`. Any other `$` stays. The program (the first word) is never
+/// substituted, as systemd does.
+pub fn substitute(argv: &[String], env: &[(String, String)]) -> Vec<String> {
+    let get = |name: &str| env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let is_name = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut out = Vec::with_capacity(argv.len());
+    for (i, word) in argv.iter().enumerate() {
+        if i == 0 {
+            out.push(word.clone());
+            continue;
+        }
+        if let Some(name) = word.strip_prefix('$').filter(|n| is_name(n)) {
+            out.extend(get(name).unwrap_or("").split_whitespace().map(str::to_string));
+            continue;
+        }
+        let mut w = String::with_capacity(word.len());
+        let mut rest = word.as_str();
+        while let Some(at) = rest.find('$') {
+            w.push_str(&rest[..at]);
+            rest = &rest[at..];
+            if let Some(after) = rest.strip_prefix("$$") {
+                w.push('$');
+                rest = after;
+            } else if let Some((name, after)) =
+                rest.strip_prefix("${").and_then(|r| r.split_once('}')).filter(|(n, _)| is_name(n))
+            {
+                w.push_str(get(name).unwrap_or(""));
+                rest = after;
+            } else {
+                w.push('$');
+                rest = &rest[1..];
+            }
+        }
+        w.push_str(rest);
+        out.push(w);
+    }
+    out
 }
 
 /// `KEY=VALUE` lines; `#` and `;` comments; values may be quoted.
@@ -377,6 +431,29 @@ mod tests {
         );
         assert_eq!(parse_env_file(b"A=1\nnonsense\n").unwrap_err(), "line 2: expected KEY=VALUE");
         assert!(parse_env_file(b"\xff=1").is_err());
+    }
+
+    #[test]
+    fn command_lines_substitute_as_systemd_does() {
+        // systemd.service(5)'s examples: Environment="ONE=one" 'TWO=two two' and
+        // ExecStart=echo $ONE $TWO ${TWO} → "echo" "one" "two" "two" "two two".
+        let env = vec![("ONE".to_string(), "one".to_string()), ("TWO".to_string(), "two two".to_string())];
+        let argv = |s: &[&str]| s.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            substitute(&argv(&["/bin/echo", "$ONE", "$TWO", "${TWO}"]), &env),
+            argv(&["/bin/echo", "one", "two", "two", "two two"])
+        );
+        // Inside a word only ${…} is substituted; $$ is a literal $; unset is empty.
+        assert_eq!(
+            substitute(&argv(&["/bin/sh", "-c", "test \"$$VAR1\" = x${ONE}y$TWO ${NOPE}. $1 $"]), &env),
+            argv(&["/bin/sh", "-c", "test \"$VAR1\" = xoney$TWO . $1 $"])
+        );
+        // An unset $VAR as a word of its own is no word at all; the program is never substituted.
+        assert_eq!(substitute(&argv(&["$ONE", "$NOPE", "a"]), &env), argv(&["$ONE", "a"]));
+        assert_eq!(
+            substitute(&argv(&["/bin/x", "${unterminated"]), &env),
+            argv(&["/bin/x", "${unterminated"])
+        );
     }
 
     #[test]

@@ -154,12 +154,13 @@ impl Builder<'_> {
         let mut rest = e.value.as_str();
         let mut ignore_failure = false;
         let mut own_argv0 = false;
+        let mut substitute = true;
         loop {
             let prefix = if rest.starts_with("!!") { "!!" } else { rest.get(..1).unwrap_or("") };
             match prefix {
                 "-" => ignore_failure = true,
                 "@" => own_argv0 = true,
-                ":" => self.warn(e, "prefix ':' is not supported by gitvisor, ignored"),
+                ":" => substitute = false,
                 "+" | "!" | "!!" => self.warn(
                     e,
                     format!("prefix '{prefix}' (privileged execution) is not supported by gitvisor, ignored"),
@@ -183,7 +184,7 @@ impl Builder<'_> {
             self.error(e, message);
             return None;
         }
-        Some(ExecCommand { argv, ignore_failure })
+        Some(ExecCommand { argv, ignore_failure, substitute })
     }
 
     fn working_directory(&mut self, e: &Entry) {
