@@ -444,3 +444,45 @@ fn starting_an_invalid_unit_says_why_and_where() {
     assert!(err.contains("broken is invalid: broken.service:3: Restart:"), "{err}");
     assert!(!err.contains("no service named"), "{err}");
 }
+
+#[test]
+fn environment_files_are_read_as_systemd_reads_them() {
+    let mut h = home();
+    let file = h.work().join("app.env");
+    std::fs::write(
+        &file,
+        "# settings\nA=  spaced  out  \nnot an assignment\nB='first\nsecond'\nC=back\\\\slash\\\n-joined\n\
+         D=\"say \\\"hi\\\"\"\nexport E=1\n",
+    )
+    .unwrap();
+    h.unit(
+        "reader",
+        &format!(
+            "[Service]\nExecStart=/usr/bin/printf '[%%s]\\n' ${{A}} ${{B}} ${{C}} ${{D}} \"${{E}}\"\nEnvironmentFile={}\n",
+            file.display()
+        ),
+    );
+    h.start_daemon();
+    h.ok(&["start", "reader"]);
+    h.wait_state("reader", "exited");
+    let log = h.log("logs/reader.log");
+    let out: Vec<&str> = log.lines().filter_map(|l| l.split_once(" out ").map(|(_, t)| t)).collect();
+    assert_eq!(
+        out,
+        ["[spaced  out]", "[first", "second]", "[back\\slash-joined]", "[say \"hi\"]", "[]"],
+        "{log}"
+    );
+    let at = file.display();
+    assert!(
+        log.contains(&format!(
+            "gitvisor EnvironmentFile {at}: line 3: no '=' in \"not an assignment\": skipped"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "gitvisor EnvironmentFile {at}: line 9: invalid variable name \"export E\": skipped"
+        )),
+        "{log}"
+    );
+}

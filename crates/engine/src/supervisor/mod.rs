@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod containment;
+pub mod env_file;
 pub mod health;
 pub mod machine;
 pub mod policy;

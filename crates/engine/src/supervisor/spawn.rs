@@ -22,6 +22,8 @@ pub struct SpawnSpec {
     pub credentials: Option<Credentials>,
     /// `cgroup.procs` files the child joins (writes `0` to) before exec.
     pub join: Vec<std::os::fd::OwnedFd>,
+    /// What was skipped on the way (lines of environment files), for the service's log.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,14 +67,17 @@ pub fn prepare(
     for (k, v) in &unit.environment {
         set(&mut env, k, v.clone());
     }
+    let mut warnings = Vec::new();
     for file in &unit.environment_files {
         match std::fs::read(&file.path) {
             Ok(bytes) => {
-                for (k, v) in parse_env_file(&bytes)
-                    .map_err(|e| format!("EnvironmentFile {}: {e}", file.path.display()))?
-                {
+                let parsed = super::env_file::parse(&bytes)
+                    .map_err(|e| format!("EnvironmentFile {}: {e}", file.path.display()))?;
+                for (k, v) in parsed.vars {
                     set(&mut env, &k, v);
                 }
+                let at = file.path.display();
+                warnings.extend(parsed.warnings.into_iter().map(|w| format!("EnvironmentFile {at}: {w}")));
             }
             Err(e) if file.optional && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("EnvironmentFile {}: {e}", file.path.display())),
@@ -98,7 +103,7 @@ pub fn prepare(
     let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
     let program = resolve_program(argv0, path, &cwd)?;
     let argv = if command.substitute { substitute(&command.argv, &env) } else { command.argv.clone() };
-    Ok(SpawnSpec { program, argv, env, cwd, credentials, join: Vec::new() })
+    Ok(SpawnSpec { program, argv, env, cwd, credentials, join: Vec::new(), warnings })
 }
 
 fn home_and_name(user: Option<User>) -> (PathBuf, String) {
@@ -167,36 +172,6 @@ pub fn substitute(argv: &[String], env: &[(String, String)]) -> Vec<String> {
         out.push(w);
     }
     out
-}
-
-/// `KEY=VALUE` lines; `#` and `;` comments; values may be quoted.
-pub fn parse_env_file(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not a text file".to_string())?;
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            return Err(format!("line {}: expected KEY=VALUE", i + 1));
-        };
-        let k = k.trim();
-        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("line {}: invalid variable name {k:?}", i + 1));
-        }
-        let v = v.trim();
-        let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-        {
-            v[1..v.len() - 1].to_string()
-        } else {
-            v.to_string()
-        };
-        out.push((k.to_string(), v));
-    }
-    Ok(out)
 }
 
 fn resolve_program(argv0: &str, path: &str, cwd: &Path) -> Result<PathBuf, String> {
@@ -421,17 +396,6 @@ fn fork_exec(spec: &SpawnSpec, out_w: OwnedFd, err_w: OwnedFd) -> Result<u32, St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_files_parse_comments_quotes_and_report_bad_lines() {
-        let got = parse_env_file(b"# c\n; c\nA=1\nexport B=\"two words\"\nC='x'\n\n").unwrap();
-        assert_eq!(
-            got,
-            vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]
-        );
-        assert_eq!(parse_env_file(b"A=1\nnonsense\n").unwrap_err(), "line 2: expected KEY=VALUE");
-        assert!(parse_env_file(b"\xff=1").is_err());
-    }
 
     #[test]
     fn command_lines_substitute_as_systemd_does() {

@@ -566,6 +566,9 @@ impl Task {
         let result = self.ctx.run_env.for_start(&self.ctx.name, &unit).and_then(|added| {
             let added: Vec<(&str, String)> = added.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             let mut spec = spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &added)?;
+            for w in std::mem::take(&mut spec.warnings) {
+                self.ctx.logs.note(&self.ctx.name, w);
+            }
             if let Some(cg) = &cg {
                 cg.prepare(&unit)?;
                 spec.join = cg.join_files()?;
