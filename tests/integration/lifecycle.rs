@@ -486,3 +486,32 @@ fn environment_files_are_read_as_systemd_reads_them() {
         "{log}"
     );
 }
+
+#[test]
+fn exit_status_lists_decide_as_systemd_does() {
+    let mut h = home();
+    let fast = "RestartSec=0";
+    h.sh_unit("tempfail", "exit 75", &format!("SuccessExitStatus=TEMPFAIL\nRestart=on-failure\n{fast}"));
+    h.sh_unit("prevented", "exit 3", &format!("RestartPreventExitStatus=3\nRestart=always\n{fast}"));
+    // Exits 0 twice, then stays: forced back each time although Restart=no.
+    h.sh_unit(
+        "forced",
+        "n=$(cat runs 2>/dev/null | wc -l); echo x >> runs; if [ $n -ge 2 ]; then exec sleep 1000; fi; exit 0",
+        &format!("RestartForceExitStatus=0\n{fast}"),
+    );
+    h.start_daemon();
+    h.ok(&["start", "tempfail", "prevented", "forced"]);
+    let s = h.wait_state("tempfail", "exited");
+    assert_eq!(
+        (&s["last_exit_class"], &s["restarts"], &s["error"]),
+        (&"clean".into(), &0.into(), &serde_json::Value::Null),
+        "{s:#}"
+    );
+    let s = h.wait_state("prevented", "exited");
+    assert_eq!((&s["last_exit_class"], &s["restarts"]), (&"failure".into(), &0.into()), "{s:#}");
+    let s = h.wait_for("forced to stay up on its third run", || {
+        let s = h.service("forced");
+        (s["restarts"] == 2 && s["state"] == "running").then_some(s)
+    });
+    assert_eq!(s["last_exit"]["code"], 0, "{s:#}");
+}

@@ -15,7 +15,8 @@ use crate::syntax::Entry;
 use crate::systemd_keys;
 use crate::unit::*;
 use crate::values::{
-    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, split_command_line, ValueError,
+    parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,
+    split_command_line, ValueError,
 };
 
 mod service;

@@ -37,6 +37,6 @@ pub use name::{NameError, UnitName};
 pub use specifiers::SpecifierContext;
 pub use unit::{CaptureSettings, EnvironmentFile, ExecCommand, HealthCheck, ReadyCheck, RestartPolicy, Unit};
 pub use values::{
-    parse_bool, parse_percent, parse_signal, parse_size, parse_timespan, quote_command_line,
-    split_command_line, ValueError,
+    parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,
+    quote_command_line, split_command_line, ExitStatusSet, ValueError,
 };

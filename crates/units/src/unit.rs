@@ -41,6 +41,12 @@ pub struct Unit {
     /// its start fails; [`Duration::MAX`] for `infinity` or 0.
     pub timeout_start: Duration,
     pub kill_signal: i32,
+    /// More clean ends besides status 0 and SIGHUP/SIGINT/SIGTERM/SIGPIPE.
+    pub success_exit_status: crate::values::ExitStatusSet,
+    /// Ends never restarted, whatever `Restart=` says.
+    pub restart_prevent_exit_status: crate::values::ExitStatusSet,
+    /// Ends always restarted, whatever `Restart=` says (a requested stop aside).
+    pub restart_force_exit_status: crate::values::ExitStatusSet,
     pub memory_max: Option<u64>,
     /// Percent of one CPU.
     pub cpu_quota: Option<u32>,
@@ -171,6 +177,9 @@ impl Unit {
             timeout_stop: DEFAULT_TIMEOUT_STOP,
             timeout_start: DEFAULT_TIMEOUT_START,
             kill_signal: libc::SIGTERM,
+            success_exit_status: Default::default(),
+            restart_prevent_exit_status: Default::default(),
+            restart_force_exit_status: Default::default(),
             memory_max: None,
             cpu_quota: None,
             tasks_max: None,

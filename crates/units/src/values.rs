@@ -201,6 +201,74 @@ pub fn parse_signal(s: &str) -> Result<i32, ValueError> {
         .ok_or_else(|| ValueError::new(format!("unknown signal {s:?}")))
 }
 
+/// Exit statuses and signals, as `SuccessExitStatus=`, `RestartPreventExitStatus=` and
+/// `RestartForceExitStatus=` list them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExitStatusSet {
+    pub codes: Vec<i32>,
+    pub signals: Vec<i32>,
+}
+
+impl ExitStatusSet {
+    /// The end (an exit status or a killing signal) is in the set.
+    pub fn contains(&self, code: Option<i32>, signal: Option<i32>) -> bool {
+        code.is_some_and(|c| self.codes.contains(&c)) || signal.is_some_and(|s| self.signals.contains(&s))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty() && self.signals.is_empty()
+    }
+}
+
+/// The exit status names systemd knows besides numbers (BSD sysexits and LSB's).
+fn exit_status_by_name(name: &str) -> Option<i32> {
+    Some(match name {
+        "INVALIDARGUMENT" => 2,
+        "NOTIMPLEMENTED" => 3,
+        "NOPERMISSION" => 4,
+        "NOTINSTALLED" => 5,
+        "NOTCONFIGURED" => 6,
+        "NOTRUNNING" => 7,
+        "USAGE" => 64,
+        "DATAERR" => 65,
+        "NOINPUT" => 66,
+        "NOUSER" => 67,
+        "NOHOST" => 68,
+        "UNAVAILABLE" => 69,
+        "SOFTWARE" => 70,
+        "OSERR" => 71,
+        "OSFILE" => 72,
+        "CANTCREAT" => 73,
+        "IOERR" => 74,
+        "TEMPFAIL" => 75,
+        "PROTOCOL" => 76,
+        "NOPERM" => 77,
+        "CONFIG" => 78,
+        _ => return None,
+    })
+}
+
+/// `75 TEMPFAIL SIGUSR1 KILL`: numbers 0–255, systemd's status names, signal names.
+pub fn parse_exit_statuses(s: &str) -> Result<ExitStatusSet, ValueError> {
+    let mut set = ExitStatusSet::default();
+    for word in s.split_whitespace() {
+        if let Ok(n) = word.parse::<i32>() {
+            if !(0..=255).contains(&n) {
+                return Err(ValueError::new(format!("exit status {n} is out of range (0 to 255)")));
+            }
+            set.codes.push(n);
+        } else if let Some(n) = exit_status_by_name(word) {
+            set.codes.push(n);
+        } else {
+            let upper = word.to_ascii_uppercase();
+            let signal = signal_by_name(upper.strip_prefix("SIG").unwrap_or(&upper))
+                .ok_or_else(|| ValueError::new(format!("{word:?} is neither an exit status nor a signal")))?;
+            set.signals.push(signal);
+        }
+    }
+    Ok(set)
+}
+
 /// Splits a command line or an `Environment=` value into words with systemd's rules: words are
 /// separated by whitespace, double and single quotes group, and backslash escapes (`\n`, `\t`,
 /// `\\`, `\"`, `\'`, `\s`, `\xNN`, octal `\NNN`, `\uNNNN`) are decoded inside and outside quotes.

@@ -485,3 +485,20 @@ fn mangled_input_never_panics() {
         let _ = load_instance("web@.service", &mangled, "7", &ctx());
     }
 }
+
+#[test]
+fn exit_status_lists() {
+    let u = ok(&svc("SuccessExitStatus=75 TEMPFAIL SIGUSR1\nSuccessExitStatus=KILL\nRestartPreventExitStatus=3\nRestartPreventExitStatus=\nRestartForceExitStatus=NOTRUNNING\n")).unit;
+    assert_eq!(u.success_exit_status.codes, [75, 75]);
+    assert_eq!(u.success_exit_status.signals, [libc::SIGUSR1, libc::SIGKILL]);
+    assert!(u.restart_prevent_exit_status.is_empty(), "an empty assignment resets the list");
+    assert_eq!(u.restart_force_exit_status.codes, [7]);
+    assert_eq!(
+        errors(&svc("SuccessExitStatus=300\n")),
+        ["web.service:3: SuccessExitStatus: exit status 300 is out of range (0 to 255)"]
+    );
+    assert_eq!(
+        errors(&svc("RestartForceExitStatus=SOMETIMES\n")),
+        ["web.service:3: RestartForceExitStatus: \"SOMETIMES\" is neither an exit status nor a signal"]
+    );
+}

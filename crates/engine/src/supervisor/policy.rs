@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use gitvisor_protocol::{ExitClass, ExitInfo};
-use gitvisor_units::{RestartPolicy, Unit};
+use gitvisor_units::{ExitStatusSet, RestartPolicy, Unit};
 
 /// The signals systemd counts as a clean end (systemd.service(5), `Restart=`).
 const CLEAN_SIGNALS: [i32; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE];
@@ -35,6 +35,12 @@ pub struct Policy {
     pub has_exec_stop: bool,
     /// ExecStart's `-` prefix: a non-zero exit status counts as success.
     pub ignore_failure: bool,
+    /// `SuccessExitStatus=`: more clean ends.
+    pub success: ExitStatusSet,
+    /// `RestartPreventExitStatus=`: never restarted.
+    pub prevent: ExitStatusSet,
+    /// `RestartForceExitStatus=`: always restarted (a requested stop aside).
+    pub force: ExitStatusSet,
 }
 
 impl Policy {
@@ -50,6 +56,9 @@ impl Policy {
             kill_signal: unit.kill_signal,
             has_exec_stop: unit.exec_stop.is_some(),
             ignore_failure: unit.exec_start.ignore_failure,
+            success: unit.success_exit_status.clone(),
+            prevent: unit.restart_prevent_exit_status.clone(),
+            force: unit.restart_force_exit_status.clone(),
         }
     }
 
@@ -58,8 +67,12 @@ impl Policy {
     /// `stop_requested`: the engine was stopping the service when it ended.
     pub fn judge(&self, exit: &ExitInfo, stop_requested: bool) -> Verdict {
         let class = self.classify(exit, stop_requested);
+        let listed = |set: &ExitStatusSet| set.contains(exit.code, exit.signal);
         let restart = match (self.restart, class) {
-            (_, ExitClass::Stopped) | (RestartPolicy::No, _) => false,
+            (_, ExitClass::Stopped) => false,
+            _ if listed(&self.prevent) => false,
+            _ if listed(&self.force) => true,
+            (RestartPolicy::No, _) => false,
             (RestartPolicy::Always, _) => true,
             (RestartPolicy::OnSuccess, class) => class == ExitClass::Clean,
             // An end the engine could not see may have been a crash: it counts as one.
@@ -86,6 +99,7 @@ impl Policy {
         }
         match (exit.code, exit.signal) {
             (Some(0), _) => ExitClass::Clean,
+            (code, signal) if self.success.contains(code, signal) => ExitClass::Clean,
             (Some(_), _) if self.ignore_failure => ExitClass::Clean,
             (Some(_), _) => ExitClass::Failure,
             (None, Some(s)) if CLEAN_SIGNALS.contains(&s) => ExitClass::Clean,
@@ -166,6 +180,9 @@ pub(crate) fn test_policy(restart: RestartPolicy) -> Policy {
         kill_signal: libc::SIGTERM,
         has_exec_stop: false,
         ignore_failure: false,
+        success: ExitStatusSet::default(),
+        prevent: ExitStatusSet::default(),
+        force: ExitStatusSet::default(),
     }
 }
 
@@ -274,6 +291,32 @@ mod tests {
         assert_eq!(v, Verdict { class: ExitClass::Clean, restart: false, report: false });
         let v = p.judge(&exit(None, Some(libc::SIGKILL)), false);
         assert_eq!(v, Verdict { class: ExitClass::Failure, restart: true, report: true });
+    }
+
+    #[test]
+    fn exit_status_lists_as_systemd_reads_them() {
+        let set = |s: &str| gitvisor_units::parse_exit_statuses(s).unwrap();
+        // SuccessExitStatus=: more clean ends; Restart=on-failure does not restart them.
+        let mut p = test_policy(RestartPolicy::OnFailure);
+        p.success = set("75 SIGUSR1");
+        assert_eq!(p.judge(&exit(Some(75), None), false).class, ExitClass::Clean);
+        assert!(!p.judge(&exit(None, Some(libc::SIGUSR1)), false).restart);
+        assert_eq!(p.judge(&exit(Some(74), None), false).class, ExitClass::Failure);
+        // RestartPreventExitStatus= wins over Restart=always; still a failure for the report.
+        let mut p = test_policy(RestartPolicy::Always);
+        p.prevent = set("3");
+        assert_eq!(
+            p.judge(&exit(Some(3), None), false),
+            Verdict { class: ExitClass::Failure, restart: false, report: true }
+        );
+        assert!(p.judge(&exit(Some(4), None), false).restart);
+        // RestartForceExitStatus= restarts even with Restart=no, but never a requested stop.
+        let mut p = test_policy(RestartPolicy::No);
+        p.force = set("0 TERM");
+        assert!(p.judge(&exit(Some(0), None), false).restart);
+        assert!(p.judge(&exit(None, Some(libc::SIGTERM)), false).restart);
+        assert!(!p.judge(&exit(None, Some(libc::SIGTERM)), true).restart);
+        assert!(!p.judge(&exit(Some(1), None), false).restart);
     }
 
     #[test]

@@ -54,6 +54,26 @@ impl Builder<'_> {
                     self.unit.timeout_start = v;
                 }
             }
+            // Lists: each assignment adds, an empty one resets (systemd.service(5)).
+            "SuccessExitStatus" | "RestartPreventExitStatus" | "RestartForceExitStatus" => {
+                let key = e.key.as_str();
+                let set = match key {
+                    "SuccessExitStatus" => &mut self.unit.success_exit_status,
+                    "RestartPreventExitStatus" => &mut self.unit.restart_prevent_exit_status,
+                    _ => &mut self.unit.restart_force_exit_status,
+                };
+                if e.value.is_empty() {
+                    *set = Default::default();
+                } else {
+                    match parse_exit_statuses(&e.value) {
+                        Ok(more) => {
+                            set.codes.extend(more.codes);
+                            set.signals.extend(more.signals);
+                        }
+                        Err(err) => self.error(e, err.message),
+                    }
+                }
+            }
             "KillSignal" => {
                 if let Some(v) = self.parsed(e, libc::SIGTERM, parse_signal) {
                     self.unit.kill_signal = v;
