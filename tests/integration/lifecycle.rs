@@ -515,3 +515,40 @@ fn exit_status_lists_decide_as_systemd_does() {
     });
     assert_eq!(s["last_exit"]["code"], 0, "{s:#}");
 }
+
+#[test]
+fn conditions_skip_a_start_and_assertions_fail_it() {
+    let mut h = home();
+    let flag = h.work().join("enabled-flag");
+    h.sh_unit("gated", "exec sleep 1000", "");
+    // Conditions live in [Unit]: written as the file's first section.
+    let unit =
+        format!("[Unit]\nConditionPathExists={}\n{}", flag.display(), h.sh_unit_text("exec sleep 1000", ""));
+    h.unit("gated", &unit);
+    h.unit(
+        "asserted",
+        &format!("[Unit]\nAssertPathExists=/nonexistent/needed\n{}", h.sh_unit_text("exec sleep 1000", "")),
+    );
+    // What wants the skipped unit still starts.
+    h.unit("user", &format!("[Unit]\nWants=gated\nAfter=gated\n{}", h.sh_unit_text("exec sleep 1000", "")));
+    h.start_daemon();
+    let out = h.ok(&["start", "user"]);
+    let why = format!("start skipped: ConditionPathExists={} was not met", flag.display());
+    assert!(out.contains(&format!("gated: stopped — {why}; started because user wants it")), "{out}");
+    assert_eq!(h.state("user"), "running");
+    let s = h.service("gated");
+    assert_eq!((&s["state"], &s["error"]), (&"stopped".into(), &why.clone().into()), "{s:#}");
+    // Met now: it starts, and the skip is forgotten.
+    std::fs::write(&flag, "").unwrap();
+    h.ok(&["start", "gated"]);
+    assert_eq!(h.service("gated")["error"], serde_json::Value::Null);
+    // Unmet again: a restart stops it and skips the start.
+    std::fs::remove_file(&flag).unwrap();
+    h.ok(&["restart", "gated"]);
+    assert_eq!(h.state("gated"), "stopped");
+    let out = h.run(&["start", "asserted"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("asserted: AssertPathExists=/nonexistent/needed was not met"), "{err}");
+    assert_eq!(h.state("asserted"), "failed");
+}

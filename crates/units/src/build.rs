@@ -176,8 +176,46 @@ impl<'a> Builder<'a> {
             }
             "StartLimitIntervalSec" | "StartLimitInterval" => self.start_limit_interval(e),
             "StartLimitBurst" => self.start_limit_burst(e),
+            key if condition_kind(key).is_some() => self.condition(e),
             _ => self.unknown_key(e),
         }
+    }
+
+    /// `ConditionPathExists=|!/x`: the kind from the key, `|` then `!` before the value; an
+    /// empty assignment resets every condition and assertion (systemd.unit(5)).
+    fn condition(&mut self, e: &Entry) {
+        let key = e.key.as_str();
+        let Some((kind, assert)) = condition_kind(key) else { return };
+        let Some(value) = self.expand(e, &e.value.clone()) else { return };
+        if value.is_empty() {
+            self.unit.conditions.clear();
+            return;
+        }
+        let (trigger, rest) = match value.strip_prefix('|') {
+            Some(r) => (true, r),
+            None => (false, value.as_str()),
+        };
+        let (negate, rest) = match rest.strip_prefix('!') {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let path_kind = !matches!(kind, ConditionKind::Environment);
+        if path_kind && !rest.starts_with('/') {
+            self.error(e, format!("{rest:?} is not an absolute path"));
+            return;
+        }
+        if rest.is_empty() {
+            self.error(e, "nothing to check");
+            return;
+        }
+        self.unit.conditions.push(Condition {
+            kind,
+            assert,
+            trigger,
+            negate,
+            value: rest.to_string(),
+            key: key.to_string(),
+        });
     }
 
     fn start_limit_interval(&mut self, e: &Entry) {
@@ -366,4 +404,22 @@ fn finite(d: Duration) -> Option<Duration> {
 
 fn limited(bytes: u64) -> Option<u64> {
     (bytes != u64::MAX).then_some(bytes)
+}
+
+/// The checks gitvisor makes, by key: the kind, and whether it is an assertion.
+fn condition_kind(key: &str) -> Option<(ConditionKind, bool)> {
+    let (assert, name) = match (key.strip_prefix("Condition"), key.strip_prefix("Assert")) {
+        (Some(n), _) => (false, n),
+        (_, Some(n)) => (true, n),
+        _ => return None,
+    };
+    let kind = match name {
+        "PathExists" => ConditionKind::PathExists,
+        "PathIsDirectory" => ConditionKind::PathIsDirectory,
+        "FileNotEmpty" => ConditionKind::FileNotEmpty,
+        "DirectoryNotEmpty" => ConditionKind::DirectoryNotEmpty,
+        "Environment" => ConditionKind::Environment,
+        _ => return None,
+    };
+    Some((kind, assert))
 }

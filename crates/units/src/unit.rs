@@ -55,6 +55,9 @@ pub struct Unit {
     pub health: HealthCheck,
     pub ready: ReadyCheck,
     pub singleton: bool,
+    /// `Condition…=` and `Assert…=` checks made before each start a user or the engine asks
+    /// for, in file order.
+    pub conditions: Vec<Condition>,
     pub capture: CaptureSettings,
     pub wanted_by: Vec<String>,
     pub default_instance: Option<String>,
@@ -187,6 +190,7 @@ impl Unit {
             health: HealthCheck::default(),
             ready: ReadyCheck::None,
             singleton: false,
+            conditions: Vec::new(),
             capture: CaptureSettings::default(),
             wanted_by: Vec::new(),
             default_instance: None,
@@ -197,4 +201,31 @@ impl Unit {
     pub fn enabled(&self) -> bool {
         !self.wanted_by.is_empty()
     }
+}
+
+/// What a `Condition…=`/`Assert…=` checks (systemd.unit(5)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ConditionKind {
+    PathExists,
+    PathIsDirectory,
+    FileNotEmpty,
+    DirectoryNotEmpty,
+    /// `NAME` set, or `NAME=VALUE`, in the engine's environment.
+    Environment,
+}
+
+/// One check: unmet, a condition skips the start (the service stays down, and says why); an
+/// assertion fails it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Condition {
+    pub kind: ConditionKind,
+    /// `Assert…=` rather than `Condition…=`.
+    pub assert: bool,
+    /// `|`: a triggering condition (at least one of them must hold).
+    pub trigger: bool,
+    /// `!`: holds when the check fails.
+    pub negate: bool,
+    pub value: String,
+    /// The key as written, for messages (`ConditionPathExists`).
+    pub key: String,
 }

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use super::{Engine, EngineError};
 use crate::ordered::run_ordered;
+use crate::supervisor::conditions;
 use crate::supervisor::{Command, Initial, Outcome};
 
 /// Why one service's operation did not succeed.
@@ -131,9 +132,21 @@ impl Engine {
         }
         let (names, mut results) = self.fleet_gate(plain(names), Restart::NAME);
         for n in &names {
-            results.push(
-                self.locked_op(n, Restart::NAME, |reply| Command::Restart { reply: Some(reply) }).await,
-            );
+            // A restart is a stop and a start: the start's conditions are checked as for `start`.
+            let outcome = match self.check_conditions(n) {
+                conditions::Verdict::Start => {
+                    self.locked_op(n, Restart::NAME, |reply| Command::Restart { reply: Some(reply) }).await
+                }
+                conditions::Verdict::Skip(why) => {
+                    self.locked_op(n, Stop::NAME, |reply| Command::Stop { reply: Some(reply) }).await;
+                    self.skip_start(n, why)
+                }
+                conditions::Verdict::Fail(why) => {
+                    self.locked_op(n, Stop::NAME, |reply| Command::Stop { reply: Some(reply) }).await;
+                    self.fail_dependency(n, why).await
+                }
+            };
+            results.push(outcome);
         }
         self.durable().await;
         Ok(OpReply { results })
@@ -244,6 +257,11 @@ impl Engine {
                             .fail_dependency(&name, format!("requires {dep}, which did not start: {why}"))
                             .await;
                     }
+                    match me.check_conditions(&name) {
+                        conditions::Verdict::Start => {}
+                        conditions::Verdict::Skip(why) => return me.skip_start(&name, why),
+                        conditions::Verdict::Fail(why) => return me.fail_dependency(&name, why).await,
+                    }
                     let started = me
                         .locked_op(&name, Start::NAME, |reply| Command::Start { manual, reply: Some(reply) })
                         .await;
@@ -296,6 +314,35 @@ impl Engine {
                     .outcome(&started.name, Some(s.state))
             },
             Err(_) => OpError::TaskGone.outcome(&started.name, None),
+        }
+    }
+
+    /// The unit's `Condition…=`/`Assert…=` checks, now; a start that goes ahead forgets an
+    /// earlier skip.
+    fn check_conditions(&self, name: &str) -> conditions::Verdict {
+        let mut registry = self.registry_mut();
+        let Some(s) = registry.services.get_mut(name) else { return conditions::Verdict::Start };
+        let verdict = conditions::check(&s.unit.conditions, &|v| std::env::var(v).ok());
+        s.skipped = match &verdict {
+            conditions::Verdict::Skip(why) => Some(format!("start skipped: {why}")),
+            _ => None,
+        };
+        verdict
+    }
+
+    /// A start a condition skipped: not an error (as systemd, the start job succeeds and the
+    /// unit stays down); what needs it goes on.
+    fn skip_start(&self, name: &str, why: String) -> OpOutcome {
+        let (pid, state) = self.process_of(name).unwrap_or((None, ServiceState::Stopped));
+        self.inner.logs.note(name, format!("start skipped: {why}"));
+        OpOutcome {
+            name: name.to_string(),
+            ok: true,
+            error: None,
+            code: None,
+            state: Some(state),
+            pid,
+            cause: Some(format!("start skipped: {why}")),
         }
     }
 
@@ -365,7 +412,11 @@ fn plain(names: &[ServiceName]) -> Vec<String> {
 fn annotate(reply: &mut OpReply, named: &[String], why: impl Fn(&str) -> Option<String>) {
     for r in &mut reply.results {
         if !named.contains(&r.name) {
-            r.cause = why(&r.name);
+            // What the operation itself said (a skipped start) comes first.
+            r.cause = match (r.cause.take(), why(&r.name)) {
+                (Some(own), Some(why)) => Some(format!("{own}; {why}")),
+                (own, why) => own.or(why),
+            };
         }
     }
     let rank = |r: &OpOutcome| named.iter().position(|n| *n == r.name).map_or((0, 0), |i| (1, i));

@@ -246,7 +246,7 @@ impl Engine {
             cgroups: self.inner.cgroups.clone(),
         };
         let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
-        Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None }
+        Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None, skipped: None }
     }
 }
 

@@ -22,6 +22,8 @@ pub(super) struct Service {
     pub commit: Option<String>,
     /// The unit's file in the applied commit is invalid; the previous version runs.
     pub load_error: Option<String>,
+    /// Its last start was skipped: a condition was not met (said in status while it is down).
+    pub skipped: Option<String>,
     pub tx: mpsc::Sender<Command>,
     pub snapshot: watch::Receiver<Snapshot>,
     pub task: tokio::task::JoinHandle<()>,

@@ -42,7 +42,8 @@ impl Engine {
                         .load_error
                         .clone()
                         .or_else(|| snap.error.clone())
-                        .or_else(|| registry.on_cycle.get(name).cloned()),
+                        .or_else(|| registry.on_cycle.get(name).cloned())
+                        .or_else(|| s.skipped.clone().filter(|_| !snap.state.is_active())),
                     since_ms: snap.since_ms,
                     started_ms: snap.started_ms,
                     last_exit: snap.last_exit.clone(),

@@ -3,6 +3,7 @@
 //! drives one service.
 
 pub mod cgroup;
+pub mod conditions;
 pub mod containment;
 pub mod env_file;
 pub mod health;
