@@ -56,6 +56,8 @@ pub enum Cmd {
     Stop(Names),
     /// Restart services.
     Restart(Names),
+    /// Ask running services to reload their configuration: `ExecReload=`, or SIGHUP.
+    Reload(Names),
     /// Enable services: a commit adding `[Install] WantedBy=default.target`, applied at once.
     Enable {
         #[arg(required = true)]

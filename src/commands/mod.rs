@@ -16,7 +16,7 @@ mod validate;
 use std::process::ExitCode;
 
 use gitvisor_engine::Paths;
-use gitvisor_protocol::{Client, Disable, Enable, Restart, ServiceName, Start, Stop};
+use gitvisor_protocol::{Client, Disable, Enable, Reload, Restart, ServiceName, Start, Stop};
 
 use crate::args::{Cli, Cmd};
 
@@ -40,6 +40,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mut c = connect(&paths).await?;
             let names = ops::names(&mut c, n).await?;
             ops::run(&mut c, Stop { names }).await
+        }
+        Cmd::Reload(n) => {
+            let mut c = connect(&paths).await?;
+            let names = ops::names(&mut c, n).await?;
+            ops::run(&mut c, Reload { names }).await
         }
         Cmd::Restart(n) => {
             let mut c = connect(&paths).await?;

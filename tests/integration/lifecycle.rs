@@ -552,3 +552,34 @@ fn conditions_skip_a_start_and_assertions_fail_it() {
     assert!(err.contains("asserted: AssertPathExists=/nonexistent/needed was not met"), "{err}");
     assert_eq!(h.state("asserted"), "failed");
 }
+
+#[test]
+fn reload_runs_exec_reload_or_sends_sighup_and_the_service_keeps_running() {
+    let mut h = home();
+    // Counts SIGHUPs it gets.
+    h.sh_unit("hup", "trap 'echo got hup >> hups' HUP; touch trapped; while :; do sleep 0.05; done", "");
+    // ExecReload= gets $MAINPID; a failing one fails the reload.
+    h.sh_unit("scripted", "exec sleep 1000", "ExecReload=/bin/sh -c 'echo reload of $MAINPID >> reloads'");
+    h.sh_unit("failing", "exec sleep 1000", "ExecReload=/bin/sh -c 'exit 4'");
+    h.sh_unit("down", "exit 0", "");
+    h.start_daemon();
+    h.ok(&["start", "hup", "scripted", "failing"]);
+    let hup = h.pid("hup").unwrap();
+    // Before its trap is set, a SIGHUP would end it.
+    h.wait_until("hup's trap is set", || h.work().join("trapped").exists());
+    h.ok(&["reload", "hup"]);
+    h.wait_until("the SIGHUP is handled", || h.log("work/hups").contains("got hup"));
+    let scripted = h.pid("scripted").unwrap();
+    h.ok(&["reload", "scripted"]);
+    // Answered once the command has finished.
+    assert_eq!(h.log("work/reloads").trim(), format!("reload of {scripted}"));
+    let out = h.run(&["reload", "failing"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failing: ExecReload /bin/sh -c \"exit 4\" exited with status 4"), "{err}");
+    let out = h.run(&["reload", "down"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("down: cannot reload: it is stopped"));
+    // Nobody was restarted.
+    assert_eq!((h.pid("hup"), h.pid("scripted")), (Some(hup), Some(scripted)));
+    assert_eq!(h.state("failing"), "running");
+}

@@ -92,6 +92,12 @@ impl Handler for Stop {
     }
 }
 
+impl Handler for Reload {
+    async fn handle(self, engine: &Engine) -> Result<OpReply, CallError> {
+        Ok(engine.reload(&self.names).await?)
+    }
+}
+
 impl Handler for Restart {
     async fn handle(self, engine: &Engine) -> Result<OpReply, CallError> {
         Ok(engine.restart(&self.names).await?)
@@ -225,6 +231,7 @@ impl Engine {
             Call::Start(m) => reply(self, m).await,
             Call::Stop(m) => reply(self, m).await,
             Call::Restart(m) => reply(self, m).await,
+            Call::Reload(m) => reply(self, m).await,
             Call::Logs(m) => reply(self, m).await,
             Call::EventsSubscribe(m) => reply(self, m).await,
             Call::Config(m) => reply(self, m).await,

@@ -73,6 +73,12 @@ pub struct Restart {
     pub names: Vec<ServiceName>,
 }
 
+/// Asks running services to reload their configuration: `ExecReload=`, or SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reload {
+    pub names: Vec<ServiceName>,
+}
+
 /// The last `lines` lines of the services' output, interleaved by time (every service when
 /// `names` is empty); with `follow`, a [`ServiceLogLine`] per new line on the same connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +197,7 @@ method!(Status, "status", StatusReply);
 method!(Start, "start", OpReply);
 method!(Stop, "stop", OpReply);
 method!(Restart, "restart", OpReply);
+method!(Reload, "reload", OpReply);
 method!(Logs, "logs", LogsReply);
 method!(EventsSubscribe, "events.subscribe", Subscribed);
 method!(Config, "config", Value);
@@ -278,6 +285,7 @@ calls!(
     Start,
     Stop,
     Restart,
+    Reload,
     Logs,
     EventsSubscribe,
     Config,
@@ -333,6 +341,7 @@ mod tests {
             Start { names: vec![ServiceName::new("a")], wait: false }.into(),
             Stop { names: vec![ServiceName::new("a")] }.into(),
             Restart { names: vec![ServiceName::new("a")] }.into(),
+            Reload { names: vec![ServiceName::new("a")] }.into(),
             Logs { names: vec![ServiceName::new("a")], lines: 3, follow: true }.into(),
             EventsSubscribe {}.into(),
             Config {}.into(),

@@ -24,6 +24,8 @@ pub struct Unit {
     pub start_limit_burst: u32,
     pub exec_start: ExecCommand,
     pub exec_stop: Option<ExecCommand>,
+    /// `ExecReload=` lines, run in order by `gitvisor reload` (none: SIGHUP to the main process).
+    pub exec_reload: Vec<ExecCommand>,
     /// Absolute (`~/` already expanded). None means the home directory.
     pub working_directory: Option<PathBuf>,
     /// In assignment order; a variable assigned twice keeps its place and its last value.
@@ -168,6 +170,7 @@ impl Unit {
             start_limit_burst: DEFAULT_START_LIMIT_BURST,
             exec_start,
             exec_stop: None,
+            exec_reload: Vec::new(),
             working_directory: None,
             environment: Vec::new(),
             environment_files: Vec::new(),

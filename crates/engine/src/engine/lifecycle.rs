@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use gitvisor_graph::{start_batch, stop_batch};
 use gitvisor_protocol::{
-    ErrorCode, Method, OpOutcome, OpReply, Restart, ServiceName, ServiceState, Start, Stop, SyncNow,
+    ErrorCode, Method, OpOutcome, OpReply, Reload, Restart, ServiceName, ServiceState, Start, Stop, SyncNow,
 };
 use gitvisor_state::LockError;
 use tokio::sync::oneshot;
@@ -149,6 +149,17 @@ impl Engine {
             results.push(outcome);
         }
         self.durable().await;
+        Ok(OpReply { results })
+    }
+
+    /// Asks running services to reload: their `ExecReload=` commands in order, or SIGHUP to the
+    /// main process. The service keeps running either way; a failing command fails the reload.
+    pub async fn reload(&self, names: &[ServiceName]) -> Result<OpReply, EngineError> {
+        self.check_known(names)?;
+        let mut results = Vec::new();
+        for n in plain(names) {
+            results.push(self.locked_op(&n, Reload::NAME, |reply| Command::Reload { reply }).await);
+        }
         Ok(OpReply { results })
     }
 

@@ -39,6 +39,10 @@ pub enum Command {
     Stop {
         reply: Option<oneshot::Sender<Outcome>>,
     },
+    /// `ExecReload=` (or SIGHUP) for the running process; answered when it is done.
+    Reload {
+        reply: oneshot::Sender<Outcome>,
+    },
     Restart {
         reply: Option<oneshot::Sender<Outcome>>,
     },
@@ -294,6 +298,37 @@ async fn exit_of(w: &Option<Watched>) -> ExitInfo {
     }
 }
 
+/// One `ExecReload=` command, to its end (killed past `TimeoutStartSec=`).
+async fn run_reload_command(
+    unit: &Unit,
+    cmd: &gitvisor_units::ExecCommand,
+    name: &str,
+    main_pid: u32,
+    logs: &LogLink,
+) -> Result<(), String> {
+    let spec = spawn::prepare(unit, cmd, name, &[("MAINPID", main_pid.to_string())])?;
+    let sp = spawn::spawn(&spec)?;
+    let w = Watched::new(sp.pid, sp.start_time, true)
+        .map_err(|e| format!("cannot watch process {}: {e}", sp.pid))?;
+    let _ = logs.attach(name, sp.pid, sp.start_time, sp.out, sp.err).await;
+    let line = quote_command_line(&cmd.argv);
+    logs.note_about(name, sp.pid, format!("reload: started process {}: {line}", sp.pid));
+    let exit = match tokio::time::timeout(unit.timeout_start, w.exited()).await {
+        Ok(exit) => exit,
+        Err(_) => {
+            process::signal_group(sp.pid, libc::SIGKILL);
+            let _ = w.exited().await;
+            let limit = humantime::format_duration(unit.timeout_start);
+            return Err(format!("ExecReload {line} did not finish within {limit}: killed"));
+        }
+    };
+    if exit.code == Some(0) || (cmd.ignore_failure && exit.code.is_some()) {
+        Ok(())
+    } else {
+        Err(format!("ExecReload {line} {}", exit.describe()))
+    }
+}
+
 /// How often, and how many times, the cgroup of a stopped service is looked at until empty.
 const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 const CLEANUP_LOOKS: u32 = 250;
@@ -392,6 +427,10 @@ impl Task {
         let (input, want, reply) = match cmd {
             Command::Start { manual, reply } => (Input::Start { manual }, Want::Up, reply),
             Command::Stop { reply } => (Input::Stop, Want::Down, reply),
+            Command::Reload { reply } => {
+                self.reload(reply);
+                return;
+            }
             Command::Restart { reply } => (Input::Restart, Want::Up, reply),
             Command::DependencyFailed(reason) => (Input::DependencyFailed(reason), Want::Down, None),
             Command::Replace { unit, restart, reply } => {
@@ -624,6 +663,41 @@ impl Task {
         self.exec_stop = Some(Watched::new(sp.pid, sp.start_time, true).map_err(|e| e.to_string())?);
         let _ = self.ctx.logs.attach(&self.ctx.name, sp.pid, sp.start_time, sp.out, sp.err).await;
         Ok(())
+    }
+
+    /// Reloads the running process: its `ExecReload=` commands one after the other (each must
+    /// succeed, or its `-` prefix says a failure is fine), with `$MAINPID`, within
+    /// `TimeoutStartSec=` each; without any, SIGHUP to the main process. The commands run in a
+    /// task of their own, so this one goes on watching the service meanwhile; the operation's
+    /// lock, held by the caller until the answer, keeps other operations out.
+    fn reload(&mut self, reply: oneshot::Sender<Outcome>) {
+        let state = self.machine.state;
+        let running = self.process.as_ref().map(|p| p.pid).filter(|_| state == ServiceState::Running);
+        let Some(pid) = running else {
+            let error = Some(format!("cannot reload: it is {state}"));
+            let _ = reply.send(Outcome { ok: false, error, state, pid: None });
+            return;
+        };
+        let commands = self.ctx.unit.exec_reload.clone();
+        if commands.is_empty() {
+            // SAFETY: kill(2) of this service's own main process.
+            unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+            self.ctx.logs.note_about(&self.ctx.name, pid, format!("reload: SIGHUP to process {pid}"));
+            let _ = reply.send(Outcome { ok: true, error: None, state, pid: Some(pid) });
+            return;
+        }
+        let (unit, name, logs) = (self.ctx.unit.clone(), self.ctx.name.clone(), self.ctx.logs.clone());
+        tokio::spawn(async move {
+            let mut error = None;
+            for cmd in &commands {
+                if let Err(e) = run_reload_command(&unit, cmd, &name, pid, &logs).await {
+                    logs.note(&name, format!("reload failed: {e}"));
+                    error = Some(e);
+                    break;
+                }
+            }
+            let _ = reply.send(Outcome { ok: error.is_none(), error, state, pid: Some(pid) });
+        });
     }
 
     /// Removes the cgroup of a service that is down once what it held has died (SIGKILLed

@@ -8,6 +8,14 @@ impl Builder<'_> {
             "Type" => self.service_type(e),
             "ExecStart" => self.exec_start(e),
             "ExecStop" => self.exec_stop(e),
+            // Each line adds a command, an empty one resets (systemd.service(5)).
+            "ExecReload" => {
+                if e.value.is_empty() {
+                    self.unit.exec_reload.clear();
+                } else if let Some(c) = self.exec_command(e) {
+                    self.unit.exec_reload.push(c);
+                }
+            }
             "WorkingDirectory" => self.working_directory(e),
             "Environment" => self.environment(e),
             "EnvironmentFile" => self.environment_file(e),
