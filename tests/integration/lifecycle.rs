@@ -583,3 +583,28 @@ fn reload_runs_exec_reload_or_sends_sighup_and_the_service_keeps_running() {
     assert_eq!((h.pid("hup"), h.pid("scripted")), (Some(hup), Some(scripted)));
     assert_eq!(h.state("failing"), "running");
 }
+
+#[test]
+fn exec_start_pre_runs_in_order_before_the_main_process_and_a_failure_fails_the_start() {
+    let mut h = home();
+    h.sh_unit(
+        "prepared",
+        "echo main >> order; exec sleep 1000",
+        "ExecStartPre=/bin/sh -c 'echo first >> order'\nExecStartPre=-/bin/sh -c 'echo second >> order; exit 1'\n\
+         ExecStartPre=/bin/sh -c 'echo third >> order'",
+    );
+    h.sh_unit("unprepared", "exec sleep 1000", "ExecStartPre=/bin/sh -c 'exit 2'");
+    h.start_daemon();
+    h.ok(&["start", "prepared"]);
+    h.wait_until("the main process's line", || h.log("work/order").contains("main"));
+    assert_eq!(
+        h.log("work/order"),
+        "first\nsecond\nthird\nmain\n",
+        "the `-` prefix let the failing one pass"
+    );
+    let out = h.run(&["start", "unprepared"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unprepared: ExecStartPre /bin/sh -c \"exit 2\" exited with status 2"), "{err}");
+    assert_eq!(h.state("unprepared"), "failed");
+}

@@ -43,7 +43,6 @@ const UNIT_PREFIXES: &[&str] = &["Condition", "Assert"];
 
 const SERVICE: &[&str] = &[
     "PIDFile",
-    "ExecStartPre",
     "ExecStartPost",
     "ExecStopPost",
     "ExecCondition",

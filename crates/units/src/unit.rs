@@ -24,6 +24,8 @@ pub struct Unit {
     pub start_limit_burst: u32,
     pub exec_start: ExecCommand,
     pub exec_stop: Option<ExecCommand>,
+    /// `ExecStartPre=` lines, run in order before each start of the main process.
+    pub exec_start_pre: Vec<ExecCommand>,
     /// `ExecReload=` lines, run in order by `gitvisor reload` (none: SIGHUP to the main process).
     pub exec_reload: Vec<ExecCommand>,
     /// Absolute (`~/` already expanded). None means the home directory.
@@ -171,6 +173,7 @@ impl Unit {
             exec_start,
             exec_stop: None,
             exec_reload: Vec::new(),
+            exec_start_pre: Vec::new(),
             working_directory: None,
             environment: Vec::new(),
             environment_files: Vec::new(),

@@ -298,34 +298,37 @@ async fn exit_of(w: &Option<Watched>) -> ExitInfo {
     }
 }
 
-/// One `ExecReload=` command, to its end (killed past `TimeoutStartSec=`).
-async fn run_reload_command(
+/// One helper command (`ExecStartPre=`, `ExecReload=`: `what`), to its end (killed past
+/// `TimeoutStartSec=`); an error says which command and how it ended.
+async fn run_helper(
     unit: &Unit,
     cmd: &gitvisor_units::ExecCommand,
     name: &str,
-    main_pid: u32,
+    main_pid: Option<u32>,
+    what: &str,
     logs: &LogLink,
 ) -> Result<(), String> {
-    let spec = spawn::prepare(unit, cmd, name, &[("MAINPID", main_pid.to_string())])?;
+    let extra: Vec<(&str, String)> = main_pid.map(|p| ("MAINPID", p.to_string())).into_iter().collect();
+    let spec = spawn::prepare(unit, cmd, name, &extra).map_err(|e| format!("{what}: {e}"))?;
     let sp = spawn::spawn(&spec)?;
     let w = Watched::new(sp.pid, sp.start_time, true)
         .map_err(|e| format!("cannot watch process {}: {e}", sp.pid))?;
     let _ = logs.attach(name, sp.pid, sp.start_time, sp.out, sp.err).await;
     let line = quote_command_line(&cmd.argv);
-    logs.note_about(name, sp.pid, format!("reload: started process {}: {line}", sp.pid));
+    logs.note_about(name, sp.pid, format!("{what}: started process {}: {line}", sp.pid));
     let exit = match tokio::time::timeout(unit.timeout_start, w.exited()).await {
         Ok(exit) => exit,
         Err(_) => {
             process::signal_group(sp.pid, libc::SIGKILL);
             let _ = w.exited().await;
             let limit = humantime::format_duration(unit.timeout_start);
-            return Err(format!("ExecReload {line} did not finish within {limit}: killed"));
+            return Err(format!("{what} {line} did not finish within {limit}: killed"));
         }
     };
     if exit.code == Some(0) || (cmd.ignore_failure && exit.code.is_some()) {
         Ok(())
     } else {
-        Err(format!("ExecReload {line} {}", exit.describe()))
+        Err(format!("{what} {line} {}", exit.describe()))
     }
 }
 
@@ -598,6 +601,14 @@ impl Task {
 
     async fn spawn_main(&mut self) -> Input {
         let unit = self.ctx.unit.clone();
+        // ExecStartPre= first, in order, each to its end: one that fails fails the start.
+        for cmd in &unit.exec_start_pre {
+            if let Err(e) = run_helper(&unit, cmd, &self.ctx.name, None, "ExecStartPre", &self.ctx.logs).await
+            {
+                self.ctx.logs.note(&self.ctx.name, format!("cannot start: {e}"));
+                return Input::SpawnFailed(e);
+            }
+        }
         // Subscribed before the spawn: a `log:` readiness check misses none of its lines.
         let output = readiness::needs_output(&unit).then(|| self.ctx.logs.follow(&self.ctx.name));
         // A unit with limits runs in its cgroup, limits written before the process exists.
@@ -690,7 +701,7 @@ impl Task {
         tokio::spawn(async move {
             let mut error = None;
             for cmd in &commands {
-                if let Err(e) = run_reload_command(&unit, cmd, &name, pid, &logs).await {
+                if let Err(e) = run_helper(&unit, cmd, &name, Some(pid), "ExecReload", &logs).await {
                     logs.note(&name, format!("reload failed: {e}"));
                     error = Some(e);
                     break;

@@ -9,11 +9,16 @@ impl Builder<'_> {
             "ExecStart" => self.exec_start(e),
             "ExecStop" => self.exec_stop(e),
             // Each line adds a command, an empty one resets (systemd.service(5)).
-            "ExecReload" => {
-                if e.value.is_empty() {
-                    self.unit.exec_reload.clear();
-                } else if let Some(c) = self.exec_command(e) {
-                    self.unit.exec_reload.push(c);
+            "ExecReload" | "ExecStartPre" => {
+                let command = if e.value.is_empty() { None } else { self.exec_command(e) };
+                let list = match e.key.as_str() {
+                    "ExecReload" => &mut self.unit.exec_reload,
+                    _ => &mut self.unit.exec_start_pre,
+                };
+                match command {
+                    Some(c) => list.push(c),
+                    None if e.value.is_empty() => list.clear(),
+                    None => {}
                 }
             }
             "WorkingDirectory" => self.working_directory(e),
