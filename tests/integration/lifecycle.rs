@@ -608,3 +608,21 @@ fn exec_start_pre_runs_in_order_before_the_main_process_and_a_failure_fails_the_
     assert!(err.contains("unprepared: ExecStartPre /bin/sh -c \"exit 2\" exited with status 2"), "{err}");
     assert_eq!(h.state("unprepared"), "failed");
 }
+
+#[test]
+fn pass_and_unset_environment_as_systemd_orders_them() {
+    let mut h = home();
+    h.unit(
+        "envy",
+        "[Service]\nExecStart=/usr/bin/printf '[%%s]\\n' \"${GV_PASSED}\" \"${GV_NOT_PASSED}\" \"${KEEP}\" \"${DROP}\" \"${PAIR}\" \"${OVER}\"\n\
+         PassEnvironment=GV_PASSED GV_MISSING OVER\nEnvironment=KEEP=1 DROP=2 PAIR=a OVER=unit\n\
+         UnsetEnvironment=DROP PAIR=b\n",
+    );
+    h.start_daemon_with(&[("GV_PASSED", "from the engine"), ("GV_NOT_PASSED", "x"), ("OVER", "engine")]);
+    h.ok(&["start", "envy"]);
+    h.wait_state("envy", "exited");
+    let log = h.log("logs/envy.log");
+    let out: Vec<&str> = log.lines().filter_map(|l| l.split_once(" out ").map(|(_, t)| t)).collect();
+    // Passed only when named; Environment= wins over it; unset by name, or only the same pair.
+    assert_eq!(out, ["[from the engine]", "[]", "[1]", "[]", "[a]", "[unit]"], "{log}");
+}

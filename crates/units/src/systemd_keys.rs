@@ -95,8 +95,6 @@ const SERVICE: &[&str] = &[
     "SecureBits",
     "LockPersonality",
     "MemoryDenyWriteExecute",
-    "PassEnvironment",
-    "UnsetEnvironment",
     "ReadWritePaths",
     "ReadOnlyPaths",
     "InaccessiblePaths",

@@ -33,6 +33,11 @@ pub struct Unit {
     /// In assignment order; a variable assigned twice keeps its place and its last value.
     pub environment: Vec<(String, String)>,
     pub environment_files: Vec<EnvironmentFile>,
+    /// `PassEnvironment=`: variables taken from the engine's environment (if set there), below
+    /// `Environment=` and `EnvironmentFile=`.
+    pub pass_environment: Vec<String>,
+    /// `UnsetEnvironment=`: `NAME` (any value) or `NAME=value` (that pair), removed last.
+    pub unset_environment: Vec<String>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub restart: RestartPolicy,
@@ -177,6 +182,8 @@ impl Unit {
             working_directory: None,
             environment: Vec::new(),
             environment_files: Vec::new(),
+            pass_environment: Vec::new(),
+            unset_environment: Vec::new(),
             user: None,
             group: None,
             restart: RestartPolicy::No,

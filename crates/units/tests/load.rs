@@ -502,3 +502,14 @@ fn exit_status_lists() {
         ["web.service:3: RestartForceExitStatus: \"SOMETIMES\" is neither an exit status nor a signal"]
     );
 }
+
+#[test]
+fn pass_and_unset_environment_lists() {
+    let u = ok(&svc("PassEnvironment=A B\nPassEnvironment=C\nUnsetEnvironment=X Y=1\nUnsetEnvironment=\nUnsetEnvironment=Z\n")).unit;
+    assert_eq!(u.pass_environment, ["A", "B", "C"]);
+    assert_eq!(u.unset_environment, ["Z"]);
+    assert_eq!(
+        errors(&svc("PassEnvironment=A=1\n")),
+        ["web.service:3: PassEnvironment: invalid variable name \"A=1\""]
+    );
+}

@@ -63,7 +63,13 @@ pub fn prepare(
     for (k, v) in extra_env {
         set(&mut env, k, v.clone());
     }
-    // systemd's order: Environment= first, EnvironmentFile= overrides it.
+    // systemd's order: PassEnvironment= lowest, then Environment=, then EnvironmentFile=,
+    // UnsetEnvironment= last.
+    for name in &unit.pass_environment {
+        if let Ok(v) = std::env::var(name) {
+            set(&mut env, name, v);
+        }
+    }
     for (k, v) in &unit.environment {
         set(&mut env, k, v.clone());
     }
@@ -81,6 +87,13 @@ pub fn prepare(
             }
             Err(e) if file.optional && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("EnvironmentFile {}: {e}", file.path.display())),
+        }
+    }
+
+    for unset in &unit.unset_environment {
+        match unset.split_once('=') {
+            Some((k, v)) => env.retain(|(ek, ev)| !(ek == k && ev == v)),
+            None => env.retain(|(ek, _)| ek != unset),
         }
     }
 

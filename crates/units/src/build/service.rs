@@ -24,6 +24,7 @@ impl Builder<'_> {
             "WorkingDirectory" => self.working_directory(e),
             "Environment" => self.environment(e),
             "EnvironmentFile" => self.environment_file(e),
+            "PassEnvironment" | "UnsetEnvironment" => self.environment_names(e),
             "User" => {
                 if let Some(v) = self.string(e) {
                     self.unit.user = v;
@@ -229,6 +230,34 @@ impl Builder<'_> {
         let text = e.value.strip_prefix('-').unwrap_or(&e.value).to_string();
         if let Some(path) = self.path(e, &text) {
             self.unit.working_directory = Some(path);
+        }
+    }
+
+    /// `PassEnvironment=` names, `UnsetEnvironment=` names or pairs: lists (an empty
+    /// assignment resets).
+    fn environment_names(&mut self, e: &Entry) {
+        let pass = e.key == "PassEnvironment";
+        if e.value.is_empty() {
+            if pass {
+                self.unit.pass_environment.clear();
+            } else {
+                self.unit.unset_environment.clear();
+            }
+            return;
+        }
+        let Some(words) = self.words(e, &e.value.clone()) else { return };
+        for word in words {
+            let name =
+                if pass { word.as_str() } else { word.split_once('=').map_or(word.as_str(), |(k, _)| k) };
+            if !is_env_name(name) || (pass && word.contains('=')) {
+                self.error(e, format!("invalid variable name {word:?}"));
+                continue;
+            }
+            if pass {
+                self.unit.pass_environment.push(word);
+            } else {
+                self.unit.unset_environment.push(word);
+            }
         }
     }
 
