@@ -394,3 +394,30 @@ fn an_existing_unit_that_a_commit_newly_enables_is_started() {
         serde_json::json!(["updated later (changed; not running)", "started later (enabled)"])
     );
 }
+
+#[test]
+fn a_users_sync_and_rollback_wait_for_the_watchers_sync_instead_of_refusing() {
+    let mut h = home();
+    // Slow to stop: the sync that removes it holds the sync lock for a second.
+    h.enabled_sh_unit("slow", "trap '' TERM; while :; do sleep 0.05; done", "TimeoutStopSec=1s");
+    h.start_daemon();
+    h.wait_state("slow", "running");
+    let before = h.git(&["rev-parse", "HEAD"]);
+    h.git(&["rm", "-q", "slow.service"]);
+    h.commit_all("remove slow");
+    h.wait_state("slow", "stopping");
+    // The watcher's sync is under way: the user's waits for it (it used to answer "sync in
+    // progress on sync").
+    let out = h.run(&["sync"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(h.try_service("slow"), None);
+    // The same for a rollback made while a sync runs: bring slow back, and remove it again.
+    h.ok(&["rollback", &before[..12]]);
+    h.wait_state("slow", "running");
+    h.git(&["rm", "-q", "slow.service"]);
+    h.commit_all("remove slow again");
+    h.wait_state("slow", "stopping");
+    let out = h.run(&["rollback", &before[..12]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    h.wait_state("slow", "running");
+}

@@ -72,6 +72,9 @@ fn a_service_over_its_memory_max_is_oom_killed_and_reported() {
         reason.starts_with("oom: killed by the kernel for exceeding MemoryMax= (33554432 bytes)"),
         "{reason}"
     );
+    // Its peak is its cgroup's: at the limit, not the 200 MiB it tried.
+    let peak = r["peak_memory_kb"].as_u64().unwrap_or_else(|| panic!("{r:#}"));
+    assert!((16 << 10..=32 << 10).contains(&peak), "peak {peak} KiB under MemoryMax=32M");
 }
 
 #[test]

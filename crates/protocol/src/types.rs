@@ -384,6 +384,10 @@ pub enum EventKind {
         /// The kernel's OOM killer ended it (the service's cgroup counted the kill).
         #[serde(default)]
         oom: bool,
+        /// The process's own peak memory in KiB, when known: its cgroup's peak, or the kernel's
+        /// figure when that is surely its own (see `supervisor::task`).
+        #[serde(default)]
+        peak_memory_kb: Option<u64>,
     },
     /// A service's health changed (its probes' verdict, or the failure being counted).
     Health {

@@ -59,6 +59,7 @@ struct Exit {
     /// Why the engine ended it, when that is the cause (failed health probes).
     reason: Option<String>,
     oom: bool,
+    peak_memory_kb: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -128,9 +129,11 @@ pub fn start(setup: Setup, mut sub: Subscription, background: &Background) -> Cr
                     restarts,
                     reason,
                     oom,
+                    peak_memory_kb,
                     ..
                 } => {
-                    me.crash(&service, Exit { pid, exit, started_ms, restarts, reason, oom }).await;
+                    let exit = Exit { pid, exit, started_ms, restarts, reason, oom, peak_memory_kb };
+                    me.crash(&service, exit).await;
                 }
                 EventKind::Lagged { missed } => {
                     tracing::warn!("crash reporter: {missed} events missed; some crashes may have no report");
@@ -426,7 +429,7 @@ impl Ctx {
             exited_at: Some(rfc3339_ms(exit.exit.at_ms)),
             uptime_ms,
             restarts: exit.restarts,
-            peak_memory_kb: exit.exit.usage.map(|u| u.max_rss_kb),
+            peak_memory_kb: exit.peak_memory_kb,
             cpu_time_ms: exit.exit.usage.map(|u| u.cpu_ms),
             host: host(),
             engine_version: env!("CARGO_PKG_VERSION").into(),

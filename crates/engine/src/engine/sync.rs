@@ -16,6 +16,9 @@ use crate::units::UnitSet;
 
 /// The lock key of applying commits (sync, rollback): one at a time.
 pub(super) const SYNC_KEY: &str = SyncNow::NAME;
+/// How long a sync or rollback asked for waits for one already under way.
+pub(super) const SYNC_WAIT: Duration = Duration::from_secs(30);
+pub(super) const SYNC_RETRY: Duration = Duration::from_millis(25);
 const WATCHER: &str = "git watcher";
 
 impl Engine {
@@ -24,8 +27,23 @@ impl Engine {
     pub async fn sync(&self) -> Result<SyncReport, EngineError> {
         // A fleet node first takes what the remote has.
         self.pull().await;
-        let me = self.clone();
-        self.inner.locks.with_lock(SYNC_KEY, SyncNow::NAME, async move { me.sync_locked().await }).await?
+        let waited = tokio::time::Instant::now() + SYNC_WAIT;
+        loop {
+            let me = self.clone();
+            match self
+                .inner
+                .locks
+                .with_lock(SYNC_KEY, SyncNow::NAME, async move { me.sync_locked().await })
+                .await
+            {
+                // One already under way (the watcher's, for the commit just made): wait for it
+                // rather than refuse; this one then applies whatever it did not.
+                Err(LockError::InProgress { .. }) if tokio::time::Instant::now() < waited => {
+                    tokio::time::sleep(SYNC_RETRY).await;
+                }
+                other => return other?,
+            }
+        }
     }
 
     /// A sync whose failure is only logged (start-up, watcher).

@@ -316,6 +316,26 @@ impl ServiceCgroup {
         !pids.is_empty()
     }
 
+    /// The peak memory of what ran in it since the last [`ServiceCgroup::reset_peak`], in KiB.
+    pub fn peak_kb(&self) -> Option<u64> {
+        let (file, dir) = match self.version {
+            Version::V2 => ("memory.peak", &self.dirs[0]),
+            Version::V1 => ("memory.max_usage_in_bytes", self.memory.as_ref().unwrap_or(&self.dirs[0])),
+        };
+        let bytes: u64 = std::fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()?;
+        Some(bytes / 1024)
+    }
+
+    /// Starts the peak over (v1; v2's `memory.peak` starts with the cgroup, or where the kernel
+    /// lets a write reset it).
+    pub fn reset_peak(&self) {
+        let (file, dir) = match self.version {
+            Version::V2 => ("memory.peak", &self.dirs[0]),
+            Version::V1 => ("memory.max_usage_in_bytes", self.memory.as_ref().unwrap_or(&self.dirs[0])),
+        };
+        let _ = std::fs::write(dir.join(file), "0");
+    }
+
     /// OOM kills in it so far.
     pub fn oom_kills(&self) -> u64 {
         let (file, dir) = match self.version {

@@ -192,6 +192,12 @@ pub fn reap_in_background(pid: u32) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
+/// The engine's own peak resident memory (`VmHWM`), in KiB.
+pub fn own_peak_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,6 +204,7 @@ struct Exit {
     reason: Option<String>,
     /// The kernel's OOM killer ended it (its cgroup counted the kill).
     oom: bool,
+    peak_memory_kb: Option<u64>,
 }
 
 pub fn spawn_task(
@@ -400,7 +401,9 @@ impl Task {
                         },
                         None => self.policy.judge(&exit, self.machine.stop_requested()),
                     };
+                    let peak_memory_kb = self.peak_memory_kb(&exit);
                     let told = Exit {
+                        peak_memory_kb,
                         pid: w.pid,
                         exit: exit.clone(),
                         verdict,
@@ -467,7 +470,7 @@ impl Task {
     }
 
     fn note_exit(&self, told: Exit) {
-        let Exit { pid, exit, verdict, started_ms, restarts, reason, oom } = told;
+        let Exit { pid, exit, verdict, started_ms, restarts, reason, oom, peak_memory_kb } = told;
         let why = reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
         self.ctx.logs.note_exit(&self.ctx.name, pid, format!("process {pid} {}{why}", exit.describe()));
         self.ctx.bus.publish(EventKind::Exited {
@@ -481,6 +484,7 @@ impl Task {
             restarts,
             reason,
             oom,
+            peak_memory_kb,
         });
     }
 
@@ -637,6 +641,7 @@ impl Task {
                 }
                 self.cgroup = cg.map(|cg| {
                     let ooms = cg.oom_kills();
+                    cg.reset_peak();
                     (cg, ooms)
                 });
                 self.cleanup = None;
@@ -725,6 +730,20 @@ impl Task {
         }
         cg.remove();
         self.cgroup = None;
+    }
+
+    /// The ended process's own peak memory, in KiB, when it can be known: its cgroup's peak;
+    /// else the kernel's `ru_maxrss`, but only above the engine's own peak: a process started
+    /// the vfork way (posix_spawn) shares the engine's memory until its exec, and the kernel
+    /// counts that memory's peak into the child's figure (a small `sh` "peaked" at the engine's
+    /// size). Below it, the figure cannot be told apart from the engine's: unknown.
+    fn peak_memory_kb(&self, exit: &ExitInfo) -> Option<u64> {
+        if let Some(peak) = self.cgroup.as_ref().and_then(|(cg, _)| cg.peak_kb()) {
+            return Some(peak);
+        }
+        let kernel = exit.usage.map(|u| u.max_rss_kb)?;
+        let engine = process::own_peak_kb().unwrap_or(u64::MAX);
+        (kernel > engine).then_some(kernel)
     }
 
     /// The service's cgroup when its unit sets limits and cgroups can be used here.
