@@ -34,6 +34,18 @@ pub struct UnitSet {
     pub invalid_units: BTreeMap<String, String>,
 }
 
+/// A unit file's text loaded as `t.service`, for tests of what reads units.
+#[cfg(test)]
+pub fn test_unit(text: &str) -> Unit {
+    load_unit("t.service", text.as_bytes(), &specifier_context()).expect("a valid unit").unit
+}
+
+/// [`test_unit`] of `[Service] ExecStart=/bin/true` and `extra` lines.
+#[cfg(test)]
+pub fn test_service(extra: &str) -> Unit {
+    test_unit(&format!("[Service]\nExecStart=/bin/true\n{extra}\n"))
+}
+
 pub fn specifier_context() -> SpecifierContext {
     let uid = nix::unistd::Uid::current();
     let user = nix::unistd::User::from_uid(uid).ok().flatten();

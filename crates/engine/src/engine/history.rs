@@ -3,7 +3,6 @@
 
 use gitvisor_protocol::{CommitInfo, HistoryReply, Method, Rollback, RollbackReply, SyncReport};
 
-use super::sync::SYNC_KEY;
 use super::{Engine, EngineError};
 use crate::git::ServicesRepo;
 
@@ -43,27 +42,16 @@ impl Engine {
 
     /// A new commit whose tree is `commit`'s, applied at once.
     pub async fn rollback(&self, commit: &str) -> Result<RollbackReply, EngineError> {
-        let waited = tokio::time::Instant::now() + super::sync::SYNC_WAIT;
-        let made = loop {
-            let me = self.clone();
-            let target = commit.to_string();
-            let done = self
-                .inner
-                .locks
-                .with_lock(SYNC_KEY, Rollback::NAME, async move {
+        let made = self
+            .under_sync_lock(Rollback::NAME, || {
+                let (me, target) = (self.clone(), commit.to_string());
+                async move {
                     let repo = ServicesRepo::open(&me.inner.paths.services)?;
                     let id = repo.resolve(&target)?;
                     repo.rollback(id)
-                })
-                .await;
-            match done {
-                // A sync under way (the watcher's): wait for it rather than refuse.
-                Err(gitvisor_state::LockError::InProgress { .. }) if tokio::time::Instant::now() < waited => {
-                    tokio::time::sleep(super::sync::SYNC_RETRY).await;
                 }
-                other => break other??,
-            }
-        };
+            })
+            .await??;
         let sync = self.sync().await?;
         Ok(RollbackReply { commit: made.to_string(), sync })
     }

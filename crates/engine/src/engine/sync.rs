@@ -17,8 +17,8 @@ use crate::units::UnitSet;
 /// The lock key of applying commits (sync, rollback): one at a time.
 pub(super) const SYNC_KEY: &str = SyncNow::NAME;
 /// How long a sync or rollback asked for waits for one already under way.
-pub(super) const SYNC_WAIT: Duration = Duration::from_secs(30);
-pub(super) const SYNC_RETRY: Duration = Duration::from_millis(25);
+const SYNC_WAIT: Duration = Duration::from_secs(30);
+const SYNC_RETRY: Duration = Duration::from_millis(25);
 const WATCHER: &str = "git watcher";
 
 impl Engine {
@@ -27,42 +27,42 @@ impl Engine {
     pub async fn sync(&self) -> Result<SyncReport, EngineError> {
         // A fleet node first takes what the remote has.
         self.pull().await;
+        let me = self.clone();
+        // One already under way (the watcher's, for the commit just made) is waited for; this
+        // one then applies whatever it did not.
+        self.under_sync_lock(SyncNow::NAME, || {
+            let me = me.clone();
+            async move { me.sync_locked().await }
+        })
+        .await?
+    }
+
+    /// Runs `op` under the sync lock, its future made afresh by `make` for each try: a sync
+    /// already under way is waited for, up to [`SYNC_WAIT`], rather than refused.
+    pub(super) async fn under_sync_lock<T, F: std::future::Future<Output = T>>(
+        &self,
+        op: &str,
+        mut make: impl FnMut() -> F,
+    ) -> Result<T, LockError> {
         let waited = tokio::time::Instant::now() + SYNC_WAIT;
         loop {
-            let me = self.clone();
-            match self
-                .inner
-                .locks
-                .with_lock(SYNC_KEY, SyncNow::NAME, async move { me.sync_locked().await })
-                .await
-            {
-                // One already under way (the watcher's, for the commit just made): wait for it
-                // rather than refuse; this one then applies whatever it did not.
+            match self.inner.locks.with_lock(SYNC_KEY, op, make()).await {
                 Err(LockError::InProgress { .. }) if tokio::time::Instant::now() < waited => {
                     tokio::time::sleep(SYNC_RETRY).await;
                 }
-                other => return other?,
+                other => return other,
             }
         }
     }
 
     /// A sync whose failure is only logged (start-up, watcher).
     pub(super) async fn sync_logged(&self) {
-        // A sync already running read the branch before this trigger: retry until this one runs.
-        for _ in 0..200 {
-            match self.sync().await {
-                Err(EngineError::Lock(LockError::InProgress { .. })) => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                Err(e) => {
-                    tracing::error!("sync: {e}");
-                    return;
-                }
-                Ok(r) => {
-                    if let Some(p) = &r.problem {
-                        tracing::warn!("sync: {p}");
-                    }
-                    return;
+        // A sync already running read the branch before this trigger: `sync` waits for it.
+        match self.sync().await {
+            Err(e) => tracing::error!("sync: {e}"),
+            Ok(r) => {
+                if let Some(p) = &r.problem {
+                    tracing::warn!("sync: {p}");
                 }
             }
         }

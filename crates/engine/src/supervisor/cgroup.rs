@@ -371,11 +371,7 @@ pub fn parse_oom_kills(text: &str) -> u64 {
 mod tests {
     use super::*;
 
-    fn unit(extra: &str) -> Unit {
-        let ctx = crate::units::specifier_context();
-        let text = format!("[Service]\nExecStart=/bin/true\n{extra}\n");
-        gitvisor_units::load_unit("t.service", text.as_bytes(), &ctx).expect("a valid unit").unit
-    }
+    use crate::units::test_service as unit;
 
     /// A v2 tree as the kernel shows a delegated subtree: the engine in `/user.slice/app`.
     fn fake_v2(controllers: &str) -> tempfile::TempDir {

@@ -69,9 +69,7 @@ mod tests {
     use super::*;
 
     fn conditions(lines: &str) -> Vec<Condition> {
-        let ctx = crate::units::specifier_context();
-        let text = format!("[Unit]\n{lines}\n[Service]\nExecStart=/bin/true\n");
-        gitvisor_units::load_unit("t.service", text.as_bytes(), &ctx).expect("a valid unit").unit.conditions
+        crate::units::test_unit(&format!("[Unit]\n{lines}\n[Service]\nExecStart=/bin/true\n")).conditions
     }
 
     fn env(name: &str) -> Option<String> {

@@ -146,11 +146,7 @@ async fn connects(port: u16) -> bool {
 mod tests {
     use super::*;
 
-    fn unit(extra: &str) -> Unit {
-        let ctx = crate::units::specifier_context();
-        let text = format!("[Service]\nExecStart=/bin/true\n{extra}\n");
-        gitvisor_units::load_unit("t.service", text.as_bytes(), &ctx).expect("a valid unit").unit
-    }
+    use crate::units::test_service as unit;
 
     #[tokio::test]
     async fn tcp_is_ready_once_the_port_listens_and_times_out_otherwise() {

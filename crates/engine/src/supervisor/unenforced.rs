@@ -34,10 +34,7 @@ pub fn unenforced(unit: &Unit, limits: impl FnOnce() -> Result<(), String>) -> V
 mod tests {
     use super::*;
 
-    fn unit(text: &str) -> Unit {
-        let ctx = crate::units::specifier_context();
-        gitvisor_units::load_unit("t.service", text.as_bytes(), &ctx).expect("a valid unit").unit
-    }
+    use crate::units::test_unit as unit;
 
     #[test]
     fn every_key_the_engine_does_not_enforce_is_named() {
