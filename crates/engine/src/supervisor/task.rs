@@ -314,9 +314,10 @@ async fn run_helper(
     let sp = spawn::spawn(&spec)?;
     let w = Watched::new(sp.pid, sp.start_time, true)
         .map_err(|e| format!("cannot watch process {}: {e}", sp.pid))?;
-    let _ = logs.attach(name, sp.pid, sp.start_time, sp.out, sp.err).await;
     let line = quote_command_line(&cmd.argv);
+    // The note first, so it comes before the command's own lines in the log.
     logs.note_about(name, sp.pid, format!("{what}: started process {}: {line}", sp.pid));
+    let _ = logs.attach(name, sp.pid, sp.start_time, sp.out, sp.err).await;
     let exit = match tokio::time::timeout(unit.timeout_start, w.exited()).await {
         Ok(exit) => exit,
         Err(_) => {
