@@ -16,7 +16,7 @@ use crate::systemd_keys;
 use crate::unit::*;
 use crate::values::{
     parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,
-    split_command_line, ValueError,
+    split_command_line, split_commands, ValueError,
 };
 
 mod service;
@@ -35,11 +35,14 @@ const OTHER_UNIT_TYPES: &[&str] = &[
     ".device",
 ];
 
-/// Where an `ExecStart=` stands while the file is read.
-enum ExecStart {
-    Unset,
-    Invalid,
-    Set(ExecCommand),
+/// Lines of keys that checks made once the whole file is read point at.
+#[derive(Default)]
+struct Lines {
+    service_type: usize,
+    restart: usize,
+    remain_after_exit: usize,
+    pid_file: usize,
+    timeout_start: usize,
 }
 
 /// Builds a [`Unit`] from entries, collecting diagnostics.
@@ -47,7 +50,13 @@ pub(crate) struct Builder<'a> {
     file: &'a str,
     ctx: &'a SpecifierContext,
     unit: Unit,
-    exec_start: ExecStart,
+    /// `ExecStart=` commands so far, with their lines.
+    exec_start: Vec<(usize, ExecCommand)>,
+    /// An `ExecStart=` line since the last reset had an error (already reported).
+    exec_start_invalid: bool,
+    /// `NotifyAccess=` as written; its default depends on `Type=` and `WatchdogSec=`.
+    notify_access: Option<NotifyAccess>,
+    lines: Lines,
     ready_line: usize,
     default_instance_line: usize,
     warned_sections: BTreeSet<String>,
@@ -60,7 +69,10 @@ impl<'a> Builder<'a> {
             file,
             ctx,
             unit: Unit::new(name, ExecCommand::default()),
-            exec_start: ExecStart::Unset,
+            exec_start: Vec::new(),
+            exec_start_invalid: false,
+            notify_access: None,
+            lines: Lines::default(),
             ready_line: 0,
             default_instance_line: 0,
             warned_sections: BTreeSet::new(),
@@ -299,16 +311,8 @@ impl<'a> Builder<'a> {
 
     /// Checks what needs the whole file, and hands back the unit or every error.
     pub(crate) fn finish(mut self) -> Result<(Unit, Vec<Diagnostic>), Vec<Diagnostic>> {
-        match std::mem::replace(&mut self.exec_start, ExecStart::Unset) {
-            ExecStart::Set(command) => self.unit.exec_start = command,
-            ExecStart::Invalid => {}
-            ExecStart::Unset => self.diagnostics.push(Diagnostic::error(
-                self.file,
-                0,
-                Some("ExecStart"),
-                "missing ExecStart= (the command to run)",
-            )),
-        }
+        self.check_exec_start();
+        self.check_service_type();
         if self.unit.ready == ReadyCheck::Health && self.unit.health.url.is_none() {
             self.diagnostics.push(Diagnostic::error(
                 self.file,
@@ -325,6 +329,84 @@ impl<'a> Builder<'a> {
             Err(self.diagnostics)
         } else {
             Ok((self.unit, self.diagnostics))
+        }
+    }
+
+    fn check_exec_start(&mut self) {
+        let mut commands = std::mem::take(&mut self.exec_start).into_iter();
+        match commands.next() {
+            Some((_, first)) => self.unit.exec_start = first,
+            None if self.exec_start_invalid => {}
+            None => self.diagnostics.push(Diagnostic::error(
+                self.file,
+                0,
+                Some("ExecStart"),
+                "missing ExecStart= (the command to run)",
+            )),
+        }
+        let rest: Vec<(usize, ExecCommand)> = commands.collect();
+        if let Some((line, _)) = rest.first().filter(|_| self.unit.service_type != ServiceType::Oneshot) {
+            let kind = self.unit.service_type.as_str();
+            let message = format!(
+                "only one ExecStart= command is allowed for Type={kind} (several are for Type=oneshot)"
+            );
+            self.diagnostics.push(Diagnostic::error(self.file, *line, Some("ExecStart"), message));
+        }
+        self.unit.exec_start_rest = rest.into_iter().map(|(_, c)| c).collect();
+    }
+
+    /// What `Type=` allows and changes, once every key is known (systemd.service(5)).
+    fn check_service_type(&mut self) {
+        let kind = self.unit.service_type;
+        let watched = kind == ServiceType::Notify || self.unit.watchdog.is_some();
+        self.unit.notify_access =
+            self.notify_access.unwrap_or(if watched { NotifyAccess::Main } else { NotifyAccess::None });
+        // systemd: a oneshot's start has no time limit unless one is set.
+        if kind == ServiceType::Oneshot && self.lines.timeout_start == 0 {
+            self.unit.timeout_start = Duration::MAX;
+        }
+        let file = self.file;
+        let mut found = Vec::new();
+        let mut warn = |line: usize, key: &str, message: String| {
+            found.push(Diagnostic::warning(file, line, Some(key), message));
+        };
+        if self.unit.remain_after_exit && kind != ServiceType::Oneshot {
+            let message = format!(
+                "RemainAfterExit= only applies to Type=oneshot in gitvisor, ignored for Type={}",
+                kind.as_str()
+            );
+            warn(self.lines.remain_after_exit, "RemainAfterExit", message);
+        }
+        if kind == ServiceType::Forking && self.unit.pid_file.is_none() {
+            let message = "Type=forking without PIDFile=: the main process is taken to be the one process its start leaves behind".to_string();
+            warn(self.lines.service_type, "Type", message);
+        }
+        if kind != ServiceType::Forking && self.unit.pid_file.is_some() {
+            warn(
+                self.lines.pid_file,
+                "PIDFile",
+                "PIDFile= only applies to Type=forking, ignored".to_string(),
+            );
+        }
+        if matches!(kind, ServiceType::Oneshot | ServiceType::Notify) && self.unit.ready != ReadyCheck::None {
+            let why = if kind == ServiceType::Oneshot {
+                "a oneshot is ready once its commands finished"
+            } else {
+                "READY=1 says when a Type=notify service is ready"
+            };
+            warn(self.ready_line, "ReadyCheck", format!("ReadyCheck= is ignored: {why}"));
+        }
+        if self.unit.notify_access == NotifyAccess::None && self.unit.watchdog.is_some() {
+            let message = "WatchdogSec= needs notifications (NotifyAccess=none), ignored".to_string();
+            warn(0, "WatchdogSec", message);
+            self.unit.watchdog = None;
+        }
+        self.diagnostics.extend(found);
+        if kind == ServiceType::Oneshot
+            && matches!(self.unit.restart, RestartPolicy::Always | RestartPolicy::OnSuccess)
+        {
+            let message = "Restart=always and Restart=on-success are not allowed for Type=oneshot (systemd refuses them too)";
+            self.diagnostics.push(Diagnostic::error(file, self.lines.restart, Some("Restart"), message));
         }
     }
 

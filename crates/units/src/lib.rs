@@ -36,10 +36,10 @@ pub use load::{load_instance, load_unit, validate_file, Loaded, PLACEHOLDER_INST
 pub use name::{NameError, UnitName};
 pub use specifiers::SpecifierContext;
 pub use unit::{
-    CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, ReadyCheck,
-    RestartPolicy, Unit,
+    CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, NotifyAccess,
+    ReadyCheck, RestartPolicy, ServiceType, Unit,
 };
 pub use values::{
     parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,
-    quote_command_line, split_command_line, ExitStatusSet, ValueError,
+    quote_command_line, split_command_line, split_commands, ExitStatusSet, ValueError,
 };

@@ -42,16 +42,10 @@ const UNIT: &[&str] = &[
 const UNIT_PREFIXES: &[&str] = &["Condition", "Assert"];
 
 const SERVICE: &[&str] = &[
-    "PIDFile",
-    "ExecStartPost",
-    "ExecStopPost",
     "ExecCondition",
-    "RemainAfterExit",
     "GuessMainPID",
     "BusName",
-    "NotifyAccess",
     "Sockets",
-    "WatchdogSec",
     "TimeoutAbortSec",
     "TimeoutStartFailureMode",
     "TimeoutStopFailureMode",
@@ -71,7 +65,6 @@ const SERVICE: &[&str] = &[
     "SendSIGHUP",
     "FinalKillSignal",
     "RestartKillSignal",
-    "WatchdogSignal",
     "Nice",
     "UMask",
     "RootDirectory",

@@ -22,8 +22,28 @@ pub struct Unit {
     /// Zero disables the start limit.
     pub start_limit_interval: Duration,
     pub start_limit_burst: u32,
+    /// `Type=`: when the service counts as started, and what its end means.
+    pub service_type: ServiceType,
     pub exec_start: ExecCommand,
+    /// A oneshot's further `ExecStart=` commands, run in order after `exec_start`.
+    pub exec_start_rest: Vec<ExecCommand>,
+    /// `ExecStartPost=`: run in order once the service has started (and is ready); one that
+    /// fails fails the start.
+    pub exec_start_post: Vec<ExecCommand>,
     pub exec_stop: Option<ExecCommand>,
+    /// `ExecStopPost=`: run in order after the service stopped, crashed or failed to start.
+    pub exec_stop_post: Vec<ExecCommand>,
+    /// `RemainAfterExit=`: a oneshot whose commands finished stays active.
+    pub remain_after_exit: bool,
+    /// `PIDFile=` of a `Type=forking` service: where its daemon writes its pid.
+    pub pid_file: Option<PathBuf>,
+    /// `WatchdogSec=`: a `Type=notify` (or any service sending `WATCHDOG=1`) must ping at least
+    /// this often; none is off.
+    pub watchdog: Option<Duration>,
+    /// `WatchdogSignal=`: what a missed watchdog is killed with (SIGABRT, for a core dump).
+    pub watchdog_signal: i32,
+    /// `NotifyAccess=`: who may send notifications.
+    pub notify_access: NotifyAccess,
     /// `ExecStartPre=` lines, run in order before each start of the main process.
     pub exec_start_pre: Vec<ExecCommand>,
     /// `ExecReload=` lines, run in order by `gitvisor reload` (none: SIGHUP to the main process).
@@ -72,12 +92,61 @@ pub struct Unit {
     pub default_instance: Option<String>,
 }
 
+/// `Type=` (systemd.service(5)): when a start is done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceType {
+    /// Started once the process exists (gitvisor knows whether its exec succeeded, and says so).
+    #[default]
+    Simple,
+    /// Started once the program was executed; an exec failure is a start failure.
+    Exec,
+    /// Started once every `ExecStart=` command ran to a successful end.
+    Oneshot,
+    /// Started once the first process exited successfully, leaving its daemon (the main process).
+    Forking,
+    /// Started once the process sends `READY=1` to `$NOTIFY_SOCKET`.
+    Notify,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::Simple => "simple",
+            ServiceType::Exec => "exec",
+            ServiceType::Oneshot => "oneshot",
+            ServiceType::Forking => "forking",
+            ServiceType::Notify => "notify",
+        }
+    }
+}
+
+/// `NotifyAccess=`: which processes' messages on `$NOTIFY_SOCKET` are taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyAccess {
+    /// None: no socket is given (unless `Type=notify` or `WatchdogSec=` asks for `main`).
+    #[default]
+    None,
+    /// The main process only.
+    Main,
+    /// The main process and the commands the engine runs for the service (`ExecStartPost=`…).
+    Exec,
+    /// Any process of the service (its process group or cgroup).
+    All,
+}
+
 /// A command: `argv[0]` is an absolute path or a bare name to look up in PATH.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExecCommand {
     pub argv: Vec<String>,
     /// The `-` prefix: a failing exit status counts as success.
     pub ignore_failure: bool,
+    /// The `@` prefix: the second word is what the program sees as `argv[0]` (kept here as
+    /// `arg0`, not in `argv`).
+    pub arg0: Option<String>,
+    /// The `+` or `!` prefix: run with the engine's own credentials, not `User=`/`Group=`.
+    pub privileged: bool,
     /// Without the `:` prefix, `${VAR}`, `$VAR` (a word of its own) and `$$` are substituted
     /// from the service's environment when it starts (systemd.service(5), "Command lines").
     pub substitute: bool,
@@ -98,6 +167,8 @@ pub enum RestartPolicy {
     OnSuccess,
     OnFailure,
     OnAbnormal,
+    /// Only after a missed watchdog (`WatchdogSec=`).
+    OnWatchdog,
     Always,
 }
 
@@ -175,8 +246,17 @@ impl Unit {
             before: Vec::new(),
             start_limit_interval: DEFAULT_START_LIMIT_INTERVAL,
             start_limit_burst: DEFAULT_START_LIMIT_BURST,
+            service_type: ServiceType::Simple,
             exec_start,
+            exec_start_rest: Vec::new(),
+            exec_start_post: Vec::new(),
             exec_stop: None,
+            exec_stop_post: Vec::new(),
+            remain_after_exit: false,
+            pid_file: None,
+            watchdog: None,
+            watchdog_signal: libc::SIGABRT,
+            notify_access: NotifyAccess::None,
             exec_reload: Vec::new(),
             exec_start_pre: Vec::new(),
             working_directory: None,

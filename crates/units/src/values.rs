@@ -302,6 +302,37 @@ pub fn split_command_line(s: &str) -> Result<Vec<String>, ValueError> {
     }
 }
 
+/// Splits an `Exec…=` value into its commands: systemd separates them with a `;` standing as a
+/// word of its own, outside quotes (`\;` is a literal semicolon, `a;` is not a separator). The
+/// parts are returned as written, for [`split_command_line`].
+pub fn split_commands(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = s.char_indices().peekable();
+    let mut at_word_start = true;
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                chars.next();
+                at_word_start = false;
+                continue;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, ';') if at_word_start && chars.peek().is_none_or(|(_, n)| n.is_whitespace()) => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        at_word_start = quote.is_none() && c.is_whitespace();
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
 /// The command line a person reads (in logs) and could paste back into `ExecStart=`: words that
 /// need it are double-quoted with `\` escapes, so an empty argument shows as `""` and a word
 /// with spaces stays one word. [`split_command_line`] reads it back to the same words.
@@ -352,7 +383,7 @@ fn unescape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, s: &str) -> Re
         't' => '\t',
         'v' => '\u{b}',
         's' => ' ',
-        '\\' | '"' | '\'' => c,
+        '\\' | '"' | '\'' | ';' => c,
         'x' => code(2, 16)?,
         'u' => code(4, 16)?,
         'U' => code(8, 16)?,

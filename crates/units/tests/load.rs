@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gitvisor_units::{
-    load_instance, load_unit, validate_file, Diagnostic, EnvironmentFile, ExecCommand, Loaded, ReadyCheck,
-    RestartPolicy, Severity, SpecifierContext,
+    load_instance, load_unit, validate_file, Diagnostic, EnvironmentFile, ExecCommand, Loaded, NotifyAccess,
+    ReadyCheck, RestartPolicy, ServiceType, Severity, SpecifierContext,
 };
 
 fn ctx() -> SpecifierContext {
@@ -48,6 +48,8 @@ fn minimal_unit_has_the_spec_defaults() {
             argv: vec!["/usr/bin/app".into(), "--port".into(), "80".into()],
             ignore_failure: false,
             substitute: true,
+            arg0: None,
+            privileged: false,
         }
     );
     assert_eq!(unit.start_limit_interval, Duration::from_secs(10));
@@ -235,27 +237,111 @@ fn continuation_lines_and_comments() {
 
 #[test]
 fn exec_prefixes() {
+    // `@`: the second word is the program's argv[0] (systemd.service(5), "Command lines").
     let loaded = ok("[Service]\nExecStart=-@/bin/app app-name --flag\n");
     assert_eq!(loaded.unit.exec_start.argv, ["/bin/app", "--flag"]);
+    assert_eq!(loaded.unit.exec_start.arg0.as_deref(), Some("app-name"));
     assert!(loaded.unit.exec_start.ignore_failure);
-    assert_eq!(loaded.warnings.len(), 1);
-    let loaded = ok("[Service]\nExecStart=+/bin/app\nExecStop=!!:/bin/stop\n");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let loaded = ok("[Service]\nExecStart=+/bin/app\nExecStop=!!:/bin/stop\nExecReload=!/bin/r\n");
     assert_eq!(loaded.unit.exec_start.argv, ["/bin/app"]);
+    // `+` and `!`: the engine's credentials, not User=; `!!` has no effect where ambient
+    // capabilities exist (Linux).
+    assert!(loaded.unit.exec_start.privileged && loaded.unit.exec_reload[0].privileged);
     let stop = loaded.unit.exec_stop.unwrap();
     assert_eq!(stop.argv, ["/bin/stop"]);
+    assert!(!stop.privileged);
     // `:` turns substitution off.
     assert!(!stop.substitute && loaded.unit.exec_start.substitute);
-    let text = lines(&loaded.warnings).join("\n");
-    assert!(text.contains("prefix '+' (privileged execution) is not supported"), "{text}");
-    assert!(text.contains("prefix '!!'"), "{text}");
-    assert!(!text.contains("prefix ':'"), "{text}");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(ok("[Service]\nExecStart=python3 app.py\n").unit.exec_start.argv[0], "python3");
+    assert_eq!(
+        errors("[Service]\nExecStart=@/bin/app\n"),
+        ["web.service:2: ExecStart: prefix '@' needs the program and the argv[0] to give it"]
+    );
+}
+
+#[test]
+fn semicolons_separate_commands() {
+    // A lone `;` separates; `\;` and `a;` are words (systemd.service(5)).
+    let loaded = ok("[Service]\nExecStart=/bin/app\nExecStartPre=/bin/a x ; -/bin/b \\; c; \";\"\n");
+    let pre = &loaded.unit.exec_start_pre;
+    assert_eq!(pre.len(), 2);
+    assert_eq!(pre[0].argv, ["/bin/a", "x"]);
+    assert_eq!(pre[1].argv, ["/bin/b", ";", "c;", ";"]);
+    assert!(pre[1].ignore_failure && !pre[0].ignore_failure);
+    assert_eq!(
+        errors("[Service]\nExecStart=/bin/a ; /bin/b\n"),
+        ["web.service:2: ExecStart: only one ExecStart= command is allowed for Type=simple (several are for Type=oneshot)"]
+    );
+    assert_eq!(
+        errors("[Service]\nExecStart=/bin/a\nExecStartPost=/bin/a ; ;\n"),
+        ["web.service:3: ExecStartPost: empty command before or after a ';' separator"]
+    );
+}
+
+#[test]
+fn service_types() {
+    let u = ok("[Service]\nType=oneshot\nExecStart=/bin/a\nExecStart=/bin/b ; /bin/c\nRemainAfterExit=yes\n")
+        .unit;
+    assert_eq!(u.service_type, ServiceType::Oneshot);
+    assert_eq!(u.exec_start.argv, ["/bin/a"]);
+    let rest: Vec<_> = u.exec_start_rest.iter().map(|c| c.argv[0].as_str()).collect();
+    assert_eq!(rest, ["/bin/b", "/bin/c"]);
+    assert!(u.remain_after_exit);
+    assert_eq!(
+        errors("[Service]\nType=oneshot\nExecStart=/bin/a\nRestart=always\n"),
+        ["web.service:4: Restart: Restart=always and Restart=on-success are not allowed for Type=oneshot (systemd refuses them too)"]
+    );
+    assert_eq!(
+        ok("[Service]\nType=oneshot\nExecStart=/bin/a\nRestart=on-failure\n").unit.restart,
+        RestartPolicy::OnFailure
+    );
+    let n = ok("[Service]\nType=notify\nExecStart=/bin/a\nWatchdogSec=3s\n").unit;
+    assert_eq!((n.service_type, n.notify_access), (ServiceType::Notify, NotifyAccess::Main));
+    assert_eq!(n.watchdog, Some(Duration::from_secs(3)));
+    assert_eq!(n.watchdog_signal, libc_sigabrt());
+    // A watchdog asks for notifications whatever the type; NotifyAccess=none turns it off.
+    assert_eq!(ok("[Service]\nExecStart=/bin/a\nWatchdogSec=1\n").unit.notify_access, NotifyAccess::Main);
+    let off = ok("[Service]\nExecStart=/bin/a\nWatchdogSec=1\nNotifyAccess=none\n");
+    assert_eq!(off.unit.watchdog, None);
+    assert_eq!(
+        lines(&off.warnings),
+        ["web.service: WatchdogSec: warning: WatchdogSec= needs notifications (NotifyAccess=none), ignored"]
+    );
+    assert_eq!(ok("[Service]\nExecStart=/bin/a\n").unit.notify_access, NotifyAccess::None);
+    let f = ok("[Service]\nType=forking\nPIDFile=/run/x.pid\nExecStart=/bin/a\n");
+    assert_eq!(f.unit.pid_file.as_deref(), Some(std::path::Path::new("/run/x.pid")));
+    assert!(f.warnings.is_empty());
+    assert_eq!(
+        lines(&ok("[Service]\nType=forking\nExecStart=/bin/a\n").warnings),
+        ["web.service:2: Type: warning: Type=forking without PIDFile=: the main process is taken to be the one process its start leaves behind"]
+    );
+    assert_eq!(
+        errors("[Service]\nType=daemon\nExecStart=/bin/a\nNotifyAccess=some\n"),
+        [
+            "web.service:2: Type: invalid service type \"daemon\" (expected simple, exec, oneshot, forking or notify)",
+            "web.service:4: NotifyAccess: invalid NotifyAccess= \"some\" (expected none, main, exec or all)",
+        ]
+    );
+    let w = ok("[Service]\nType=notify\nExecStart=/bin/a\nReadyCheck=tcp:80\nRemainAfterExit=yes\n");
+    assert_eq!(
+        lines(&w.warnings),
+        [
+            "web.service:4: ReadyCheck: warning: ReadyCheck= is ignored: READY=1 says when a Type=notify service is ready",
+            "web.service:5: RemainAfterExit: warning: RemainAfterExit= only applies to Type=oneshot in gitvisor, ignored for Type=notify",
+        ]
+    );
+}
+
+fn libc_sigabrt() -> i32 {
+    6
 }
 
 #[test]
 fn unknown_section_and_keys_are_warnings() {
     let text = "[Unit]\nFrobnicate=1\nDocumentation=man:x\nX-Custom=ok\n[Service]\nExecStart=/bin/app\n\
-                PIDFile=/run/x.pid\nType=forking\n[Timer]\nOnCalendar=daily\nPersistent=yes\n[X-Mine]\nA=b\n";
+                Nice=1\nType=forking\n[Timer]\nOnCalendar=daily\nPersistent=yes\n[X-Mine]\nA=b\n";
     let loaded = ok(text);
     assert!(loaded.warnings.iter().all(|d| d.severity == Severity::Warning));
     assert_eq!(
@@ -263,8 +349,8 @@ fn unknown_section_and_keys_are_warnings() {
         [
             "web.service:2: Frobnicate: warning: unknown key Frobnicate= in [Unit], ignored",
             "web.service:3: Documentation: warning: Documentation= is not supported by gitvisor, ignored",
-            "web.service:7: PIDFile: warning: PIDFile= is not supported by gitvisor, ignored",
-            "web.service:8: Type: warning: Type=forking is not supported by gitvisor; the service is run as Type=simple",
+            "web.service:7: Nice: warning: Nice= is not supported by gitvisor, ignored",
+            "web.service:8: Type: warning: Type=forking without PIDFile=: the main process is taken to be the one process its start leaves behind",
             "web.service:9: warning: unknown section [Timer], ignored",
         ]
     );
@@ -285,8 +371,8 @@ fn restart_policies() {
     assert_eq!(loaded.unit.restart, RestartPolicy::OnAbnormal);
     assert_eq!(loaded.warnings.len(), 1);
     let loaded = ok(&svc("Restart=on-watchdog\n"));
-    assert_eq!(loaded.unit.restart, RestartPolicy::No);
-    assert_eq!(loaded.warnings.len(), 1);
+    assert_eq!(loaded.unit.restart, RestartPolicy::OnWatchdog);
+    assert!(loaded.warnings.is_empty());
     assert_eq!(errors(&svc("Restart=sometimes\n")).len(), 1);
 }
 
@@ -318,7 +404,7 @@ fn missing_exec_start() {
 fn two_exec_starts() {
     assert_eq!(
         errors("[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n"),
-        ["web.service:3: ExecStart: only one ExecStart= allowed for Type=simple"]
+        ["web.service:3: ExecStart: only one ExecStart= command is allowed for Type=simple (several are for Type=oneshot)"]
     );
 }
 

@@ -8,18 +8,61 @@ impl Builder<'_> {
             "Type" => self.service_type(e),
             "ExecStart" => self.exec_start(e),
             "ExecStop" => self.exec_stop(e),
-            // Each line adds a command, an empty one resets (systemd.service(5)).
-            "ExecReload" | "ExecStartPre" => {
-                let command = if e.value.is_empty() { None } else { self.exec_command(e) };
+            // Each line adds commands, an empty one resets (systemd.service(5)).
+            "ExecReload" | "ExecStartPre" | "ExecStartPost" | "ExecStopPost" => {
+                let commands = if e.value.is_empty() { Vec::new() } else { self.exec_commands(e) };
                 let list = match e.key.as_str() {
                     "ExecReload" => &mut self.unit.exec_reload,
-                    _ => &mut self.unit.exec_start_pre,
+                    "ExecStartPre" => &mut self.unit.exec_start_pre,
+                    "ExecStartPost" => &mut self.unit.exec_start_post,
+                    _ => &mut self.unit.exec_stop_post,
                 };
-                match command {
-                    Some(c) => list.push(c),
-                    None if e.value.is_empty() => list.clear(),
-                    None => {}
+                if e.value.is_empty() {
+                    list.clear();
                 }
+                list.extend(commands);
+            }
+            "RemainAfterExit" => {
+                if let Some(v) = self.parsed(e, false, parse_bool) {
+                    self.unit.remain_after_exit = v;
+                    self.lines.remain_after_exit = e.line;
+                }
+            }
+            "PIDFile" => {
+                if e.value.is_empty() {
+                    self.unit.pid_file = None;
+                } else if let Some(path) = self.path(e, &e.value.clone()) {
+                    self.unit.pid_file = Some(path);
+                    self.lines.pid_file = e.line;
+                }
+            }
+            "WatchdogSec" => {
+                if let Some(v) = self.parsed(e, None, |s| parse_timespan(s).map(finite)) {
+                    // 0 turns it off, as in systemd.
+                    self.unit.watchdog = v.filter(|d| !d.is_zero());
+                }
+            }
+            "WatchdogSignal" => {
+                if let Some(v) = self.parsed(e, libc::SIGABRT, parse_signal) {
+                    self.unit.watchdog_signal = v;
+                }
+            }
+            "NotifyAccess" => {
+                let access = match e.value.as_str() {
+                    "" => None,
+                    "none" => Some(NotifyAccess::None),
+                    "main" => Some(NotifyAccess::Main),
+                    "exec" => Some(NotifyAccess::Exec),
+                    "all" => Some(NotifyAccess::All),
+                    other => {
+                        self.error(
+                            e,
+                            format!("invalid NotifyAccess= {other:?} (expected none, main, exec or all)"),
+                        );
+                        return;
+                    }
+                };
+                self.notify_access = access;
             }
             "WorkingDirectory" => self.working_directory(e),
             "Environment" => self.environment(e),
@@ -59,6 +102,7 @@ impl Builder<'_> {
             "TimeoutStartSec" => {
                 if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_START, parse_timeout) {
                     self.unit.timeout_start = v;
+                    self.lines.timeout_start = e.line;
                 }
             }
             // systemd: both at once.
@@ -66,6 +110,7 @@ impl Builder<'_> {
                 if let Some(v) = self.parsed(e, DEFAULT_TIMEOUT_STOP, parse_timeout) {
                     self.unit.timeout_stop = v;
                     self.unit.timeout_start = v;
+                    self.lines.timeout_start = e.line;
                 }
             }
             // Lists: each assignment adds, an empty one resets (systemd.service(5)).
@@ -147,28 +192,49 @@ impl Builder<'_> {
     }
 
     fn service_type(&mut self, e: &Entry) {
-        match e.value.as_str() {
-            "" | "simple" | "exec" => {}
-            other => self.warn(
-                e,
-                format!("Type={other} is not supported by gitvisor; the service is run as Type=simple"),
-            ),
-        }
+        self.unit.service_type = match e.value.as_str() {
+            "" | "simple" => ServiceType::Simple,
+            "exec" => ServiceType::Exec,
+            "oneshot" => ServiceType::Oneshot,
+            "forking" => ServiceType::Forking,
+            "notify" => ServiceType::Notify,
+            "notify-reload" => {
+                self.warn(e, "Type=notify-reload is run as Type=notify: reload runs ExecReload= (or SIGHUP)");
+                ServiceType::Notify
+            }
+            "dbus" | "idle" => {
+                let other = &e.value;
+                self.warn(
+                    e,
+                    format!("Type={other} is not supported by gitvisor; the service is run as Type=simple"),
+                );
+                ServiceType::Simple
+            }
+            other => {
+                let message = format!(
+                    "invalid service type {other:?} (expected simple, exec, oneshot, forking or notify)"
+                );
+                self.error(e, message);
+                return;
+            }
+        };
+        self.lines.service_type = e.line;
     }
 
+    /// Each line adds its commands (several only for `Type=oneshot`, checked at the end), an
+    /// empty one resets.
     fn exec_start(&mut self, e: &Entry) {
         if e.value.is_empty() {
-            self.exec_start = ExecStart::Unset;
+            self.exec_start.clear();
+            self.exec_start_invalid = false;
             return;
         }
-        if !matches!(self.exec_start, ExecStart::Unset) {
-            self.error(e, "only one ExecStart= allowed for Type=simple");
-            return;
+        let before = self.diagnostics.len();
+        let commands = self.exec_commands(e);
+        if self.diagnostics[before..].iter().any(Diagnostic::is_error) {
+            self.exec_start_invalid = true;
         }
-        self.exec_start = match self.exec_command(e) {
-            Some(command) => ExecStart::Set(command),
-            None => ExecStart::Invalid,
-        };
+        self.exec_start.extend(commands.into_iter().map(|c| (e.line, c)));
     }
 
     fn exec_stop(&mut self, e: &Entry) {
@@ -176,38 +242,60 @@ impl Builder<'_> {
             self.unit.exec_stop = None;
             return;
         }
-        if self.unit.exec_stop.is_some() {
-            self.error(e, "only one ExecStop= is supported by gitvisor");
+        let mut commands = self.exec_commands(e).into_iter();
+        if self.unit.exec_stop.is_some() || commands.len() > 1 {
+            self.error(e, "only one ExecStop= command is supported by gitvisor");
             return;
         }
-        self.unit.exec_stop = self.exec_command(e);
+        self.unit.exec_stop = commands.next();
+    }
+
+    /// The commands of one line: systemd separates them with `;` as a word of its own.
+    fn exec_commands(&mut self, e: &Entry) -> Vec<ExecCommand> {
+        let parts = split_commands(&e.value);
+        if parts.iter().any(|p| p.trim().is_empty()) {
+            let why = if parts.len() > 1 {
+                "empty command before or after a ';' separator"
+            } else {
+                "empty command"
+            };
+            self.error(e, why);
+            return Vec::new();
+        }
+        parts.into_iter().filter_map(|part| self.exec_command(e, part)).collect()
     }
 
     /// systemd's command prefixes, then the words.
-    fn exec_command(&mut self, e: &Entry) -> Option<ExecCommand> {
-        let mut rest = e.value.as_str();
+    fn exec_command(&mut self, e: &Entry, text: &str) -> Option<ExecCommand> {
+        let mut rest = text.trim_start();
         let mut ignore_failure = false;
         let mut own_argv0 = false;
         let mut substitute = true;
+        let mut privileged = false;
         loop {
             let prefix = if rest.starts_with("!!") { "!!" } else { rest.get(..1).unwrap_or("") };
             match prefix {
                 "-" => ignore_failure = true,
                 "@" => own_argv0 = true,
                 ":" => substitute = false,
-                "+" | "!" | "!!" => self.warn(
-                    e,
-                    format!("prefix '{prefix}' (privileged execution) is not supported by gitvisor, ignored"),
-                ),
+                // Full privileges / credentials not dropped: the engine's own user.
+                "+" | "!" => privileged = true,
+                // Only meant for systems without ambient capabilities, which Linux has: no effect.
+                "!!" => {}
                 _ => break,
             }
             rest = &rest[prefix.len()..];
         }
         let mut argv = self.words(e, rest)?;
-        if own_argv0 && argv.len() >= 2 {
-            argv.remove(1);
-            self.warn(e, "prefix '@' is not supported by gitvisor: the program gets its own path as argv[0]");
-        }
+        let arg0 = if own_argv0 {
+            if argv.len() < 2 {
+                self.error(e, "prefix '@' needs the program and the argv[0] to give it");
+                return None;
+            }
+            Some(argv.remove(1))
+        } else {
+            None
+        };
         let Some(program) = argv.first() else {
             self.error(e, "empty command");
             return None;
@@ -218,7 +306,7 @@ impl Builder<'_> {
             self.error(e, message);
             return None;
         }
-        Some(ExecCommand { argv, ignore_failure, substitute })
+        Some(ExecCommand { argv, ignore_failure, substitute, arg0, privileged })
     }
 
     fn working_directory(&mut self, e: &Entry) {
@@ -298,6 +386,7 @@ impl Builder<'_> {
     }
 
     fn restart(&mut self, e: &Entry) {
+        self.lines.restart = e.line;
         self.unit.restart = match e.value.as_str() {
             "" | "no" => RestartPolicy::No,
             "on-success" => RestartPolicy::OnSuccess,
@@ -308,14 +397,11 @@ impl Builder<'_> {
                 self.warn(e, "Restart=on-abort is not supported by gitvisor; using on-abnormal");
                 RestartPolicy::OnAbnormal
             }
-            "on-watchdog" => {
-                self.warn(e, "Restart=on-watchdog is not supported by gitvisor (no watchdog); using no");
-                RestartPolicy::No
-            }
+            "on-watchdog" => RestartPolicy::OnWatchdog,
             other => {
                 self.error(
                     e,
-                    format!("invalid restart policy {other:?} (expected no, on-success, on-failure, on-abnormal or always)"),
+                    format!("invalid restart policy {other:?} (expected no, on-success, on-failure, on-abnormal, on-watchdog or always)"),
                 );
                 return;
             }
