@@ -161,6 +161,7 @@ pub fn counts_line(status: Option<&StatusReply>) -> String {
     let elsewhere = |s: &ServiceStatus| elsewhere(s).is_some();
     let parts = [
         (count(&|s| s.state == ServiceState::Running), "running"),
+        (count(&|s| s.state == ServiceState::Active), "active (exited)"),
         (
             count(&|s| {
                 matches!(s.state, ServiceState::Starting | ServiceState::Stopping | ServiceState::Backoff)
@@ -212,7 +213,7 @@ fn service_menu(s: &ServiceStatus) -> ServiceMenu {
     let free = s.busy.is_none();
     // An active service (or one waiting to restart) can be stopped or restarted; a service
     // whose processes are gone can be started.
-    let active = s.state.is_active() || s.state == ServiceState::Backoff;
+    let active = s.state.is_active() || matches!(s.state, ServiceState::Backoff | ServiceState::Active);
     let stoppable = active && s.state != ServiceState::Stopping;
     ServiceMenu {
         name: s.name.clone(),

@@ -23,7 +23,8 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
                 .started_ms
                 .map(|t| short_duration(Duration::from_millis(now.saturating_sub(t))))
                 .unwrap_or_default();
-            let mut note = s.error.clone().unwrap_or_default();
+            // What the service says of itself (`STATUS=`) unless something is wrong.
+            let mut note = s.error.clone().or_else(|| s.status_text.clone()).unwrap_or_default();
             if let Some(op) = &s.busy {
                 note = format!("{op} in progress {note}").trim().to_string();
             }
@@ -39,7 +40,11 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
             let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             vec![
                 s.name.clone(),
-                s.state.to_string(),
+                match s.state {
+                    // systemd's words for a oneshot that remains active.
+                    gitvisor_protocol::ServiceState::Active => "active (exited)".to_string(),
+                    state => state.to_string(),
+                },
                 dash(s.pid.map(|p| p.to_string())),
                 if uptime.is_empty() { "-".into() } else { uptime },
                 s.restarts.to_string(),

@@ -17,6 +17,7 @@ mod logs;
 mod maintenance;
 mod new_user;
 mod readiness;
+mod service_types;
 
 use gitvisor_testkit::Home;
 

@@ -122,7 +122,7 @@ export function plural(n, word, words = `${word}s`) {
   return `${n} ${n === 1 ? word : words}`;
 }
 
-const STATE_ORDER = ['running', 'starting', 'stopping', 'backoff', 'failed', 'exited', 'stopped'];
+const STATE_ORDER = ['running', 'active', 'starting', 'stopping', 'backoff', 'failed', 'exited', 'stopped'];
 
 /** "3 running, 1 failed" (only the states present), or "no services". */
 export function summarizeStates(services) {

@@ -27,6 +27,9 @@ pub enum ServiceState {
     Backoff,
     Exited,
     Failed,
+    /// A oneshot whose commands finished, active on (`RemainAfterExit=yes`; systemd's
+    /// "active (exited)"): no process.
+    Active,
 }
 
 impl ServiceState {
@@ -39,6 +42,7 @@ impl ServiceState {
             ServiceState::Backoff => "backoff",
             ServiceState::Exited => "exited",
             ServiceState::Failed => "failed",
+            ServiceState::Active => "active",
         }
     }
 
@@ -211,6 +215,12 @@ pub struct ServiceStatus {
     /// enforced: <why>`.
     #[serde(default)]
     pub limits: Option<String>,
+    /// `Type=` of the unit (`simple`, `oneshot`, `notify`…).
+    #[serde(default)]
+    pub service_type: String,
+    /// What the service last said of itself (`STATUS=` over `$NOTIFY_SOCKET`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -27,6 +27,8 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         fleet: None,
         unenforced: Vec::new(),
         limits: None,
+        service_type: "simple".into(),
+        status_text: None,
         capture_off: None,
     }
 }

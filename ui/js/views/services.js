@@ -7,13 +7,13 @@ import {
 } from '../format.js';
 
 // A process exists or is about to (Start makes no sense).
-const ACTIVE = new Set(['starting', 'running', 'stopping', 'backoff']);
+const ACTIVE = new Set(['starting', 'running', 'stopping', 'backoff', 'active']);
 // A process exists: uptime, CPU and memory mean something.
 const HAS_PROCESS = new Set(['starting', 'running', 'stopping']);
 // An exit shown in these states is the current story; in others it is history (dimmed).
 const EXIT_MATTERS = new Set(['failed', 'exited', 'backoff']);
 const PILL = {
-  running: 'ok', starting: 'warn', stopping: 'warn', backoff: 'warn',
+  running: 'ok', active: 'ok', starting: 'warn', stopping: 'warn', backoff: 'warn',
   failed: 'bad', stopped: 'neutral', exited: 'neutral',
 };
 const ACTIONS = [
@@ -112,7 +112,11 @@ export function createServicesView(ctx) {
     const exit = s.last_exit;
     // A stop the engine performed and a clean end are not errors (the supervisor's judgement).
     const notAnError = s.last_exit_class === 'stopped' || s.last_exit_class === 'clean';
-    if (!exit || exit.code === 0 || notAnError) return { text: '', dim: false, title: null };
+    if (!exit || exit.code === 0 || notAnError) {
+      // What the service says of itself (STATUS= over $NOTIFY_SOCKET), when nothing is wrong.
+      const said = s.status_text || '';
+      return { text: said, dim: true, title: said ? `The service says: ${said}` : null };
+    }
     const text = describeExit(exit);
     return { text, dim: !EXIT_MATTERS.has(s.state), title: `Last exit at ${formatDateTime(exit.at_ms)}: ${text}` };
   }
@@ -141,7 +145,8 @@ export function createServicesView(ctx) {
 
     const pillClass = `pill pill-${PILL[s.state] || 'neutral'}`;
     if (r.pill.className !== pillClass) r.pill.className = pillClass;
-    setText(r.pill, s.state);
+    // systemd's words for a oneshot that remains active.
+    setText(r.pill, s.state === 'active' ? 'active (exited)' : s.state);
 
     const health = s.health && s.health !== 'unknown' ? s.health : DASH;
     setText(r.health, health);

@@ -244,6 +244,7 @@ impl Engine {
             store: self.inner.store.clone(),
             run_env: self.inner.run_env.clone(),
             cgroups: self.inner.cgroups.clone(),
+            notify_dir: self.inner.paths.home.join("notify"),
         };
         let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
         Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None, skipped: None }

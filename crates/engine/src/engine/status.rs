@@ -57,6 +57,8 @@ impl Engine {
                     unenforced: crate::supervisor::unenforced::unenforced(&s.unit, || {
                         self.inner.cgroups.backend().as_ref().map(|_| ()).map_err(Clone::clone)
                     }),
+                    service_type: s.unit.service_type.as_str().to_string(),
+                    status_text: snap.status_text.clone(),
                     limits: crate::supervisor::cgroup::has_limits(&s.unit).then(|| {
                         match self.inner.cgroups.backend() {
                             Ok(b) => format!("enforced in {}", b.cgroup(name).describe()),

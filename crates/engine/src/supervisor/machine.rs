@@ -22,12 +22,17 @@ pub enum Input {
     /// The single timer fired: restart delay in `backoff`, stop timeout in `stopping`.
     Timer,
     ExecStopDone,
+    /// Every `ExecStart=` command of a oneshot ended well (the last one's exit): it is done.
+    Finished(ExitInfo),
     /// A unit this one requires could not start.
     DependencyFailed(String),
     /// The engine kills the service for a cause (its health probes failed `HealthCheckRetries`
     /// times in a row, or it was not ready within `TimeoutStartSec=`): its end counts as a
     /// failure, for this reason.
     KillFor(String),
+    /// The service missed its watchdog (`WatchdogSec=`): killed with `WatchdogSignal=`, a
+    /// failure for this reason.
+    Watchdog(String),
     /// A new version of the unit was committed. A failure of the old version (a failed start,
     /// a crash it was not restarted from) is forgotten, with its start-limit budget.
     Replaced,
@@ -69,8 +74,13 @@ pub struct Machine {
     /// How the policy judged the last exit.
     pub last_class: Option<ExitClass>,
     restart_after_stop: bool,
+    /// The stop under way is of a oneshot that remained active: no process to signal, its
+    /// end is ExecStop='s.
+    stopping_remained: bool,
     /// The stop under way is a kill for a cause (why): its end is a failure.
     pub killed_for: Option<String>,
+    /// That kill is the watchdog's (`Restart=on-watchdog` restarts it).
+    watchdog_kill: bool,
     stop_phase: Option<StopPhase>,
     limit: StartLimit,
 }
@@ -92,7 +102,9 @@ impl Machine {
             last_exit: None,
             last_class: None,
             restart_after_stop: false,
+            stopping_remained: false,
             killed_for: None,
+            watchdog_kill: false,
             stop_phase: None,
             limit: StartLimit::default(),
         }
@@ -110,6 +122,8 @@ impl Machine {
     /// Applies `input`; returns the actions in the order they must run.
     pub fn step(&mut self, policy: &Policy, input: Input, now: Instant) -> Vec<Action> {
         use ServiceState::*;
+        let input_is_restart = input == Input::Restart;
+        let input_is_timer = input == Input::Timer;
         match (self.state, input) {
             (Stopped | Exited | Failed, Input::Start { manual }) => {
                 if manual {
@@ -121,7 +135,7 @@ impl Machine {
             (Backoff, Input::Start { .. } | Input::Restart) => {
                 self.begin_start(policy, now, vec![Action::CancelTimer])
             }
-            (Starting | Running, Input::Start { .. }) => vec![],
+            (Starting | Running | Active, Input::Start { .. }) => vec![],
             (Stopping, Input::Start { .. }) => {
                 self.restart_after_stop = true;
                 vec![]
@@ -165,19 +179,72 @@ impl Machine {
                 self.restart_after_stop = false;
                 vec![]
             }
-            (Running, Input::KillFor(reason)) => {
+            (Starting | Running, Input::KillFor(reason)) => {
                 // As systemd's watchdog: no ExecStop= (the service does not answer), the stop
                 // signal, SIGKILL after TimeoutStopSec=.
-                self.killed_for = Some(reason);
-                self.restart_after_stop = false;
-                self.state = Stopping;
-                self.stop_phase = Some(StopPhase::Signal);
-                vec![Action::Signal(policy.kill_signal), Action::ArmTimer(policy.timeout_stop)]
+                self.kill_for(policy, reason, policy.kill_signal, false)
+            }
+            (Starting | Running, Input::Watchdog(reason)) => {
+                self.kill_for(policy, reason, policy.watchdog_signal, true)
+            }
+            (Starting, Input::Finished(exit)) => {
+                // A oneshot's end: done, and active on with RemainAfterExit=.
+                self.last_exit = Some(exit);
+                self.last_class = Some(ExitClass::Clean);
+                self.error = None;
+                if policy.remain_after_exit {
+                    self.state = Active;
+                    self.started_at = Some(now);
+                } else {
+                    self.state = Exited;
+                    self.started_at = None;
+                }
+                vec![Action::KillLeftovers]
+            }
+            (Active, Input::Stop | Input::Restart) => {
+                let restart = input_is_restart;
+                self.restart_after_stop = restart;
+                if policy.has_exec_stop {
+                    self.state = Stopping;
+                    self.stopping_remained = true;
+                    self.stop_phase = Some(StopPhase::ExecStop);
+                    return vec![Action::RunExecStop, Action::ArmTimer(policy.timeout_stop)];
+                }
+                self.started_at = None;
+                if restart {
+                    self.limit.reset();
+                    self.step = 0;
+                    return self.begin_start(policy, now, vec![]);
+                }
+                self.state = Stopped;
+                vec![]
+            }
+            (Stopping, Input::ExecStopDone | Input::Timer) if self.stopping_remained => {
+                // What ExecStop= left (a timeout) is killed; the service is down either way.
+                let mut actions = vec![Action::CancelTimer];
+                if self.stop_phase == Some(StopPhase::ExecStop) && input_is_timer {
+                    actions.push(Action::KillExecStop);
+                }
+                self.stopping_remained = false;
+                self.stop_phase = None;
+                self.started_at = None;
+                if std::mem::take(&mut self.restart_after_stop) {
+                    self.limit.reset();
+                    self.step = 0;
+                    return self.begin_start(policy, now, actions);
+                }
+                self.state = Stopped;
+                self.error = None;
+                actions
             }
             (Stopping, Input::Exited(exit)) if self.killed_for.is_some() => {
                 let reason = self.killed_for.take().unwrap_or_default();
                 self.stop_phase = None;
-                let restart = policy.restarts_unhealthy();
+                let restart = if std::mem::take(&mut self.watchdog_kill) {
+                    policy.restarts_watchdog()
+                } else {
+                    policy.restarts_unhealthy()
+                };
                 self.after_failure(
                     policy,
                     exit,
@@ -237,7 +304,7 @@ impl Machine {
                 self.step = 0;
                 vec![]
             }
-            (Exited, Input::Replaced) => {
+            (Exited | Active, Input::Replaced) => {
                 self.error = None;
                 vec![]
             }
@@ -263,6 +330,17 @@ impl Machine {
             }
         }
         actions
+    }
+
+    /// Kills the service for a cause (its end is a failure for `reason`) with `signal`, SIGKILL
+    /// after `TimeoutStopSec=`.
+    fn kill_for(&mut self, policy: &Policy, reason: String, signal: i32, watchdog: bool) -> Vec<Action> {
+        self.killed_for = Some(reason);
+        self.watchdog_kill = watchdog;
+        self.restart_after_stop = false;
+        self.state = ServiceState::Stopping;
+        self.stop_phase = Some(StopPhase::Signal);
+        vec![Action::Signal(signal), Action::ArmTimer(policy.timeout_stop)]
     }
 
     fn begin_stop(&mut self, policy: &Policy) -> Vec<Action> {
@@ -304,7 +382,10 @@ impl Machine {
         self.started_at = None;
         actions.push(Action::KillLeftovers);
         if !restart {
-            self.state = ServiceState::Exited;
+            // A oneshot that failed is failed, as in systemd; other services have exited (the
+            // last exit says how).
+            let failed = policy.oneshot && class == ExitClass::Failure;
+            self.state = if failed { ServiceState::Failed } else { ServiceState::Exited };
             return actions;
         }
         if uptime >= policy.backoff_reset_after() {
@@ -658,5 +739,103 @@ mod tests {
         // Health verdicts for a service that is not running are stale.
         assert_eq!(m.step(&p, Input::KillFor("late".into()), now), vec![]);
         assert_eq!(m.state, Stopped);
+    }
+
+    fn oneshot(remain: bool, exec_stop: bool) -> Policy {
+        let mut p = test_policy(RestartPolicy::No);
+        p.oneshot = true;
+        p.remain_after_exit = remain;
+        p.has_exec_stop = exec_stop;
+        p
+    }
+
+    #[test]
+    fn a_oneshot_starts_until_finished_then_exits_or_remains_active() {
+        let now = Instant::now();
+        let p = oneshot(false, false);
+        let mut m = Machine::default();
+        assert_eq!(m.step(&p, Input::Start { manual: true }, now), vec![Action::Spawn]);
+        assert_eq!(m.state, Starting, "its commands run while it starts");
+        assert_eq!(m.step(&p, Input::Finished(exit(0)), now), vec![Action::KillLeftovers]);
+        assert_eq!((m.state, m.last_class, m.error.as_deref()), (Exited, Some(ExitClass::Clean), None));
+        // RemainAfterExit=yes: active with no process; a start does nothing, a stop ends it.
+        let p = oneshot(true, false);
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: true }, now);
+        m.step(&p, Input::Finished(exit(0)), now);
+        assert_eq!(m.state, Active);
+        assert_eq!(m.step(&p, Input::Start { manual: false }, now), vec![]);
+        assert_eq!(m.state, Active);
+        assert_eq!(m.step(&p, Input::Restart, now), vec![Action::Spawn], "a restart runs it again");
+        m.step(&p, Input::Finished(exit(0)), now);
+        assert_eq!(m.step(&p, Input::Stop, now), vec![]);
+        assert_eq!(m.state, Stopped);
+    }
+
+    #[test]
+    fn a_remaining_oneshot_stops_through_exec_stop() {
+        let now = Instant::now();
+        let p = oneshot(true, true);
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: true }, now);
+        m.step(&p, Input::Finished(exit(0)), now);
+        assert_eq!(m.step(&p, Input::Stop, now), vec![Action::RunExecStop, Action::ArmTimer(p.timeout_stop)]);
+        assert_eq!(m.state, Stopping);
+        assert_eq!(m.step(&p, Input::ExecStopDone, now), vec![Action::CancelTimer]);
+        assert_eq!(m.state, Stopped);
+        // An ExecStop= that outlives the timeout is killed; a restart then starts again.
+        m.step(&p, Input::Start { manual: true }, now);
+        m.step(&p, Input::Finished(exit(0)), now);
+        m.step(&p, Input::Restart, now);
+        assert_eq!(
+            m.step(&p, Input::Timer, now),
+            vec![Action::CancelTimer, Action::KillExecStop, Action::Spawn]
+        );
+        assert_eq!(m.state, Starting);
+    }
+
+    #[test]
+    fn a_oneshot_that_fails_is_failed_unless_restarted() {
+        let now = Instant::now();
+        let p = oneshot(false, false);
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: true }, now);
+        m.step(&p, Input::Exited(exit(2)), now);
+        assert_eq!((m.state, m.error.as_deref()), (Failed, Some("exited with status 2")));
+        let mut p = oneshot(false, false);
+        p.restart = RestartPolicy::OnFailure;
+        let mut m = Machine::default();
+        m.step(&p, Input::Start { manual: true }, now);
+        let a = m.step(&p, Input::Exited(exit(2)), now);
+        assert_eq!(a, vec![Action::KillLeftovers, Action::ArmTimer(p.restart_sec)]);
+        assert_eq!(m.state, Backoff);
+        // A simple service that fails has exited (the spec's states), as before.
+        let p = test_policy(RestartPolicy::No);
+        let mut m = running(&p, now);
+        m.step(&p, Input::Exited(exit(2)), now);
+        assert_eq!(m.state, Exited);
+    }
+
+    #[test]
+    fn a_missed_watchdog_kills_with_its_signal_and_on_watchdog_restarts() {
+        let now = Instant::now();
+        for (restart, restarted) in
+            [(RestartPolicy::OnWatchdog, true), (RestartPolicy::OnFailure, true), (RestartPolicy::No, false)]
+        {
+            let p = test_policy(restart);
+            let mut m = running(&p, now);
+            assert_eq!(
+                m.step(&p, Input::Watchdog("watchdog: no WATCHDOG=1 within 1s".into()), now),
+                vec![Action::Signal(libc::SIGABRT), Action::ArmTimer(p.timeout_stop)]
+            );
+            let a = m.step(&p, Input::Exited(killed(libc::SIGABRT)), now);
+            assert_eq!(a.contains(&Action::ArmTimer(p.restart_sec)), restarted, "{restart:?}");
+            assert_eq!(m.error.as_deref(), Some("watchdog: no WATCHDOG=1 within 1s"));
+        }
+        // Restart=on-watchdog restarts nothing else.
+        let p = test_policy(RestartPolicy::OnWatchdog);
+        let mut m = running(&p, now);
+        m.step(&p, Input::Exited(exit(1)), now);
+        assert_eq!(m.state, Exited);
     }
 }

@@ -8,6 +8,7 @@ pub mod containment;
 pub mod env_file;
 pub mod health;
 pub mod machine;
+pub mod notify;
 pub mod policy;
 pub mod process;
 pub mod readiness;

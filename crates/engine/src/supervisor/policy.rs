@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use gitvisor_protocol::{ExitClass, ExitInfo};
-use gitvisor_units::{ExitStatusSet, RestartPolicy, Unit};
+use gitvisor_units::{ExitStatusSet, RestartPolicy, ServiceType, Unit};
 
 /// The signals systemd counts as a clean end (systemd.service(5), `Restart=`).
 const CLEAN_SIGNALS: [i32; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE];
@@ -41,6 +41,12 @@ pub struct Policy {
     pub prevent: ExitStatusSet,
     /// `RestartForceExitStatus=`: always restarted (a requested stop aside).
     pub force: ExitStatusSet,
+    /// `Type=oneshot`: a failure leaves it `failed`.
+    pub oneshot: bool,
+    /// A oneshot stays `active` once its commands finished.
+    pub remain_after_exit: bool,
+    /// What a missed watchdog is killed with.
+    pub watchdog_signal: i32,
 }
 
 impl Policy {
@@ -59,6 +65,9 @@ impl Policy {
             success: unit.success_exit_status.clone(),
             prevent: unit.restart_prevent_exit_status.clone(),
             force: unit.restart_force_exit_status.clone(),
+            oneshot: unit.service_type == ServiceType::Oneshot,
+            remain_after_exit: unit.remain_after_exit && unit.service_type == ServiceType::Oneshot,
+            watchdog_signal: unit.watchdog_signal,
         }
     }
 
@@ -80,6 +89,8 @@ impl Policy {
             // Abnormal: killed by an unclean signal, not a failing status.
             (RestartPolicy::OnAbnormal, ExitClass::Failure) => exit.signal.is_some(),
             (RestartPolicy::OnAbnormal, class) => class == ExitClass::Unknown,
+            // Only a missed watchdog ([`Policy::restarts_watchdog`]).
+            (RestartPolicy::OnWatchdog, _) => false,
         };
         let report = match class {
             ExitClass::Failure => true,
@@ -127,6 +138,12 @@ impl Policy {
     /// as systemd's watchdog and start timeout, by `on-failure`, `on-abnormal` and `always`.
     pub fn restarts_unhealthy(&self) -> bool {
         matches!(self.restart, RestartPolicy::OnFailure | RestartPolicy::OnAbnormal | RestartPolicy::Always)
+    }
+
+    /// Whether a kill for a missed watchdog is restarted: as any kill for a cause, and by
+    /// `on-watchdog`.
+    pub fn restarts_watchdog(&self) -> bool {
+        self.restarts_unhealthy() || self.restart == RestartPolicy::OnWatchdog
     }
 
     /// How long a service must stay up for its backoff to start over.
@@ -183,6 +200,9 @@ pub(crate) fn test_policy(restart: RestartPolicy) -> Policy {
         success: ExitStatusSet::default(),
         prevent: ExitStatusSet::default(),
         force: ExitStatusSet::default(),
+        oneshot: false,
+        remain_after_exit: false,
+        watchdog_signal: libc::SIGABRT,
     }
 }
 

@@ -150,6 +150,21 @@ pub fn started_ms(start_time: u64) -> Option<u64> {
     Some(crate::time::now_ms().saturating_sub(age_ms))
 }
 
+/// The process group of a process (`/proc/PID/stat` field 5).
+pub fn pgid_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The live processes of session `sid` (what a service's start left behind).
+pub fn session_members(sid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| super::notify::session_of(pid) == Some(sid) && is_alive(pid))
+        .collect()
+}
+
 pub fn start_time(pid: u32) -> Option<u64> {
     proc_stat(pid).map(|(t, _)| t)
 }

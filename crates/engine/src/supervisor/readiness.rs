@@ -6,7 +6,9 @@
 //!   50 ms, IPv4 then IPv6);
 //! - `log:REGEX`: once a line of the process's output matches (the task subscribes to the
 //!   service's lines before the spawn, so no line is missed);
-//! - `health`: at the first healthy probe (the task tells it, see `health.rs`).
+//! - `health`: at the first healthy probe (the task tells it, see `health.rs`);
+//! - `Type=notify` (whatever `ReadyCheck=` says): at its `READY=1` (the task tells it, see
+//!   `notify.rs`).
 //!
 //! A process not ready within `TimeoutStartSec=` (90 s by default; `infinity` waits forever) is
 //! killed and its start fails, as systemd does with a start that times out.
@@ -14,7 +16,7 @@
 use std::time::Duration;
 
 use gitvisor_protocol::LogLine;
-use gitvisor_units::{ReadyCheck, Unit};
+use gitvisor_units::{ReadyCheck, ServiceType, Unit};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -25,6 +27,8 @@ enum Check {
     Log(regex::Regex, broadcast::Receiver<LogLine>),
     /// Told by the health probes.
     Health,
+    /// Told by the service's `READY=1`.
+    Notify,
 }
 
 /// What became of a readiness check.
@@ -54,6 +58,12 @@ impl Readiness {
     /// The readiness of a process of `unit` that starts now; `output`: its lines, subscribed
     /// before the spawn (for `log:`).
     pub fn starting(unit: &Unit, output: Option<broadcast::Receiver<LogLine>>) -> Readiness {
+        if unit.service_type == ServiceType::Notify {
+            let timeout = unit.timeout_start;
+            let deadline = Instant::now().checked_add(timeout);
+            let what = "Type=notify, READY=1".to_string();
+            return Readiness { check: Some(Check::Notify), ready: false, deadline, what, timeout };
+        }
         let (check, what) = match &unit.ready {
             ReadyCheck::None => (None, String::new()),
             ReadyCheck::Tcp(port) => (Some(Check::Tcp(*port)), format!("ReadyCheck=tcp:{port}")),
@@ -78,6 +88,15 @@ impl Readiness {
     /// The health probes found it healthy.
     pub fn healthy(&mut self) -> Option<Event> {
         if !self.ready && matches!(self.check, Some(Check::Health)) {
+            self.ready = true;
+            return Some(Event::Ready);
+        }
+        None
+    }
+
+    /// The service sent `READY=1`.
+    pub fn notified(&mut self) -> Option<Event> {
+        if !self.ready && matches!(self.check, Some(Check::Notify)) {
             self.ready = true;
             return Some(Event::Ready);
         }
@@ -116,7 +135,7 @@ impl Readiness {
                         Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
                     }
                 },
-                Some(Check::Health) | None => std::future::pending().await,
+                Some(Check::Health | Check::Notify) | None => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -183,5 +202,15 @@ mod tests {
         assert!(!r.ready);
         assert_eq!(r.healthy(), Some(Event::Ready));
         assert_eq!(r.healthy(), None, "told once");
+    }
+
+    #[test]
+    fn notify_is_ready_when_told_whatever_ready_check_says() {
+        let mut r = Readiness::starting(&unit("Type=notify\nReadyCheck=tcp:1"), None);
+        assert!(!r.ready);
+        assert_eq!(r.healthy(), None);
+        assert_eq!(r.notified(), Some(Event::Ready));
+        assert_eq!(r.notified(), None, "told once");
+        assert_eq!(Readiness::starting(&unit(""), None).notified(), None);
     }
 }

@@ -47,7 +47,8 @@ pub fn prepare(
     service: &str,
     extra_env: &[(&str, String)],
 ) -> Result<SpawnSpec, String> {
-    let credentials = credentials(unit)?;
+    // `+`/`!`: the engine's own credentials, whatever User=/Group= say.
+    let credentials = if command.privileged { None } else { credentials(unit)? };
     let (home, user_name) = match &credentials {
         Some(c) => home_and_name(User::from_uid(Uid::from_raw(c.uid)).ok().flatten()),
         None => engine_user().clone(),
@@ -115,7 +116,11 @@ pub fn prepare(
     let argv0 = command.argv.first().ok_or("empty command")?;
     let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
     let program = resolve_program(argv0, path, &cwd)?;
-    let argv = if command.substitute { substitute(&command.argv, &env) } else { command.argv.clone() };
+    let mut argv = if command.substitute { substitute(&command.argv, &env) } else { command.argv.clone() };
+    // `@`: what the program sees as its name.
+    if let Some(arg0) = &command.arg0 {
+        argv[0].clone_from(arg0);
+    }
     Ok(SpawnSpec { program, argv, env, cwd, credentials, join: Vec::new(), warnings })
 }
 

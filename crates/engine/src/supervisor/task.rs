@@ -4,16 +4,17 @@
 //! wakes it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gitvisor_protocol::{EventKind, ExitClass, ExitInfo, ServiceState};
-use gitvisor_units::{quote_command_line, Unit};
+use gitvisor_units::{quote_command_line, ExecCommand, NotifyAccess, ServiceType, Unit};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cgroup::{self, Cgroups, ServiceCgroup};
 use super::containment::{Cgrouped, Containment, ProcessGroup};
 use super::health::{self, HealthView, ProbePlan, Prober};
 use super::machine::{Action, Input, Machine};
+use super::notify::{self, NotifySocket};
 use super::policy::{Policy, Verdict};
 use super::process::{self, Watched};
 use super::readiness::{self, Readiness};
@@ -70,8 +71,10 @@ pub struct Snapshot {
     pub adopted: bool,
     /// What the health probes found (`Unknown` without probes or while not running).
     pub health: HealthView,
-    /// Running and ready (`ReadyCheck=`).
+    /// Running and ready (`Type=`, `ReadyCheck=`); a oneshot: its commands finished well.
     pub ready: bool,
+    /// What the service last said of itself (`STATUS=`).
+    pub status_text: Option<String>,
 }
 
 /// How the task begins.
@@ -101,6 +104,8 @@ pub struct ServiceCtx {
     pub run_env: RunEnv,
     /// Where services with resource limits get their cgroup.
     pub cgroups: Arc<Cgroups>,
+    /// Where the service's notification socket is made (`<dir>/<name>`).
+    pub notify_dir: std::path::PathBuf,
 }
 
 /// What the engine grants a service's starts beyond its unit, by service: environment to add,
@@ -189,6 +194,19 @@ struct Task {
     /// When to look again whether the cgroup of a service that is down has emptied (what it
     /// held takes a moment to die), and how many looks are left.
     cleanup: Option<(tokio::time::Instant, u32)>,
+    /// `Type=oneshot`: which `ExecStart=` command runs (0 is the first).
+    oneshot_at: usize,
+    /// `Type=forking`: the watched process is the start process, whose daemon is the main one.
+    forking_start: bool,
+    /// The start's subscription to the service's output, kept for a readiness check that
+    /// begins later (a forking service's, once its daemon is known).
+    pending_output: Option<tokio::sync::broadcast::Receiver<gitvisor_protocol::LogLine>>,
+    /// `$NOTIFY_SOCKET`, while the unit takes notifications.
+    notify: Option<NotifySocket>,
+    /// `STATUS=` of the current process.
+    status_text: Option<String>,
+    /// `WatchdogSec=`: when the next `WATCHDOG=1` is due, and the period.
+    watchdog: Option<(tokio::time::Instant, Duration)>,
 }
 
 /// An exit to tell once its consequences (a restart) are under way.
@@ -232,6 +250,12 @@ pub fn spawn_task(
         readiness: None,
         cgroup: None,
         cleanup: None,
+        oneshot_at: 0,
+        forking_start: false,
+        pending_output: None,
+        notify: None,
+        status_text: None,
+        watchdog: None,
     };
     let mut pending = None;
     match initial {
@@ -247,6 +271,9 @@ pub fn spawn_task(
                     });
                     task.containment = Some(task.contain(pid));
                     task.readiness = Some(Readiness::adopted());
+                    // Its `$NOTIFY_SOCKET` is this engine's too (same path): pings go on.
+                    task.ensure_notify();
+                    task.arm_watchdog();
                     task.started_ms = started_ms;
                     task.adopted = true;
                     task.ctx.bus.publish(EventKind::Adopted { service: task.ctx.name.clone(), pid });
@@ -289,6 +316,7 @@ fn blank_snapshot() -> Snapshot {
         adopted: false,
         health: HealthView::default(),
         ready: false,
+        status_text: None,
     }
 }
 
@@ -299,18 +327,18 @@ async fn exit_of(w: &Option<Watched>) -> ExitInfo {
     }
 }
 
-/// One helper command (`ExecStartPre=`, `ExecReload=`: `what`), to its end (killed past
-/// `TimeoutStartSec=`); an error says which command and how it ended.
+/// One helper command (`ExecStartPre=`, `ExecReload=`…: `what`), to its end (killed past
+/// `limit`), with `extra` environment; an error says which command and how it ended.
 async fn run_helper(
     unit: &Unit,
-    cmd: &gitvisor_units::ExecCommand,
+    cmd: &ExecCommand,
     name: &str,
-    main_pid: Option<u32>,
+    extra: &[(&str, String)],
     what: &str,
+    limit: Duration,
     logs: &LogLink,
 ) -> Result<(), String> {
-    let extra: Vec<(&str, String)> = main_pid.map(|p| ("MAINPID", p.to_string())).into_iter().collect();
-    let spec = spawn::prepare(unit, cmd, name, &extra).map_err(|e| format!("{what}: {e}"))?;
+    let spec = spawn::prepare(unit, cmd, name, extra).map_err(|e| format!("{what}: {e}"))?;
     let sp = spawn::spawn(&spec)?;
     let w = Watched::new(sp.pid, sp.start_time, true)
         .map_err(|e| format!("cannot watch process {}: {e}", sp.pid))?;
@@ -318,12 +346,12 @@ async fn run_helper(
     // The note first, so it comes before the command's own lines in the log.
     logs.note_about(name, sp.pid, format!("{what}: started process {}: {line}", sp.pid));
     let _ = logs.attach(name, sp.pid, sp.start_time, sp.out, sp.err).await;
-    let exit = match tokio::time::timeout(unit.timeout_start, w.exited()).await {
+    let exit = match tokio::time::timeout(limit, w.exited()).await {
         Ok(exit) => exit,
         Err(_) => {
             process::signal_group(sp.pid, libc::SIGKILL);
             let _ = w.exited().await;
-            let limit = humantime::format_duration(unit.timeout_start);
+            let limit = humantime::format_duration(limit);
             return Err(format!("{what} {line} did not finish within {limit}: killed"));
         }
     };
@@ -333,6 +361,106 @@ async fn run_helper(
         Err(format!("{what} {line} {}", exit.describe()))
     }
 }
+
+/// Runs `commands` in order, each to a good end, the first failure ending the run.
+async fn run_helpers(
+    unit: &Unit,
+    commands: &[ExecCommand],
+    name: &str,
+    extra: &[(&str, String)],
+    what: &str,
+    limit: Duration,
+    logs: &LogLink,
+) -> Result<(), String> {
+    for cmd in commands {
+        run_helper(unit, cmd, name, extra, what, limit, logs).await?;
+    }
+    Ok(())
+}
+
+/// What `ExecStopPost=` is told of the end (systemd.exec(5), "Environment Variables in Spawned
+/// Processes"): `$SERVICE_RESULT`, and with an exit `$EXIT_CODE` and `$EXIT_STATUS`.
+fn stop_post_env(result: &str, exit: Option<&ExitInfo>) -> Vec<(&'static str, String)> {
+    let mut env = vec![("SERVICE_RESULT", result.to_string())];
+    let Some(exit) = exit else { return env };
+    match (exit.code, exit.signal) {
+        (Some(code), _) => {
+            env.push(("EXIT_CODE", "exited".into()));
+            env.push(("EXIT_STATUS", code.to_string()));
+        }
+        (None, Some(sig)) => {
+            let kind = if exit.core_dumped { "dumped" } else { "killed" };
+            env.push(("EXIT_CODE", kind.into()));
+            let name = nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("");
+            let name = name.strip_prefix("SIG").map(str::to_string).unwrap_or_else(|| sig.to_string());
+            env.push(("EXIT_STATUS", name));
+        }
+        (None, None) => {}
+    }
+    env
+}
+
+/// `$SERVICE_RESULT` for an end: systemd's words (`success`, `exit-code`, `signal`,
+/// `core-dump`, `timeout`, `watchdog`, `oom-kill`), and gitvisor's `unhealthy` for failed
+/// health probes.
+fn service_result(told: &Exit) -> &'static str {
+    if let Some(reason) = &told.reason {
+        return if told.oom {
+            "oom-kill"
+        } else if reason.starts_with("watchdog") {
+            "watchdog"
+        } else if reason.starts_with("not ready within") {
+            "timeout"
+        } else {
+            "unhealthy"
+        };
+    }
+    match told.verdict.class {
+        ExitClass::Clean | ExitClass::Stopped => "success",
+        _ if told.exit.core_dumped => "core-dump",
+        _ if told.exit.code.is_some() => "exit-code",
+        _ if told.exit.signal.is_some() => "signal",
+        _ => "success",
+    }
+}
+
+/// The main process of a forking service whose start process `start` ended: `PIDFile=`
+/// once it names a live process (within `TimeoutStartSec=`), or else the one process left
+/// in the start's session.
+async fn find_main_pid(unit: &Unit, start: u32) -> Result<u32, String> {
+    let Some(file) = &unit.pid_file else {
+        let left = process::session_members(start);
+        return match left.as_slice() {
+            [one] => Ok(*one),
+            [] => Err("Type=forking: the start process left no process in its session (a daemon that \
+                       calls setsid() needs PIDFile=)"
+                .into()),
+            many => Err(format!(
+                "Type=forking: cannot tell the main process among the {} its start left: set PIDFile=",
+                many.len()
+            )),
+        };
+    };
+    let deadline = tokio::time::Instant::now().checked_add(unit.timeout_start);
+    loop {
+        // The daemon writes the file soon after its parent exits, or before.
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        match text.trim().parse::<u32>() {
+            Ok(pid) if pid > 1 && process::is_alive(pid) => return Ok(pid),
+            Ok(pid) if pid > 1 && deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => {
+                return Err(format!("PIDFile {} names process {pid}, which is not running", file.display()))
+            }
+            _ if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => {
+                let limit = humantime::format_duration(unit.timeout_start);
+                return Err(format!("PIDFile {} named no process within {limit}", file.display()));
+            }
+            _ => tokio::time::sleep(PIDFILE_RETRY).await,
+        }
+    }
+}
+
+/// How often a forking service's `PIDFile=` is read again while its start waits for it.
+const PIDFILE_RETRY: Duration = Duration::from_millis(20);
 
 /// How often, and how many times, the cgroup of a stopped service is looked at until empty.
 const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
@@ -354,6 +482,14 @@ async fn probe_of(prober: &mut Option<(u32, Prober)>) -> Result<(), String> {
     }
 }
 
+/// The next notification; never without a socket.
+async fn notify_of(socket: &Option<NotifySocket>) -> std::io::Result<notify::Message> {
+    match socket {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn timer_of(t: Option<tokio::time::Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -371,49 +507,9 @@ impl Task {
                     // shutdown): the process keeps running for the next engine to adopt.
                     None => return,
                 },
-                mut exit = exit_of(&self.process) => {
+                exit = exit_of(&self.process) => {
                     let w = self.process.take().expect("watched");
-                    let sent = self.sent_signal.take();
-                    if exit.code.is_none() && exit.signal.is_none() {
-                        exit.sent_signal = sent;
-                    }
-                    // The exit is told (log note, event) right after the actions it causes, so
-                    // a restart with no delay spawns before anything else is done. The machine
-                    // judges it with the same policy and the same inputs.
-                    // The kernel's OOM killer, seen in the cgroup's count.
-                    let oom = self.cgroup.as_ref().is_some_and(|(cg, before)| cg.oom_kills() > *before);
-                    if oom {
-                        if let Some((cg, before)) = self.cgroup.as_mut() {
-                            *before = cg.oom_kills();
-                        }
-                    }
-                    // A kill for a cause ends in a failure, whatever the signal.
-                    let reason = self.machine.killed_for.clone().or_else(|| {
-                        oom.then(|| {
-                            let max = self.ctx.unit.memory_max.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
-                            format!("oom: killed by the kernel for exceeding MemoryMax={max}")
-                        })
-                    });
-                    let verdict = match reason {
-                        Some(_) => Verdict {
-                            class: ExitClass::Failure,
-                            restart: self.policy.restarts_unhealthy(),
-                            report: true,
-                        },
-                        None => self.policy.judge(&exit, self.machine.stop_requested()),
-                    };
-                    let peak_memory_kb = self.peak_memory_kb(&exit);
-                    let told = Exit {
-                        peak_memory_kb,
-                        pid: w.pid,
-                        exit: exit.clone(),
-                        verdict,
-                        started_ms: self.started_ms,
-                        restarts: self.machine.restarts,
-                        reason,
-                        oom,
-                    };
-                    self.apply_after_exit(Input::Exited(exit), Some(told)).await;
+                    self.on_exit(w, exit).await;
                 }
                 _ = exit_of(&self.exec_stop) => {
                     self.exec_stop = None;
@@ -426,8 +522,71 @@ impl Task {
                 result = probe_of(&mut self.prober) => self.on_probe(result).await,
                 event = readiness_of(&mut self.readiness) => self.on_readiness(event).await,
                 () = timer_of(self.cleanup.map(|(at, _)| at)) => self.clean_cgroup(),
+                message = notify_of(&self.notify) => self.on_notify(message).await,
+                () = timer_of(self.watchdog.map(|(at, _)| at)) => self.on_watchdog().await,
             }
         }
+    }
+
+    /// The watched process ended: a step of a start (a oneshot's command, a forking service's
+    /// start process) or the end of the main process.
+    async fn on_exit(&mut self, w: Watched, mut exit: ExitInfo) {
+        if self.machine.state == ServiceState::Starting {
+            if std::mem::take(&mut self.forking_start) {
+                return self.on_forking_start_exit(w.pid, exit).await;
+            }
+            if self.policy.oneshot && self.oneshot_step(w.pid, &exit).await {
+                return;
+            }
+        }
+        self.watchdog = None;
+        let sent = self.sent_signal.take();
+        if exit.code.is_none() && exit.signal.is_none() {
+            exit.sent_signal = sent;
+        }
+        // The exit is told (log note, event) right after the actions it causes, so
+        // a restart with no delay spawns before anything else is done. The machine
+        // judges it with the same policy and the same inputs.
+        // The kernel's OOM killer, seen in the cgroup's count.
+        let oom = self.cgroup.as_ref().is_some_and(|(cg, before)| cg.oom_kills() > *before);
+        if oom {
+            if let Some((cg, before)) = self.cgroup.as_mut() {
+                *before = cg.oom_kills();
+            }
+        }
+        // A kill for a cause ends in a failure, whatever the signal.
+        let reason = self.machine.killed_for.clone().or_else(|| {
+            oom.then(|| {
+                let max = self.ctx.unit.memory_max.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
+                format!("oom: killed by the kernel for exceeding MemoryMax={max}")
+            })
+        });
+        let verdict = match reason {
+            Some(_) => {
+                Verdict { class: ExitClass::Failure, restart: self.policy.restarts_unhealthy(), report: true }
+            }
+            None => self.policy.judge(&exit, self.machine.stop_requested()),
+        };
+        let peak_memory_kb = self.peak_memory_kb(&exit);
+        let told = Exit {
+            peak_memory_kb,
+            pid: w.pid,
+            exit: exit.clone(),
+            verdict,
+            started_ms: self.started_ms,
+            restarts: self.machine.restarts,
+            reason,
+            oom,
+        };
+        if self.ctx.unit.exec_stop_post.is_empty() {
+            return self.apply_after_exit(Input::Exited(exit), Some(told)).await;
+        }
+        // ExecStopPost= runs before what the end causes (a restart), told of the end: so the
+        // end is told first.
+        let result = service_result(&told);
+        self.note_exit(told);
+        self.stop_post(result, Some(&exit)).await;
+        self.apply(Input::Exited(exit)).await;
     }
 
     async fn command(&mut self, cmd: Command) {
@@ -544,7 +703,7 @@ impl Task {
     /// Performs one action; returns a follow-up input when the action has an immediate result.
     async fn perform(&mut self, action: Action) -> Option<Input> {
         match action {
-            Action::Spawn => Some(self.spawn_main().await),
+            Action::Spawn => self.spawn_main().await,
             Action::RunExecStop => {
                 if let Err(e) = self.spawn_exec_stop().await {
                     self.ctx.logs.note(&self.ctx.name, format!("ExecStop failed: {e}"));
@@ -604,69 +763,346 @@ impl Task {
         }
     }
 
-    async fn spawn_main(&mut self) -> Input {
+    /// Starts the service: `ExecStartPre=`, then the main command. Returns the input for the
+    /// machine when the start's result is known now; none while it is under way (a oneshot's
+    /// commands, a forking service's start process).
+    async fn spawn_main(&mut self) -> Option<Input> {
         let unit = self.ctx.unit.clone();
+        self.status_text = None;
+        self.forking_start = false;
+        self.oneshot_at = 0;
         // ExecStartPre= first, in order, each to its end: one that fails fails the start.
-        for cmd in &unit.exec_start_pre {
-            if let Err(e) = run_helper(&unit, cmd, &self.ctx.name, None, "ExecStartPre", &self.ctx.logs).await
-            {
-                self.ctx.logs.note(&self.ctx.name, format!("cannot start: {e}"));
-                return Input::SpawnFailed(e);
-            }
+        let name = self.ctx.name.clone();
+        let limit = unit.timeout_start;
+        if let Err(e) =
+            run_helpers(&unit, &unit.exec_start_pre, &name, &[], "ExecStartPre", limit, &self.ctx.logs).await
+        {
+            return Some(self.start_failed(e).await);
         }
         // Subscribed before the spawn: a `log:` readiness check misses none of its lines.
         let output = readiness::needs_output(&unit).then(|| self.ctx.logs.follow(&self.ctx.name));
-        // A unit with limits runs in its cgroup, limits written before the process exists.
-        let cg = self.service_cgroup();
-        let result = self.ctx.run_env.for_start(&self.ctx.name, &unit).and_then(|added| {
-            let added: Vec<(&str, String)> = added.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            let mut spec = spawn::prepare(&unit, &unit.exec_start, &self.ctx.name, &added)?;
-            for w in std::mem::take(&mut spec.warnings) {
-                self.ctx.logs.note(&self.ctx.name, w);
+        self.ensure_notify();
+        if let Err(e) = self.spawn_command(&unit.exec_start).await {
+            return Some(self.start_failed(e).await);
+        }
+        match unit.service_type {
+            ServiceType::Oneshot => None,
+            ServiceType::Forking => {
+                self.forking_start = true;
+                self.pending_output = output;
+                None
             }
-            if let Some(cg) = &cg {
-                cg.prepare(&unit)?;
-                spec.join = cg.join_files()?;
-            }
-            spawn::spawn(&spec)
-        });
-        match result {
-            Ok(sp) => {
-                let pid = sp.pid;
-                match Watched::new(pid, sp.start_time, true) {
-                    Ok(w) => self.process = Some(w),
-                    Err(e) => {
-                        process::signal_group(pid, libc::SIGKILL);
-                        return Input::SpawnFailed(format!("cannot watch process {pid}: {e}"));
+            ServiceType::Simple | ServiceType::Exec | ServiceType::Notify => {
+                self.readiness = Some(Readiness::starting(&unit, output));
+                self.arm_watchdog();
+                if self.readiness.as_ref().is_some_and(|r| r.ready) {
+                    if let Err(e) = self.start_post().await {
+                        self.kill_current().await;
+                        return Some(self.start_failed(e).await);
                     }
                 }
-                self.cgroup = cg.map(|cg| {
-                    let ooms = cg.oom_kills();
-                    cg.reset_peak();
-                    (cg, ooms)
-                });
-                self.cleanup = None;
-                self.containment = Some(self.contain(pid));
-                self.readiness = Some(Readiness::starting(&unit, output));
-                self.adopted = false;
-                self.sent_signal = None;
-                self.started_ms = Some(crate::time::now_ms());
-                // The record must name the new pid before anything else can go wrong, so a
-                // successor engine adopts it rather than starting a duplicate.
-                self.persist();
-                if let Err(e) = self.ctx.logs.attach(&self.ctx.name, pid, sp.start_time, sp.out, sp.err).await
-                {
-                    tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
-                }
-                self.deferred_notes.push((
-                    pid,
-                    format!("started process {pid}: {}", quote_command_line(&unit.exec_start.argv)),
-                ));
-                Input::Spawned
+                Some(Input::Spawned)
             }
+        }
+    }
+
+    /// Spawns one command as the service's current process (the main one, or a oneshot's
+    /// command): in the cgroup of a unit with limits, with `$NOTIFY_SOCKET` when it takes
+    /// notifications.
+    async fn spawn_command(&mut self, cmd: &ExecCommand) -> Result<u32, String> {
+        let unit = self.ctx.unit.clone();
+        // A unit with limits runs in its cgroup, limits written before the process exists.
+        let cg = self.service_cgroup();
+        let mut added = self.ctx.run_env.for_start(&self.ctx.name, &unit)?;
+        if let Some(socket) = &self.notify {
+            added.push(("NOTIFY_SOCKET".into(), socket.path.display().to_string()));
+            if let Some(period) = unit.watchdog {
+                added.push(("WATCHDOG_USEC".into(), period.as_micros().to_string()));
+            }
+        }
+        let added: Vec<(&str, String)> = added.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let mut spec = spawn::prepare(&unit, cmd, &self.ctx.name, &added)?;
+        for w in std::mem::take(&mut spec.warnings) {
+            self.ctx.logs.note(&self.ctx.name, w);
+        }
+        if let Some(cg) = &cg {
+            cg.prepare(&unit)?;
+            spec.join = cg.join_files()?;
+        }
+        let sp = spawn::spawn(&spec)?;
+        let pid = sp.pid;
+        match Watched::new(pid, sp.start_time, true) {
+            Ok(w) => self.process = Some(w),
             Err(e) => {
-                self.ctx.logs.note(&self.ctx.name, format!("cannot start: {e}"));
-                Input::SpawnFailed(e)
+                process::signal_group(pid, libc::SIGKILL);
+                return Err(format!("cannot watch process {pid}: {e}"));
+            }
+        }
+        self.cgroup = cg.map(|cg| {
+            let ooms = cg.oom_kills();
+            cg.reset_peak();
+            (cg, ooms)
+        });
+        self.cleanup = None;
+        self.containment = Some(self.contain(pid));
+        self.adopted = false;
+        self.sent_signal = None;
+        self.started_ms = Some(crate::time::now_ms());
+        // The record must name the new pid before anything else can go wrong, so a
+        // successor engine adopts it rather than starting a duplicate.
+        self.persist();
+        if let Err(e) = self.ctx.logs.attach(&self.ctx.name, pid, sp.start_time, sp.out, sp.err).await {
+            tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
+        }
+        self.deferred_notes.push((pid, format!("started process {pid}: {}", quote_command_line(&cmd.argv))));
+        Ok(pid)
+    }
+
+    /// A start that failed (`why`): said in the log, `ExecStopPost=` run; the input for the
+    /// machine.
+    async fn start_failed(&mut self, why: String) -> Input {
+        self.ctx.logs.note(&self.ctx.name, format!("cannot start: {why}"));
+        self.stop_post("exit-code", None).await;
+        Input::SpawnFailed(why)
+    }
+
+    /// SIGKILLs the current process and what it leads, and waits for its end (a start that
+    /// failed after its spawn).
+    async fn kill_current(&mut self) {
+        if let Some(c) = self.containment.take() {
+            c.signal_all(libc::SIGKILL);
+        }
+        if let Some(w) = self.process.take() {
+            let exit = w.exited().await;
+            self.ctx.logs.note_exit(&self.ctx.name, w.pid, format!("process {} {}", w.pid, exit.describe()));
+        }
+        self.readiness = None;
+        self.watchdog = None;
+    }
+
+    fn flush_notes(&mut self) {
+        for (pid, note) in std::mem::take(&mut self.deferred_notes) {
+            self.ctx.logs.note_about(&self.ctx.name, pid, note);
+        }
+    }
+
+    /// `ExecStartPost=`, once the service started (and is ready): each must end well.
+    async fn start_post(&mut self) -> Result<(), String> {
+        let unit = self.ctx.unit.clone();
+        if unit.exec_start_post.is_empty() {
+            return Ok(());
+        }
+        self.flush_notes();
+        let extra: Vec<(&str, String)> =
+            self.process.as_ref().map(|p| ("MAINPID", p.pid.to_string())).into_iter().collect();
+        let (name, limit) = (self.ctx.name.clone(), unit.timeout_start);
+        run_helpers(&unit, &unit.exec_start_post, &name, &extra, "ExecStartPost", limit, &self.ctx.logs).await
+    }
+
+    /// `ExecStopPost=`, after the service ended (stopped, crashed, or failed to start), told how
+    /// (`result`, the main process's `exit`). Failures are logged; nothing else follows from
+    /// them, as in systemd.
+    async fn stop_post(&mut self, result: &str, exit: Option<&ExitInfo>) {
+        let unit = self.ctx.unit.clone();
+        if unit.exec_stop_post.is_empty() {
+            return;
+        }
+        self.flush_notes();
+        let extra = stop_post_env(result, exit);
+        let (name, limit) = (self.ctx.name.clone(), unit.timeout_stop);
+        // Each runs whatever the previous one did (systemd runs them all).
+        for cmd in &unit.exec_stop_post {
+            if let Err(e) = run_helper(&unit, cmd, &name, &extra, "ExecStopPost", limit, &self.ctx.logs).await
+            {
+                self.ctx.logs.note(&name, format!("ExecStopPost failed: {e}"));
+            }
+        }
+    }
+
+    /// A oneshot's command ended while it starts: the next one runs, or the start is done
+    /// (`ExecStartPost=`, then finished). False when the command failed: its end is the
+    /// service's.
+    async fn oneshot_step(&mut self, pid: u32, exit: &ExitInfo) -> bool {
+        let unit = self.ctx.unit.clone();
+        let cmd = match self.oneshot_at {
+            0 => &unit.exec_start,
+            n => &unit.exec_start_rest[n - 1],
+        };
+        let ok = exit.code == Some(0)
+            || (cmd.ignore_failure && exit.code.is_some())
+            || self.policy.success.contains(exit.code, exit.signal);
+        if !ok {
+            return false;
+        }
+        self.ctx.logs.note_exit(&self.ctx.name, pid, format!("process {pid} {}", exit.describe()));
+        if let Some(next) = unit.exec_start_rest.get(self.oneshot_at) {
+            self.oneshot_at += 1;
+            if let Err(e) = self.spawn_command(next).await {
+                let input = self.start_failed(e).await;
+                self.apply(input).await;
+            }
+            self.flush_notes();
+            return true;
+        }
+        let input = match self.start_post().await {
+            Ok(()) => Input::Finished(exit.clone()),
+            Err(e) => self.start_failed(e).await,
+        };
+        self.apply(input).await;
+        true
+    }
+
+    /// A forking service's start process ended: with success, its daemon is the main process
+    /// (`PIDFile=`, or the one process left in its session); otherwise the start failed.
+    async fn on_forking_start_exit(&mut self, pid: u32, exit: ExitInfo) {
+        self.ctx.logs.note_exit(&self.ctx.name, pid, format!("start process {pid} {}", exit.describe()));
+        let found = match exit.code {
+            Some(0) => find_main_pid(&self.ctx.unit.clone(), pid).await,
+            _ => Err(format!("Type=forking: the start process {}", exit.describe())),
+        };
+        let watched = found.and_then(|main| {
+            let start_time = process::start_time(main).ok_or(format!("main process {main} is gone"))?;
+            Watched::new(main, start_time, false).map_err(|e| format!("cannot watch process {main}: {e}"))
+        });
+        let w = match watched {
+            Ok(w) => w,
+            Err(e) => {
+                // What the start left is not a service.
+                if let Some(c) = self.containment.take() {
+                    c.signal_all(libc::SIGKILL);
+                }
+                let input = self.start_failed(e).await;
+                return self.apply(input).await;
+            }
+        };
+        let main = w.pid;
+        self.process = Some(w);
+        // Its group: a daemon usually made its own (setsid).
+        let group = process::pgid_of(main).unwrap_or(main);
+        self.containment = Some(self.contain(group));
+        self.persist();
+        self.ctx.logs.note_about(&self.ctx.name, main, format!("main process {main} (Type=forking)"));
+        let unit = self.ctx.unit.clone();
+        self.readiness = Some(Readiness::starting(&unit, self.pending_output.take()));
+        self.arm_watchdog();
+        self.apply(Input::Spawned).await;
+        if self.readiness.as_ref().is_some_and(|r| r.ready) {
+            self.after_ready_post().await;
+        }
+    }
+
+    /// The service became ready: `ExecStartPost=` runs; one that fails kills the service, a
+    /// failed start.
+    async fn after_ready_post(&mut self) {
+        if let Err(e) = self.start_post().await {
+            self.ctx.logs.note(&self.ctx.name, format!("{e}: killing it"));
+            self.apply(Input::KillFor(e)).await;
+        }
+    }
+
+    /// Makes the service's `$NOTIFY_SOCKET` when its unit takes notifications.
+    fn ensure_notify(&mut self) {
+        if self.ctx.unit.notify_access == NotifyAccess::None || self.notify.is_some() {
+            return;
+        }
+        let path = self.ctx.notify_dir.join(&self.ctx.name);
+        match NotifySocket::bind(&path) {
+            Ok(socket) => self.notify = Some(socket),
+            Err(e) => self
+                .ctx
+                .logs
+                .note(&self.ctx.name, format!("cannot make $NOTIFY_SOCKET {}: {e}", path.display())),
+        }
+    }
+
+    /// Starts the watchdog's clock for the current process (`WatchdogSec=`).
+    fn arm_watchdog(&mut self) {
+        self.watchdog = match (self.ctx.unit.watchdog, &self.notify) {
+            (Some(period), Some(_)) => tokio::time::Instant::now().checked_add(period).map(|at| (at, period)),
+            _ => None,
+        };
+    }
+
+    /// The watchdog was not pinged in time: the service is killed with `WatchdogSignal=`.
+    async fn on_watchdog(&mut self) {
+        let Some((_, period)) = self.watchdog.take() else { return };
+        let up = matches!(self.machine.state, ServiceState::Starting | ServiceState::Running);
+        let Some(pid) = self.process.as_ref().map(|p| p.pid).filter(|_| up) else { return };
+        let reason = format!("watchdog: no WATCHDOG=1 within {}", humantime::format_duration(period));
+        let signal = self.policy.watchdog_signal;
+        let name = nix::sys::signal::Signal::try_from(signal).map(|s| s.as_str()).unwrap_or("a signal");
+        self.ctx.logs.note_about(&self.ctx.name, pid, format!("{reason}: killing it with {name}"));
+        self.apply(Input::Watchdog(reason)).await;
+    }
+
+    /// A message on `$NOTIFY_SOCKET`: taken only from the processes `NotifyAccess=` allows.
+    async fn on_notify(&mut self, message: std::io::Result<notify::Message>) {
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                self.ctx.logs.note(&self.ctx.name, format!("$NOTIFY_SOCKET failed, notifications off: {e}"));
+                self.notify = None;
+                return;
+            }
+        };
+        let Some(main) = self.process.as_ref().map(|p| p.pid) else { return };
+        let allowed = match (self.ctx.unit.notify_access, message.pid) {
+            (_, None) | (NotifyAccess::None, _) => false,
+            (NotifyAccess::Main, Some(pid)) => pid == main,
+            (NotifyAccess::Exec | NotifyAccess::All, Some(pid)) => {
+                pid == main
+                    || (notify::session_of(pid).is_some()
+                        && notify::session_of(pid) == notify::session_of(main))
+            }
+        };
+        if !allowed {
+            let from = message.pid.map(|p| p.to_string()).unwrap_or_else(|| "an unknown process".into());
+            let access = self.ctx.unit.notify_access;
+            let note = format!(
+                "notification from {from} ignored: NotifyAccess={access:?} takes main process {main}'s only"
+            );
+            self.ctx.logs.note(
+                &self.ctx.name,
+                note.replace("Main", "main").replace("Exec", "exec").replace("All", "all"),
+            );
+            return;
+        }
+        for (key, value) in message.fields {
+            match (key.as_str(), value.as_str()) {
+                ("READY", "1") => {
+                    if let Some(event) = self.readiness.as_mut().and_then(|r| r.notified()) {
+                        self.on_readiness(event).await;
+                    }
+                }
+                ("STATUS", text) => {
+                    self.status_text = (!text.is_empty()).then(|| text.to_string());
+                    self.publish_snapshot();
+                }
+                ("RELOADING", "1") => self.ctx.logs.note(&self.ctx.name, "reloading (RELOADING=1)".into()),
+                ("STOPPING", "1") => self.ctx.logs.note(&self.ctx.name, "stopping (STOPPING=1)".into()),
+                ("WATCHDOG", "1") => {
+                    if let Some((at, period)) = self.watchdog.as_mut() {
+                        *at = tokio::time::Instant::now() + *period;
+                    }
+                }
+                ("WATCHDOG", "trigger") => {
+                    if let Some((at, _)) = self.watchdog.as_mut() {
+                        *at = tokio::time::Instant::now();
+                    }
+                }
+                ("WATCHDOG_USEC", usec) => {
+                    if let Some(period) =
+                        usec.parse::<u64>().ok().filter(|&u| u > 0).map(Duration::from_micros)
+                    {
+                        self.watchdog =
+                            tokio::time::Instant::now().checked_add(period).map(|at| (at, period));
+                    }
+                }
+                ("MAINPID", pid) if pid != main.to_string() => self.ctx.logs.note(
+                    &self.ctx.name,
+                    format!("MAINPID={pid} is not supported by gitvisor: the main process stays {main}"),
+                ),
+                _ => {}
             }
         }
     }
@@ -706,12 +1142,11 @@ impl Task {
         let (unit, name, logs) = (self.ctx.unit.clone(), self.ctx.name.clone(), self.ctx.logs.clone());
         tokio::spawn(async move {
             let mut error = None;
-            for cmd in &commands {
-                if let Err(e) = run_helper(&unit, cmd, &name, Some(pid), "ExecReload", &logs).await {
-                    logs.note(&name, format!("reload failed: {e}"));
-                    error = Some(e);
-                    break;
-                }
+            let extra = [("MAINPID", pid.to_string())];
+            let limit = unit.timeout_start;
+            if let Err(e) = run_helpers(&unit, &commands, &name, &extra, "ExecReload", limit, &logs).await {
+                logs.note(&name, format!("reload failed: {e}"));
+                error = Some(e);
             }
             let _ = reply.send(Outcome { ok: error.is_none(), error, state, pid: Some(pid) });
         });
@@ -771,7 +1206,11 @@ impl Task {
             self.process.as_ref().map(|p| p.pid).filter(|_| self.machine.state == ServiceState::Running);
         let Some(pid) = running else {
             self.prober = None;
-            self.readiness = None;
+            // Starting: a readiness check and watchdog already run for the process.
+            if self.machine.state != ServiceState::Starting {
+                self.readiness = None;
+                self.watchdog = None;
+            }
             // Down for good (not between a stop and a start): its cgroup goes once empty.
             let down = matches!(
                 self.machine.state,
@@ -800,6 +1239,10 @@ impl Task {
                 if r.healthy().is_some() {
                     let what = r.describe().to_string();
                     self.ctx.logs.note(&self.ctx.name, format!("ready ({what})"));
+                    self.after_ready_post().await;
+                    if self.prober.is_none() {
+                        return;
+                    }
                 }
             }
         }
@@ -826,6 +1269,7 @@ impl Task {
             readiness::Event::Ready => {
                 let what = self.readiness.as_ref().map(|r| r.describe().to_string()).unwrap_or_default();
                 self.ctx.logs.note(&self.ctx.name, format!("ready ({what})"));
+                self.after_ready_post().await;
                 self.publish_snapshot();
             }
             readiness::Event::TimedOut(reason) => {
@@ -855,7 +1299,13 @@ impl Task {
             last_exit_class: m.last_class,
             adopted: self.adopted && pid.is_some(),
             health: self.prober.as_ref().map(|(_, p)| p.view.clone()).unwrap_or_default(),
-            ready: m.state == ServiceState::Running && self.readiness.as_ref().is_some_and(|r| r.ready),
+            ready: match m.state {
+                ServiceState::Running => self.readiness.as_ref().is_some_and(|r| r.ready),
+                ServiceState::Active => true,
+                ServiceState::Exited => self.oneshot_done(),
+                _ => false,
+            },
+            status_text: self.status_text.clone(),
         };
         self.snapshot.send_replace(snap);
         self.persist();
@@ -889,6 +1339,14 @@ impl Task {
         }
     }
 
+    /// A oneshot that ran its commands to a good end and exited (its start succeeded).
+    fn oneshot_done(&self) -> bool {
+        self.policy.oneshot
+            && self.machine.state == ServiceState::Exited
+            && self.machine.last_class == Some(ExitClass::Clean)
+            && self.machine.error.is_none()
+    }
+
     fn answer_waiters(&mut self) {
         let state = self.machine.state;
         let mut keep = Vec::new();
@@ -897,6 +1355,7 @@ impl Task {
                 Want::Up => matches!(
                     state,
                     ServiceState::Running
+                        | ServiceState::Active
                         | ServiceState::Failed
                         | ServiceState::Exited
                         | ServiceState::Stopped
@@ -907,7 +1366,9 @@ impl Task {
             };
             if settled {
                 let ok = match want {
-                    Want::Up => state == ServiceState::Running,
+                    Want::Up => {
+                        matches!(state, ServiceState::Running | ServiceState::Active) || self.oneshot_done()
+                    }
                     Want::Down => true,
                 };
                 let _ = tx.send(self.outcome(ok));
