@@ -21,6 +21,7 @@
 //! input.
 
 mod build;
+pub mod calendar;
 pub mod diagnostic;
 pub mod install;
 mod load;
