@@ -20,6 +20,7 @@ use crate::values::{
 };
 
 mod service;
+pub(crate) mod timer;
 
 /// Unit types other than services: gitvisor only orders services, so these are dropped.
 const OTHER_UNIT_TYPES: &[&str] = &[

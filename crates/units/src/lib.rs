@@ -17,10 +17,16 @@
 //! [`load_unit`], [`load_instance`] and [`validate_file`] (in `load.rs`) run the pipeline and
 //! return a [`Loaded`] unit with its warnings, or every diagnostic of the file.
 //!
-//! Nothing here touches the file system except [`validate_file`], and nothing panics on any
-//! input.
+//! Timers (`NAME.timer`) go through the same steps into a [`Timer`] ([`load_timer`]), whose
+//! `OnCalendar=` values are [`calendar`] expressions. When a timer fires next is
+//! [`next_elapse`] (in `trigger.rs`): a pure function of the timer, a [`TimerState`] the engine
+//! keeps and the time it passes in.
+//!
+//! Nothing here touches the file system except [`validate_file`] and [`calendar_notes`] (and
+//! the system's time zone database, read through jiff), and nothing panics on any input.
 
 mod build;
+pub mod calendar;
 pub mod diagnostic;
 pub mod install;
 mod load;
@@ -28,13 +34,23 @@ pub mod name;
 pub mod specifiers;
 pub mod syntax;
 mod systemd_keys;
+pub mod timer;
+pub mod trigger;
 pub mod unit;
 pub mod values;
 
+pub use calendar::{describe_calendar, local_zone, CalendarSpec};
 pub use diagnostic::{Diagnostic, Severity};
-pub use load::{load_instance, load_unit, validate_file, Loaded, PLACEHOLDER_INSTANCE};
+/// The time types of the timer API, so users need no jiff of their own.
+pub use jiff::{tz::TimeZone, Timestamp};
+pub use load::{
+    calendar_notes, load_instance, load_timer, load_unit, validate_file, Loaded, LoadedTimer,
+    PLACEHOLDER_INSTANCE,
+};
 pub use name::{NameError, UnitName};
 pub use specifiers::SpecifierContext;
+pub use timer::Timer;
+pub use trigger::{next_elapse, next_elapse_in, randomized_delay, TimerState};
 pub use unit::{
     CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, NotifyAccess,
     ReadyCheck, RestartPolicy, ServiceType, Unit,

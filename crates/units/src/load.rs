@@ -4,13 +4,17 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::build::timer::TimerBuilder;
 use crate::build::Builder;
+use crate::calendar::describe_calendar;
 use crate::diagnostic::Diagnostic;
-use crate::name::UnitName;
+use crate::name::{UnitName, TIMER_SUFFIX};
 use crate::specifiers::SpecifierContext;
 use crate::syntax::{self, MAX_FILE_SIZE};
+use crate::timer::Timer;
 use crate::unit::Unit;
 
 /// A unit that loaded, with what is worth telling the user about it.
@@ -66,18 +70,90 @@ fn build(
     builder.finish().map(|(unit, warnings)| Loaded { unit, warnings })
 }
 
+/// A timer that loaded, with what is worth telling the user about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadedTimer {
+    pub timer: Timer,
+    pub warnings: Vec<Diagnostic>,
+    /// The line of each of `timer.on_calendar`, in the same order.
+    pub calendar_lines: Vec<usize>,
+}
+
+/// Loads `NAME.timer`. An instance (`backup@home.timer`) loads with its `%i`; a template
+/// (`backup@.timer`) is refused: name an instance.
+///
+/// On failure, the list holds every error of the file and its warnings, in line order.
+pub fn load_timer(
+    file_name: &str,
+    bytes: &[u8],
+    ctx: &SpecifierContext,
+) -> Result<LoadedTimer, Vec<Diagnostic>> {
+    let whole_file = |message: String| vec![Diagnostic::error(file_name, 0, None, message)];
+    let name = UnitName::from_timer_file_name(file_name).map_err(|err| whole_file(err.to_string()))?;
+    if name.is_template() {
+        return Err(whole_file(format!(
+            "{file_name} is a template; gitvisor runs timer instances (NAME@INSTANCE.timer) only"
+        )));
+    }
+    let text =
+        syntax::decode(bytes).map_err(|e| vec![Diagnostic::error(file_name, e.line, None, e.message)])?;
+    let (entries, syntax_errors) = syntax::parse(text);
+    let mut builder = TimerBuilder::new(file_name, name, ctx);
+    builder
+        .diagnostics
+        .extend(syntax_errors.into_iter().map(|e| Diagnostic::error(file_name, e.line, None, e.message)));
+    for entry in &entries {
+        builder.apply(entry);
+    }
+    builder.finish().map(|(timer, calendar_lines, warnings)| LoadedTimer { timer, warnings, calendar_lines })
+}
+
+/// What `gitvisor validate` prints under a valid timer's diagnostics: for each `OnCalendar=`,
+/// `FILE:LINE: OnCalendar: ` then [`describe_calendar`] (the normalized form and the next three
+/// elapses after `now`). Empty for other files and for timers that do not load.
+pub fn calendar_notes(path: &Path, ctx: &SpecifierContext, now: Timestamp) -> Vec<String> {
+    let Some(file_name) = path.file_name().and_then(|f| f.to_str()).filter(|f| f.ends_with(TIMER_SUFFIX))
+    else {
+        return Vec::new();
+    };
+    let Ok(bytes) = read_limited(path) else { return Vec::new() };
+    let Ok(loaded) = load_timer(file_name, &bytes, ctx) else { return Vec::new() };
+    let file = path.display();
+    loaded
+        .timer
+        .on_calendar
+        .iter()
+        .zip(&loaded.calendar_lines)
+        .map(|(spec, line)| format!("{file}:{line}: OnCalendar: {}", describe_calendar(spec, now)))
+        .collect()
+}
+
 /// The instance a template is checked with when validated alone: its `DefaultInstance=` if it
 /// has a valid one, otherwise this placeholder (a number, so `tcp:%i` checks out).
 pub const PLACEHOLDER_INSTANCE: &str = "1";
 
 /// Checks one unit file for `gitvisor validate`: every error and warning, naming `path`.
-/// A template is checked as one of its instances (see [`PLACEHOLDER_INSTANCE`]).
+/// A template is checked as one of its instances (see [`PLACEHOLDER_INSTANCE`]); a `.timer`
+/// file as a timer (see [`calendar_notes`] for what else to print about it).
 pub fn validate_file(path: &Path, ctx: &SpecifierContext) -> Vec<Diagnostic> {
     let file = path.display().to_string();
     let whole_file = |message: String| vec![Diagnostic::error(&file, 0, None, message)];
     let Some(file_name) = path.file_name().and_then(|f| f.to_str()) else {
-        return whole_file("not a unit file name (NAME.service)".to_string());
+        return whole_file("not a unit file name (NAME.service or NAME.timer)".to_string());
     };
+    if file_name.ends_with(TIMER_SUFFIX) {
+        let mut diagnostics = match read_limited(path) {
+            Ok(bytes) => match load_timer(file_name, &bytes, ctx) {
+                Ok(loaded) => loaded.warnings,
+                Err(diagnostics) => diagnostics,
+            },
+            Err(message) => return whole_file(message),
+        };
+        for d in &mut diagnostics {
+            d.file.clone_from(&file);
+        }
+        return diagnostics;
+    }
     let name = match UnitName::from_file_name(file_name) {
         Ok(name) => name,
         Err(err) => return whole_file(err.to_string()),

@@ -9,8 +9,11 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-/// The suffix every unit file carries.
+/// The suffix every service file carries.
 pub const SUFFIX: &str = ".service";
+
+/// The suffix of timer files; a timer's name follows the same rules as a service's.
+pub const TIMER_SUFFIX: &str = ".timer";
 
 const MAX_LEN: usize = 128;
 
@@ -32,6 +35,15 @@ impl UnitName {
         match file_name.strip_suffix(SUFFIX) {
             Some(stem) => Self::check(stem).map_err(|reason| fail(file_name, reason)),
             None => Err(fail(file_name, "a unit file name must end in .service")),
+        }
+    }
+
+    /// Parses a timer's file name (`backup.timer`) into its stem (`backup`), with the rules of
+    /// service names. [`from_file_name`](Self::from_file_name) still takes services only.
+    pub fn from_timer_file_name(file_name: &str) -> Result<Self, NameError> {
+        match file_name.strip_suffix(TIMER_SUFFIX) {
+            Some(stem) => Self::check(stem).map_err(|reason| fail(file_name, reason)),
+            None => Err(fail(file_name, "a timer file name must end in .timer")),
         }
     }
 
@@ -222,6 +234,18 @@ mod tests {
         assert!(template.instantiate("").is_err());
         assert!(template.instantiate("a/b").is_err());
         assert!(template.instantiate("..").is_err());
+    }
+
+    #[test]
+    fn timer_file_names() {
+        assert_eq!(UnitName::from_timer_file_name("backup.timer").unwrap().as_str(), "backup");
+        assert_eq!(UnitName::from_timer_file_name("backup@home.timer").unwrap().instance(), Some("home"));
+        assert!(UnitName::from_timer_file_name("backup@.timer").unwrap().is_template());
+        for bad in ["backup.service", "backup", ".timer", "a/b.timer", "a..b.timer", "we b.timer"] {
+            let err = UnitName::from_timer_file_name(bad).unwrap_err();
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        }
+        assert!(UnitName::from_file_name("backup.timer").is_err(), "services stay .service");
     }
 
     #[test]

@@ -36,6 +36,16 @@ const UNSUPPORTED: &str = "aAbBCdEfgGHjJlLmMoPqsSTvVwWyY";
 
 /// Expands `%n %N %p %i %I %h %u %U %t %%` in `value` for the unit `name`.
 pub fn expand(value: &str, name: &UnitName, ctx: &SpecifierContext) -> Result<String, ValueError> {
+    expand_for(value, name, name::SUFFIX, ctx)
+}
+
+/// [`expand`] in a unit of another type: `%n` ends in `suffix` (`.timer`).
+pub(crate) fn expand_for(
+    value: &str,
+    name: &UnitName,
+    suffix: &str,
+    ctx: &SpecifierContext,
+) -> Result<String, ValueError> {
     if !value.contains('%') {
         return Ok(value.to_string());
     }
@@ -48,7 +58,10 @@ pub fn expand(value: &str, name: &UnitName, ctx: &SpecifierContext) -> Result<St
         }
         match chars.next() {
             Some('%') => out.push('%'),
-            Some('n') => out.push_str(&name.file_name()),
+            Some('n') => {
+                out.push_str(name.as_str());
+                out.push_str(suffix);
+            }
             Some('N') => out.push_str(name.as_str()),
             Some('p') => out.push_str(name.prefix()),
             Some('i') => out.push_str(name.instance().unwrap_or("")),

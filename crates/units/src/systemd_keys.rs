@@ -165,12 +165,15 @@ const SERVICE_PREFIXES: &[&str] = &[
 
 const INSTALL: &[&str] = &["Alias", "Also", "RequiredBy", "UpheldBy"];
 
+const TIMER: &[&str] = &["WakeSystem", "OnClockChange", "OnTimezoneChange", "DeferReactivation"];
+
 /// Whether `key` in `section` is a systemd setting (which gitvisor does not implement).
 pub(crate) fn is_known(section: &str, key: &str) -> bool {
     let (keys, prefixes): (&[&str], &[&str]) = match section {
         "Unit" => (UNIT, UNIT_PREFIXES),
         "Service" => (SERVICE, SERVICE_PREFIXES),
         "Install" => (INSTALL, &[]),
+        "Timer" => (TIMER, &[]),
         _ => return false,
     };
     keys.contains(&key) || prefixes.iter().any(|p| key.starts_with(p))
