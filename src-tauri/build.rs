@@ -23,6 +23,7 @@ fn main() {
         "app_info",
         "set_autostart",
         "take_over",
+        "timers",
     ];
     let attributes =
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands));

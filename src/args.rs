@@ -87,6 +87,12 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The timer units: when each elapses next and last, and the service it starts.
+    Timers {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply the committed units now and print what was done.
     Sync,
     /// Commits of the services repository with the units each changed and whether it runs.

@@ -5,7 +5,7 @@
 use gitvisor_protocol::{
     Capture, CaptureReply, CommitDiff, CrashExport, CrashExportReply, CrashList, CrashShow, CrashShowReply,
     Diff, ErrorCode, History, HistoryReply, OpReply, Restart, Rollback, RollbackReply, ServiceLogLine,
-    ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport,
+    ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport, Timers, TimersReply,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
@@ -68,6 +68,12 @@ impl Op {
             Op::Restart => Restart::NAME,
         }
     }
+}
+
+/// The timer units with their next and last elapse.
+#[tauri::command]
+pub async fn timers(shell: State<'_, Shell>) -> Result<TimersReply> {
+    shell.backend.call(Timers {}).await
 }
 
 #[tauri::command]

@@ -60,6 +60,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::app_info,
         commands::set_autostart,
         commands::take_over,
+        commands::timers,
     ])
 }
 

@@ -79,6 +79,13 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     );
     // No WorkingDirectory=: it has no capture, and the page says so on its Capture button.
     home.unit("nowd", "[Service]\nExecStart=/bin/sleep 1000\n");
+    // A nightly timer: the page lists it with when it elapses next.
+    home.unit("report", "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+    std::fs::write(
+        home.services().join("nightly.timer"),
+        "[Timer]\nOnCalendar=*-*-* 03:00:00 UTC\nUnit=report.service\n[Install]\nWantedBy=timers.target\n",
+    )
+    .unwrap();
     // A fleet singleton that another node (a headless engine beside the app's) runs: the page
     // says where.
     let redis = RedisServer::start();
@@ -117,6 +124,10 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let solo = wait_text(&c, "tr[data-service='solo'] .tag", |t| t == "on node-b").await;
     assert_eq!(solo, "on node-b");
     assert_eq!(home.try_state("solo").as_deref(), Some("stopped"), "not run on this node");
+    let timer = wait_text(&c, "tr[data-timer='nightly']", |t| t.contains("report.service")).await;
+    assert!(timer.contains("OnCalendar=*-*-* 03:00:00 UTC"), "{timer}");
+    let next = wait_css(&c, "tr[data-timer='nightly'] td:nth-child(3)").await.text().await.unwrap();
+    assert!(next.contains(':') && next.contains('-'), "the next elapse is shown: {next}");
     let web_capture = wait_css(&c, "tr[data-service='web'] button[data-action='capture']").await;
     assert_eq!(web_capture.attr("disabled").await.unwrap(), None, "web has a working directory");
 

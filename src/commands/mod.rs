@@ -10,6 +10,7 @@ mod logs;
 mod maintenance;
 mod ops;
 mod status;
+mod timers;
 mod user_service;
 mod validate;
 
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             logs::run(&mut connect(&paths).await?, ServiceName::list(&names), lines, follow).await
         }
         Cmd::Events { json } => events::run(&mut connect(&paths).await?, json).await,
+        Cmd::Timers { json } => timers::run(&mut connect(&paths).await?, json).await,
         Cmd::Sync => git::sync(&mut connect(&paths).await?).await,
         Cmd::History { count, json } => git::history(&mut connect(&paths).await?, count, json).await,
         Cmd::Rollback { commit } => git::rollback(&mut connect(&paths).await?, commit).await,

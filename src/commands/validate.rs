@@ -2,18 +2,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gitvisor_engine::Paths;
-use gitvisor_units::{validate_file, Severity};
+use gitvisor_units::{calendar_notes, validate_file, Severity};
 
 use super::Result;
 
-/// Checks a unit file, or every `*.service` in a directory; exit 1 on any error.
+/// Checks a unit file, or every `*.service` and `*.timer` in a directory; exit 1 on any error.
+/// A timer's calendar expressions are printed normalized with their next three elapses, as
+/// `systemd-analyze calendar` does.
 pub fn run(paths: &Paths, path: Option<PathBuf>) -> Result<ExitCode> {
     let path = path.unwrap_or_else(|| paths.services.clone());
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "service"))
+            .filter(|p| p.extension().is_some_and(|x| x == "service" || x == "timer"))
             .collect();
         v.sort();
         v
@@ -31,6 +33,9 @@ pub fn run(paths: &Paths, path: Option<PathBuf>) -> Result<ExitCode> {
                 Severity::Warning => warnings += 1,
             }
             println!("{d}");
+        }
+        for note in calendar_notes(f, &ctx, gitvisor_units::Timestamp::now()) {
+            println!("{note}");
         }
     }
     println!(

@@ -24,7 +24,14 @@ fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
         running.sort();
         assert_eq!(
             running,
-            ["capture sweeper", "crash reporter", "git watcher", "maintenance timer", "state writer"]
+            [
+                "capture sweeper",
+                "crash reporter",
+                "git watcher",
+                "maintenance timer",
+                "state writer",
+                "timer keeper"
+            ]
         );
         assert!(metrics.num_alive_tasks() > before);
         drop(engine);

@@ -18,6 +18,7 @@ mod maintenance;
 mod new_user;
 mod readiness;
 mod service_types;
+mod timers;
 
 use gitvisor_testkit::Home;
 

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 pub enum Priority {
     CrashReporter = 0,
     Maintenance = 1,
+    Timers = 6,
     Tray = 2,
     Window = 3,
     Notifications = 4,

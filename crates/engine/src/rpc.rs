@@ -10,8 +10,8 @@ use std::future::Future;
 
 use gitvisor_protocol::{
     methods::*, CaptureReply, CrashListReply, CrashRmReply, CrashShowReply, EnableReply, ErrorCode, Hello,
-    HistoryReply, LogsReply, Method, OpReply, RollbackReply, RpcError, StatusReply, SyncReport, Welcome,
-    PROTOCOL_VERSION,
+    HistoryReply, LogsReply, Method, OpReply, RollbackReply, RpcError, StatusReply, SyncReport, TimersReply,
+    Welcome, PROTOCOL_VERSION,
 };
 use serde_json::Value;
 
@@ -95,6 +95,12 @@ impl Handler for Stop {
 impl Handler for Reload {
     async fn handle(self, engine: &Engine) -> Result<OpReply, CallError> {
         Ok(engine.reload(&self.names).await?)
+    }
+}
+
+impl Handler for Timers {
+    async fn handle(self, engine: &Engine) -> Result<TimersReply, CallError> {
+        Ok(engine.timers())
     }
 }
 
@@ -248,6 +254,7 @@ impl Engine {
             Call::Enable(m) => reply(self, m).await,
             Call::Disable(m) => reply(self, m).await,
             Call::MaintenanceStatus(m) => reply(self, m).await,
+            Call::Timers(m) => reply(self, m).await,
             Call::MaintenanceRunNow(m) => reply(self, m).await,
             Call::FleetStatus(m) => reply(self, m).await,
         }

@@ -33,6 +33,9 @@ pub struct PersistedState {
     /// The services repository commit whose units run.
     #[serde(default)]
     pub applied_commit: Option<String>,
+    /// When each timer last elapsed (Unix ms): what `Persistent=` remembers.
+    #[serde(default)]
+    pub timers: BTreeMap<String, u64>,
 }
 
 #[derive(Clone)]
@@ -86,6 +89,15 @@ impl StateStore {
 
     pub fn remove_service(&self, name: &str) {
         self.change(|s| s.services.remove(name).is_some());
+    }
+
+    pub fn set_timer(&self, name: &str, last_ms: u64) {
+        self.change(|s| s.timers.insert(name.to_string(), last_ms) != Some(last_ms));
+    }
+
+    /// When the timer last elapsed, as stored.
+    pub fn timer(&self, name: &str) -> Option<u64> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0.timers.get(name).copied()
     }
 
     pub fn set_applied(&self, commit: Option<String>) {

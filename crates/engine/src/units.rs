@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gitvisor_graph::{plan, Node, Plan};
-use gitvisor_units::{load_instance, load_unit, Severity, SpecifierContext, Unit, UnitName};
+use gitvisor_units::{
+    load_instance, load_timer, load_unit, Severity, SpecifierContext, Timer, Unit, UnitName,
+};
 
 /// Why a name gives no unit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +34,8 @@ pub struct UnitSet {
     pub default_instances: std::collections::BTreeSet<String>,
     /// Units (or template prefixes like `web@`) whose file has errors, with the errors.
     pub invalid_units: BTreeMap<String, String>,
+    /// Timer units (`NAME.timer`) by name without the suffix.
+    pub timers: BTreeMap<String, Arc<Timer>>,
 }
 
 /// A unit file's text loaded as `t.service`, for tests of what reads units.
@@ -58,7 +62,8 @@ pub fn specifier_context() -> SpecifierContext {
 }
 
 impl UnitSet {
-    /// Loads unit files given as (file name, bytes): the `*.service` blobs of a commit.
+    /// Loads unit files given as (file name, bytes): the `*.service` and `*.timer` blobs of a
+    /// commit.
     pub fn load_files(files: Vec<(String, Vec<u8>)>, ctx: &SpecifierContext) -> UnitSet {
         let mut set = UnitSet::default();
         for (name, bytes) in files {
@@ -68,6 +73,16 @@ impl UnitSet {
     }
 
     fn add_file(&mut self, file: &str, bytes: Vec<u8>, ctx: &SpecifierContext) {
+        if file.ends_with(gitvisor_units::name::TIMER_SUFFIX) {
+            match load_timer(file, &bytes, ctx) {
+                Ok(loaded) => {
+                    self.warnings.extend(loaded.warnings.iter().map(ToString::to_string));
+                    self.timers.insert(loaded.timer.name.as_str().to_string(), Arc::new(loaded.timer));
+                }
+                Err(diags) => self.report(file, diags),
+            }
+            return;
+        }
         let name = match UnitName::from_file_name(file) {
             Ok(n) => n,
             Err(e) => {

@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod message;
 pub mod methods;
 pub mod name;
+pub mod timers;
 pub mod types;
 
 pub use client::{Client, ClientError};
@@ -22,6 +23,7 @@ pub use maintenance::*;
 pub use message::{ErrorCode, Notification, Request, Response, RpcError};
 pub use methods::*;
 pub use name::ServiceName;
+pub use timers::*;
 pub use types::*;
 
 /// Bumped on any incompatible change to methods or types.

@@ -97,6 +97,8 @@ no_params! {
     Config,
     /// Applies the branch's commit now (`sync`).
     SyncNow,
+    /// The timer units with their next and last elapse (`gitvisor timers`).
+    Timers,
 }
 
 /// Crash reports (and manual captures), newest first; one service's when `service` is given.
@@ -216,6 +218,7 @@ method!(CrashShow, "crash.show", CrashShowReply);
 method!(CrashExport, "crash.export", CrashExportReply);
 method!(CrashRm, "crash.rm", CrashRmReply);
 method!(Capture, "capture", CaptureReply);
+method!(Timers, "timers", crate::TimersReply);
 
 impl Notice for ServiceLogLine {
     const NAME: &'static str = "log";
@@ -304,6 +307,7 @@ calls!(
     MaintenanceStatus,
     MaintenanceRunNow,
     FleetStatus,
+    Timers,
 );
 
 #[cfg(test)]
@@ -360,6 +364,7 @@ mod tests {
             MaintenanceStatus {}.into(),
             MaintenanceRunNow {}.into(),
             FleetStatus {}.into(),
+            Timers {}.into(),
         ];
         assert_eq!(calls.len(), METHOD_NAMES.len(), "a method is missing from this test");
         for call in calls {

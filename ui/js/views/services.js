@@ -39,6 +39,10 @@ export function createServicesView(ctx) {
   let visible = false;
   let timer = 0;
   let notesKey = '';
+  const timersSection = byId('services-timers');
+  const timersBody = byId('timers-body');
+  let timers = [];
+  let timersAsked = 0;
 
   body.addEventListener('click', (e) => {
     const button = e.target.closest('button[data-action]');
@@ -240,12 +244,43 @@ export function createServicesView(ctx) {
       }
     }
     renderNotes(status);
+    refreshTimers();
+  }
+
+  // Timers come from their own command; asked at most every 2 s (a status burst asks once).
+  async function refreshTimers() {
+    if (!visible || Date.now() - timersAsked < 2000) return;
+    timersAsked = Date.now();
+    try {
+      timers = (await ctx.call('timers')).timers || [];
+    } catch {
+      timers = [];
+    }
+    renderTimers(Date.now());
+  }
+
+  function renderTimers(now) {
+    timersSection.hidden = timers.length === 0;
+    const sorted = [...timers].sort((a, b) => (a.next_ms ?? Infinity) - (b.next_ms ?? Infinity));
+    timersBody.replaceChildren(...sorted.map((t) => {
+      const note = t.error || (t.enabled ? '' : 'Not enabled: add [Install] WantedBy=timers.target');
+      return el('tr', { dataset: { timer: t.name } }, [
+        el('td', { class: 'mono', text: `${t.name}.timer` }),
+        el('td', { class: 'mono', text: `${t.unit}.service` }),
+        el('td', { text: t.next_ms != null ? formatDateTime(t.next_ms) : DASH }),
+        el('td', { class: 'num', text: t.next_ms != null ? formatDuration(Math.max(0, t.next_ms - now)) : DASH }),
+        el('td', { text: t.last_ms != null ? formatDateTime(t.last_ms) : DASH }),
+        el('td', { class: 'mono small', text: (t.triggers || []).join(', ') }),
+        el('td', { class: t.error ? 'cell-error' : 'muted', text: note }),
+      ]);
+    }));
   }
 
   // Uptime is derived from started_ms, so a local tick keeps it current without asking anyone.
   function tick() {
     const now = Date.now();
     for (const r of rows.values()) if (r.service) setText(r.uptime, uptimeText(r.service, now));
+    if (timers.length) renderTimers(now);
   }
 
   async function act(action, name) {

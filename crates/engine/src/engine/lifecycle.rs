@@ -357,7 +357,7 @@ impl Engine {
         }
     }
 
-    fn has_service(&self, name: &str) -> bool {
+    pub(super) fn has_service(&self, name: &str) -> bool {
         self.registry().services.contains_key(name)
     }
 

@@ -17,6 +17,7 @@ mod open;
 mod registry;
 mod status;
 mod sync;
+mod timers;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -78,6 +79,8 @@ struct Inner {
     /// used: then `fleet_error` says why, and singletons do not run).
     fleet: Option<Arc<crate::fleet::Fleet>>,
     fleet_error: Option<String>,
+    /// The timer units the timer keeper schedules.
+    timers: Arc<timers::TimerTable>,
     /// The singletons that have a driver.
     singletons: Mutex<std::collections::HashSet<String>>,
     /// What the engine adds to services' environment (a singleton's lease).

@@ -107,6 +107,7 @@ impl Engine {
                 singletons: Mutex::default(),
                 run_env: crate::supervisor::task::RunEnv::new(fleet_mode),
                 cgroups: Arc::new(crate::supervisor::cgroup::Cgroups::new(&home_dir)),
+                timers: Arc::new(super::timers::TimerTable::new(seed_of(&home_dir))),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -127,6 +128,7 @@ impl Engine {
         for r in results.results.iter().filter(|r| !r.ok) {
             tracing::warn!("{} did not start: {}", r.name, r.error.as_deref().unwrap_or("unknown error"));
         }
+        engine.start_timers();
         engine.sync_logged().await;
         engine.start_watcher();
         engine.start_fleet();
@@ -267,4 +269,13 @@ fn live_process(
                 .find(|s| s.service == name && process::is_same_live_process(s.pid, s.start_time))
                 .map(|s| (s.pid, s.start_time))
         })
+}
+
+/// A seed for timers' random delays, stable for a home (systemd hashes the machine id).
+fn seed_of(home: &std::path::Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read_to_string("/etc/machine-id").unwrap_or_default().hash(&mut h);
+    home.hash(&mut h);
+    h.finish()
 }

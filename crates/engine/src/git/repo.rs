@@ -155,7 +155,7 @@ impl ServicesRepo {
         let mut out = Vec::new();
         for entry in tree.iter() {
             let Ok(name) = entry.name() else { continue };
-            if !name.ends_with(".service") || entry.kind() != Some(git2::ObjectType::Blob) {
+            if !is_unit_file(name) || entry.kind() != Some(git2::ObjectType::Blob) {
                 continue;
             }
             let blob = self.repo.find_blob(entry.id()).map_err(|e| repo_err(&self.path, e.message()))?;
@@ -173,7 +173,7 @@ impl ServicesRepo {
         let mut out = Vec::new();
         for s in statuses.iter() {
             let Ok(path) = s.path() else { continue };
-            if !path.ends_with(".service") || path.contains('/') {
+            if !is_unit_file(path) || path.contains('/') {
                 continue;
             }
             let st = s.status();
@@ -233,7 +233,7 @@ impl ServicesRepo {
 
     fn changed_units(&self, old: Option<&git2::Tree>, new: Option<&git2::Tree>) -> Vec<String> {
         let mut opts = DiffOptions::new();
-        opts.pathspec("*.service");
+        opts.pathspec("*.service").pathspec("*.timer");
         let Ok(diff) = self.repo.diff_tree_to_tree(old, new, Some(&mut opts)) else { return Vec::new() };
         let mut units: Vec<String> = diff
             .deltas()
@@ -265,7 +265,7 @@ impl ServicesRepo {
 
     fn patch(&self, old: Option<&git2::Tree>, new: &git2::Tree) -> Result<String, GitError> {
         let mut opts = DiffOptions::new();
-        opts.pathspec("*.service");
+        opts.pathspec("*.service").pathspec("*.timer");
         let diff = self
             .repo
             .diff_tree_to_tree(old, Some(new), Some(&mut opts))
@@ -400,4 +400,9 @@ fn describe_state(s: RepositoryState) -> &'static str {
         RepositoryState::ApplyMailbox | RepositoryState::ApplyMailboxOrRebase => "git am",
         RepositoryState::Clean => "clean",
     }
+}
+
+/// A file of the services repository the engine reads: a service or a timer.
+pub fn is_unit_file(name: &str) -> bool {
+    name.ends_with(".service") || name.ends_with(".timer")
 }
