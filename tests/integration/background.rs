@@ -27,6 +27,7 @@ fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
             [
                 "capture sweeper",
                 "crash reporter",
+                "dependency watcher",
                 "git watcher",
                 "maintenance timer",
                 "state writer",

@@ -7,6 +7,7 @@ mod background;
 mod cli;
 mod crash_reports;
 mod daemon;
+mod dependencies;
 mod engine_restart;
 mod fleet;
 mod git_sync;

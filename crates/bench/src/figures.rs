@@ -407,7 +407,7 @@ pub fn plan(runs: usize) -> Plan {
             requires: if i > 0 { vec![format!("svc{:04}", i - 1)] } else { vec![] },
             after: if i > 10 { vec![format!("svc{:04}", i / 2)] } else { vec![] },
             wants: if i > 10 { vec![format!("svc{:04}", i - 7)] } else { vec![] },
-            before: vec![],
+            ..Node::default()
         })
         .collect();
     let mut times: Vec<f64> = (0..runs)

@@ -17,6 +17,7 @@ pub enum Priority {
     CrashReporter = 0,
     Maintenance = 1,
     Timers = 6,
+    Propagation = 7,
     Tray = 2,
     Window = 3,
     Notifications = 4,

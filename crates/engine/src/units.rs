@@ -158,17 +158,22 @@ impl UnitSet {
     }
 
     pub fn plan(&self) -> Plan {
-        let nodes: Vec<Node> = self
-            .units
-            .iter()
-            .map(|(name, u)| Node {
-                name: name.clone(),
-                requires: u.requires.clone(),
-                wants: u.wants.clone(),
-                after: u.after.clone(),
-                before: u.before.clone(),
-            })
-            .collect();
+        let nodes: Vec<Node> = self.units.iter().map(|(name, u)| node_of(name, u)).collect();
         plan(&nodes)
+    }
+}
+
+/// A unit as the dependency graph sees it: `BindsTo=` pulls in and orders as `Requires=` does.
+pub fn node_of(name: &str, u: &Unit) -> Node {
+    let mut requires = u.requires.clone();
+    requires.extend(u.binds_to.iter().filter(|b| !u.requires.contains(b)).cloned());
+    Node {
+        name: name.to_string(),
+        requires,
+        wants: u.wants.clone(),
+        after: u.after.clone(),
+        before: u.before.clone(),
+        part_of: u.part_of.clone(),
+        requisite: u.requisite.clone(),
     }
 }

@@ -53,10 +53,9 @@ pub fn start_batch(nodes: &[Node], names: &[String]) -> Batch {
     let mut follows: HashMap<String, Vec<String>> = HashMap::new();
     for n in &set {
         let Some(node) = index.get(n.as_str()) else { continue };
-        follows
-            .entry(n.clone())
-            .or_default()
-            .extend(node.requires.iter().chain(&node.wants).chain(&node.after).cloned());
+        follows.entry(n.clone()).or_default().extend(
+            node.requires.iter().chain(&node.wants).chain(&node.after).chain(&node.requisite).cloned(),
+        );
         for b in &node.before {
             follows.entry(b.clone()).or_default().push(n.clone());
         }
@@ -65,7 +64,8 @@ pub fn start_batch(nodes: &[Node], names: &[String]) -> Batch {
 }
 
 /// A stop of `names`, in reverse start order: a unit stops after every unit that follows it.
-/// With `with_dependents`, what requires a stopped unit stops too (systemd's `Requires=`),
+/// With `with_dependents`, what requires a stopped unit stops too (systemd's `Requires=`,
+/// `BindsTo=` and `PartOf=`),
 /// transitively, as long as `active` says it is up (a unit already down is left out, and so is
 /// what only it would have pulled in).
 pub fn stop_batch(
@@ -80,7 +80,9 @@ pub fn stop_batch(
         loop {
             let more: Vec<String> = index
                 .values()
-                .filter(|n| !set.contains(&n.name) && n.requires.iter().any(|r| set.contains(r)))
+                .filter(|n| {
+                    !set.contains(&n.name) && n.requires.iter().chain(&n.part_of).any(|r| set.contains(r))
+                })
                 .filter(|n| active(&n.name))
                 .map(|n| n.name.clone())
                 .collect();

@@ -31,10 +31,15 @@ pub use closure::{start_batch, stop_batch, Batch};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Node {
     pub name: String,
+    /// `Requires=` and `BindsTo=`: pulled in, started first, and their stop stops this.
     pub requires: Vec<String>,
     pub wants: Vec<String>,
     pub after: Vec<String>,
     pub before: Vec<String>,
+    /// `PartOf=`: their stop (or restart) stops (restarts) this; no effect on starts.
+    pub part_of: Vec<String>,
+    /// `Requisite=`: not pulled in; started first when they start in the same batch.
+    pub requisite: Vec<String>,
 }
 
 /// The result of [`plan`].

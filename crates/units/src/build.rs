@@ -187,6 +187,22 @@ impl<'a> Builder<'a> {
                 let v = self.dependencies(e);
                 update_list(&mut self.unit.before, e, v);
             }
+            "BindsTo" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.binds_to, e, v);
+            }
+            "PartOf" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.part_of, e, v);
+            }
+            "Requisite" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.requisite, e, v);
+            }
+            "OnFailure" => {
+                let v = self.dependencies(e);
+                update_list(&mut self.unit.on_failure, e, v);
+            }
             "StartLimitIntervalSec" | "StartLimitInterval" => self.start_limit_interval(e),
             "StartLimitBurst" => self.start_limit_burst(e),
             key if condition_kind(key).is_some() => self.condition(e),

@@ -3,12 +3,8 @@
 
 const UNIT: &[&str] = &[
     "Documentation",
-    "Requisite",
-    "BindsTo",
-    "PartOf",
     "Upholds",
     "Conflicts",
-    "OnFailure",
     "OnSuccess",
     "PropagatesReloadTo",
     "ReloadPropagatedFrom",

@@ -19,6 +19,15 @@ pub struct Unit {
     pub wants: Vec<String>,
     pub after: Vec<String>,
     pub before: Vec<String>,
+    /// `BindsTo=`: as `Requires=`, and this unit stops whenever one of them stops, for any
+    /// reason (a crash, an exit).
+    pub binds_to: Vec<String>,
+    /// `PartOf=`: stopping or restarting one of them stops or restarts this one; nothing else.
+    pub part_of: Vec<String>,
+    /// `Requisite=`: these must already be active when this one starts (never started for it).
+    pub requisite: Vec<String>,
+    /// `OnFailure=`: started when this unit fails.
+    pub on_failure: Vec<String>,
     /// Zero disables the start limit.
     pub start_limit_interval: Duration,
     pub start_limit_burst: u32,
@@ -244,6 +253,10 @@ impl Unit {
             wants: Vec::new(),
             after: Vec::new(),
             before: Vec::new(),
+            binds_to: Vec::new(),
+            part_of: Vec::new(),
+            requisite: Vec::new(),
+            on_failure: Vec::new(),
             start_limit_interval: DEFAULT_START_LIMIT_INTERVAL,
             start_limit_burst: DEFAULT_START_LIMIT_BURST,
             service_type: ServiceType::Simple,

@@ -117,8 +117,14 @@ impl Engine {
             let stopped: Vec<String> = reply.results.iter().map(|r| r.name.clone()).collect();
             move |name: &str| {
                 let unit = &registry.services.get(name)?.unit;
-                let dep = unit.requires.iter().find(|d| stopped.contains(d))?;
-                Some(format!("stopped because it requires {dep}"))
+                let by = |deps: &Vec<String>| deps.iter().find(|d| stopped.contains(d)).cloned();
+                if let Some(dep) = by(&unit.requires) {
+                    return Some(format!("stopped because it requires {dep}"));
+                }
+                if let Some(dep) = by(&unit.binds_to) {
+                    return Some(format!("stopped because it is bound to {dep}"));
+                }
+                by(&unit.part_of).map(|dep| format!("stopped because it is part of {dep}"))
             }
         };
         annotate(&mut reply, &names, why);
@@ -131,6 +137,17 @@ impl Engine {
             self.ensure_service(n.as_str())?;
         }
         let (names, mut results) = self.fleet_gate(plain(names), Restart::NAME);
+        // What requires, is bound to or is part of a restarted unit restarts with it (systemd's
+        // propagation): all of them stop, dependents first, then start in order.
+        let dependents = {
+            let registry = self.registry();
+            let active = |n: &str| registry.is_up(n);
+            let batch = stop_batch(&registry.nodes(), &names, true, active);
+            batch.units.into_iter().filter(|u| !names.contains(u)).collect::<Vec<_>>()
+        };
+        if !dependents.is_empty() {
+            return Ok(self.restart_with_dependents(names, dependents, results).await);
+        }
         for n in &names {
             // A restart is a stop and a start: the start's conditions are checked as for `start`.
             let outcome = match self.check_conditions(n) {
@@ -150,6 +167,39 @@ impl Engine {
         }
         self.durable().await;
         Ok(OpReply { results })
+    }
+
+    /// A restart that propagates: `names` and their up `dependents` stop (dependents first),
+    /// then start again in dependency order; each dependent says why it restarted.
+    async fn restart_with_dependents(
+        &self,
+        names: Vec<String>,
+        dependents: Vec<String>,
+        mut results: Vec<OpOutcome>,
+    ) -> OpReply {
+        let all: Vec<String> = names.iter().chain(&dependents).cloned().collect();
+        let stopped = self.stop_ordered(all.clone(), false).await;
+        let failed: Vec<OpOutcome> = stopped.results.into_iter().filter(|r| !r.ok).collect();
+        let again: Vec<String> = all.into_iter().filter(|n| !failed.iter().any(|f| &f.name == n)).collect();
+        let mut reply = self.start_ordered(again, true, false).await;
+        reply.results.extend(failed);
+        let named = names.clone();
+        let why = {
+            let registry = self.registry();
+            move |name: &str| {
+                let unit = &registry.services.get(name)?.unit;
+                let on = |deps: &Vec<String>| deps.iter().find(|d| names.contains(d)).cloned();
+                on(&unit.requires)
+                    .map(|d| format!("restarted because it requires {d}"))
+                    .or_else(|| on(&unit.binds_to).map(|d| format!("restarted because it is bound to {d}")))
+                    .or_else(|| on(&unit.part_of).map(|d| format!("restarted because it is part of {d}")))
+                    .or_else(|| Some("restarted with what it depends on".to_string()))
+            }
+        };
+        annotate(&mut reply, &named, why);
+        results.extend(reply.results);
+        self.durable().await;
+        OpReply { results }
     }
 
     /// Asks running services to reload: their `ExecReload=` commands in order, or SIGHUP to the
@@ -215,10 +265,15 @@ impl Engine {
         let (batch, requires, on_cycle) = {
             let registry = self.registry();
             let batch = start_batch(&registry.nodes(), &names);
-            let requires: HashMap<String, Vec<String>> = batch
+            // What each unit needs: `Requires=` and `BindsTo=` (started for it), `Requisite=`
+            // (already up).
+            let requires: HashMap<String, (Vec<String>, Vec<String>)> = batch
                 .units
                 .iter()
-                .filter_map(|n| registry.services.get(n).map(|s| (n.clone(), s.unit.requires.clone())))
+                .filter_map(|n| {
+                    let node = crate::units::node_of(n, &registry.services.get(n)?.unit);
+                    Some((n.clone(), (node.requires, node.requisite)))
+                })
                 .collect();
             let on_cycle = registry.on_cycle.clone();
             (batch.without_edges_to(|n| on_cycle.contains_key(n)), requires, on_cycle)
@@ -235,7 +290,7 @@ impl Engine {
         let results =
             run_ordered(&batch.units, &batch.follows, move |name, done: Vec<(String, OpOutcome)>| {
                 let me = me.clone();
-                let requires = requires.get(&name).cloned().unwrap_or_default();
+                let (requires, requisite) = requires.get(&name).cloned().unwrap_or_default();
                 let cycle = on_cycle.get(&name).cloned();
                 // A fleet singleton a unit needs runs where its lease is held, maybe on another
                 // node: it is not started here for it, and does not hold the unit back.
@@ -267,6 +322,9 @@ impl Engine {
                         return me
                             .fail_dependency(&name, format!("requires {dep}, which did not start: {why}"))
                             .await;
+                    }
+                    if let Some(r) = requisite.iter().find(|r| !me.registry().is_up(r)) {
+                        return me.fail_dependency(&name, format!("requisite {r} is not active")).await;
                     }
                     match me.check_conditions(&name) {
                         conditions::Verdict::Start => {}

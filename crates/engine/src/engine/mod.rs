@@ -14,6 +14,7 @@ mod fleet_ops;
 mod history;
 mod lifecycle;
 mod open;
+mod propagation;
 mod registry;
 mod status;
 mod sync;

@@ -120,6 +120,7 @@ impl Engine {
         });
         engine.inner.background.spawn("state writer", engine.inner.store.writer());
         engine.start_crash_reporter();
+        engine.start_propagation();
         engine.inner.store.set_applied(start_commit.map(|c| c.to_string()));
         engine.inner.bus.publish(EventKind::EngineStarted { pid: std::process::id() });
         let to_start = engine.register_all(&persisted, &streams);

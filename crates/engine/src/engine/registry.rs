@@ -90,16 +90,7 @@ impl Registry {
 
     /// The services' units as the dependency graph sees them.
     pub fn nodes(&self) -> Vec<Node> {
-        self.services
-            .iter()
-            .map(|(name, s)| Node {
-                name: name.clone(),
-                requires: s.unit.requires.clone(),
-                wants: s.unit.wants.clone(),
-                after: s.unit.after.clone(),
-                before: s.unit.before.clone(),
-            })
-            .collect()
+        self.services.iter().map(|(name, s)| crate::units::node_of(name, &s.unit)).collect()
     }
 
     /// Sets a service's unit (from the commit `commit`), keeping its task.
@@ -122,7 +113,7 @@ impl Registry {
     pub fn is_up(&self, name: &str) -> bool {
         self.services.get(name).is_some_and(|s| {
             let state = s.state();
-            state.is_active() || state == ServiceState::Backoff
+            state.is_active() || matches!(state, ServiceState::Backoff | ServiceState::Active)
         })
     }
 }

@@ -207,6 +207,8 @@ struct Task {
     status_text: Option<String>,
     /// `WatchdogSec=`: when the next `WATCHDOG=1` is due, and the period.
     watchdog: Option<(tokio::time::Instant, Duration)>,
+    /// What the last end suggests to the user (a main process that forked away).
+    hint: Option<String>,
 }
 
 /// An exit to tell once its consequences (a restart) are under way.
@@ -256,6 +258,7 @@ pub fn spawn_task(
         notify: None,
         status_text: None,
         watchdog: None,
+        hint: None,
     };
     let mut pending = None;
     match initial {
@@ -567,6 +570,10 @@ impl Task {
             }
             None => self.policy.judge(&exit, self.machine.stop_requested()),
         };
+        self.hint = self.forked_away(w.pid, &exit, verdict.restart);
+        if let Some(hint) = &self.hint {
+            self.ctx.logs.note_about(&self.ctx.name, w.pid, hint.clone());
+        }
         let peak_memory_kb = self.peak_memory_kb(&exit);
         let told = Exit {
             peak_memory_kb,
@@ -587,6 +594,31 @@ impl Task {
         self.note_exit(told);
         self.stop_post(result, Some(&exit)).await;
         self.apply(Input::Exited(exit)).await;
+    }
+
+    /// A main process that ended well while the processes it started live on has most likely
+    /// daemonized (nginx without `daemon off;`): the service would end with it. Says what to do.
+    /// Seen in its process group, its session (both led by the main process) or its cgroup; a
+    /// daemon that left all three (setsid without a cgroup) cannot be told apart.
+    /// The session is scanned only for an end that is not restarted (a restart must not wait
+    /// for a walk of /proc).
+    fn forked_away(&self, pid: u32, exit: &ExitInfo, restarts: bool) -> Option<String> {
+        let simple = matches!(
+            self.ctx.unit.service_type,
+            ServiceType::Simple | ServiceType::Exec | ServiceType::Notify
+        );
+        if !simple || exit.code != Some(0) || self.machine.stop_requested() {
+            return None;
+        }
+        let left = self.containment.as_ref().is_some_and(|c| c.occupied())
+            || (!restarts && !process::session_members(pid).is_empty());
+        left.then(|| {
+            let kind = self.ctx.unit.service_type.as_str();
+            format!(
+                "the main process exited 0 but left processes running: it probably forked into the background; \
+                 run it in the foreground (e.g. nginx's `daemon off;`) or use Type=forking (Type={kind} ends with its main process)"
+            )
+        })
     }
 
     async fn command(&mut self, cmd: Command) {
@@ -769,6 +801,7 @@ impl Task {
     async fn spawn_main(&mut self) -> Option<Input> {
         let unit = self.ctx.unit.clone();
         self.status_text = None;
+        self.hint = None;
         self.forking_start = false;
         self.oneshot_at = 0;
         // ExecStartPre= first, in order, each to its end: one that fails fails the start.
@@ -1292,7 +1325,7 @@ impl Task {
             pid,
             restarts: m.restarts,
             // While it is killed for a cause, the cause is its error.
-            error: m.error.clone().or_else(|| m.killed_for.clone()),
+            error: m.error.clone().or_else(|| m.killed_for.clone()).or_else(|| self.hint.clone()),
             since_ms,
             started_ms: self.started_ms,
             last_exit: m.last_exit.clone(),
