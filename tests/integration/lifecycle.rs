@@ -554,6 +554,26 @@ fn conditions_skip_a_start_and_assertions_fail_it() {
 }
 
 #[test]
+fn conditions_are_checked_again_at_an_automatic_restart() {
+    let mut h = home();
+    let flag = h.work().join("go");
+    std::fs::write(&flag, "").unwrap();
+    let text = h.sh_unit_text("exec sleep 1000", "Restart=always\nRestartSec=0");
+    h.unit("looping", &format!("[Unit]\nConditionPathExists={}\n{text}", flag.display()));
+    h.start_daemon();
+    h.ok(&["start", "looping"]);
+    let pid = h.pid("looping").unwrap();
+    // The condition stops holding, then the process dies: the restart is skipped, not failed.
+    std::fs::remove_file(&flag).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let s = h.wait_state("looping", "stopped");
+    let why = format!("start skipped: ConditionPathExists={} was not met", flag.display());
+    assert_eq!(s["error"], why.as_str(), "{s:#}");
+    assert!(h.log("logs/looping.log").contains(&why));
+}
+
+#[test]
 fn reload_runs_exec_reload_or_sends_sighup_and_the_service_keeps_running() {
     let mut h = home();
     // Counts SIGHUPs it gets.

@@ -225,6 +225,29 @@ fn a_forking_service_is_its_daemon_from_its_pid_file_or_the_one_process_left() {
 }
 
 #[test]
+fn an_exec_failure_is_a_start_failure_with_its_errno() {
+    let mut h = home();
+    // Executable, but its interpreter does not exist: exec(2) fails with ENOENT.
+    let script = h.work().join("broken.sh");
+    std::fs::write(&script, "#!/nonexistent/interpreter\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for kind in ["exec", "simple"] {
+        h.unit(kind, &format!("[Service]\nType={kind}\nExecStart={}\n", script.display()));
+    }
+    h.start_daemon();
+    for kind in ["exec", "simple"] {
+        let out = h.run(&["start", kind]);
+        assert_eq!(out.status.code(), Some(1), "{kind}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("cannot start {}: No such file or directory", script.display())),
+            "{err}"
+        );
+        assert_eq!(h.state(kind), "failed");
+    }
+}
+
+#[test]
 fn the_at_prefix_gives_the_program_its_argv0() {
     let mut h = home();
     h.unit(

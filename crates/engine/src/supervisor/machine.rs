@@ -18,6 +18,9 @@ pub enum Input {
     Restart,
     Spawned,
     SpawnFailed(String),
+    /// A condition (`Condition…=`) did not hold at an automatic restart: the service stays
+    /// down, not failed (why).
+    Skipped(String),
     Exited(ExitInfo),
     /// The single timer fired: restart delay in `backoff`, stop timeout in `stopping`.
     Timer,
@@ -144,6 +147,11 @@ impl Machine {
                 self.state = Running;
                 self.started_at = Some(now);
                 self.error = None;
+                vec![]
+            }
+            (Starting, Input::Skipped(why)) => {
+                self.state = Stopped;
+                self.error = Some(format!("start skipped: {why}"));
                 vec![]
             }
             (Starting, Input::SpawnFailed(e)) => {

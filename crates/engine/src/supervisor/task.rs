@@ -804,6 +804,16 @@ impl Task {
         self.hint = None;
         self.forking_start = false;
         self.oneshot_at = 0;
+        // Conditions hold at every start, automatic restarts too, as systemd checks them for each
+        // start job (a user's start was checked already, so this is the same verdict).
+        match super::conditions::check(&unit.conditions, &|v| std::env::var(v).ok()) {
+            super::conditions::Verdict::Start => {}
+            super::conditions::Verdict::Skip(why) => {
+                self.ctx.logs.note(&self.ctx.name, format!("start skipped: {why}"));
+                return Some(Input::Skipped(why));
+            }
+            super::conditions::Verdict::Fail(why) => return Some(self.start_failed(why).await),
+        }
         // ExecStartPre= first, in order, each to its end: one that fails fails the start.
         let name = self.ctx.name.clone();
         let limit = unit.timeout_start;
