@@ -70,8 +70,8 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
         "echo web ready; while :; do if [ -f say ]; then cat say; rm -f say; fi; sleep 0.05; done",
         "",
     );
-    // PrivatePIDs= is not enforced by this version: the page says so on the row.
-    home.enabled_sh_unit("api", "while :; do sleep 1; done", "PrivatePIDs=yes");
+    // An https:// health URL is not probed (the engine has no TLS): the page says so on the row.
+    home.enabled_sh_unit("api", "while :; do sleep 1; done", "HealthCheckURL=https://127.0.0.1:1/health");
     home.enabled_sh_unit(
         "crashy",
         "echo crashy waits; while [ ! -f crash-now ]; do sleep 0.05; done; echo giving up >&2; exit 3",
@@ -120,7 +120,7 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let tag = wait_css(&c, "tr[data-service='api'] .tag-warn").await;
     assert_eq!(tag.text().await.unwrap(), "not enforced");
     let title = tag.attr("title").await.unwrap().unwrap_or_default();
-    assert!(title.starts_with("PrivatePIDs= is not enforced: the service runs in"), "{title}");
+    assert!(title.starts_with("HealthCheckURL= is not probed: only http:// URLs are"), "{title}");
     let solo = wait_text(&c, "tr[data-service='solo'] .tag", |t| t == "on node-b").await;
     assert_eq!(solo, "on node-b");
     assert_eq!(home.try_state("solo").as_deref(), Some("stopped"), "not run on this node");

@@ -113,21 +113,15 @@ fn events_stream_state_changes() {
 #[test]
 fn status_says_what_a_unit_asks_for_and_does_not_get() {
     let mut h = home();
-    h.enabled_sh_unit("isolated", "exec sleep 1000", "PrivatePIDs=yes\nHealthCheckURL=https://127.0.0.1:1/");
+    h.enabled_sh_unit("isolated", "exec sleep 1000", "HealthCheckURL=https://127.0.0.1:1/");
     h.enabled_sh_unit("plain", "exec sleep 1000", "");
     h.start_daemon();
     h.wait_state("isolated", "running");
     let said: Vec<String> = serde_json::from_value(h.service("isolated")["unenforced"].clone()).unwrap();
-    assert_eq!(
-        said,
-        [
-            "PrivatePIDs= is not enforced: the service runs in the engine's PID namespace",
-            "HealthCheckURL= is not probed: only http:// URLs are (the engine has no TLS)",
-        ]
-    );
+    assert_eq!(said, ["HealthCheckURL= is not probed: only http:// URLs are (the engine has no TLS)"]);
     assert_eq!(h.service("plain")["unenforced"], serde_json::json!([]));
     let text = h.ok(&["status"]);
-    assert!(text.contains("not enforced: isolated: PrivatePIDs= is not enforced"), "{text}");
+    assert!(text.contains("not enforced: isolated: HealthCheckURL= is not probed"), "{text}");
     assert!(!text.contains("not enforced: plain"), "{text}");
     // An https URL is not probed: the service is not killed for failing probes.
     assert_eq!(h.service("isolated")["health"], "unknown");

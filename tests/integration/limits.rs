@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use gitvisor_testkit::{alive, wait_dead, wait_for, Home};
+use gitvisor_testkit::{alive, wait_dead, wait_file, wait_for, Home};
 use serde_json::Value;
 
 use crate::crash_reports::{report_json, reports_of};
@@ -138,7 +138,7 @@ fn where_no_cgroup_can_be_used_limits_are_said_not_enforced_and_the_service_runs
     let mut h = home();
     let empty = h.path().join("no-cgroups");
     std::fs::create_dir_all(&empty).unwrap();
-    h.enabled_sh_unit("capped", "exec sleep 1000", "MemoryMax=64M\nPrivatePIDs=yes");
+    h.enabled_sh_unit("capped", "exec sleep 1000", "MemoryMax=64M\nHealthCheckURL=https://127.0.0.1:1/");
     h.enabled_sh_unit("plain", "exec sleep 1000", "");
     h.start_daemon_with(&[("GITVISOR_CGROUP_ROOT", empty.to_str().unwrap())]);
     let s = h.wait_state("capped", "running");
@@ -148,9 +148,49 @@ fn where_no_cgroup_can_be_used_limits_are_said_not_enforced_and_the_service_runs
     assert_eq!(said.len(), 2, "{said:?}");
     assert!(said[0].starts_with("MemoryMax= is not enforced: no usable cgroup:"), "{said:?}");
     assert!(said[0].ends_with("; the service runs without it"), "{said:?}");
-    assert_eq!(said[1], "PrivatePIDs= is not enforced: the service runs in the engine's PID namespace");
+    assert_eq!(said[1], "HealthCheckURL= is not probed: only http:// URLs are (the engine has no TLS)");
     let plain = h.service("plain");
     assert_eq!((&plain["limits"], &plain["unenforced"]), (&Value::Null, &serde_json::json!([])));
     let text = h.ok(&["status"]);
     assert!(text.contains("not enforced: capped: MemoryMax= is not enforced: no usable cgroup"), "{text}");
+}
+
+#[test]
+#[cfg_attr(not(gitvisor_test_root), ignore = "needs root: run the suite as root (CI does)")]
+fn private_pids_runs_the_program_as_pid_1_of_its_own_namespace() {
+    crate::need_root("making PID namespaces");
+    let mut h = home();
+    // As PID 1 it sees its own /proc: itself and what it runs. It handles SIGTERM, so a stop
+    // reaches it (a PID 1 without a handler would only die of the SIGKILL).
+    h.sh_unit(
+        "isolated",
+        "trap 'echo got term > term; exit 0' TERM; echo $$$$ > mypid; ls /proc | grep -c '^[0-9]' > nprocs; \
+         while :; do sleep 0.1; done",
+        "PrivatePIDs=yes",
+    );
+    h.sh_unit(
+        "stubborn",
+        "echo $$$$ > stubborn-pid; exec sleep 1000",
+        "PrivatePIDs=yes\nTimeoutStopSec=500ms",
+    );
+    h.start_daemon();
+    h.ok(&["start", "isolated", "stubborn"]);
+    let s = h.service("isolated");
+    assert_eq!(s["unenforced"], serde_json::json!([]), "{s}");
+    assert_eq!(wait_file(&h.work().join("mypid")), "1\n");
+    let seen: u32 = wait_file(&h.work().join("nprocs")).trim().parse().unwrap();
+    assert!(seen <= 4, "it sees {seen} processes in /proc: not its own");
+    let shim = h.pid("isolated").unwrap();
+    assert!(alive(shim));
+    h.ok(&["stop", "isolated"]);
+    assert_eq!(wait_file(&h.work().join("term")), "got term\n");
+    let s = h.service("isolated");
+    assert_eq!((s["state"].as_str(), s["last_exit"]["code"].as_i64()), (Some("stopped"), Some(0)), "{s}");
+    wait_dead(shim);
+    // Killed by SIGKILL after the timeout: the shim dies of the same signal.
+    assert_eq!(wait_file(&h.work().join("stubborn-pid")), "1\n");
+    let stubborn = h.pid("stubborn").unwrap();
+    h.ok(&["stop", "stubborn"]);
+    wait_dead(stubborn);
+    assert_eq!(h.service("stubborn")["last_exit"]["signal"], libc::SIGKILL);
 }

@@ -98,7 +98,6 @@ const SERVICE: &[&str] = &[
     "SetCredentialEncrypted",
     "DevicePolicy",
     "DeviceAllow",
-    "NotifyAccess",
     "KillSignal",
     "TimerSlackNSec",
     "Environment",

@@ -54,9 +54,11 @@ impl Engine {
                     memory_kb: usage.map(|u| u.1),
                     fleet: None,
                     capture_off: crate::crash::workdir::capture_off(&s.unit).map(|why| why.to_string()),
-                    unenforced: crate::supervisor::unenforced::unenforced(&s.unit, || {
-                        self.inner.cgroups.backend().as_ref().map(|_| ()).map_err(Clone::clone)
-                    }),
+                    unenforced: crate::supervisor::unenforced::unenforced(
+                        &s.unit,
+                        || self.inner.cgroups.backend().as_ref().map(|_| ()).map_err(Clone::clone),
+                        crate::supervisor::spawn::pid_namespaces,
+                    ),
                     service_type: s.unit.service_type.as_str().to_string(),
                     status_text: snap.status_text.clone(),
                     limits: crate::supervisor::cgroup::has_limits(&s.unit).then(|| {

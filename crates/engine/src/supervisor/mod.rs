@@ -9,6 +9,7 @@ pub mod env_file;
 pub mod health;
 pub mod machine;
 pub mod notify;
+pub mod pid_namespace;
 pub mod policy;
 pub mod process;
 pub mod readiness;

@@ -24,6 +24,9 @@ pub struct SpawnSpec {
     pub join: Vec<std::os::fd::OwnedFd>,
     /// What was skipped on the way (lines of environment files), for the service's log.
     pub warnings: Vec<String>,
+    /// `PrivatePIDs=`, where PID namespaces can be made: the program runs as PID 1 of a new
+    /// PID namespace with its own /proc.
+    pub private_pids: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +124,35 @@ pub fn prepare(
     if let Some(arg0) = &command.arg0 {
         argv[0].clone_from(arg0);
     }
-    Ok(SpawnSpec { program, argv, env, cwd, credentials, join: Vec::new(), warnings })
+    let private_pids = unit.private_pids && pid_namespaces().is_ok();
+    Ok(SpawnSpec { program, argv, env, cwd, credentials, join: Vec::new(), warnings, private_pids })
+}
+
+/// Whether this engine can give a service its own PID namespace (it needs CAP_SYS_ADMIN: root
+/// outside a restricted container); why not. Tried once, by starting `true` in one.
+pub fn pid_namespaces() -> Result<(), String> {
+    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let mut cmd = Command::new("true");
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            // SAFETY: unshare(2) only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            match cmd.status() {
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!(
+                    "this engine cannot make PID namespaces ({e}; it needs CAP_SYS_ADMIN, e.g. root)"
+                )),
+            }
+        })
+        .clone()
 }
 
 fn home_and_name(user: Option<User>) -> (PathBuf, String) {
@@ -272,7 +303,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // posix_spawn has no hook between fork and exec: joining a cgroup needs the fork path.
-    let pid = if spec.credentials.is_none() && spec.join.is_empty() {
+    let pid = if spec.credentials.is_none() && spec.join.is_empty() && !spec.private_pids {
         posix_spawn(spec, out_w.as_raw_fd(), err_w.as_raw_fd())?
     } else {
         fork_exec(spec, out_w, err_w)?
@@ -362,7 +393,8 @@ fn posix_spawn(spec: &SpawnSpec, out: i32, err: i32) -> Result<u32, String> {
     }
 }
 
-/// With credentials to drop: fork, then setgroups, setgid, setuid before exec.
+/// With credentials to drop, a cgroup to join or a PID namespace to make: fork, then those
+/// before exec.
 fn fork_exec(spec: &SpawnSpec, out_w: OwnedFd, err_w: OwnedFd) -> Result<u32, String> {
     let mut cmd = Command::new(&spec.program);
     cmd.arg0(OsStr::from_bytes(spec.argv[0].as_bytes()))
@@ -375,8 +407,9 @@ fn fork_exec(spec: &SpawnSpec, out_w: OwnedFd, err_w: OwnedFd) -> Result<u32, St
         .stderr(Stdio::from(err_w));
     let creds = spec.credentials.clone();
     let join: Vec<i32> = spec.join.iter().map(|f| f.as_raw_fd()).collect();
-    // SAFETY: between fork and exec only async-signal-safe calls: write, setsid, setgroups,
-    // setgid, setuid. Everything they need was resolved before the fork.
+    let private_pids = spec.private_pids;
+    // SAFETY: between fork and exec only async-signal-safe calls: write, setsid, unshare,
+    // fork, mount, setgroups, setgid, setuid. Everything they need was resolved before the fork.
     unsafe {
         cmd.pre_exec(move || {
             // Into the service's cgroup first: everything it runs is held and limited.
@@ -389,6 +422,11 @@ fn fork_exec(spec: &SpawnSpec, out_w: OwnedFd, err_w: OwnedFd) -> Result<u32, St
             // never receives the terminal's signals meant for the engine.
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // PrivatePIDs=: from here on in PID 1 of a new namespace (the process the engine
+            // started stays outside as its shim), still with the privilege it needs.
+            if private_pids {
+                super::pid_namespace::enter()?;
             }
             if let Some(c) = &creds {
                 // Supplementary groups, then gid, then uid: each step needs the privilege the

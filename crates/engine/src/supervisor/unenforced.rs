@@ -6,8 +6,12 @@ use gitvisor_units::Unit;
 
 /// One sentence per key the unit sets and the engine does not enforce, naming the key.
 /// `limits`: whether resource limits can be enforced here (asked only of a unit that sets one):
-/// `Err` says why not.
-pub fn unenforced(unit: &Unit, limits: impl FnOnce() -> Result<(), String>) -> Vec<String> {
+/// `Err` says why not; `pid_namespaces`: the same for `PrivatePIDs=`.
+pub fn unenforced(
+    unit: &Unit,
+    limits: impl FnOnce() -> Result<(), String>,
+    pid_namespaces: impl FnOnce() -> Result<(), String>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if super::cgroup::has_limits(unit) {
         if let Err(why) = limits() {
@@ -22,7 +26,11 @@ pub fn unenforced(unit: &Unit, limits: impl FnOnce() -> Result<(), String>) -> V
         }
     }
     if unit.private_pids {
-        out.push("PrivatePIDs= is not enforced: the service runs in the engine's PID namespace".into());
+        if let Err(why) = pid_namespaces() {
+            out.push(format!(
+                "PrivatePIDs= is not enforced: {why}; the service runs in the engine's PID namespace"
+            ));
+        }
     }
     if unit.health.url.as_deref().is_some_and(|u| !u.starts_with("http://")) {
         out.push("HealthCheckURL= is not probed: only http:// URLs are (the engine has no TLS)".into());
@@ -42,7 +50,8 @@ mod tests {
             "[Service]\nExecStart=/bin/true\nMemoryMax=1G\nCPUQuota=20%\nTasksMax=10\nPrivatePIDs=yes\n\
              HealthCheckURL=https://127.0.0.1/health\n",
         );
-        let said = unenforced(&u, || Err("no usable cgroup: none mounted".into()));
+        let no_pidns = || Err("this engine cannot make PID namespaces".to_string());
+        let said = unenforced(&u, || Err("no usable cgroup: none mounted".into()), no_pidns);
         let keys: Vec<&str> = said.iter().map(|s| s.split(' ').next().unwrap()).collect();
         assert_eq!(keys, ["MemoryMax=", "CPUQuota=", "TasksMax=", "PrivatePIDs=", "HealthCheckURL="]);
         assert_eq!(
@@ -50,10 +59,17 @@ mod tests {
             "MemoryMax= is not enforced: no usable cgroup: none mounted; the service runs without it"
         );
         // Where cgroups can be used, the limits are enforced: not listed.
-        let keys: Vec<String> = unenforced(&u, || Ok(())).into_iter().map(|s| s[..12].to_string()).collect();
+        let keys: Vec<String> =
+            unenforced(&u, || Ok(()), no_pidns).into_iter().map(|s| s[..12].to_string()).collect();
         assert_eq!(keys, ["PrivatePIDs=", "HealthCheckU"]);
+        assert_eq!(
+            unenforced(&u, || Ok(()), no_pidns)[0],
+            "PrivatePIDs= is not enforced: this engine cannot make PID namespaces; the service runs in the engine's PID namespace"
+        );
+        // Where PID namespaces can be made, PrivatePIDs= is enforced.
+        assert_eq!(unenforced(&u, || Ok(()), || Ok(())).len(), 1);
         // A unit without limits never asks.
         let plain = unit("[Service]\nExecStart=/bin/true\nHealthCheckURL=http://127.0.0.1/health\n");
-        assert!(unenforced(&plain, || panic!("asked without limits")).is_empty());
+        assert!(unenforced(&plain, || panic!("asked without limits"), || panic!("asked")).is_empty());
     }
 }
