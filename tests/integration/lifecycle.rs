@@ -399,7 +399,14 @@ fn user_and_group_drop_privileges_when_root() {
     assert!(!ids[2..].contains(&"0"), "root's groups were kept: {ids:?}");
     let o = h.run(&["start", "nouser"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("User=no-such-user-xyz: no such user"));
+    // Refused where it is read, at its line, rather than at a start.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "nouser is invalid: nouser.service:3: User: no user named \"no-such-user-xyz\" on this machine"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

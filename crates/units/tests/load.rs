@@ -92,8 +92,8 @@ Environment=A=1 "B=two words" C=%u
 Environment=A=3
 EnvironmentFile=-~/web.env
 EnvironmentFile=/etc/web.env
-User=ann
-Group=staff
+User=nobody
+Group=root
 Restart=on-failure
 RestartSec=2s
 RestartSteps=5
@@ -146,8 +146,8 @@ WantedBy=default.target
             EnvironmentFile { path: "/etc/web.env".into(), optional: false },
         ]
     );
-    assert_eq!(u.user.as_deref(), Some("ann"));
-    assert_eq!(u.group.as_deref(), Some("staff"));
+    assert_eq!(u.user.as_deref(), Some("nobody"));
+    assert_eq!(u.group.as_deref(), Some("root"));
     assert_eq!(u.restart, RestartPolicy::OnFailure);
     assert_eq!(u.restart_sec, Duration::from_secs(2));
     assert_eq!(u.restart_steps, 5);
@@ -229,10 +229,10 @@ fn execstart_reset_allows_a_new_one() {
 
 #[test]
 fn continuation_lines_and_comments() {
-    let text = "# a comment\n; another\n[Service]\nExecStart=/bin/sh -c \\\n  # skipped comment\n  'echo hi'\nUser=ann\n";
+    let text = "# a comment\n; another\n[Service]\nExecStart=/bin/sh -c \\\n  # skipped comment\n  'echo hi'\nUser=nobody\n";
     let u = ok(text).unit;
     assert_eq!(u.exec_start.argv, ["/bin/sh", "-c", "echo hi"]);
-    assert_eq!(u.user.as_deref(), Some("ann"));
+    assert_eq!(u.user.as_deref(), Some("nobody"));
 }
 
 #[test]
@@ -354,6 +354,20 @@ fn unknown_section_and_keys_are_warnings() {
             "web.service:9: warning: unknown section [Timer], ignored",
         ]
     );
+}
+
+#[test]
+fn unknown_users_and_groups_are_errors_at_their_line() {
+    assert_eq!(
+        errors(&svc("User=no-such-user-here\nGroup=no-such-group-here\n")),
+        [
+            "web.service:3: User: no user named \"no-such-user-here\" on this machine",
+            "web.service:4: Group: no group named \"no-such-group-here\" on this machine",
+        ]
+    );
+    // Numbers are taken as they are, as systemd takes them.
+    let u = ok(&svc("User=4242\nGroup=4242\n")).unit;
+    assert_eq!((u.user.as_deref(), u.group.as_deref()), (Some("4242"), Some("4242")));
 }
 
 #[test]

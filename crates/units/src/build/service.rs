@@ -68,13 +68,19 @@ impl Builder<'_> {
             "Environment" => self.environment(e),
             "EnvironmentFile" => self.environment_file(e),
             "PassEnvironment" | "UnsetEnvironment" => self.environment_names(e),
-            "User" => {
-                if let Some(v) = self.string(e) {
-                    self.unit.user = v;
+            "User" | "Group" => {
+                let Some(v) = self.string(e) else { return };
+                let user = e.key == "User";
+                // Checked here, so `validate` and a sync say it at file:line rather than a
+                // start failing later.
+                if let Some(name) = v.as_deref().filter(|n| !exists(n, user)) {
+                    let what = if user { "user" } else { "group" };
+                    self.error(e, format!("no {what} named {name:?} on this machine"));
+                    return;
                 }
-            }
-            "Group" => {
-                if let Some(v) = self.string(e) {
+                if user {
+                    self.unit.user = v;
+                } else {
                     self.unit.group = v;
                 }
             }
@@ -455,5 +461,29 @@ impl Builder<'_> {
             }
         };
         self.unit.ready = ready;
+    }
+}
+
+/// A user (or group) of this name or number exists here (a number always does, as systemd
+/// takes it).
+fn exists(name: &str, user: bool) -> bool {
+    if name.parse::<u32>().is_ok() {
+        return true;
+    }
+    let Ok(c) = std::ffi::CString::new(name) else { return false };
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: the _r variants write only into the given structs and buffer.
+    unsafe {
+        if user {
+            let mut pwd: libc::passwd = std::mem::zeroed();
+            let mut found: *mut libc::passwd = std::ptr::null_mut();
+            libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found);
+            !found.is_null()
+        } else {
+            let mut grp: libc::group = std::mem::zeroed();
+            let mut found: *mut libc::group = std::ptr::null_mut();
+            libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut found);
+            !found.is_null()
+        }
     }
 }
