@@ -24,6 +24,7 @@ fn main() {
         "set_autostart",
         "take_over",
         "timers",
+        "metrics",
     ];
     let attributes =
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands));

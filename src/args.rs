@@ -42,6 +42,10 @@ pub enum Cmd {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+        /// Show it again every 2 s (CPU % and memory are sampled while it watches) until
+        /// interrupted.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
     },
     /// Start services (and what they require), in dependency order.
     Start {
@@ -84,6 +88,14 @@ pub enum Cmd {
     /// Stream the engine's events.
     Events {
         /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Services' recent CPU and memory: the samples taken while someone looked (the window,
+    /// `status`), with a sparkline of each.
+    Metrics {
+        names: Vec<String>,
+        /// Print JSON for scripts (every sample).
         #[arg(long)]
         json: bool,
     },

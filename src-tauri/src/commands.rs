@@ -4,8 +4,8 @@
 
 use gitvisor_protocol::{
     Capture, CaptureReply, CommitDiff, CrashExport, CrashExportReply, CrashList, CrashShow, CrashShowReply,
-    Diff, ErrorCode, History, HistoryReply, OpReply, Restart, Rollback, RollbackReply, ServiceLogLine,
-    ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport, Timers, TimersReply,
+    Diff, ErrorCode, History, HistoryReply, MetricsReply, OpReply, Restart, Rollback, RollbackReply,
+    ServiceLogLine, ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport, Timers, TimersReply,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
@@ -68,6 +68,13 @@ impl Op {
             Op::Restart => Restart::NAME,
         }
     }
+}
+
+/// The services' recent CPU and memory samples (every service's when `names` is empty).
+#[tauri::command]
+pub async fn metrics(shell: State<'_, Shell>, names: Vec<String>) -> Result<MetricsReply> {
+    let names = names.iter().map(|n| ServiceName::new(n.as_str())).collect();
+    shell.backend.call(gitvisor_protocol::Metrics { names }).await
 }
 
 /// The timer units with their next and last elapse.

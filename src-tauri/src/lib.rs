@@ -61,6 +61,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::set_autostart,
         commands::take_over,
         commands::timers,
+        commands::metrics,
     ])
 }
 

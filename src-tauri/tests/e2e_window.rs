@@ -41,8 +41,31 @@ async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
     panic!("{css} never appeared");
 }
 
+/// Clicks the element at `css`. A click WebKit refuses while the row is being redrawn (the
+/// element moved or was covered for a moment) is tried again, until the deadline.
 async fn click(c: &Client, css: &str) {
-    wait_css(c, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let start = Instant::now();
+    loop {
+        let err = match wait_css(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        if start.elapsed() > DEADLINE {
+            screenshot(c, "click-failed").await;
+            let probe = c
+                .execute(
+                    "const b = document.querySelector(arguments[0]); const r = b.getBoundingClientRect(); \
+                     const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); \
+                     return JSON.stringify({rect: [r.x, r.y, r.width, r.height], top: top && top.outerHTML.slice(0, 200), \
+                     vis: getComputedStyle(b).visibility, disp: getComputedStyle(b).display, dis: b.disabled});",
+                    vec![serde_json::json!(css)],
+                )
+                .await;
+            eprintln!("click probe: {probe:?}");
+            panic!("click {css}: {err:?} (see click-failed.png)");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn screenshot(c: &Client, name: &str) {
@@ -124,6 +147,11 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let solo = wait_text(&c, "tr[data-service='solo'] .tag", |t| t == "on node-b").await;
     assert_eq!(solo, "on node-b");
     assert_eq!(home.try_state("solo").as_deref(), Some("stopped"), "not run on this node");
+    // CPU and memory sparklines, from the samples the engine took while the window looked.
+    let spark = wait_css(&c, "tr[data-service='web'] .cell-mem svg.spark[data-samples]").await;
+    let n: usize = spark.attr("data-samples").await.unwrap().unwrap().parse().unwrap();
+    assert!(n >= 2, "{n}");
+    screenshot(&c, "services-sparklines").await;
     let timer = wait_text(&c, "tr[data-timer='nightly']", |t| t.contains("report.service")).await;
     assert!(timer.contains("OnCalendar=*-*-* 03:00:00 UTC"), "{timer}");
     let next = wait_css(&c, "tr[data-timer='nightly'] td:nth-child(3)").await.text().await.unwrap();

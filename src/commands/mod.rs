@@ -8,6 +8,7 @@ mod fleet;
 mod git;
 mod logs;
 mod maintenance;
+mod metrics;
 mod ops;
 mod status;
 mod timers;
@@ -31,7 +32,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command {
         Cmd::Daemon => daemon(paths).await,
-        Cmd::Status { names, all: _, json } => status::run(&mut connect(&paths).await?, names, json).await,
+        Cmd::Status { names, all: _, json, watch } => {
+            let mut client = connect(&paths).await?;
+            if watch {
+                return status::watch(&mut client, names).await;
+            }
+            status::run(&mut client, names, json).await
+        }
         Cmd::Start { names: n, wait } => {
             let mut c = connect(&paths).await?;
             let names = ops::names(&mut c, n).await?;
@@ -62,6 +69,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             logs::run(&mut connect(&paths).await?, ServiceName::list(&names), lines, follow).await
         }
         Cmd::Events { json } => events::run(&mut connect(&paths).await?, json).await,
+        Cmd::Metrics { names, json } => metrics::run(&mut connect(&paths).await?, names, json).await,
         Cmd::Timers { json } => timers::run(&mut connect(&paths).await?, json).await,
         Cmd::Sync => git::sync(&mut connect(&paths).await?).await,
         Cmd::History { count, json } => git::history(&mut connect(&paths).await?, count, json).await,

@@ -6,6 +6,19 @@ use gitvisor_protocol::{Client, ServiceName, Status};
 use super::Result;
 use crate::output::{cpu_time, memory, short_duration, table};
 
+/// `status --watch`: the table again every 2 s, from the top of the screen, until Ctrl-C.
+pub async fn watch(client: &mut Client, names: Vec<String>) -> Result<ExitCode> {
+    loop {
+        // Clear the screen and go home, as `watch(1)` does.
+        print!("\x1b[H\x1b[2J");
+        run(client, names.clone(), false).await?;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
 pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<ExitCode> {
     let reply = client.call(Status { names: ServiceName::list(&names) }).await?;
     if json {
@@ -49,6 +62,7 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
                 if uptime.is_empty() { "-".into() } else { uptime },
                 s.restarts.to_string(),
                 dash(s.cpu_ms.map(cpu_time)),
+                dash(s.cpu_percent.map(|p| format!("{p:.0}%"))),
                 dash(s.memory_kb.map(memory)),
                 format!("{:?}", s.health).to_lowercase(),
                 if s.enabled { "yes" } else { "no" }.into(),
@@ -67,6 +81,7 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
             "UPTIME",
             "RESTARTS",
             "CPU",
+            "CPU%",
             "MEM",
             "HEALTH",
             "ENABLED",

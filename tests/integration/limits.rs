@@ -225,3 +225,29 @@ fn private_pids_runs_the_program_as_pid_1_of_its_own_namespace() {
     // as PID 1 without a handler it ignored SIGTERM.
     assert_eq!(h.service("stubborn")["last_exit"]["sent_signal"], libc::SIGKILL);
 }
+
+#[test]
+fn a_services_cpu_and_memory_count_its_children_and_keep_a_short_history() {
+    let mut h = home();
+    // The main shell only waits; a child does the work.
+    h.sh_unit("busy", "sh -c 'while :; do :; done' & wait", "");
+    h.start_daemon();
+    h.ok(&["start", "busy"]);
+    // Each status call samples (at most once a second): the busy child's CPU is the service's.
+    let percent = h.wait_for("a CPU figure with the child's work", || {
+        let s = h.service("busy");
+        s["cpu_percent"].as_f64().filter(|p| *p > 20.0)
+    });
+    assert!(percent < 250.0, "{percent}");
+    let s = h.service("busy");
+    assert!(s["memory_kb"].as_u64().unwrap() > 0, "{s}");
+    // The history the window draws: samples taken while someone asked, bounded.
+    let samples = h.wait_for("two samples in the history", || {
+        let v: Value = serde_json::from_str(&h.ok(&["metrics", "busy", "--json"])).unwrap();
+        let samples = v["services"][0]["samples"].as_array().cloned().unwrap_or_default();
+        (samples.len() >= 2).then_some(samples)
+    });
+    assert!(samples.iter().all(|x| x["memory_kb"].as_u64().unwrap() > 0), "{samples:?}");
+    let table = h.ok(&["metrics", "busy"]);
+    assert!(table.starts_with("NAME") && table.contains("busy"), "{table}");
+}

@@ -4,7 +4,7 @@
 
 import { call, on, errorMessage, isBusy } from './transport.js';
 import { byId, el, setText } from './dom.js';
-import { cpuPercent, shortId, summarizeStates } from './format.js';
+import { shortId, summarizeStates } from './format.js';
 import { createServicesView } from './views/services.js';
 import { createLogsView } from './views/logs.js';
 import { createCrashesView } from './views/crashes.js';
@@ -12,18 +12,11 @@ import { createHistoryView } from './views/history.js';
 
 const ROUTES = ['services', 'logs', 'crashes', 'history'];
 const TITLES = { services: 'Services', logs: 'Logs', crashes: 'Crash reports', history: 'History' };
-// States in which a process exists, so CPU and memory mean something.
-const PROCESS_STATES = new Set(['starting', 'running', 'stopping']);
-// Snapshots also follow every engine change; a CPU figure over a few milliseconds is noise, so a
-// sample only replaces the baseline when at least this much time passed.
-const CPU_MIN_INTERVAL_MS = 1000;
 const NOTICE_MS = 10000;
 
 const state = {
   snapshot: null,
   appInfo: null,
-  samples: new Map(), // name -> {pid, cpu_ms, at_ms}: the CPU baseline
-  cpu: new Map(), // name -> percent
   current: null, // the active route name
   ready: false,
   engineKey: '',
@@ -42,7 +35,6 @@ const ctx = {
   status: () => (state.snapshot ? state.snapshot.status : null),
   appInfo: () => state.appInfo,
   home: () => (state.snapshot && state.snapshot.home) || (state.appInfo && state.appInfo.home) || '',
-  cpu: (name) => (state.cpu.has(name) ? state.cpu.get(name) : null),
 };
 
 const views = {
@@ -142,35 +134,10 @@ function onNavigate(route) {
 
 // ---- snapshots ----
 
-function updateCpu(snap) {
-  const services = snap.status ? snap.status.services : [];
-  const present = new Set();
-  for (const s of services) {
-    present.add(s.name);
-    const prev = state.samples.get(s.name);
-    if (s.cpu_ms == null || s.pid == null || !PROCESS_STATES.has(s.state)) {
-      state.samples.delete(s.name);
-      state.cpu.delete(s.name);
-      continue;
-    }
-    if (!prev || prev.pid !== s.pid || s.cpu_ms < prev.cpu_ms) {
-      state.samples.set(s.name, { pid: s.pid, cpu_ms: s.cpu_ms, at_ms: snap.at_ms });
-      state.cpu.delete(s.name);
-      continue;
-    }
-    if (snap.at_ms - prev.at_ms < CPU_MIN_INTERVAL_MS) continue;
-    state.cpu.set(s.name, cpuPercent(prev.cpu_ms, s.cpu_ms, prev.at_ms, snap.at_ms));
-    state.samples.set(s.name, { pid: s.pid, cpu_ms: s.cpu_ms, at_ms: snap.at_ms });
-  }
-  for (const name of [...state.samples.keys()]) if (!present.has(name)) state.samples.delete(name);
-  for (const name of [...state.cpu.keys()]) if (!present.has(name)) state.cpu.delete(name);
-}
-
 function onSnapshot(snap) {
   if (!snap || typeof snap !== 'object') return;
   // The reply to `snapshot` may cross a newer `gv:status` event: keep the newest.
   if (state.snapshot && (snap.at_ms || 0) < (state.snapshot.at_ms || 0)) return;
-  updateCpu(snap);
   state.snapshot = snap;
   renderEngineLine(snap);
   renderUnreachable(snap);

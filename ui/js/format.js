@@ -100,14 +100,6 @@ export function describeExit(exit) {
   return text;
 }
 
-/** CPU use in percent of one core between two samples, or null when it cannot be known. */
-export function cpuPercent(prevCpuMs, cpuMs, prevAtMs, atMs) {
-  if ([prevCpuMs, cpuMs, prevAtMs, atMs].some((v) => v == null || !Number.isFinite(v))) return null;
-  const dt = atMs - prevAtMs;
-  const used = cpuMs - prevCpuMs;
-  if (dt <= 0 || used < 0) return null;
-  return (used / dt) * 100;
-}
 
 export function formatPercent(p) {
   if (p == null || !Number.isFinite(p)) return DASH;

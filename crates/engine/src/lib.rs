@@ -19,6 +19,7 @@ pub mod events;
 pub mod fleet;
 pub mod git;
 pub mod logs;
+pub mod metrics;
 pub mod ordered;
 pub mod paths;
 pub mod rpc;

@@ -98,6 +98,12 @@ impl Handler for Reload {
     }
 }
 
+impl Handler for gitvisor_protocol::methods::Metrics {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::MetricsReply, CallError> {
+        Ok(engine.metrics(&self.names)?)
+    }
+}
+
 impl Handler for Timers {
     async fn handle(self, engine: &Engine) -> Result<TimersReply, CallError> {
         Ok(engine.timers())
@@ -255,6 +261,7 @@ impl Engine {
             Call::Disable(m) => reply(self, m).await,
             Call::MaintenanceStatus(m) => reply(self, m).await,
             Call::Timers(m) => reply(self, m).await,
+            Call::Metrics(m) => reply(self, m).await,
             Call::MaintenanceRunNow(m) => reply(self, m).await,
             Call::FleetStatus(m) => reply(self, m).await,
         }

@@ -53,6 +53,14 @@ impl Status {
     }
 }
 
+/// The services' recent CPU and memory samples (every service's when `names` is empty); takes
+/// a sample now when the last is over a second old.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metrics {
+    #[serde(default)]
+    pub names: Vec<ServiceName>,
+}
+
 /// Starts the services and what they require, in dependency order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Start {
@@ -219,6 +227,7 @@ method!(CrashExport, "crash.export", CrashExportReply);
 method!(CrashRm, "crash.rm", CrashRmReply);
 method!(Capture, "capture", CaptureReply);
 method!(Timers, "timers", crate::TimersReply);
+method!(Metrics, "metrics", MetricsReply);
 
 impl Notice for ServiceLogLine {
     const NAME: &'static str = "log";
@@ -308,6 +317,7 @@ calls!(
     MaintenanceRunNow,
     FleetStatus,
     Timers,
+    Metrics,
 );
 
 #[cfg(test)]
@@ -365,6 +375,7 @@ mod tests {
             MaintenanceRunNow {}.into(),
             FleetStatus {}.into(),
             Timers {}.into(),
+            Metrics { names: vec![ServiceName::new("a")] }.into(),
         ];
         assert_eq!(calls.len(), METHOD_NAMES.len(), "a method is missing from this test");
         for call in calls {

@@ -193,10 +193,14 @@ pub struct ServiceStatus {
     pub busy: Option<String>,
     /// The process was adopted from an earlier engine.
     pub adopted: bool,
-    /// CPU time the main process has used (user + system), while it runs.
+    /// CPU time the service's processes have used (user + system, with the children they
+    /// reaped), while it runs.
     #[serde(default)]
     pub cpu_ms: Option<u64>,
-    /// Resident memory of the main process in KiB, while it runs.
+    /// CPU use since the previous sample, in percent of one core (none at the first sample).
+    #[serde(default)]
+    pub cpu_percent: Option<f64>,
+    /// Resident memory of the service's processes in KiB, while it runs.
     #[serde(default)]
     pub memory_kb: Option<u64>,
     /// A fleet singleton: where it runs (`here`, `on node-b`) or why it does not
@@ -221,6 +225,27 @@ pub struct ServiceStatus {
     /// What the service last said of itself (`STATUS=` over `$NOTIFY_SOCKET`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+}
+
+/// One sample of a service's CPU and memory (`metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    pub at_ms: u64,
+    /// Percent of one core since the previous sample.
+    pub cpu_percent: f64,
+    pub memory_kb: u64,
+}
+
+/// A service's recent samples, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMetrics {
+    pub name: String,
+    pub samples: Vec<MetricSample>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsReply {
+    pub services: Vec<ServiceMetrics>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

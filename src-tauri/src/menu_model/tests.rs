@@ -27,6 +27,7 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         fleet: None,
         unenforced: Vec::new(),
         limits: None,
+        cpu_percent: None,
         service_type: "simple".into(),
         status_text: None,
         capture_off: None,

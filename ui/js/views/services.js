@@ -2,6 +2,7 @@
 // name and only changed text is written) so focus and hover survive the ~2 s refreshes.
 
 import { byId, el, setAttr, setText } from '../dom.js';
+import { createSparkline, drawSparkline } from '../sparkline.js';
 import {
   DASH, describeExit, formatDateTime, formatDuration, formatKiB, formatPercent,
 } from '../format.js';
@@ -43,6 +44,8 @@ export function createServicesView(ctx) {
   const timersBody = byId('timers-body');
   let timers = [];
   let timersAsked = 0;
+  const history = new Map(); // name -> recent samples, from the engine's `metrics`
+  let metricsAsked = 0;
 
   body.addEventListener('click', (e) => {
     const button = e.target.closest('button[data-action]');
@@ -63,8 +66,12 @@ export function createServicesView(ctx) {
     r.pid = el('td', { class: 'cell-pid num' });
     r.uptime = el('td', { class: 'cell-uptime num' });
     r.restarts = el('td', { class: 'cell-restarts num' });
-    r.cpu = el('td', { class: 'cell-cpu num' });
-    r.mem = el('td', { class: 'cell-mem num' });
+    r.cpuText = el('span');
+    r.memText = el('span');
+    r.cpuSpark = createSparkline(`CPU of ${name} over the last minutes`);
+    r.memSpark = createSparkline(`Memory of ${name} over the last minutes`);
+    r.cpu = el('td', { class: 'cell-cpu num' }, [r.cpuSpark, r.cpuText]);
+    r.mem = el('td', { class: 'cell-mem num' }, [r.memSpark, r.memText]);
     r.error = el('td', { class: 'cell-error' });
     r.buttons = {};
     const actions = el('td', { class: 'cell-actions' });
@@ -162,8 +169,13 @@ export function createServicesView(ctx) {
     setText(r.uptime, uptimeText(s, now));
     setAttr(r.uptime, 'title', s.started_ms != null && HAS_PROCESS.has(s.state) ? `Started ${formatDateTime(s.started_ms)}` : null);
     setText(r.restarts, String(s.restarts ?? 0));
-    setText(r.cpu, HAS_PROCESS.has(s.state) ? formatPercent(ctx.cpu(s.name)) : DASH);
-    setText(r.mem, HAS_PROCESS.has(s.state) && s.memory_kb != null ? formatKiB(s.memory_kb) : DASH);
+    const up = HAS_PROCESS.has(s.state);
+    setText(r.cpuText, up ? formatPercent(s.cpu_percent) : DASH);
+    setText(r.memText, up && s.memory_kb != null ? formatKiB(s.memory_kb) : DASH);
+    const samples = up ? history.get(s.name) || [] : [];
+    // CPU on a 100 % scale unless it used more (several cores); memory on its own peak.
+    drawSparkline(r.cpuSpark, samples.map((x) => x.cpu_percent), 100);
+    drawSparkline(r.memSpark, samples.map((x) => x.memory_kb), 0);
 
     const err = lastErrorOf(s);
     setText(r.error, err.text);
@@ -245,6 +257,21 @@ export function createServicesView(ctx) {
     }
     renderNotes(status);
     refreshTimers();
+    refreshMetrics();
+  }
+
+  // The engine samples while someone asks: the table asks every 2 s while it is shown.
+  async function refreshMetrics() {
+    if (!visible || Date.now() - metricsAsked < 2000) return;
+    metricsAsked = Date.now();
+    try {
+      const reply = await ctx.call('metrics', { names: [] });
+      history.clear();
+      for (const m of reply.services || []) history.set(m.name, m.samples || []);
+    } catch {
+      history.clear();
+    }
+    for (const r of rows.values()) if (r.service) updateRow(r, r.service, Date.now());
   }
 
   // Timers come from their own command; asked at most every 2 s (a status burst asks once).

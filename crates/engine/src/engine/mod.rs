@@ -82,6 +82,8 @@ struct Inner {
     fleet_error: Option<String>,
     /// The timer units the timer keeper schedules.
     timers: Arc<timers::TimerTable>,
+    /// Services' CPU and memory, sampled while someone asks.
+    metrics: crate::metrics::Metrics,
     /// The singletons that have a driver.
     singletons: Mutex<std::collections::HashSet<String>>,
     /// What the engine adds to services' environment (a singleton's lease).

@@ -108,6 +108,7 @@ impl Engine {
                 run_env: crate::supervisor::task::RunEnv::new(fleet_mode),
                 cgroups: Arc::new(crate::supervisor::cgroup::Cgroups::new(&home_dir)),
                 timers: Arc::new(super::timers::TimerTable::new(seed_of(&home_dir))),
+                metrics: Default::default(),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);

@@ -9,11 +9,11 @@ use super::lifecycle::lock_key;
 use super::{Engine, EngineError};
 use crate::git::ServicesRepo;
 use crate::logs::LogFollow;
-use crate::supervisor::process;
 
 impl Engine {
     /// The status of `names`, or of every service when `names` is empty.
     pub fn status(&self, names: &[ServiceName]) -> Result<StatusReply, EngineError> {
+        self.sample_metrics();
         let busy: HashMap<String, String> = self.inner.locks.current().into_iter().collect();
         let registry = self.registry();
         if let Some(n) = registry.unknown(names) {
@@ -25,7 +25,7 @@ impl Engine {
             .filter(|(n, _)| names.is_empty() || names.iter().any(|x| x == n.as_str()))
             .map(|(name, s)| {
                 let snap = s.snapshot.borrow().clone();
-                let usage = snap.pid.filter(|_| snap.state.is_active()).and_then(process::live_usage);
+                let usage = self.inner.metrics.latest(name).filter(|_| snap.state.is_active());
                 ServiceStatus {
                     name: name.clone(),
                     description: s.unit.description.clone(),
@@ -50,8 +50,9 @@ impl Engine {
                     last_exit_class: snap.last_exit_class,
                     busy: busy.get(&lock_key(name)).cloned(),
                     adopted: snap.adopted,
-                    cpu_ms: usage.map(|u| u.0),
-                    memory_kb: usage.map(|u| u.1),
+                    cpu_ms: usage.map(|u| u.cpu_ms),
+                    cpu_percent: usage.and_then(|u| u.cpu_percent),
+                    memory_kb: usage.map(|u| u.memory_kb),
                     fleet: None,
                     capture_off: crate::crash::workdir::capture_off(&s.unit).map(|why| why.to_string()),
                     unenforced: crate::supervisor::unenforced::unenforced(
@@ -144,5 +145,49 @@ impl Engine {
             Some(n) => Err(EngineError::UnknownService(n.to_string())),
             None => Ok(()),
         }
+    }
+}
+
+impl Engine {
+    /// Samples the running services' CPU and memory (at most once a second; see `metrics.rs`).
+    fn sample_metrics(&self) {
+        self.inner.metrics.sample(|| {
+            let registry = self.registry();
+            registry
+                .services
+                .iter()
+                .filter_map(|(name, s)| {
+                    let snap = s.snapshot.borrow();
+                    let pid = snap.pid.filter(|_| snap.state.is_active())?;
+                    let cgroup_pids = match self.inner.cgroups.backend() {
+                        Ok(b) if crate::supervisor::cgroup::has_limits(&s.unit) => b.cgroup(name).pids(),
+                        _ => Vec::new(),
+                    };
+                    Some(crate::metrics::Target { name: name.clone(), main_pid: pid, cgroup_pids })
+                })
+                .collect()
+        });
+    }
+
+    /// The services' recent samples (every service's when `names` is empty).
+    pub fn metrics(&self, names: &[ServiceName]) -> Result<gitvisor_protocol::MetricsReply, EngineError> {
+        {
+            let registry = self.registry();
+            if let Some(n) = registry.unknown(names) {
+                return Err(EngineError::UnknownService(n.to_string()));
+            }
+        }
+        self.sample_metrics();
+        let registry = self.registry();
+        let services = registry
+            .services
+            .keys()
+            .filter(|n| names.is_empty() || names.iter().any(|x| x == n.as_str()))
+            .map(|n| gitvisor_protocol::ServiceMetrics {
+                name: n.clone(),
+                samples: self.inner.metrics.history(n),
+            })
+            .collect();
+        Ok(gitvisor_protocol::MetricsReply { services })
     }
 }

@@ -116,27 +116,6 @@ pub fn proc_stat(pid: u32) -> Option<(u64, bool)> {
     Some((start, state == "Z" || state == "X"))
 }
 
-/// CPU time used so far (user + system, milliseconds) and resident memory (KiB) of a live
-/// process; `None` if there is no such process.
-pub fn live_usage(pid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of stat (utime, stime) in clock ticks; `fields` starts at field 3.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
-        n if n > 0 => n as u64,
-        _ => 100,
-    };
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    let page_kb = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as u64 / 1024,
-        _ => 4,
-    };
-    Some((ticks * 1000 / hz, pages * page_kb))
-}
-
 /// When a process with this start time (clock ticks since boot) started, in Unix milliseconds,
 /// to about a hundredth of a second: for a process adopted without a record of its start.
 pub fn started_ms(start_time: u64) -> Option<u64> {
