@@ -92,6 +92,7 @@ fn a_failing_oneshot_is_failed_and_its_later_commands_do_not_run() {
             h.work().display()
         ),
     );
+    h.unit("slow", "[Service]\nType=oneshot\nExecStart=/bin/sleep 1000\nTimeoutStartSec=500ms\n");
     h.start_daemon();
     let out = h.run(&["start", "migrate"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -106,6 +107,12 @@ fn a_failing_oneshot_is_failed_and_its_later_commands_do_not_run() {
     assert_eq!(h.state("after"), "failed");
     let out = h.ok(&["start", "once"]);
     assert!(out.contains("once: exited"), "{out}");
+    // TimeoutStartSec= bounds a oneshot's commands (none by default).
+    let out = h.run(&["start", "slow"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("slow: not ready within 500ms (Type=oneshot: ExecStart= still running)"), "{err}");
+    assert_eq!(h.state("slow"), "failed");
     assert_eq!(h.log("work/once"), "done\n");
     let s = h.service("once");
     assert_eq!((s["state"].as_str(), s["ready"].as_bool()), (Some("exited"), Some(true)));

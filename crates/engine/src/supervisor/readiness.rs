@@ -29,6 +29,9 @@ enum Check {
     Health,
     /// Told by the service's `READY=1`.
     Notify,
+    /// Told by the task when the start is done (a oneshot's commands, a forking service's
+    /// start process): only the deadline runs here.
+    Done,
 }
 
 /// What became of a readiness check.
@@ -78,6 +81,14 @@ impl Readiness {
         let timeout = unit.timeout_start;
         let deadline = (!ready).then(|| Instant::now().checked_add(timeout)).flatten();
         Readiness { check, ready, deadline, what, timeout }
+    }
+
+    /// A start the task ends itself (a oneshot's commands, a forking service's start process):
+    /// never ready here, timed out past `TimeoutStartSec=` (`what` says what is awaited).
+    pub fn until_done(unit: &Unit, what: &str) -> Readiness {
+        let timeout = unit.timeout_start;
+        let deadline = Instant::now().checked_add(timeout);
+        Readiness { check: Some(Check::Done), ready: false, deadline, what: what.to_string(), timeout }
     }
 
     /// A process adopted from an earlier engine: it was started long ago; ready.
@@ -135,7 +146,7 @@ impl Readiness {
                         Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
                     }
                 },
-                Some(Check::Health | Check::Notify) | None => std::future::pending().await,
+                Some(Check::Health | Check::Notify | Check::Done) | None => std::future::pending().await,
             }
         };
         tokio::select! {

@@ -829,10 +829,16 @@ impl Task {
             return Some(self.start_failed(e).await);
         }
         match unit.service_type {
-            ServiceType::Oneshot => None,
+            // Their start ends when the task says; `TimeoutStartSec=` bounds it meanwhile.
+            ServiceType::Oneshot => {
+                self.readiness = Some(Readiness::until_done(&unit, "Type=oneshot: ExecStart= still running"));
+                None
+            }
             ServiceType::Forking => {
                 self.forking_start = true;
                 self.pending_output = output;
+                self.readiness =
+                    Some(Readiness::until_done(&unit, "Type=forking: the start process still running"));
                 None
             }
             ServiceType::Simple | ServiceType::Exec | ServiceType::Notify => {
