@@ -160,7 +160,7 @@ fn a_killed_log_keeper_is_replaced_and_output_flows_again() {
     assert_ne!(keeper_pid(&h), Some(keeper));
 }
 
-fn keeper_pid(h: &Home) -> Option<u32> {
+pub(crate) fn keeper_pid(h: &Home) -> Option<u32> {
     let needle = format!("__log-keeper\0{}", h.path().join("logs").display());
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;

@@ -4,6 +4,7 @@
 
 mod adoption;
 mod background;
+mod chaos;
 mod cli;
 mod crash_reports;
 mod daemon;

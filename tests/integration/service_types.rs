@@ -184,7 +184,11 @@ fn exec_start_post_and_exec_stop_post_run_around_the_main_process_told_how_it_en
     h.start_daemon();
     h.ok(&["start", "crasher"]);
     let pid = h.pid("crasher").unwrap();
-    assert_eq!(h.log("work/events"), format!("main {pid}\npost {pid}\n"), "post runs once it started");
+    // Post runs once it started (Type=simple: at once, beside the main process's own first line).
+    h.wait_until("both lines", || h.log("work/events").lines().count() == 2);
+    let mut lines: Vec<String> = h.log("work/events").lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines, [format!("main {pid}"), format!("post {pid}")]);
     // A crash: ExecStopPost= hears of the exit status.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGUSR1).ok();
     h.wait_until("ExecStopPost ran", || h.log("work/events").contains("stop-post"));

@@ -26,16 +26,32 @@ pub fn own_home(paths: &Paths) -> Result<HomeLock, DaemonError> {
         context: format!("creating {}", paths.home.display()),
         source,
     })?;
-    HomeLock::acquire(&paths.engine_lock).map_err(|e| match e {
-        HomeLockError::Held { pid, .. } => {
-            DaemonError::AlreadyRunning { home: paths.home.display().to_string(), pid }
+    // A lock whose holder is gone is about to be free: the kernel releases a dead process's
+    // flock a moment after the process is reaped (its files are closed by a deferred work
+    // item), so an engine restarted at once after a crash waits for it rather than refusing.
+    let deadline = std::time::Instant::now() + DEAD_HOLDER_GRACE;
+    loop {
+        match HomeLock::acquire(&paths.engine_lock) {
+            Ok(lock) => return Ok(lock),
+            Err(HomeLockError::Held { pid, .. }) => {
+                let dead = pid.is_none_or(|p| !crate::supervisor::process::is_alive(p));
+                if !dead || std::time::Instant::now() >= deadline {
+                    return Err(DaemonError::AlreadyRunning { home: paths.home.display().to_string(), pid });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(other) => {
+                return Err(DaemonError::Io {
+                    context: format!("locking {}", paths.engine_lock.display()),
+                    source: std::io::Error::other(other.to_string()),
+                })
+            }
         }
-        other => DaemonError::Io {
-            context: format!("locking {}", paths.engine_lock.display()),
-            source: std::io::Error::other(other.to_string()),
-        },
-    })
+    }
 }
+
+/// How long a lock whose recorded holder is dead is waited for.
+const DEAD_HOLDER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An engine that owns its home and serves its socket: what `gitvisor daemon` runs, and what
 /// the tray app runs when no other engine owns the home.

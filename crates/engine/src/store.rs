@@ -19,6 +19,15 @@ pub struct ServiceRecord {
     pub started_ms: Option<u64>,
     pub last_exit: Option<ExitInfo>,
     pub error: Option<String>,
+    /// Whether it is meant to be up: a start or restart asked for it, a user's stop did not.
+    /// What a successor engine brings back after a crash: a service caught half-way through a
+    /// restart (or a dependency's) comes back; one a user stopped stays down. None: a record
+    /// of an engine that did not keep it (stopped means stopped by the user).
+    #[serde(default)]
+    pub want_up: Option<bool>,
+    /// The `$INVOCATION_ID` its current process got: what it (and anything it started) carries.
+    #[serde(default)]
+    pub invocation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -124,6 +133,7 @@ impl StateStore {
         if generation < *written {
             return Ok(());
         }
+        test_hooks::slow_state_write();
         gitvisor_state::save(&self.path, &state)?;
         *written = generation;
         self.saved.send_replace(generation);
@@ -160,6 +170,21 @@ impl StateStore {
                     tracing::error!("cannot write {}: {e}", me.path.display());
                 }
             }
+        }
+    }
+}
+
+/// Hooks the chaos tests use to widen a window (debug builds only: a release engine reads no
+/// such variable).
+mod test_hooks {
+    /// `GITVISOR_TEST_STATE_WRITE_DELAY_MS`: each state write waits this long first, so a kill
+    /// lands while the state on disk lags behind the engine's.
+    pub fn slow_state_write() {
+        #[cfg(debug_assertions)]
+        if let Some(ms) =
+            std::env::var("GITVISOR_TEST_STATE_WRITE_DELAY_MS").ok().and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
         }
     }
 }

@@ -15,6 +15,14 @@ impl Home {
 
     /// [`Home::start_daemon`] with more environment (a `PATH` with a stand-in program...).
     pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
+        self.spawn_daemon_with(env);
+        self.wait_until("the daemon to answer", || {
+            self.try_run(&["status", "--json"]).map(|o| o.status.success()).unwrap_or(false)
+        });
+    }
+
+    /// Starts `gitvisor daemon` without waiting for it (to kill it while it starts).
+    pub fn spawn_daemon_with(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -30,9 +38,6 @@ impl Home {
             .spawn()
             .expect("spawn daemon");
         self.daemon = Some(child);
-        self.wait_until("the daemon to answer", || {
-            self.try_run(&["status", "--json"]).map(|o| o.status.success()).unwrap_or(false)
-        });
     }
 
     pub fn daemon_pid(&self) -> u32 {

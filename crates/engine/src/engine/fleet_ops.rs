@@ -268,7 +268,7 @@ async fn hold(weak: &Weak<Inner>, fleet: &Fleet, name: &str, lease: Lease) {
             if leashed != Some((pid, until_ms)) {
                 if let Err(err) = e.inner.logs.leash(name, pid, until_ms).await {
                     tracing::error!("{name}: cannot arm the keeper's dead-man switch: {err}; stopping it");
-                    e.stop_ordered(vec![name.to_string()], false).await;
+                    e.stop_ordered(vec![name.to_string()], false, false).await;
                     return;
                 }
                 leashed = Some((pid, until_ms));
@@ -280,7 +280,7 @@ async fn hold(weak: &Weak<Inner>, fleet: &Fleet, name: &str, lease: Lease) {
             return;
         }
         if !matches!(e.wanted(name), Wanted::Run) {
-            e.stop_ordered(vec![name.to_string()], false).await;
+            e.stop_ordered(vec![name.to_string()], false, false).await;
             let _ = e.inner.logs.unleash(name).await;
             return;
         }
@@ -289,7 +289,7 @@ async fn hold(weak: &Weak<Inner>, fleet: &Fleet, name: &str, lease: Lease) {
             why = &mut lost => {
                 let Some(e) = engine(weak) else { return };
                 e.inner.logs.note(name, format!("lost its fleet lease ({why}): stopping it"));
-                e.stop_ordered(vec![name.to_string()], false).await;
+                e.stop_ordered(vec![name.to_string()], false, false).await;
                 let _ = e.inner.logs.unleash(name).await;
                 return;
             }

@@ -109,7 +109,7 @@ impl Engine {
     pub async fn stop(&self, names: &[ServiceName]) -> Result<OpReply, EngineError> {
         self.check_known(names)?;
         let (names, refused) = self.fleet_gate(plain(names), Stop::NAME);
-        let mut reply = self.stop_ordered(names.clone(), true).await;
+        let mut reply = self.stop_ordered(names.clone(), true, true).await;
         reply.results.extend(refused);
         // What else stopped says why: the stopped unit it requires.
         let why = {
@@ -155,11 +155,19 @@ impl Engine {
                     self.locked_op(n, Restart::NAME, |reply| Command::Restart { reply: Some(reply) }).await
                 }
                 conditions::Verdict::Skip(why) => {
-                    self.locked_op(n, Stop::NAME, |reply| Command::Stop { reply: Some(reply) }).await;
+                    self.locked_op(n, Stop::NAME, |reply| Command::Stop {
+                        reply: Some(reply),
+                        by_user: true,
+                    })
+                    .await;
                     self.skip_start(n, why)
                 }
                 conditions::Verdict::Fail(why) => {
-                    self.locked_op(n, Stop::NAME, |reply| Command::Stop { reply: Some(reply) }).await;
+                    self.locked_op(n, Stop::NAME, |reply| Command::Stop {
+                        reply: Some(reply),
+                        by_user: true,
+                    })
+                    .await;
                     self.fail_dependency(n, why).await
                 }
             };
@@ -178,7 +186,7 @@ impl Engine {
         mut results: Vec<OpOutcome>,
     ) -> OpReply {
         let all: Vec<String> = names.iter().chain(&dependents).cloned().collect();
-        let stopped = self.stop_ordered(all.clone(), false).await;
+        let stopped = self.stop_ordered(all.clone(), false, false).await;
         let failed: Vec<OpOutcome> = stopped.results.into_iter().filter(|r| !r.ok).collect();
         let again: Vec<String> = all.into_iter().filter(|n| !failed.iter().any(|f| &f.name == n)).collect();
         let mut reply = self.start_ordered(again, true, false).await;
@@ -346,7 +354,13 @@ impl Engine {
 
     /// Stops `names` in reverse dependency order; with `with_dependents`, what requires them
     /// (and is up) stops first.
-    pub(super) async fn stop_ordered(&self, names: Vec<String>, with_dependents: bool) -> OpReply {
+    /// `by_user`: a user's stop (the services are meant to stay down), not an engine's own.
+    pub(super) async fn stop_ordered(
+        &self,
+        names: Vec<String>,
+        with_dependents: bool,
+        by_user: bool,
+    ) -> OpReply {
         let batch = {
             let registry = self.registry();
             let active =
@@ -357,7 +371,9 @@ impl Engine {
         let me = self.clone();
         let results = run_ordered(&batch.units, &batch.follows, move |name, _| {
             let me = me.clone();
-            async move { me.locked_op(&name, Stop::NAME, |reply| Command::Stop { reply: Some(reply) }).await }
+            async move {
+                me.locked_op(&name, Stop::NAME, |reply| Command::Stop { reply: Some(reply), by_user }).await
+            }
         })
         .await;
         OpReply { results: results.into_values().collect() }

@@ -14,6 +14,7 @@ mod fleet_ops;
 mod history;
 mod lifecycle;
 mod open;
+pub(crate) mod orphans;
 mod propagation;
 mod registry;
 mod status;
@@ -164,7 +165,7 @@ impl Engine {
         // No sync may start while services are being stopped.
         self.stop_watcher().await;
         let names: Vec<String> = self.registry().services.keys().cloned().collect();
-        let reply = self.stop_ordered(names, false).await;
+        let reply = self.stop_ordered(names, false, false).await;
         for r in reply.results.iter().filter(|r| !r.ok) {
             tracing::warn!("{}: {}", r.name, r.error.as_deref().unwrap_or("did not stop"));
         }

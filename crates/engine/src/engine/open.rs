@@ -150,6 +150,27 @@ impl Engine {
         }
         registry.set_units(units);
 
+        // What each unit's live process is, then what runs of the home's and is nobody's.
+        let live: std::collections::HashMap<String, (u32, u64)> = registry
+            .units
+            .units
+            .keys()
+            .filter_map(|n| Some((n.clone(), live_process(n, persisted.services.get(n), streams)?)))
+            .collect();
+        let known: std::collections::HashSet<u32> = live.values().map(|(pid, _)| *pid).collect();
+        let invocations: std::collections::HashSet<&str> =
+            persisted.services.values().filter_map(|r| r.invocation.as_deref()).collect();
+        for o in super::orphans::find(&super::orphans::home_id(&self.inner.paths.home), &known, &invocations)
+        {
+            tracing::warn!(
+                "{}: killing its process {} (and its group): started by an engine that crashed before recording it; \
+                 the service is started again as recorded",
+                o.service,
+                o.pid
+            );
+            process::signal_group(o.pid, libc::SIGKILL);
+        }
+
         let mut to_start = Vec::new();
         let fleet_mode = self.inner.settings.fleet.is_some();
         let names: Vec<(String, Arc<Unit>)> =
@@ -157,7 +178,7 @@ impl Engine {
         for (name, unit) in names {
             let record = persisted.services.get(&name);
             let enabled = registry.units.is_enabled(&name);
-            let initial = match (live_process(&name, record, streams), record) {
+            let initial = match (live.get(&name).copied(), record) {
                 (Some((pid, start_time)), _) => Initial::Adopt {
                     pid,
                     start_time,
@@ -168,6 +189,9 @@ impl Engine {
                         .filter(|r| r.pid == Some(pid) && r.start_time == Some(start_time))
                         .and_then(|r| r.started_ms)
                         .or_else(|| process::started_ms(start_time)),
+                    invocation: record
+                        .filter(|r| r.pid == Some(pid) && r.start_time == Some(start_time))
+                        .and_then(|r| r.invocation.clone()),
                 },
                 // A fleet singleton whose process died meanwhile starts again only where its
                 // lease is held: its driver decides, not the restart policy.
@@ -179,8 +203,17 @@ impl Engine {
                     Initial::DiedUnwatched { restarts: r.restarts }
                 }
                 (None, r) => {
-                    let user_stopped = !persisted.clean_shutdown && r.is_some();
-                    if enabled && !user_stopped && !(fleet_mode && unit.singleton) {
+                    // After a crash, the record says what was meant: up (a restart caught
+                    // half-way comes back, enabled or not) or down (a user's stop holds). A
+                    // clean shutdown, or no record: enabled units start.
+                    // (Ended by itself, exited or failed: the policy already decided, it stays.)
+                    let meant = match r {
+                        Some(r) if !persisted.clean_shutdown => {
+                            r.want_up.unwrap_or(false) && r.state == ServiceState::Stopped
+                        }
+                        _ => enabled,
+                    };
+                    if meant && !(fleet_mode && unit.singleton) {
                         to_start.push(name.clone());
                     }
                     Initial::Stopped { restarts: r.map(|r| r.restarts).unwrap_or(0) }
@@ -249,6 +282,7 @@ impl Engine {
             run_env: self.inner.run_env.clone(),
             cgroups: self.inner.cgroups.clone(),
             notify_dir: self.inner.paths.home.join("notify"),
+            home_id: super::orphans::home_id(&self.inner.paths.home),
         };
         let (tx, snapshot, task) = crate::supervisor::task::spawn_task(ctx, initial);
         Service { enabled, unit, tx, snapshot, task, commit: self.applied(), load_error: None, skipped: None }

@@ -68,7 +68,7 @@ impl Engine {
             }
             let engine = self.clone();
             self.inner.background.spawn("BindsTo= stop", async move {
-                engine.stop_ordered(c.stop, true).await;
+                engine.stop_ordered(c.stop, true, false).await;
             });
         }
         if !c.start.is_empty() {

@@ -153,7 +153,7 @@ impl Engine {
 
         // 1. Removed: stop (dependents first), then forget.
         if !plan.removed.is_empty() {
-            let stopped = self.stop_ordered(plan.removed.clone(), false).await;
+            let stopped = self.stop_ordered(plan.removed.clone(), false, false).await;
             for r in stopped.results {
                 if r.ok {
                     report.actions.push(format!("stopped {} (removed)", r.name));

@@ -39,6 +39,9 @@ pub enum Command {
     },
     Stop {
         reply: Option<oneshot::Sender<Outcome>>,
+        /// A user's stop: the service is meant to stay down (across an engine crash too); an
+        /// engine's own (a restart's stop, a removal) leaves that as it was.
+        by_user: bool,
     },
     /// `ExecReload=` (or SIGHUP) for the running process; answered when it is done.
     Reload {
@@ -88,6 +91,8 @@ pub enum Initial {
         start_time: u64,
         restarts: u32,
         started_ms: Option<u64>,
+        /// Its `$INVOCATION_ID`, when the record names this process.
+        invocation: Option<String>,
     },
     /// The process of an earlier engine ended while no engine watched it.
     DiedUnwatched {
@@ -106,6 +111,8 @@ pub struct ServiceCtx {
     pub cgroups: Arc<Cgroups>,
     /// Where the service's notification socket is made (`<dir>/<name>`).
     pub notify_dir: std::path::PathBuf,
+    /// The home's mark in every process it starts (`$GITVISOR_HOME_ID`).
+    pub home_id: String,
 }
 
 /// What the engine grants a service's starts beyond its unit, by service: environment to add,
@@ -209,6 +216,10 @@ struct Task {
     watchdog: Option<(tokio::time::Instant, Duration)>,
     /// What the last end suggests to the user (a main process that forked away).
     hint: Option<String>,
+    /// Meant to be up (see `ServiceRecord::want_up`).
+    want_up: bool,
+    /// `$INVOCATION_ID` of the current process (see `engine/orphans.rs`).
+    invocation: Option<String>,
 }
 
 /// An exit to tell once its consequences (a restart) are under way.
@@ -259,11 +270,15 @@ pub fn spawn_task(
         status_text: None,
         watchdog: None,
         hint: None,
+        want_up: false,
+        invocation: None,
     };
     let mut pending = None;
     match initial {
         Initial::Stopped { restarts } => task.machine.restarts = restarts,
-        Initial::Adopt { pid, start_time, restarts, started_ms } => {
+        Initial::Adopt { pid, start_time, restarts, started_ms, invocation } => {
+            task.want_up = true;
+            task.invocation = invocation;
             match Watched::new(pid, start_time, false) {
                 Ok(w) => {
                     task.machine = Machine::adopted(now, restarts);
@@ -290,6 +305,7 @@ pub fn spawn_task(
             }
         }
         Initial::DiedUnwatched { restarts } => {
+            task.want_up = true;
             task.machine = Machine::adopted(now, restarts);
             pending = Some(Input::Exited(process::unwatched_exit()));
         }
@@ -623,13 +639,24 @@ impl Task {
 
     async fn command(&mut self, cmd: Command) {
         let (input, want, reply) = match cmd {
-            Command::Start { manual, reply } => (Input::Start { manual }, Want::Up, reply),
-            Command::Stop { reply } => (Input::Stop, Want::Down, reply),
+            Command::Start { manual, reply } => {
+                self.want_up = true;
+                (Input::Start { manual }, Want::Up, reply)
+            }
+            Command::Stop { reply, by_user } => {
+                if by_user {
+                    self.want_up = false;
+                }
+                (Input::Stop, Want::Down, reply)
+            }
             Command::Reload { reply } => {
                 self.reload(reply);
                 return;
             }
-            Command::Restart { reply } => (Input::Restart, Want::Up, reply),
+            Command::Restart { reply } => {
+                self.want_up = true;
+                (Input::Restart, Want::Up, reply)
+            }
             Command::DependencyFailed(reason) => (Input::DependencyFailed(reason), Want::Down, None),
             Command::Replace { unit, restart, reply } => {
                 self.policy = Policy::of(&unit);
@@ -863,6 +890,11 @@ impl Task {
         // A unit with limits runs in its cgroup, limits written before the process exists.
         let cg = self.service_cgroup();
         let mut added = self.ctx.run_env.for_start(&self.ctx.name, &unit)?;
+        // What marks the process (and what it starts) as this start's, so an engine that
+        // crashed before recording it leaves no unknown process behind (engine/orphans.rs).
+        let invocation = crate::engine::orphans::invocation_id();
+        added.push(("INVOCATION_ID".into(), invocation.clone()));
+        added.push((crate::engine::orphans::HOME_ID_VAR.into(), self.ctx.home_id.clone()));
         if let Some(socket) = &self.notify {
             added.push(("NOTIFY_SOCKET".into(), socket.path.display().to_string()));
             if let Some(period) = unit.watchdog {
@@ -896,6 +928,7 @@ impl Task {
         self.containment = Some(self.contain(pid));
         self.adopted = false;
         self.sent_signal = None;
+        self.invocation = Some(invocation);
         self.started_ms = Some(crate::time::now_ms());
         // The record must name the new pid before anything else can go wrong, so a
         // successor engine adopts it rather than starting a duplicate.
@@ -1370,6 +1403,8 @@ impl Task {
             started_ms: self.started_ms,
             last_exit: self.machine.last_exit.clone(),
             error: self.machine.error.clone(),
+            want_up: Some(self.want_up),
+            invocation: self.invocation.clone(),
         };
         self.ctx.store.set_service(&self.ctx.name, record);
     }
