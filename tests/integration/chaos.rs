@@ -308,3 +308,39 @@ fn a_process_spawned_by_an_engine_killed_before_recording_it_does_not_run_twice(
     assert_eq!(processes.get("web").map(Vec::len), Some(1), "{processes:?}");
     assert!(h.daemon_log().contains(&format!("web: killing its process {first}")), "{}", h.daemon_log());
 }
+
+/// The engine frozen (SIGSTOP) for 30 s — a laptop suspended mid-work, a debugger — then
+/// thawed: it answers again, what ran meanwhile still runs under the same pids, and a service
+/// that died while it was frozen is restarted exactly once. `GITVISOR_CHAOS_FREEZE_SECS` sets
+/// the time.
+#[test]
+fn a_frozen_engine_thawed_answers_again_and_restarts_nothing_twice() {
+    let secs: u64 = std::env::var("GITVISOR_CHAOS_FREEZE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let mut h = home();
+    let mark = format!("freeze-{}", std::process::id());
+    for n in ["steady", "dies"] {
+        h.unit(
+            n,
+            &format!(
+                "[Service]\nExecStart=/bin/sleep 100000\nEnvironment=CHAOS_MARK={mark}\nRestart=always\nRestartSec=0\n\
+                 [Install]\nWantedBy=default.target\n"
+            ),
+        );
+    }
+    h.start_daemon();
+    let steady = h.wait_for("steady", || h.try_pid("steady"));
+    let dies = h.wait_for("dies", || h.try_pid("dies"));
+    let engine = nix::unistd::Pid::from_raw(h.daemon_pid() as i32);
+    nix::sys::signal::kill(engine, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(dies as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // Frozen: the socket takes no answer meanwhile (a status would wait); the time passes.
+    std::thread::sleep(Duration::from_secs(secs));
+    nix::sys::signal::kill(engine, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let again = h.wait_for("dies restarted", || h.try_pid("dies").filter(|p| *p != dies));
+    assert_eq!(h.pid("steady"), Some(steady), "what ran still runs, not restarted");
+    let s = h.service("dies");
+    assert_eq!(s["restarts"], 1, "{s}");
+    let processes = marked_processes(&mark);
+    assert_eq!(processes["dies"], [again]);
+    assert_eq!(processes["steady"], [steady]);
+}
