@@ -315,7 +315,8 @@ fn a_process_spawned_by_an_engine_killed_before_recording_it_does_not_run_twice(
 /// the time.
 #[test]
 fn a_frozen_engine_thawed_answers_again_and_restarts_nothing_twice() {
-    let secs: u64 = std::env::var("GITVISOR_CHAOS_FREEZE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let secs: u64 =
+        std::env::var("GITVISOR_CHAOS_FREEZE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     let mut h = home();
     let mark = format!("freeze-{}", std::process::id());
     for n in ["steady", "dies"] {
@@ -332,7 +333,8 @@ fn a_frozen_engine_thawed_answers_again_and_restarts_nothing_twice() {
     let dies = h.wait_for("dies", || h.try_pid("dies"));
     let engine = nix::unistd::Pid::from_raw(h.daemon_pid() as i32);
     nix::sys::signal::kill(engine, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(dies as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(dies as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
     // Frozen: the socket takes no answer meanwhile (a status would wait); the time passes.
     std::thread::sleep(Duration::from_secs(secs));
     nix::sys::signal::kill(engine, nix::sys::signal::Signal::SIGCONT).unwrap();

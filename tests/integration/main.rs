@@ -2,6 +2,7 @@
 //! the real CLI (`gitvisor-testkit`). One test binary with a module per area, so the suite links
 //! once.
 
+mod abuse;
 mod adoption;
 mod background;
 mod chaos;

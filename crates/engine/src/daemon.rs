@@ -67,6 +67,7 @@ impl OwnedEngine {
     /// Takes the home (or fails with `AlreadyRunning`), binds the socket, opens the engine and
     /// serves the socket until [`OwnedEngine::shutdown`].
     pub async fn open(paths: Paths, keeper_program: PathBuf) -> Result<OwnedEngine, DaemonError> {
+        raise_open_files_limit();
         let home = own_home(&paths)?;
         let listener = crate::server::bind(&paths.socket).map_err(|source| DaemonError::Io {
             context: format!("listening on {}", paths.socket.display()),
@@ -100,4 +101,24 @@ pub async fn run(paths: Paths, keeper_program: PathBuf) -> Result<(), DaemonErro
     }
     owned.shutdown().await;
     Ok(())
+}
+
+/// The soft limit on open files the engine raises itself to, where the hard limit allows.
+const OPEN_FILES: u64 = 65536;
+
+/// Lifts the soft limit on open files towards the hard one: the engine holds two pipes per
+/// service starting, its sockets and its clients' connections, and 1024 (a common default) is
+/// reached by a few hundred services and clients. Services inherit it (`LimitNOFILE=` is not
+/// supported); 65536, not the hard limit itself, so that programs that close every possible
+/// descriptor at start stay fast.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let target = hard.min(OPEN_FILES);
+        if soft < target {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+                tracing::warn!("cannot raise the open files limit from {soft} to {target}: {e}");
+            }
+        }
+    }
 }

@@ -32,6 +32,11 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
     }
 
     /// The next frame; `Ok(None)` at end of stream. Empty lines are skipped.
+    /// Waits until some bytes are there to read; false at the end of the stream.
+    pub async fn fill(&mut self) -> Result<bool, FrameError> {
+        Ok(!self.inner.fill_buf().await?.is_empty())
+    }
+
     pub async fn next(&mut self) -> Result<Option<String>, FrameError> {
         loop {
             self.buf.clear();

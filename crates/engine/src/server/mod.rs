@@ -34,12 +34,26 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Serves until `stop` turns true. Connection tasks end with their clients or with `stop`.
+/// Connections served at once; more are told so and closed (each costs a task and buffers).
+pub const MAX_CONNECTIONS: usize = 1024;
+/// How long a new connection may take to send its first request: one that sends nothing is
+/// dropped, so idle connections cannot pile up.
+const FIRST_REQUEST_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn serve(engine: Engine, listener: UnixListener, stop: watch::Receiver<bool>) {
     let mut connections = tokio::task::JoinSet::new();
     let mut stop_rx = stop.clone();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((stream, _)) if connections.len() >= MAX_CONNECTIONS => {
+                    connections.spawn(async move {
+                        let (_, writer) = stream.into_split();
+                        let mut conn = Conn { writer };
+                        let msg = format!("refused: {MAX_CONNECTIONS} connections are open already");
+                        let _ = conn.error(Value::Null, ErrorCode::InvalidRequest.error(msg)).await;
+                    });
+                }
                 Ok((stream, _)) => {
                     let engine = engine.clone();
                     let stop = stop.clone();
@@ -93,6 +107,11 @@ async fn serve_connection(engine: Engine, stream: UnixStream, stop: watch::Recei
     }
     let mut frames = FrameReader::new(BufReader::new(reader));
     let mut greeted = false;
+    match tokio::time::timeout(FIRST_REQUEST_WITHIN, frames.fill()).await {
+        Ok(Ok(true)) => {}
+        // Nothing within the time, or closed: nothing to answer.
+        _ => return,
+    }
     loop {
         let frame = match frames.next().await {
             Ok(Some(f)) => f,
