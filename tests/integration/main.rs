@@ -12,6 +12,7 @@ mod daemon;
 mod dependencies;
 mod engine_restart;
 mod fleet;
+mod floods;
 mod git_sync;
 mod health;
 mod lifecycle;
