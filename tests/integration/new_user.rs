@@ -383,3 +383,51 @@ fn install_user_service_writes_a_unit_that_runs_the_daemon_for_this_home() {
     assert!(!user.join(".config/systemd/user/gitvisor.service").exists());
     assert!(std::fs::read_to_string(&calls).unwrap().contains("--user disable --now gitvisor.service"));
 }
+
+/// What can hold secrets (logs, crash reports, captures, state, locks, notification sockets) is
+/// the user's only, whatever the umask: nothing under the home but the services repository and
+/// the test's own files is open to group or others.
+#[test]
+fn nothing_the_engine_writes_is_readable_by_group_or_others() {
+    let mut h = home();
+    let work = h.work();
+    h.sh_unit("leaky", "echo password=hunter2; exit 3", "");
+    h.unit(
+        "notified",
+        &format!("[Service]\nType=notify\nExecStart=/bin/sleep 1000\nTimeoutStartSec=infinity\nWorkingDirectory={}\n", work.display()),
+    );
+    // A lax umask, as a desktop session may have.
+    let old = unsafe { libc::umask(0o002) };
+    h.start_daemon();
+    unsafe { libc::umask(old) };
+    h.run(&["start", "leaky"]);
+    h.wait_for("leaky's crash report", || crate::crash_reports::reports_of(&h, "leaky").into_iter().next());
+    h.ok(&["start", "notified"]);
+    h.ok(&["capture", "notified"]);
+    h.ok(&["stop", "notified"]);
+    let mut open = Vec::new();
+    let mut seen = 0;
+    let skip = [h.services(), h.work(), h.path().join("daemon.log")];
+    let mut stack = vec![h.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if skip.iter().any(|s| p.starts_with(s)) {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                stack.push(p.clone());
+            }
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            seen += 1;
+            // The home itself may be listed by others (it was made by the test); what is in it not.
+            if mode & 0o077 != 0 && !meta.is_symlink() {
+                open.push(format!("{:o} {}", mode, p.display()));
+            }
+        }
+    }
+    assert!(seen > 8, "{seen} entries looked at");
+    assert!(open.is_empty(), "open to group or others: {open:#?}");
+}

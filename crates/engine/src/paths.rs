@@ -79,7 +79,14 @@ impl Paths {
     /// Creates the directories the engine writes to (mode 0700: logs can hold secrets).
     pub fn create_dirs(&self) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
-        let mut dirs = vec![self.home.clone(), self.services.clone(), self.logs.clone(), self.locks.clone()];
+        let mut dirs = vec![
+            self.home.clone(),
+            self.services.clone(),
+            self.logs.clone(),
+            self.locks.clone(),
+            self.crash_reports.clone(),
+            self.edit_recovery.clone(),
+        ];
         dirs.extend(
             [&self.state, &self.socket, &self.engine_lock]
                 .iter()
@@ -87,6 +94,12 @@ impl Paths {
         );
         for d in dirs {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&d)?;
+        }
+        // Those that hold what services print or carry (a home made before, or by hand, may be
+        // open to others): the user's only.
+        for d in [&self.logs, &self.crash_reports, &self.edit_recovery, &self.locks] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
         }
         Ok(())
     }

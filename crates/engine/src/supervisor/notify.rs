@@ -36,7 +36,8 @@ impl NotifySocket {
     /// Binds `path` (a stale socket file left there is replaced); readable only by the user.
     pub fn bind(path: &Path) -> io::Result<NotifySocket> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         }
         match std::fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
