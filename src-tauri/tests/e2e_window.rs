@@ -152,6 +152,26 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let n: usize = spark.attr("data-samples").await.unwrap().unwrap().parse().unwrap();
     assert!(n >= 2, "{n}");
     screenshot(&c, "services-sparklines").await;
+    // The window reaches only what its capability grants: a forged call of a plugin command the
+    // app has (autostart) but the window is not given is refused by the IPC layer, and so is a
+    // command nobody declared.
+    for (command, expected) in [
+        ("status", "allowed"),
+        ("plugin:autostart|enable", "refused: "),
+        ("plugin:notification|notify", "refused: "),
+        ("no_such_command", "refused: "),
+    ] {
+        let refused = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 window.__TAURI_INTERNALS__.invoke(arguments[0], {}).then(() => done('allowed'), (e) => done('refused: ' + e));",
+                vec![serde_json::json!(command)],
+            )
+            .await
+            .expect("the forged call ran");
+        let refused = refused.as_str().unwrap_or_default().to_string();
+        assert!(refused.starts_with(expected), "{command}: {refused}");
+    }
     let timer = wait_text(&c, "tr[data-timer='nightly']", |t| t.contains("report.service")).await;
     assert!(timer.contains("OnCalendar=*-*-* 03:00:00 UTC"), "{timer}");
     let next = wait_css(&c, "tr[data-timer='nightly'] td:nth-child(3)").await.text().await.unwrap();
