@@ -85,6 +85,8 @@ struct Inner {
     timers: Arc<timers::TimerTable>,
     /// Services' CPU and memory, sampled while someone asks.
     metrics: crate::metrics::Metrics,
+    /// The last sync that applied a new commit: what a `sync` that finds it applied answers.
+    last_applied_sync: Mutex<Option<gitvisor_protocol::SyncReport>>,
     /// The singletons that have a driver.
     singletons: Mutex<std::collections::HashSet<String>>,
     /// What the engine adds to services' environment (a singleton's lease).

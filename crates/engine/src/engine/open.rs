@@ -109,6 +109,7 @@ impl Engine {
                 cgroups: Arc::new(crate::supervisor::cgroup::Cgroups::new(&home_dir)),
                 timers: Arc::new(super::timers::TimerTable::new(seed_of(&home_dir))),
                 metrics: Default::default(),
+                last_applied_sync: Mutex::new(None),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);

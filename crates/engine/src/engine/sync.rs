@@ -30,11 +30,21 @@ impl Engine {
         let me = self.clone();
         // One already under way (the watcher's, for the commit just made) is waited for; this
         // one then applies whatever it did not.
-        self.under_sync_lock(SyncNow::NAME, || {
-            let me = me.clone();
-            async move { me.sync_locked().await }
-        })
-        .await?
+        let report = self
+            .under_sync_lock(SyncNow::NAME, || {
+                let me = me.clone();
+                async move { me.sync_locked().await }
+            })
+            .await??;
+        // The watcher applies a commit the moment its ref moves, often before a user's `sync`
+        // (or `edit`) for that commit gets the lock: the answer is then what applying it did.
+        if report.old == report.new && report.problem.is_none() {
+            let last = self.inner.last_applied_sync.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(last) = last.filter(|l| l.new == report.new) {
+                return Ok(last);
+            }
+        }
+        Ok(report)
     }
 
     /// Runs `op` under the sync lock, its future made afresh by `make` for each try: a sync
@@ -308,6 +318,9 @@ impl Engine {
             self.maintain();
         }
         self.record(&report);
+        if report.applied && report.old != report.new {
+            *self.inner.last_applied_sync.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
+        }
         Ok(report)
     }
 

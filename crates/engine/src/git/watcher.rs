@@ -1,6 +1,6 @@
 //! Watches the services repository for its branch moving: inotify (the `notify` crate) on the
-//! git directory, filtered to the files that move with the branch, debounced so a burst (a
-//! rebase, a series of commits) is applied once, at its end. Where file events are unavailable
+//! git directory, filtered to the files that move with the branch; a move is applied at once,
+//! and a burst (a rebase, a series of commits) once more at its end. Where file events are unavailable
 //! it polls instead, and says so. Idle, it costs nothing: it sleeps until the kernel reports a
 //! change.
 
@@ -40,7 +40,7 @@ fn interesting(git_dir: &Path, path: &Path) -> bool {
     rel.components().next().is_some_and(|c| INTERESTING.iter().any(|n| c.as_os_str() == *n))
 }
 
-/// Calls `on_change` after the branch moved and `debounce` passed without another move.
+/// Calls `on_change` when the branch moves (at once, then once more after a burst).
 pub fn watch<F, Fut>(
     git_dir: PathBuf,
     file_events: bool,
@@ -102,17 +102,34 @@ where
     }
 }
 
-/// Calls `on_change` once per burst of events: after the first, each event restarts a quiet
-/// period of `debounce`, and the call comes when one passes without an event. Ends when the
-/// events' sender is gone.
+/// Calls `on_change` at once for the first event of a burst (a single commit runs in
+/// milliseconds), then once more when the burst is over if more events came (each restarts a
+/// quiet period of `debounce`): a rebase of twenty commits is applied once or twice, never
+/// twenty times. Ends when the events' sender is gone.
 async fn debounced<F, Fut>(mut rx: mpsc::Receiver<()>, debounce: Duration, on_change: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
     while rx.recv().await.is_some() {
-        while let Ok(Some(())) = tokio::time::timeout(debounce, rx.recv()).await {}
         on_change().await;
+        // What came during the call or comes before a quiet period is one more change.
+        let mut more = false;
+        loop {
+            match tokio::time::timeout(debounce, rx.recv()).await {
+                Ok(Some(())) => more = true,
+                Ok(None) => {
+                    if more {
+                        on_change().await;
+                    }
+                    return;
+                }
+                Err(_quiet) => break,
+            }
+        }
+        if more {
+            on_change().await;
+        }
     }
 }
 
@@ -122,7 +139,7 @@ mod tests {
 
     /// The debounce on tokio's paused clock: the same answer whatever the machine's load.
     #[tokio::test(start_paused = true)]
-    async fn a_burst_is_one_call_after_its_quiet_period_and_the_next_burst_another() {
+    async fn a_burst_is_applied_at_its_first_event_and_once_more_after_its_quiet_period() {
         let (tx, rx) = mpsc::channel(1);
         let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = calls.clone();
@@ -135,13 +152,14 @@ mod tests {
             tx.send(()).await.unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // The burst ended at 900 ms (its last event); nothing was called during it.
-        assert!(calls.lock().unwrap().is_empty());
+        // The first event is applied at once; the rest of the burst (to 900 ms) waits.
+        assert_eq!(*calls.lock().unwrap(), [0]);
         tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(*calls.lock().unwrap(), [1200], "one call, a quiet period after the last event");
+        assert_eq!(*calls.lock().unwrap(), [0, 1200], "once more, a quiet period after the last event");
+        // A single later event (at 1250 ms) is applied at once, and only once.
         tx.send(()).await.unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(*calls.lock().unwrap(), [1200, 1550], "a later event (at 1250 ms) is a burst of its own");
+        assert_eq!(*calls.lock().unwrap(), [0, 1200, 1250]);
         drop(tx);
         task.await.unwrap();
     }
