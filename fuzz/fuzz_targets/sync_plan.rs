@@ -67,7 +67,8 @@ fn unit(name: &str, spec: &Spec) -> Unit {
         UnitName::parse(name).expect("pool names are unit names"),
         ExecCommand { argv, ..ExecCommand::default() },
     );
-    u.description = (spec.description % 3 != 0).then(|| format!("unit {}", spec.description % 3));
+    let description = spec.description % 3;
+    u.description = (description != 0).then(|| format!("unit {description}"));
     for (dep, target) in spec.deps.iter().take(8) {
         let list = match dep {
             Dep::Requires => &mut u.requires,
