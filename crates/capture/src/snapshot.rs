@@ -1,6 +1,7 @@
 //! A capture as a deterministic tar archive.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use tar::{Builder, EntryType, Header};
@@ -13,8 +14,8 @@ use crate::capture::{Capture, EntryKind};
 /// The archive depends only on the captured tree: entries in capture order (sorted by path
 /// bytes), GNU headers with mtime 0, uid and gid 0 and empty owner names, modes normalised
 /// (directories 0755, files 0644 or 0755 when executable, symlinks 0777). Paths longer than
-/// a header holds use GNU long-name entries; non-UTF-8 names are kept byte for byte. The
-/// prefix itself is the first entry, as a directory.
+/// a header holds use GNU long-name entries; non-UTF-8 names and symlink targets are kept byte
+/// for byte. The prefix itself is the first entry, as a directory.
 pub fn write_snapshot<W: Write>(capture: &Capture, prefix: &Path, out: W) -> io::Result<W> {
     let mut tar = Builder::new(out);
     append_snapshot(&mut tar, capture, prefix)?;
@@ -38,12 +39,33 @@ pub fn append_snapshot<W: Write>(tar: &mut Builder<W>, capture: &Capture, prefix
             EntryKind::Dir => {
                 tar.append_data(&mut header(EntryType::Directory, 0o755, 0), &path, io::empty())?;
             }
-            EntryKind::Symlink { target } => {
-                tar.append_link(&mut header(EntryType::Symlink, 0o777, 0), &path, target)?;
-            }
+            EntryKind::Symlink { target } => append_symlink(tar, &path, target.as_os_str().as_bytes())?,
         }
     }
     Ok(())
+}
+
+/// Bytes a tar header holds of a link target; a longer one goes first in a GNU long-link entry.
+const LINK_NAME_FIELD: usize = 100;
+
+/// A symlink whose target is kept byte for byte (`tar`'s `append_link` canonicalises it as a
+/// path: `/` became `//`, `a//b` and `./a` became `a/b` and `a`, and `dir/` lost its slash).
+fn append_symlink<W: Write>(tar: &mut Builder<W>, path: &Path, target: &[u8]) -> io::Result<()> {
+    let mut link = header(EntryType::Symlink, 0o777, 0);
+    if target.len() > LINK_NAME_FIELD {
+        // As GNU tar writes it: `././@LongLink`, the target and a NUL.
+        let mut long = header(EntryType::GNULongLink, 0o644, target.len() as u64 + 1);
+        let name = b"././@LongLink";
+        if let Some(gnu) = long.as_gnu_mut() {
+            gnu.name[..name.len()].copy_from_slice(name);
+        }
+        long.set_cksum();
+        tar.append(&long, target.chain(&[0u8][..]))?;
+        link.set_link_name_literal(&target[..LINK_NAME_FIELD])?;
+    } else {
+        link.set_link_name_literal(target)?;
+    }
+    tar.append_data(&mut link, path, io::empty())
 }
 
 fn header(kind: EntryType, mode: u32, size: u64) -> Header {

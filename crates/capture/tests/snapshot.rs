@@ -1,5 +1,6 @@
 //! Snapshots are byte-for-byte deterministic and unpack with the real `tar`.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -93,4 +94,46 @@ fn gnu_tar_unpacks_the_same_files() {
         fs::read_link(unpacked.join("long-link")).unwrap(),
         PathBuf::from(format!("{}/target", "x".repeat(150)))
     );
+}
+
+// Found by the capture_tar fuzz target: targets went through `tar`'s path canonicalisation, so a
+// link to `/` read back as `//`, `a//b` as `a/b`, `dir/` as `dir`.
+#[test]
+fn symlink_targets_are_kept_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_with_slashes = format!("a{}b", "/".repeat(150));
+    let long_odd = [b"x".repeat(120), b"/\xff/./".to_vec()].concat();
+    let targets: Vec<Vec<u8>> =
+        [b"/".to_vec(), b"a//b".to_vec(), b"./x".to_vec(), b"dir/".to_vec(), b"a/./b".to_vec()]
+            .into_iter()
+            .chain([long_with_slashes.into_bytes(), long_odd, b"y".repeat(100), b"z".repeat(101)])
+            .collect();
+    for (i, target) in targets.iter().enumerate() {
+        symlink(OsStr::from_bytes(target), dir.path().join(format!("link{i}"))).unwrap();
+    }
+    let capture = capture_dir(dir.path(), &Limits::default(), &BlobPool::default()).unwrap();
+    let bytes = write_snapshot(&capture, Path::new("workdir"), Vec::new()).unwrap();
+
+    let mut archive = tar::Archive::new(&bytes[..]);
+    let mut links = BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        if let Some(target) = entry.link_name_bytes() {
+            links.insert(entry.path_bytes().into_owned(), target.into_owned());
+        }
+    }
+    for (i, target) in targets.iter().enumerate() {
+        let path = format!("workdir/link{i}").into_bytes();
+        assert_eq!(links.get(&path), Some(target), "link{i}");
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let archive = out.path().join("snapshot.tar");
+    fs::write(&archive, &bytes).unwrap();
+    let status = Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(out.path()).status().unwrap();
+    assert!(status.success());
+    for (i, target) in targets.iter().enumerate() {
+        let read = fs::read_link(out.path().join(format!("workdir/link{i}"))).unwrap();
+        assert_eq!(read.as_os_str().as_bytes(), &target[..], "GNU tar unpacks link{i}");
+    }
 }

@@ -2,10 +2,11 @@
 //!
 //! # Theory of operation
 //!
-//! Every unit is a [`Node`] with the four systemd dependency lists. For ordering, `Requires=`,
-//! `Wants=` and `After=` of X all mean "the dependency starts before X", and `Before=` of X means
-//! "X starts before the other unit". Edges to units that are not in the set are ignored for
-//! ordering; a missing `Requires=` target is reported in [`Plan::missing`].
+//! Every unit is a [`Node`] with systemd's dependency lists. For ordering, `Requires=`, `Wants=`,
+//! `After=` and `Requisite=` of X all mean "the dependency starts before X" (a requisite is
+//! never pulled in, but when both start it starts first, as [`start_batch`] orders it), and
+//! `Before=` of X means "X starts before the other unit". Edges to units that are not in the set
+//! are ignored for ordering; a missing `Requires=` target is reported in [`Plan::missing`].
 //!
 //! [`plan`] first finds the strongly connected components (Tarjan). A component with more than
 //! one unit, or a unit ordered after itself, is a cycle: its units are reported in
@@ -82,7 +83,7 @@ impl<'a> Graph<'a> {
         }
         let mut deps: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
         for (x, node) in kept.iter().enumerate() {
-            let before_x = node.requires.iter().chain(&node.wants).chain(&node.after);
+            let before_x = node.requires.iter().chain(&node.wants).chain(&node.after).chain(&node.requisite);
             for dep in before_x {
                 if let Some(&d) = index.get(dep.as_str()) {
                     deps[x].push(d);

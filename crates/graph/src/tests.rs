@@ -214,3 +214,45 @@ fn a_stop_survives_cycles_and_edges_to_cycles_can_be_dropped() {
     let started = start_batch(&nodes, &names(&["c"])).without_edges_to(|n| n == "a" || n == "b");
     assert!(follows(&started, "c").is_empty(), "c does not wait for a unit that never starts");
 }
+
+/// Waits of a batch as `run_ordered` takes them (within the batch, not on itself): the units
+/// that can ever begin, in an order that respects them. Fewer than the batch means a circle.
+fn can_begin(batch: &Batch) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    loop {
+        let next = batch.units.iter().find(|u| {
+            !done.contains(u)
+                && batch
+                    .follows
+                    .get(*u)
+                    .into_iter()
+                    .flatten()
+                    .all(|f| f == *u || !batch.units.contains(f) || done.contains(f))
+        });
+        match next {
+            Some(u) => done.push(u.clone()),
+            None => return done,
+        }
+    }
+}
+
+// Found by the sync_plan fuzz target: a start batch orders `Requisite=` but the plan did not,
+// so the plan's start order disagreed with the batch, and a loop through `Requisite=` was no
+// cycle to the plan: a start of both units waited for each other forever.
+#[test]
+fn a_requisite_starts_first_in_the_start_order_as_in_a_start_batch() {
+    let nodes = [Node { requisite: names(&["d"]), ..node("b") }, node("d")];
+    assert_eq!(plan(&nodes).order, names(&["d", "b"]));
+    let batch = start_batch(&nodes, &names(&["b", "d"]));
+    assert_eq!(follows(&batch, "b"), names(&["d"]));
+}
+
+#[test]
+fn a_loop_through_requisite_is_a_cycle_not_a_start_that_waits_forever() {
+    let nodes = [Node { requisite: names(&["b"]), ..node("a") }, Node { after: names(&["a"]), ..node("b") }];
+    let plan = plan(&nodes);
+    assert_eq!(plan.cycles, vec![names(&["a", "b"])]);
+    let on_cycle = |n: &str| plan.cycles.iter().flatten().any(|c| c == n);
+    let batch = start_batch(&nodes, &names(&["a", "b"])).without_edges_to(on_cycle);
+    assert_eq!(can_begin(&batch), names(&["a", "b"]), "every unit of the batch can begin");
+}

@@ -16,6 +16,8 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
+/// Reads newline-delimited frames. It holds at most `limit` bytes of a frame at any time (its
+/// buffer never grows past the limit), however the bytes arrive.
 pub struct FrameReader<R> {
     inner: R,
     limit: usize,
@@ -57,10 +59,16 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
                     None => (available, None),
                 };
                 if !oversized {
-                    if self.buf.len() + chunk.len() > self.limit {
+                    let needed = self.buf.len() + chunk.len();
+                    if needed > self.limit {
                         oversized = true;
                         self.buf = Vec::new();
                     } else {
+                        // Grow as a Vec would (doubling), but never past the limit.
+                        if needed > self.buf.capacity() {
+                            let grown = self.buf.capacity().saturating_mul(2).clamp(needed, self.limit);
+                            self.buf.reserve_exact(grown - self.buf.len());
+                        }
                         self.buf.extend_from_slice(chunk);
                     }
                 }
@@ -114,6 +122,25 @@ mod tests {
         let got = frames(&input, 10).await;
         assert_eq!(got[0], Err("frame larger than 10 bytes".into()));
         assert_eq!(got[1], Ok(Some("ok".into())));
+    }
+
+    // Found by the protocol_frame fuzz target: the buffer grew as a Vec does (at least 8 bytes,
+    // then doubling), so a frame just under the limit could hold nearly twice the limit.
+    #[tokio::test]
+    async fn the_buffer_never_grows_past_the_limit() {
+        for (limit, frame) in [(1, 1), (5, 5), (100, 100), (100, 99), (1000, 700)] {
+            let mut input = vec![b'x'; frame];
+            input.push(b'\n');
+            // One byte at a time, so the buffer grows step by step.
+            let reader = tokio::io::BufReader::with_capacity(1, &input[..]);
+            let mut frames = FrameReader::with_limit(reader, limit);
+            assert_eq!(frames.next().await.unwrap().map(|f| f.len()), Some(frame));
+            assert!(
+                frames.buf.capacity() <= limit,
+                "{} bytes held for a limit of {limit}",
+                frames.buf.capacity()
+            );
+        }
     }
 
     #[tokio::test]

@@ -981,10 +981,9 @@ fn format_item(field: Field, item: &Item, pad: bool) -> String {
 }
 
 fn format_chain(f: &mut fmt::Formatter<'_>, field: Field, chain: &[Item]) -> fmt::Result {
-    // systemd shows the whole list as `*` when one of its items is every whole second.
-    let star = chain.is_empty()
-        || (field == Field::Second
-            && chain.iter().any(|item| item.start == 0 && item.stop.is_none() && item.repeat == USEC));
+    // systemd shows a seconds list as `*` when it is every whole second and nothing else.
+    let every_second = Item { start: 0, stop: None, repeat: USEC };
+    let star = chain.is_empty() || (field == Field::Second && chain == [every_second]);
     if star {
         return f.write_str("*");
     }

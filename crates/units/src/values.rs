@@ -335,11 +335,15 @@ pub fn split_commands(s: &str) -> Vec<&str> {
 
 /// The command line a person reads (in logs) and could paste back into `ExecStart=`: words that
 /// need it are double-quoted with `\` escapes, so an empty argument shows as `""` and a word
-/// with spaces stays one word. [`split_command_line`] reads it back to the same words.
+/// with spaces stays one word. [`split_command_line`] reads it back to the same words. A program
+/// starting with a prefix character (`-`, `@`, `:`, `+`, `!`) and a `;` word are quoted too, so
+/// `ExecStart=` reads them as words rather than as prefixes or a separator.
 pub fn quote_command_line<S: AsRef<str>>(argv: &[S]) -> String {
-    let quote = |w: &str| -> String {
+    let quote = |(i, w): (usize, &str)| -> String {
         let plain = !w.is_empty()
-            && w.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'));
+            && w.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'))
+            && w != ";"
+            && !(i == 0 && w.starts_with(['-', '@', ':', '+', '!']));
         if plain {
             return w.to_string();
         }
@@ -359,7 +363,7 @@ pub fn quote_command_line<S: AsRef<str>>(argv: &[S]) -> String {
         q.push('"');
         q
     };
-    argv.iter().map(|w| quote(w.as_ref())).collect::<Vec<_>>().join(" ")
+    argv.iter().enumerate().map(|(i, w)| quote((i, w.as_ref()))).collect::<Vec<_>>().join(" ")
 }
 
 fn unescape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, s: &str) -> Result<char, ValueError> {

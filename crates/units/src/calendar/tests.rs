@@ -145,6 +145,16 @@ fn the_normalized_form_reads_back_the_same() {
     }
 }
 
+// Found by the values fuzz target: `*` stood for a seconds list that held every whole second
+// and more (`5.5`), so the normalized form read back as a different expression.
+#[test]
+fn every_whole_second_and_a_fraction_is_not_shown_as_a_star() {
+    assert_eq!(normalized("*:*:00/1,5.5"), "*-*-* *:*:00/1,05.500000");
+    let once = spec("*:*:00/1,5.5");
+    assert_eq!(spec(&once.to_string()), once);
+    assert_eq!(normalized("*:*:00/1"), "*-*-* *:*:*", "alone, it is a star (as in systemd)");
+}
+
 #[test]
 fn invalid_expressions_say_what_is_wrong() {
     for (input, want) in [

@@ -131,3 +131,40 @@ fn quoted_command_lines_read_back_to_the_same_words() {
     assert_eq!(split_command_line(&line).unwrap(), argv);
     assert_eq!(quote_command_line::<&str>(&[]), "");
 }
+
+// Found by the unit_file fuzz target: a program named `"++x"` (quoted, so not a prefix) was shown
+// as `++x`, which pasted back into `ExecStart=` ran `x` with full privileges; a `";"` word was
+// shown as `;`, which pasted back split the command in two.
+#[test]
+fn a_quoted_command_pastes_back_into_exec_start_as_the_same_command() {
+    let ctx = crate::SpecifierContext {
+        home: "/home/u".into(),
+        user: "u".into(),
+        uid: 1000,
+        runtime_dir: "/run/user/1000".into(),
+    };
+    for argv in [
+        vec!["++x", "a"],
+        vec!["-x"],
+        vec!["@x", "y", "z"],
+        vec![":x"],
+        vec!["!!x"],
+        vec!["/bin/echo", ";", "-n", "@"],
+    ] {
+        let line = quote_command_line(&argv);
+        assert_eq!(split_command_line(&line).unwrap(), argv, "{line}");
+        let file = format!("[Service]\nExecStart={line}\n");
+        let unit = crate::load_unit("t.service", file.as_bytes(), &ctx)
+            .unwrap_or_else(|d| panic!("{line}: {d:?}"))
+            .unit;
+        assert_eq!(unit.exec_start.argv, argv, "{line}");
+        assert!(
+            !unit.exec_start.privileged && !unit.exec_start.ignore_failure && unit.exec_start.arg0.is_none()
+        );
+    }
+    assert_eq!(
+        quote_command_line(&["/bin/echo", "-n", "@"]),
+        "/bin/echo -n @",
+        "only the program is quoted for a prefix"
+    );
+}
