@@ -154,6 +154,31 @@ fn exec_stop_runs_before_the_signal() {
 }
 
 #[test]
+fn several_exec_stop_commands_run_in_order_and_one_past_the_timeout_ends_the_list() {
+    let mut h = home();
+    h.sh_unit(
+        "ordered",
+        "exec sleep 1000",
+        "ExecStop=/bin/sh -c 'echo first >> stops'\nExecStop=/bin/sh -c 'echo second >> stops' ; /bin/sh -c 'echo third >> stops'",
+    );
+    h.sh_unit(
+        "slowstop",
+        "exec sleep 1000",
+        "ExecStop=/bin/sh -c 'echo slow >> slowstops; exec sleep 1000'\nExecStop=/bin/sh -c 'echo never >> slowstops'\n\
+         TimeoutStopSec=300ms",
+    );
+    h.start_daemon();
+    h.ok(&["start", "ordered", "slowstop"]);
+    h.ok(&["stop", "ordered"]);
+    assert_eq!(h.log("work/stops"), "first\nsecond\nthird\n");
+    let pid = h.pid("slowstop").unwrap();
+    h.ok(&["stop", "slowstop"]);
+    wait_dead(pid);
+    // The time was up during the first: the rest is not run, the signal takes over.
+    assert_eq!(h.log("work/slowstops"), "slow\n");
+}
+
+#[test]
 fn an_exec_stop_that_cannot_start_is_logged_and_the_stop_goes_on() {
     let mut h = home();
     h.sh_unit("nostop", "exec sleep 1000", "ExecStop=/nonexistent/stopper");

@@ -289,3 +289,32 @@ fn the_plus_prefix_runs_a_command_with_the_engines_credentials() {
     assert_eq!(wait_file(&h.work().join("pre-uid")), "0\n");
     assert_eq!(wait_file(&h.work().join("main-uid")), "65534\n");
 }
+
+/// systemd: "the stop operation is always performed if the service started successfully, even
+/// if the processes in the service terminated on their own" — ExecStop= (without $MAINPID),
+/// then ExecStopPost=; for a oneshot without RemainAfterExit= right after its commands.
+#[test]
+fn a_service_that_ends_by_itself_still_gets_its_stop_commands() {
+    let mut h = home();
+    let stops = "ExecStop=/bin/sh -c 'echo stop [$$MAINPID] >> events'\nExecStopPost=/bin/sh -c 'echo post $$SERVICE_RESULT >> events'";
+    h.sh_unit("crashes", "exec sleep 1000", stops);
+    h.unit(
+        "job",
+        &format!(
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo ran >> job-events'\n\
+             ExecStop=/bin/sh -c 'echo stop >> job-events'\nExecStopPost=/bin/sh -c 'echo post $$SERVICE_RESULT >> job-events'\n\
+             WorkingDirectory={}\n",
+            h.work().display()
+        ),
+    );
+    h.start_daemon();
+    h.ok(&["start", "crashes"]);
+    let pid = h.pid("crashes").unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    h.wait_until("the stop commands", || h.log("work/events").lines().count() == 2);
+    assert_eq!(h.log("work/events"), "stop []\npost signal\n");
+    h.ok(&["start", "job"]);
+    assert_eq!(h.log("work/job-events"), "ran\nstop\npost success\n");
+    assert_eq!(h.state("job"), "exited");
+}

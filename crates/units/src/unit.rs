@@ -39,7 +39,9 @@ pub struct Unit {
     /// `ExecStartPost=`: run in order once the service has started (and is ready); one that
     /// fails fails the start.
     pub exec_start_post: Vec<ExecCommand>,
-    pub exec_stop: Option<ExecCommand>,
+    /// `ExecStop=` commands, run in order to stop the service gracefully (with `$MAINPID`),
+    /// before the stop signal; the whole within `TimeoutStopSec=`.
+    pub exec_stop: Vec<ExecCommand>,
     /// `ExecStopPost=`: run in order after the service stopped, crashed or failed to start.
     pub exec_stop_post: Vec<ExecCommand>,
     /// `RemainAfterExit=`: a oneshot whose commands finished stays active.
@@ -263,7 +265,7 @@ impl Unit {
             exec_start,
             exec_start_rest: Vec::new(),
             exec_start_post: Vec::new(),
-            exec_stop: None,
+            exec_stop: Vec::new(),
             exec_stop_post: Vec::new(),
             remain_after_exit: false,
             pid_file: None,

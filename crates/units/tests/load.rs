@@ -135,7 +135,7 @@ WantedBy=default.target
     assert_eq!(u.start_limit_burst, 3);
     assert_eq!(u.exec_start.argv, ["/usr/bin/web", "--name", "my web", "--dir", "/home/ann/www"]);
     assert!(u.exec_start.ignore_failure);
-    assert_eq!(u.exec_stop.as_ref().unwrap().argv, ["/usr/bin/web", "stop"]);
+    assert_eq!(u.exec_stop[0].argv, ["/usr/bin/web", "stop"]);
     assert_eq!(u.working_directory, Some(PathBuf::from("/home/ann/www")));
     let env: Vec<(&str, &str)> = u.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("A", "3"), ("B", "two words"), ("C", "ann")]);
@@ -248,7 +248,7 @@ fn exec_prefixes() {
     // `+` and `!`: the engine's credentials, not User=; `!!` has no effect where ambient
     // capabilities exist (Linux).
     assert!(loaded.unit.exec_start.privileged && loaded.unit.exec_reload[0].privileged);
-    let stop = loaded.unit.exec_stop.unwrap();
+    let stop = loaded.unit.exec_stop[0].clone();
     assert_eq!(stop.argv, ["/bin/stop"]);
     assert!(!stop.privileged);
     // `:` turns substitution off.

@@ -95,7 +95,7 @@ fn postgresql_template_instance() {
         ["/usr/bin/pg_ctlcluster", "--skip-systemctl-redirect", "15-main", "start"]
     );
     assert!(unit.exec_start.ignore_failure);
-    assert_eq!(unit.exec_stop.as_ref().unwrap().argv[5], "stop");
+    assert_eq!(unit.exec_stop[0].argv[5], "stop");
     assert_eq!(unit.timeout_stop, std::time::Duration::from_secs(3600));
     assert_eq!(unit.before, ["postgresql"]);
     assert!(unit.after.is_empty(), "network.target is dropped");
@@ -122,7 +122,7 @@ fn journal_flush_bare_program_names_and_timeout_sec() {
     let bytes = std::fs::read(fixture("systemd-journal-flush.service")).unwrap();
     let unit = load_unit("systemd-journal-flush.service", &bytes, &ctx()).unwrap().unit;
     assert_eq!(unit.exec_start.argv, ["journalctl", "--flush"]);
-    assert_eq!(unit.exec_stop.unwrap().argv, ["journalctl", "--smart-relinquish-var"]);
+    assert_eq!(unit.exec_stop[0].argv, ["journalctl", "--smart-relinquish-var"]);
     assert_eq!(unit.timeout_stop, std::time::Duration::from_secs(90));
     assert_eq!(unit.wants, ["systemd-journald"]);
     assert_eq!(unit.after, ["systemd-journald", "systemd-remount-fs"]);

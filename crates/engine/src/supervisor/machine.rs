@@ -122,6 +122,11 @@ impl Machine {
         self.state == ServiceState::Stopping
     }
 
+    /// The stop under way still runs `ExecStop=` (its time is not up).
+    pub fn in_exec_stop(&self) -> bool {
+        self.state == ServiceState::Stopping && self.stop_phase == Some(StopPhase::ExecStop)
+    }
+
     /// Applies `input`; returns the actions in the order they must run.
     pub fn step(&mut self, policy: &Policy, input: Input, now: Instant) -> Vec<Action> {
         use ServiceState::*;

@@ -60,7 +60,7 @@ impl Policy {
             start_limit_burst: unit.start_limit_burst,
             timeout_stop: unit.timeout_stop,
             kill_signal: unit.kill_signal,
-            has_exec_stop: unit.exec_stop.is_some(),
+            has_exec_stop: !unit.exec_stop.is_empty(),
             ignore_failure: unit.exec_start.ignore_failure,
             success: unit.success_exit_status.clone(),
             prevent: unit.restart_prevent_exit_status.clone(),

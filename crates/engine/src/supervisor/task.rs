@@ -180,6 +180,8 @@ struct Task {
     /// and what the main process leaves in it is cleaned.
     containment: Option<Box<dyn Containment>>,
     exec_stop: Option<Watched>,
+    /// Which `ExecStop=` command runs.
+    exec_stop_at: usize,
     timer: Option<tokio::time::Instant>,
     waiters: Vec<(Want, oneshot::Sender<Outcome>)>,
     snapshot: watch::Sender<Snapshot>,
@@ -252,6 +254,7 @@ pub fn spawn_task(
         process: None,
         containment: None,
         exec_stop: None,
+        exec_stop_at: 0,
         timer: None,
         waiters: Vec::new(),
         snapshot: watch::channel(blank_snapshot()).0,
@@ -532,7 +535,17 @@ impl Task {
                 }
                 _ = exit_of(&self.exec_stop) => {
                     self.exec_stop = None;
-                    self.apply(Input::ExecStopDone).await;
+                    // The next ExecStop= command, or the stop goes on.
+                    let next = self.exec_stop_at + 1;
+                    if next < self.ctx.unit.exec_stop.len() && self.machine.in_exec_stop() {
+                        self.exec_stop_at = next;
+                        if let Err(e) = self.spawn_exec_stop().await {
+                            self.ctx.logs.note(&self.ctx.name, format!("ExecStop failed: {e}"));
+                            self.apply(Input::ExecStopDone).await;
+                        }
+                    } else {
+                        self.apply(Input::ExecStopDone).await;
+                    }
                 }
                 () = timer_of(self.timer) => {
                     self.timer = None;
@@ -601,15 +614,36 @@ impl Task {
             reason,
             oom,
         };
-        if self.ctx.unit.exec_stop_post.is_empty() {
+        // A service that had started and ended by itself still gets its stop commands, as in
+        // systemd ("the stop operation is always performed if the service started"), without
+        // $MAINPID: ExecStop= only when no stop was asked (a stop ran them already).
+        let ended_by_itself = !self.machine.stop_requested() && self.machine.state == ServiceState::Running;
+        let stop_commands = ended_by_itself && !self.ctx.unit.exec_stop.is_empty();
+        if !stop_commands && self.ctx.unit.exec_stop_post.is_empty() {
             return self.apply_after_exit(Input::Exited(exit), Some(told)).await;
         }
-        // ExecStopPost= runs before what the end causes (a restart), told of the end: so the
-        // end is told first.
+        // They run before what the end causes (a restart), told of the end: so the end is told
+        // first.
         let result = service_result(&told);
         self.note_exit(told);
+        if stop_commands {
+            self.stop_after_end().await;
+        }
         self.stop_post(result, Some(&exit)).await;
         self.apply(Input::Exited(exit)).await;
+    }
+
+    /// `ExecStop=` for a service whose main process is already gone: each in order, within
+    /// `TimeoutStopSec=`; failures are logged.
+    async fn stop_after_end(&mut self) {
+        let unit = self.ctx.unit.clone();
+        self.flush_notes();
+        let (name, limit) = (self.ctx.name.clone(), unit.timeout_stop);
+        for cmd in &unit.exec_stop {
+            if let Err(e) = run_helper(&unit, cmd, &name, &[], "ExecStop", limit, &self.ctx.logs).await {
+                self.ctx.logs.note(&name, format!("ExecStop failed: {e}"));
+            }
+        }
     }
 
     /// A main process that ended well while the processes it started live on has most likely
@@ -764,6 +798,7 @@ impl Task {
         match action {
             Action::Spawn => self.spawn_main().await,
             Action::RunExecStop => {
+                self.exec_stop_at = 0;
                 if let Err(e) = self.spawn_exec_stop().await {
                     self.ctx.logs.note(&self.ctx.name, format!("ExecStop failed: {e}"));
                     return Some(Input::ExecStopDone);
@@ -1030,6 +1065,14 @@ impl Task {
             Ok(()) => Input::Finished(exit.clone()),
             Err(e) => self.start_failed(e).await,
         };
+        // Done and not remaining: it stops right away, as systemd stops it (ExecStop=, then
+        // ExecStopPost=).
+        if matches!(input, Input::Finished(_)) && !self.policy.remain_after_exit {
+            if !unit.exec_stop.is_empty() {
+                self.stop_after_end().await;
+            }
+            self.stop_post("success", Some(exit)).await;
+        }
         self.apply(input).await;
         true
     }
@@ -1189,9 +1232,10 @@ impl Task {
         }
     }
 
+    /// Starts the current `ExecStop=` command (`exec_stop_at`).
     async fn spawn_exec_stop(&mut self) -> Result<(), String> {
         let unit = self.ctx.unit.clone();
-        let cmd = unit.exec_stop.as_ref().ok_or("no ExecStop")?;
+        let cmd = unit.exec_stop.get(self.exec_stop_at).ok_or("no ExecStop")?;
         let main_pid = self.process.as_ref().map(|p| p.pid.to_string()).unwrap_or_default();
         let spec = spawn::prepare(&unit, cmd, &self.ctx.name, &[("MAINPID", main_pid)])?;
         let sp = spawn::spawn(&spec)?;

@@ -7,14 +7,14 @@ impl Builder<'_> {
         match e.key.as_str() {
             "Type" => self.service_type(e),
             "ExecStart" => self.exec_start(e),
-            "ExecStop" => self.exec_stop(e),
             // Each line adds commands, an empty one resets (systemd.service(5)).
-            "ExecReload" | "ExecStartPre" | "ExecStartPost" | "ExecStopPost" => {
+            "ExecReload" | "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecStopPost" => {
                 let commands = if e.value.is_empty() { Vec::new() } else { self.exec_commands(e) };
                 let list = match e.key.as_str() {
                     "ExecReload" => &mut self.unit.exec_reload,
                     "ExecStartPre" => &mut self.unit.exec_start_pre,
                     "ExecStartPost" => &mut self.unit.exec_start_post,
+                    "ExecStop" => &mut self.unit.exec_stop,
                     _ => &mut self.unit.exec_stop_post,
                 };
                 if e.value.is_empty() {
@@ -241,19 +241,6 @@ impl Builder<'_> {
             self.exec_start_invalid = true;
         }
         self.exec_start.extend(commands.into_iter().map(|c| (e.line, c)));
-    }
-
-    fn exec_stop(&mut self, e: &Entry) {
-        if e.value.is_empty() {
-            self.unit.exec_stop = None;
-            return;
-        }
-        let mut commands = self.exec_commands(e).into_iter();
-        if self.unit.exec_stop.is_some() || commands.len() > 1 {
-            self.error(e, "only one ExecStop= command is supported by gitvisor");
-            return;
-        }
-        self.unit.exec_stop = commands.next();
     }
 
     /// The commands of one line: systemd separates them with `;` as a word of its own.
