@@ -30,6 +30,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A state as a person reads it: systemd's words for a oneshot that remains active.
+pub fn state_label(state: gitvisor_protocol::ServiceState) -> String {
+    match state {
+        gitvisor_protocol::ServiceState::Active => "active (exited)".to_string(),
+        state => state.to_string(),
+    }
+}
+
 /// `3d 4h`, `5m 12s`, `42s`: the two largest units.
 pub fn short_duration(d: Duration) -> String {
     let s = d.as_secs();

@@ -21,7 +21,7 @@ pub async fn run<M: Method<Reply = OpReply>>(client: &mut Client, op: M) -> Resu
     for r in &reply.results {
         let cause = r.cause.as_deref().map(|c| format!(" — {c}")).unwrap_or_default();
         if r.ok {
-            let state = r.state.map(|s| s.to_string()).unwrap_or_default();
+            let state = r.state.map(crate::output::state_label).unwrap_or_default();
             match r.pid {
                 Some(pid) => println!("{}: {state} (pid {pid}){cause}", r.name),
                 None => println!("{}: {state}{cause}", r.name),

@@ -53,11 +53,7 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
             let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             vec![
                 s.name.clone(),
-                match s.state {
-                    // systemd's words for a oneshot that remains active.
-                    gitvisor_protocol::ServiceState::Active => "active (exited)".to_string(),
-                    state => state.to_string(),
-                },
+                crate::output::state_label(s.state),
                 dash(s.pid.map(|p| p.to_string())),
                 if uptime.is_empty() { "-".into() } else { uptime },
                 s.restarts.to_string(),

@@ -127,14 +127,9 @@ impl Engine {
                 None => {
                     let mut state = TimerState::new(table.engine_started_at, now);
                     if timer.persistent {
-                        // systemd's stamp file: without one yet, the activation is the stamp.
-                        match self.inner.store.timer(&name).and_then(from_ms) {
-                            Some(last) => state.last_trigger = Some(last),
-                            None => {
-                                state.last_trigger = Some(now);
-                                self.inner.store.set_timer(&name, ms(now));
-                            }
-                        }
+                        // systemd's stamp: the last time it fired, kept across engine restarts.
+                        // Never fired: nothing was missed, it counts from its activation.
+                        state.last_trigger = self.inner.store.timer(&name).and_then(from_ms);
                     }
                     entries.insert(name, Entry { timer, state, error: None });
                 }
