@@ -135,6 +135,8 @@ fn a_notify_service_is_ready_at_ready_1_and_its_dependent_waits_for_it() {
     assert_eq!(db["ready"], true);
     assert_eq!(db["service_type"], "notify");
     assert_eq!(db["status_text"], "warming");
+    h.ok(&["stop", "db"]);
+    assert_eq!(h.service("db")["status_text"], serde_json::Value::Null, "it went with the process");
     assert!(h.log("logs/db.log").contains("ready (Type=notify, READY=1)"));
 }
 

@@ -1431,7 +1431,8 @@ impl Task {
                 ServiceState::Exited => self.oneshot_done(),
                 _ => false,
             },
-            status_text: self.status_text.clone(),
+            // What the process said of itself goes with it.
+            status_text: self.status_text.clone().filter(|_| m.state.is_active()),
         };
         self.snapshot.send_replace(snap);
         self.persist();
