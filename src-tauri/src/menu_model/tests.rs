@@ -84,6 +84,18 @@ fn all_running_is_ok_with_counts_and_actions() {
 }
 
 #[test]
+fn a_remaining_oneshot_counts_as_active_exited_and_can_be_stopped_not_started() {
+    let mut setup = svc("setup", ServiceState::Active);
+    setup.pid = None;
+    let r = reply(vec![svc("api", ServiceState::Running), setup]);
+    let m = model(Some(&r), 0, false);
+    assert_eq!(m.aggregate, Aggregate::Ok);
+    assert_eq!(m.header.label, "gitvisor: 1 running, 1 active (exited)");
+    let setup = &m.services[1];
+    assert!(!setup.start.enabled && setup.stop.enabled && setup.restart.enabled, "{setup:?}");
+}
+
+#[test]
 fn a_failed_service_makes_the_menu_red_and_can_be_started() {
     let mut failed = svc("db", ServiceState::Failed);
     failed.error = Some("exited with status 3".into());
