@@ -4,7 +4,6 @@
 //! a list (or a setting to its default). Every problem becomes a [`Diagnostic`]; building goes on
 //! after an error so one pass reports all of them.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,15 +11,17 @@ use crate::diagnostic::Diagnostic;
 use crate::name::{UnitName, SUFFIX};
 use crate::specifiers::{self, SpecifierContext};
 use crate::syntax::Entry;
-use crate::systemd_keys;
 use crate::unit::*;
 use crate::values::{
     parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,
     split_command_line, split_commands, ValueError,
 };
 
+mod report;
 mod service;
 pub(crate) mod timer;
+
+use report::{Report, Reports};
 
 /// Unit types other than services: gitvisor only orders services, so these are dropped.
 const OTHER_UNIT_TYPES: &[&str] = &[
@@ -48,7 +49,6 @@ struct Lines {
 
 /// Builds a [`Unit`] from entries, collecting diagnostics.
 pub(crate) struct Builder<'a> {
-    file: &'a str,
     ctx: &'a SpecifierContext,
     unit: Unit,
     /// `ExecStart=` commands so far, with their lines.
@@ -60,14 +60,12 @@ pub(crate) struct Builder<'a> {
     lines: Lines,
     ready_line: usize,
     default_instance_line: usize,
-    warned_sections: BTreeSet<String>,
-    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) report: Report<'a>,
 }
 
 impl<'a> Builder<'a> {
     pub(crate) fn new(file: &'a str, name: UnitName, ctx: &'a SpecifierContext) -> Self {
         Builder {
-            file,
             ctx,
             unit: Unit::new(name, ExecCommand::default()),
             exec_start: Vec::new(),
@@ -76,32 +74,8 @@ impl<'a> Builder<'a> {
             lines: Lines::default(),
             ready_line: 0,
             default_instance_line: 0,
-            warned_sections: BTreeSet::new(),
-            diagnostics: Vec::new(),
+            report: Report::new(file),
         }
-    }
-
-    fn error(&mut self, e: &Entry, message: impl Into<String>) {
-        let d = Diagnostic::error(self.file, e.line, Some(&e.key), message);
-        self.diagnostics.push(d);
-    }
-
-    fn warn(&mut self, e: &Entry, message: impl Into<String>) {
-        let d = Diagnostic::warning(self.file, e.line, Some(&e.key), message);
-        self.diagnostics.push(d);
-    }
-
-    /// Parses a non-empty value; an empty one gives `default` (systemd's reset).
-    fn parsed<T>(
-        &mut self,
-        e: &Entry,
-        default: T,
-        parse: impl FnOnce(&str) -> Result<T, ValueError>,
-    ) -> Option<T> {
-        if e.value.is_empty() {
-            return Some(default);
-        }
-        parse(&e.value).map_err(|err| self.error(e, err.message)).ok()
     }
 
     fn expand(&mut self, e: &Entry, text: &str) -> Option<String> {
@@ -145,23 +119,8 @@ impl<'a> Builder<'a> {
             "Service" => self.service_key(e),
             "Install" => self.install_key(e),
             "Capture" => self.capture_key(e),
-            other => {
-                if self.warned_sections.insert(other.to_string()) {
-                    let message = format!("unknown section [{other}], ignored");
-                    let d = Diagnostic::warning(self.file, e.section_line, None, message);
-                    self.diagnostics.push(d);
-                }
-            }
+            _ => self.unknown_section(e),
         }
-    }
-
-    fn unknown_key(&mut self, e: &Entry) {
-        let message = if systemd_keys::is_known(&e.section, &e.key) {
-            format!("{}= is not supported by gitvisor, ignored", e.key)
-        } else {
-            format!("unknown key {}= in [{}], ignored", e.key, e.section)
-        };
-        self.warn(e, message);
     }
 
     fn unit_key(&mut self, e: &Entry) {
@@ -331,8 +290,8 @@ impl<'a> Builder<'a> {
         self.check_exec_start();
         self.check_service_type();
         if self.unit.ready == ReadyCheck::Health && self.unit.health.url.is_none() {
-            self.diagnostics.push(Diagnostic::error(
-                self.file,
+            self.report.diagnostics.push(Diagnostic::error(
+                self.report.file,
                 self.ready_line,
                 Some("ReadyCheck"),
                 "ReadyCheck=health needs HealthCheckURL=",
@@ -341,11 +300,11 @@ impl<'a> Builder<'a> {
         if let Some(instance) = self.unit.default_instance.clone() {
             self.check_default_instance(&instance);
         }
-        self.diagnostics.sort_by_key(|d| d.line);
-        if self.diagnostics.iter().any(Diagnostic::is_error) {
-            Err(self.diagnostics)
+        self.report.diagnostics.sort_by_key(|d| d.line);
+        if self.report.diagnostics.iter().any(Diagnostic::is_error) {
+            Err(self.report.diagnostics)
         } else {
-            Ok((self.unit, self.diagnostics))
+            Ok((self.unit, self.report.diagnostics))
         }
     }
 
@@ -354,8 +313,8 @@ impl<'a> Builder<'a> {
         match commands.next() {
             Some((_, first)) => self.unit.exec_start = first,
             None if self.exec_start_invalid => {}
-            None => self.diagnostics.push(Diagnostic::error(
-                self.file,
+            None => self.report.diagnostics.push(Diagnostic::error(
+                self.report.file,
                 0,
                 Some("ExecStart"),
                 "missing ExecStart= (the command to run)",
@@ -367,7 +326,12 @@ impl<'a> Builder<'a> {
             let message = format!(
                 "only one ExecStart= command is allowed for Type={kind} (several are for Type=oneshot)"
             );
-            self.diagnostics.push(Diagnostic::error(self.file, *line, Some("ExecStart"), message));
+            self.report.diagnostics.push(Diagnostic::error(
+                self.report.file,
+                *line,
+                Some("ExecStart"),
+                message,
+            ));
         }
         self.unit.exec_start_rest = rest.into_iter().map(|(_, c)| c).collect();
     }
@@ -382,7 +346,7 @@ impl<'a> Builder<'a> {
         if kind == ServiceType::Oneshot && self.lines.timeout_start == 0 {
             self.unit.timeout_start = Duration::MAX;
         }
-        let file = self.file;
+        let file = self.report.file;
         let mut found = Vec::new();
         let mut warn = |line: usize, key: &str, message: String| {
             found.push(Diagnostic::warning(file, line, Some(key), message));
@@ -418,12 +382,17 @@ impl<'a> Builder<'a> {
             warn(0, "WatchdogSec", message);
             self.unit.watchdog = None;
         }
-        self.diagnostics.extend(found);
+        self.report.diagnostics.extend(found);
         if kind == ServiceType::Oneshot
             && matches!(self.unit.restart, RestartPolicy::Always | RestartPolicy::OnSuccess)
         {
             let message = "Restart=always and Restart=on-success are not allowed for Type=oneshot (systemd refuses them too)";
-            self.diagnostics.push(Diagnostic::error(file, self.lines.restart, Some("Restart"), message));
+            self.report.diagnostics.push(Diagnostic::error(
+                file,
+                self.lines.restart,
+                Some("Restart"),
+                message,
+            ));
         }
     }
 
@@ -437,10 +406,10 @@ impl<'a> Builder<'a> {
         if let Some(message) = problem {
             let error = template.is_some();
             let key = Some("DefaultInstance");
-            self.diagnostics.push(if error {
-                Diagnostic::error(self.file, self.default_instance_line, key, message)
+            self.report.diagnostics.push(if error {
+                Diagnostic::error(self.report.file, self.default_instance_line, key, message)
             } else {
-                Diagnostic::warning(self.file, self.default_instance_line, key, message)
+                Diagnostic::warning(self.report.file, self.default_instance_line, key, message)
             });
         }
     }
@@ -521,4 +490,10 @@ fn condition_kind(key: &str) -> Option<(ConditionKind, bool)> {
         _ => return None,
     };
     Some((kind, assert))
+}
+
+impl<'a> Reports<'a> for Builder<'a> {
+    fn report(&mut self) -> &mut Report<'a> {
+        &mut self.report
+    }
 }

@@ -62,6 +62,7 @@ fn build(
     let (entries, syntax_errors) = syntax::parse(text);
     let mut builder = Builder::new(file, name, ctx);
     builder
+        .report
         .diagnostics
         .extend(syntax_errors.into_iter().map(|e| Diagnostic::error(file, e.line, None, e.message)));
     for entry in &entries {
@@ -100,6 +101,7 @@ pub fn load_timer(
     let (entries, syntax_errors) = syntax::parse(text);
     let mut builder = TimerBuilder::new(file_name, name, ctx);
     builder
+        .report
         .diagnostics
         .extend(syntax_errors.into_iter().map(|e| Diagnostic::error(file_name, e.line, None, e.message)));
     for entry in &entries {

@@ -235,9 +235,9 @@ impl Builder<'_> {
             self.exec_start_invalid = false;
             return;
         }
-        let before = self.diagnostics.len();
+        let before = self.report.diagnostics.len();
         let commands = self.exec_commands(e);
-        if self.diagnostics[before..].iter().any(Diagnostic::is_error) {
+        if self.report.diagnostics[before..].iter().any(Diagnostic::is_error) {
             self.exec_start_invalid = true;
         }
         self.exec_start.extend(commands.into_iter().map(|c| (e.line, c)));

@@ -20,51 +20,24 @@ const SERVICE_UNIT_KEYS: &[&str] = &[
 
 /// Builds a [`Timer`] from entries, collecting diagnostics.
 pub(crate) struct TimerBuilder<'a> {
-    file: &'a str,
     ctx: &'a SpecifierContext,
     timer: Timer,
     /// The line of each `OnCalendar=` kept in `timer.on_calendar`.
     calendar_lines: Vec<usize>,
     /// An `On…=` assignment was invalid (since the last reset): the file meant a trigger.
     invalid_trigger: bool,
-    warned_sections: BTreeSet<String>,
-    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) report: Report<'a>,
 }
 
 impl<'a> TimerBuilder<'a> {
     pub(crate) fn new(file: &'a str, name: UnitName, ctx: &'a SpecifierContext) -> Self {
         TimerBuilder {
-            file,
             ctx,
             timer: Timer::new(name),
             calendar_lines: Vec::new(),
             invalid_trigger: false,
-            warned_sections: BTreeSet::new(),
-            diagnostics: Vec::new(),
+            report: Report::new(file),
         }
-    }
-
-    fn error(&mut self, e: &Entry, message: impl Into<String>) {
-        let d = Diagnostic::error(self.file, e.line, Some(&e.key), message);
-        self.diagnostics.push(d);
-    }
-
-    fn warn(&mut self, e: &Entry, message: impl Into<String>) {
-        let d = Diagnostic::warning(self.file, e.line, Some(&e.key), message);
-        self.diagnostics.push(d);
-    }
-
-    /// Parses a non-empty value; an empty one gives `default` (systemd's reset).
-    fn parsed<T>(
-        &mut self,
-        e: &Entry,
-        default: T,
-        parse: impl FnOnce(&str) -> Result<T, ValueError>,
-    ) -> Option<T> {
-        if e.value.is_empty() {
-            return Some(default);
-        }
-        parse(&e.value).map_err(|err| self.error(e, err.message)).ok()
     }
 
     /// `text` with its specifiers expanded (`%n` is `NAME.timer`).
@@ -87,23 +60,8 @@ impl<'a> TimerBuilder<'a> {
             "Unit" => self.unit_key(e),
             "Timer" => self.timer_key(e),
             "Install" => self.install_key(e),
-            other => {
-                if self.warned_sections.insert(other.to_string()) {
-                    let message = format!("unknown section [{other}], ignored");
-                    let d = Diagnostic::warning(self.file, e.section_line, None, message);
-                    self.diagnostics.push(d);
-                }
-            }
+            _ => self.unknown_section(e),
         }
-    }
-
-    fn unknown_key(&mut self, e: &Entry) {
-        let message = if systemd_keys::is_known(&e.section, &e.key) {
-            format!("{}= is not supported by gitvisor, ignored", e.key)
-        } else {
-            format!("unknown key {}= in [{}], ignored", e.key, e.section)
-        };
-        self.warn(e, message);
     }
 
     fn unit_key(&mut self, e: &Entry) {
@@ -234,22 +192,28 @@ impl<'a> TimerBuilder<'a> {
     pub(crate) fn finish(mut self) -> Result<(Timer, Vec<usize>, Vec<Diagnostic>), Vec<Diagnostic>> {
         // An invalid `On…=` is its own error; "no triggers" is for a file that set none.
         if !self.timer.has_triggers() && !self.invalid_trigger {
-            self.diagnostics.push(Diagnostic::error(
-                self.file,
+            self.report.diagnostics.push(Diagnostic::error(
+                self.report.file,
                 0,
                 None,
                 "timer has no triggers (set OnCalendar= or one of OnActiveSec=, OnBootSec=, OnStartupSec=, \
                  OnUnitActiveSec=, OnUnitInactiveSec=)",
             ));
         }
-        self.diagnostics.sort_by_key(|d| d.line);
-        if self.diagnostics.iter().any(Diagnostic::is_error) {
-            Err(self.diagnostics)
+        self.report.diagnostics.sort_by_key(|d| d.line);
+        if self.report.diagnostics.iter().any(Diagnostic::is_error) {
+            Err(self.report.diagnostics)
         } else {
-            Ok((self.timer, self.calendar_lines, self.diagnostics))
+            Ok((self.timer, self.calendar_lines, self.report.diagnostics))
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+impl<'a> Reports<'a> for TimerBuilder<'a> {
+    fn report(&mut self) -> &mut Report<'a> {
+        &mut self.report
+    }
+}
