@@ -148,7 +148,7 @@ fn scan(targets: &[Target]) -> Vec<(u64, u64)> {
     let mut by_session: HashMap<u32, usize> = HashMap::new();
     let mut by_pid: HashMap<u32, usize> = HashMap::new();
     for (i, t) in targets.iter().enumerate() {
-        if let Some(sid) = crate::supervisor::notify::session_of(t.main_pid) {
+        if let Some(sid) = crate::supervisor::process::session_of(t.main_pid) {
             by_session.insert(sid, i);
         }
         by_pid.insert(t.main_pid, i);
@@ -161,32 +161,12 @@ fn scan(targets: &[Target]) -> Vec<(u64, u64)> {
     for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(stat) = parse_stat(&text) else { continue };
+        let Some(stat) = crate::supervisor::process::parse_stat(&text) else { continue };
         let Some(&i) = by_pid.get(&pid).or_else(|| by_session.get(&stat.session)) else { continue };
         out[i].0 += stat.ticks * 1000 / hz;
         out[i].1 += stat.rss_pages * page_kb;
     }
     out
-}
-
-struct Stat {
-    session: u32,
-    /// utime + stime + cutime + cstime.
-    ticks: u64,
-    rss_pages: u64,
-}
-
-/// The fields of `/proc/PID/stat` used here (after the command name, which may hold spaces).
-fn parse_stat(text: &str) -> Option<Stat> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // `f[0]` is field 3 (state).
-    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
-    Some(Stat {
-        session: num(3)? as u32,
-        ticks: num(11)? + num(12)? + num(13)? + num(14)?,
-        rss_pages: num(21)?,
-    })
 }
 
 fn clock_and_page() -> (u64, u64) {
@@ -232,8 +212,8 @@ mod tests {
     #[test]
     fn stat_lines_are_read_past_a_command_name_with_spaces() {
         let text = "42 (my (odd) name) S 1 42 42 0 -1 4194304 100 0 0 0 30 20 5 5 20 0 1 0 12345 1000000 250 18446744073709551615";
-        let s = parse_stat(text).unwrap();
-        assert_eq!((s.session, s.ticks, s.rss_pages), (42, 60, 250));
+        let s = crate::supervisor::process::parse_stat(text).unwrap();
+        assert_eq!((s.pgid, s.session, s.ticks, s.rss_pages, s.start_time), (42, 42, 60, 250, 12345));
     }
 
     #[test]

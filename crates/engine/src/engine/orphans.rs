@@ -46,7 +46,7 @@ pub fn find(home_id: &str, known: &HashSet<u32>, invocations: &HashSet<&str>) ->
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != own && !known.contains(pid))
-        .filter(|pid| crate::supervisor::notify::session_of(*pid) == Some(*pid))
+        .filter(|pid| crate::supervisor::process::session_of(*pid) == Some(*pid))
         .filter_map(|pid| {
             let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
             let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();

@@ -107,14 +107,6 @@ pub fn parse(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The session a process belongs to (`/proc/PID/stat` field 6): a service's processes share
-/// its main process's session unless they left it.
-pub fn session_of(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    rest.split_whitespace().nth(3)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,12 +139,5 @@ mod tests {
         // A second socket for the same service replaces the first's file; dropping removes it.
         drop(socket);
         assert!(!path.exists());
-    }
-
-    #[test]
-    fn a_process_session_is_read_from_proc() {
-        let own = session_of(std::process::id()).unwrap();
-        assert_eq!(own, nix::unistd::getsid(None).unwrap().as_raw() as u32);
-        assert_eq!(session_of(u32::MAX), None);
     }
 }

@@ -104,16 +104,52 @@ pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), and whether
-/// it is a zombie; `None` if there is no such process.
-pub fn proc_stat(pid: u32) -> Option<(u64, bool)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// The fields of `/proc/PID/stat` the engine reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Exited and not yet reaped.
+    pub zombie: bool,
+    pub pgid: u32,
+    pub session: u32,
+    /// CPU time in clock ticks: user + system, with the children it reaped.
+    pub ticks: u64,
+    /// Clock ticks since boot.
+    pub start_time: u64,
+    pub rss_pages: u64,
+}
+
+/// `/proc/PID/stat` read; `None` if there is no such process.
+pub fn stat(pid: u32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The text of `/proc/PID/stat` read.
+pub fn parse_stat(text: &str) -> Option<Stat> {
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = *fields.first()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((start, state == "Z" || state == "X"))
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `f[0]` is field 3 (the state).
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+    let state = *f.first()?;
+    Some(Stat {
+        zombie: state == "Z" || state == "X",
+        pgid: num(2)? as u32,
+        session: num(3)? as u32,
+        ticks: num(11)? + num(12)? + num(13)? + num(14)?,
+        start_time: num(19)?,
+        rss_pages: num(21)?,
+    })
+}
+
+/// The process's start time in clock ticks since boot, and whether it is a zombie.
+pub fn proc_stat(pid: u32) -> Option<(u64, bool)> {
+    stat(pid).map(|s| (s.start_time, s.zombie))
+}
+
+/// The session a process belongs to: a service's processes share its main process's session
+/// unless they left it.
+pub fn session_of(pid: u32) -> Option<u32> {
+    stat(pid).map(|s| s.session)
 }
 
 /// When a process with this start time (clock ticks since boot) started, in Unix milliseconds,
@@ -129,18 +165,16 @@ pub fn started_ms(start_time: u64) -> Option<u64> {
     Some(crate::time::now_ms().saturating_sub(age_ms))
 }
 
-/// The process group of a process (`/proc/PID/stat` field 5).
+/// The process group of a process.
 pub fn pgid_of(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    rest.split_whitespace().nth(2)?.parse().ok()
+    stat(pid).map(|s| s.pgid)
 }
 
 /// The live processes of session `sid` (what a service's start left behind).
 pub fn session_members(sid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| super::notify::session_of(pid) == Some(sid) && is_alive(pid))
+        .filter(|&pid| matches!(stat(pid), Some(s) if s.session == sid && !s.zombie))
         .collect()
 }
 
@@ -203,6 +237,14 @@ mod tests {
         assert!(is_same_live_process(me, t));
         assert!(!is_same_live_process(me, t + 1));
         assert!(start_time(u32::MAX / 2).is_none());
+    }
+
+    #[test]
+    fn a_process_session_and_group_are_read_from_proc() {
+        let me = std::process::id();
+        assert_eq!(session_of(me), Some(nix::unistd::getsid(None).unwrap().as_raw() as u32));
+        assert_eq!(pgid_of(me), Some(nix::unistd::getpgrp().as_raw() as u32));
+        assert_eq!(session_of(u32::MAX), None);
     }
 
     #[allow(clippy::zombie_processes)]

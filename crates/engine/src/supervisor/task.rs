@@ -400,6 +400,24 @@ async fn run_helpers(
     Ok(())
 }
 
+/// Runs every one of `commands` in order whatever the previous did (systemd runs all the stop
+/// commands); failures are logged.
+async fn run_all(
+    unit: &Unit,
+    commands: &[ExecCommand],
+    name: &str,
+    extra: &[(&str, String)],
+    what: &str,
+    limit: Duration,
+    logs: &LogLink,
+) {
+    for cmd in commands {
+        if let Err(e) = run_helper(unit, cmd, name, extra, what, limit, logs).await {
+            logs.note(name, format!("{what} failed: {e}"));
+        }
+    }
+}
+
 /// What `ExecStopPost=` is told of the end (systemd.exec(5), "Environment Variables in Spawned
 /// Processes"): `$SERVICE_RESULT`, and with an exit `$EXIT_CODE` and `$EXIT_STATUS`.
 fn stop_post_env(result: &str, exit: Option<&ExitInfo>) -> Vec<(&'static str, String)> {
@@ -638,12 +656,8 @@ impl Task {
     async fn stop_after_end(&mut self) {
         let unit = self.ctx.unit.clone();
         self.flush_notes();
-        let (name, limit) = (self.ctx.name.clone(), unit.timeout_stop);
-        for cmd in &unit.exec_stop {
-            if let Err(e) = run_helper(&unit, cmd, &name, &[], "ExecStop", limit, &self.ctx.logs).await {
-                self.ctx.logs.note(&name, format!("ExecStop failed: {e}"));
-            }
-        }
+        run_all(&unit, &unit.exec_stop, &self.ctx.name, &[], "ExecStop", unit.timeout_stop, &self.ctx.logs)
+            .await;
     }
 
     /// A main process that ended well while the processes it started live on has most likely
@@ -1026,14 +1040,9 @@ impl Task {
         }
         self.flush_notes();
         let extra = stop_post_env(result, exit);
-        let (name, limit) = (self.ctx.name.clone(), unit.timeout_stop);
-        // Each runs whatever the previous one did (systemd runs them all).
-        for cmd in &unit.exec_stop_post {
-            if let Err(e) = run_helper(&unit, cmd, &name, &extra, "ExecStopPost", limit, &self.ctx.logs).await
-            {
-                self.ctx.logs.note(&name, format!("ExecStopPost failed: {e}"));
-            }
-        }
+        let limit = unit.timeout_stop;
+        run_all(&unit, &unit.exec_stop_post, &self.ctx.name, &extra, "ExecStopPost", limit, &self.ctx.logs)
+            .await;
     }
 
     /// A oneshot's command ended while it starts: the next one runs, or the start is done
@@ -1176,8 +1185,8 @@ impl Task {
             (NotifyAccess::Main, Some(pid)) => pid == main,
             (NotifyAccess::Exec | NotifyAccess::All, Some(pid)) => {
                 pid == main
-                    || (notify::session_of(pid).is_some()
-                        && notify::session_of(pid) == notify::session_of(main))
+                    || (process::session_of(pid).is_some()
+                        && process::session_of(pid) == process::session_of(main))
             }
         };
         if !allowed {
