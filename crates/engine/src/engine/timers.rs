@@ -219,16 +219,16 @@ impl Engine {
 /// The keeper: fires what is due, then sleeps until the next elapse, a change of the units or a
 /// service's state change, holding no strong reference to the engine while it sleeps.
 async fn keeper(weak: Weak<Inner>, table: Arc<TimerTable>, mut events: crate::events::Subscription) {
+    // The next elapse is computed again only when something may have moved it.
+    let mut next = None;
+    let mut look = true;
     loop {
-        let next = {
+        if std::mem::take(&mut look) {
             let Some(inner) = weak.upgrade() else { return };
-            Engine { inner }.fire_due_timers()
-        };
+            next = Engine { inner }.fire_due_timers();
+        }
         let sleep = match next {
-            Some(at) => {
-                let wait = at.duration_since(Timestamp::now());
-                Duration::try_from(wait).unwrap_or(Duration::ZERO)
-            }
+            Some(at) => Duration::try_from(at.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO),
             None => Duration::MAX,
         };
         let timer = async {
@@ -238,8 +238,8 @@ async fn keeper(weak: Weak<Inner>, table: Arc<TimerTable>, mut events: crate::ev
             }
         };
         tokio::select! {
-            () = timer => {}
-            () = table.changed.notified() => {}
+            () = timer => look = true,
+            () = table.changed.notified() => look = true,
             event = events.recv() => {
                 let Some(event) = event else { return };
                 // Without timers a state change costs no more than this look.
@@ -247,6 +247,7 @@ async fn keeper(weak: Weak<Inner>, table: Arc<TimerTable>, mut events: crate::ev
                 if let (EventKind::State { service, to, .. }, true) = (event.kind, timed) {
                     let Some(inner) = weak.upgrade() else { return };
                     Engine { inner }.note_service_state(&service, to);
+                    look = true;
                 }
             }
         }
