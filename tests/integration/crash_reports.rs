@@ -199,6 +199,45 @@ fn a_crash_loop_keeps_the_first_and_latest_three_and_counts_the_rest() {
 }
 
 #[test]
+fn a_crash_loop_writes_its_later_reports_at_most_once_a_second_and_the_last_crash_is_reported() {
+    let mut h = home();
+    // 40 crashes as fast as they come, then the start limit ends the loop.
+    h.sh_unit("looper", "echo run $$$$; exit 1", "Restart=always\nRestartSec=0\nStartLimitBurst=40");
+    h.start_daemon();
+    let began = std::time::Instant::now();
+    h.ok(&["start", "looper"]);
+    h.wait_state("looper", "failed");
+    let loop_secs = began.elapsed().as_secs() as usize;
+    let started: Vec<u32> = h
+        .log("logs/looper.log")
+        .lines()
+        .filter_map(|l| l.split_once(" gitvisor started process ")?.1.split(':').next()?.parse().ok())
+        .collect();
+    assert_eq!(started.len(), 40, "{started:?}");
+    let last = *started.last().unwrap();
+    // The last crash waited (the loop's kept reports were all recent); it comes within a second.
+    h.wait_until("the last crash's report", || {
+        reports_of(&h, "looper").iter().filter_map(|p| try_unpack(p)).any(|d| {
+            let r: Value =
+                serde_json::from_str(&std::fs::read_to_string(d.path().join("report.json")).unwrap())
+                    .unwrap();
+            r["pid"] == last
+        })
+    });
+    let kept = reports_of(&h, "looper");
+    assert_eq!(kept.len(), 6, "{kept:?}");
+    let newest = kept.iter().map(|p| report_json(p)).max_by_key(|r| r["restarts"].as_u64()).unwrap();
+    assert_eq!(newest["pid"], last);
+    assert_eq!(newest["restarts"], 39);
+    // 40 crashes: six reports kept, the rest counted, none lost without a count.
+    assert_eq!(newest["suppressed"].as_u64().unwrap() + 6, 40, "{newest:#}");
+    // Written: the six kept ones (at once, as the loop began), one a second while it lasted and
+    // the last crash's, not one archive per crash (each write notes its id in the log).
+    let written = h.log("logs/looper.log").matches(" gitvisor crash report ").count();
+    assert!(written <= 7 + loop_secs + 1, "{written} reports written for 40 crashes in {loop_secs} s");
+}
+
+#[test]
 #[cfg_attr(not(gitvisor_test_root), ignore = "needs root: run the suite as root (CI does)")]
 fn a_full_disk_leaves_no_partial_report_and_supervision_goes_on() {
     crate::need_root("mounting a small tmpfs");

@@ -291,13 +291,13 @@ fn measure_many_with(
     })
 }
 
-struct Snapshot {
+pub struct Snapshot {
     cpu_s: f64,
     threads: Vec<std::collections::HashMap<procfs::Pid, u64>>,
 }
 
 impl Snapshot {
-    fn take(g: &Group) -> Snapshot {
+    pub fn take(g: &Group) -> Snapshot {
         Snapshot {
             cpu_s: g.pids.iter().filter_map(|&p| procfs::cpu_seconds(p)).sum(),
             threads: g.pids.iter().map(|&p| procfs::thread_runtimes(p)).collect(),
@@ -305,7 +305,7 @@ impl Snapshot {
     }
 }
 
-fn cost(g: &Group, before: &Snapshot, after: &Snapshot) -> GroupCost {
+pub fn cost(g: &Group, before: &Snapshot, after: &Snapshot) -> GroupCost {
     let mut ns = 0u64;
     for (b, a) in before.threads.iter().zip(&after.threads) {
         for (tid, end) in a {

@@ -17,6 +17,7 @@ mod figures;
 mod process;
 mod procfs;
 mod report;
+mod restarts;
 mod stamps;
 mod supervisors;
 
@@ -34,7 +35,7 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const USAGE: &str = "usage: gitvisor-bench [--quick] [--idle-seconds N] [--no-anchors] [--json FILE]
                       [--anchors-dir DIR] [--gitvisor BIN] [--stamp BIN] [--only FIGURES]
                       [--anchors NAMES]
-  FIGURES: comma-separated of restart, many, graph, commit, crash, failover (default: all)
+  FIGURES: comma-separated of restart, loops, many, graph, commit, crash, failover (default: all)
   NAMES: comma-separated of supervisord, PM2, runit (default: all installed)";
 
 pub struct Options {
@@ -122,6 +123,8 @@ pub struct Column {
     pub probed: Option<figures::Many>,
     /// Probes the benchmark's server answered during that window.
     pub probes_answered: Option<u64>,
+    /// gitvisor only: a service restarted in a loop, exiting 0 or 1, beside 0/100/300 others.
+    pub restart_loops: Vec<restarts::RestartLoop>,
     /// gitvisor only: fleet failover after the holder's engine is killed, by lease TTL.
     pub failover: Vec<failover::Failover>,
     /// gitvisor only: Redis commands per minute of a fleet in steady state.
@@ -219,6 +222,21 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
             let dir = scratch.join(format!("{name}-restart"));
             col.restart =
                 record(col, "restart", &dir, |d| figures::restart(sup.as_ref(), d, samples, deadline))?;
+        }
+    }
+    if o.wants("loops") {
+        let samples = if o.quick { 100 } else { 400 };
+        for others in [0, 100, 300] {
+            for code in [0, 1] {
+                let what = if code == 0 { "clean exits" } else { "crashes" };
+                eprintln!("restart loop of {what} beside {others} services: gitvisor ({samples} restarts)");
+                let dir = scratch.join(format!("gitvisor-loop-{code}-{others}"));
+                if let Some(l) = record(&mut gcol, "loops", &dir, |d| {
+                    restarts::restart_loop(&gv, d, code, others, samples)
+                })? {
+                    gcol.restart_loops.push(l);
+                }
+            }
         }
     }
     if o.wants("many") {

@@ -47,6 +47,9 @@ pub struct PersistedState {
     pub timers: BTreeMap<String, u64>,
 }
 
+/// The least time between two state writes (see [`StateStore::writer`]).
+pub const WRITE_GAP: std::time::Duration = std::time::Duration::from_millis(20);
+
 #[derive(Clone)]
 pub struct StateStore {
     path: Arc<PathBuf>,
@@ -157,8 +160,11 @@ impl StateStore {
     }
 
     /// The writer's work, run as a task of the engine's background owner: waits for a change,
-    /// writes the latest state, repeats. Changes made while a write runs are coalesced into the
-    /// next one.
+    /// writes the latest state, repeats, at most once per [`WRITE_GAP`]. Changes made while a
+    /// write runs or within the gap are coalesced into the next one: a service restarting in a
+    /// loop changes its record several times a millisecond, and each write costs two fsyncs.
+    /// What the gap may leave unwritten when the engine is killed is recovered at the next
+    /// start (processes carry their home's and their start's ids: see `engine/orphans.rs`).
     pub fn writer(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let me = self.clone();
         async move {
@@ -169,6 +175,7 @@ impl StateStore {
                 if let Ok(Err(e)) = result {
                     tracing::error!("cannot write {}: {e}", me.path.display());
                 }
+                tokio::time::sleep(WRITE_GAP).await;
             }
         }
     }

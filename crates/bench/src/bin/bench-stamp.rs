@@ -6,6 +6,8 @@
 //! service whose stamp says when it started. `bench-stamp --exit-when TRIGGER CODE FILE` waits
 //! (checking every millisecond) until TRIGGER exists, then appends the time to FILE and exits
 //! with CODE: a crash whose stamp says when it happened.
+//! `bench-stamp --exit CODE FILE` writes the stamp and exits with CODE at once: restarting it
+//! measures a crash loop (CODE 1) against the clean one (CODE 0).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -29,7 +31,7 @@ fn stamp(file: &OsString, now: u128) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench-stamp [--idle] FILE | bench-stamp --exit-when TRIGGER CODE FILE");
+    eprintln!("usage: bench-stamp [--idle] FILE | bench-stamp --exit CODE FILE | bench-stamp --exit-when TRIGGER CODE FILE");
     std::process::exit(2);
 }
 
@@ -45,6 +47,12 @@ fn main() {
                 std::thread::sleep(Duration::from_millis(1));
             }
             stamp(file, now_ns());
+            std::process::exit(code);
+        }
+        Some("--exit") => {
+            let [_, code, file] = &args[..] else { usage() };
+            let code: i32 = code.to_str().and_then(|c| c.parse().ok()).unwrap_or_else(|| usage());
+            stamp(file, now);
             std::process::exit(code);
         }
         Some("--idle") => {

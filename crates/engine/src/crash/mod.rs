@@ -77,6 +77,16 @@ struct Ctx {
 struct State {
     baselines: HashMap<String, CaptureId>,
     loops: HashMap<String, Loop>,
+    /// Per service, the latest crash of a loop held back (see [`retention::LOOP_REPORT_EVERY`])
+    /// and when it is due.
+    held: HashMap<String, (Instant, Held)>,
+}
+
+/// A crash whose report waits: what must be taken at the exit (the exit, the log tail as it
+/// stood); the rest (capture, archive) is done when it is written.
+struct Held {
+    exit: Exit,
+    tail: Vec<gitvisor_protocol::LogLine>,
 }
 
 /// What the reporter is given to work with.
@@ -112,7 +122,16 @@ pub fn start(setup: Setup, mut sub: Subscription, background: &Background) -> Cr
     retention::enforce(&ctx.paths.crash_reports, &ctx.settings.crash_reports);
     let me = ctx.clone();
     background.spawn("crash reporter", async move {
-        while let Some(ev) = sub.recv().await {
+        loop {
+            let due = me.state().held.values().map(|(due, _)| *due).min();
+            let ev = tokio::select! {
+                ev = sub.recv() => ev,
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => {
+                    me.write_held().await;
+                    continue;
+                }
+            };
+            let Some(ev) = ev else { break };
             match ev.kind {
                 // An adopted service begins running without a State event.
                 EventKind::State { service, to: gitvisor_protocol::ServiceState::Running, .. }
@@ -240,24 +259,27 @@ impl Ctx {
         let root = workdir::root(&info.unit);
         let store = self.store.clone();
         let limits = workdir::limits(&info.unit);
+        // The previous start's baseline lends the bytes of the files that have not changed
+        // since (same size, times and inode): a service restarting in a loop costs a stat per
+        // file, not a read of its whole tree at every start.
+        let previous = self.state().baselines.get(service).copied();
+        let previous = previous.and_then(|id| self.store.lock().unwrap_or_else(|e| e.into_inner()).get(id));
+        let previous_entries = previous.as_ref().map(|c| c.entries.len());
         let taken = tokio::task::spawn_blocking(move || {
             let blobs = store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
-            let capture = capture_dir(&root, &limits, &blobs)?;
+            let capture = capture_dir_since(&root, &limits, &blobs, previous.as_deref())?;
+            let files = capture.entries.len();
             let (id, _) = store.lock().unwrap_or_else(|e| e.into_inner()).add(capture, Instant::now());
-            Ok::<_, std::io::Error>(id)
+            Ok::<_, std::io::Error>((id, files))
         })
         .await;
         match taken {
-            Ok(Ok(id)) => {
-                let files = self
-                    .store
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(id)
-                    .map(|c| c.entries.len())
-                    .unwrap_or(0);
-                self.logs
-                    .note(service, format!("baseline capture of its working directory: {files} entries"));
+            Ok(Ok((id, files))) => {
+                // Said when it is news, not at every start of a restart loop.
+                if previous_entries != Some(files) {
+                    self.logs
+                        .note(service, format!("baseline capture of its working directory: {files} entries"));
+                }
                 let old = self.state().baselines.insert(service.to_string(), id);
                 if let Some(old) = old {
                     self.store.lock().unwrap_or_else(|e| e.into_inner()).release(old);
@@ -273,34 +295,73 @@ impl Ctx {
         let uptime_ms = exit.started_ms.map(|s| exit.exit.at_ms.saturating_sub(s));
         // A crash after the service stayed up long enough starts a new loop.
         let reset_after = info.unit.restart_max_delay.unwrap_or(Duration::from_secs(10));
+        if uptime_ms.is_some_and(|u| u >= reset_after.as_millis() as u64) {
+            let mut st = self.state();
+            st.loops.remove(service);
+            st.held.remove(service);
+        }
+        // Let the last lines it printed and the note of its exit arrive first (bounded: a child
+        // may hold its pipes); then take the tail as it stood at this exit.
+        self.logs.wait_exit_told(service, exit.pid, Duration::from_millis(500)).await;
+        let tail = self.logs.tail_at_exit(service, exit.pid, 200);
+        let held = Held { exit, tail };
+        // A loop whose kept reports are all written and whose last is recent: this crash waits,
+        // replacing one that waited (counted as suppressed). A crash loop's reports after the
+        // kept ones cost a copy of the tail, not a capture and an archive each.
+        {
+            let mut st = self.state();
+            let due = st.loops.get(service).and_then(|l| l.report_not_before(Instant::now()));
+            if let Some(due) = due {
+                if st.held.insert(service.to_string(), (due, held)).is_some() {
+                    if let Some(l) = st.loops.get_mut(service) {
+                        l.suppressed += 1;
+                    }
+                }
+                return;
+            }
+            st.held.remove(service);
+        }
+        self.report(service, info, held).await;
+    }
+
+    /// Writes the held reports that are due.
+    async fn write_held(&self) {
+        let now = Instant::now();
+        let due: Vec<(String, Held)> = {
+            let mut st = self.state();
+            let names: Vec<String> =
+                st.held.iter().filter(|(_, (at, _))| *at <= now).map(|(n, _)| n.clone()).collect();
+            names.into_iter().filter_map(|n| st.held.remove(&n).map(|(_, h)| (n, h))).collect()
+        };
+        for (service, held) in due {
+            if let Some(info) = (self.lookup)(&service) {
+                self.report(&service, info, held).await;
+            }
+        }
+    }
+
+    /// Writes the report of one crash.
+    async fn report(&self, service: &str, info: ServiceInfo, Held { exit, tail }: Held) {
+        let uptime_ms = exit.started_ms.map(|s| exit.exit.at_ms.saturating_sub(s));
         let (doomed, suppressed) = {
             let mut st = self.state();
-            if uptime_ms.is_some_and(|u| u >= reset_after.as_millis() as u64) {
-                st.loops.remove(service);
-            }
             let l = st.loops.entry(service.to_string()).or_default();
             let doomed = l.make_room();
             (doomed, l.suppressed)
         };
         let baseline = self.state().baselines.get(service).copied();
         let baseline = baseline.and_then(|id| self.store.lock().unwrap_or_else(|e| e.into_inner()).get(id));
-        // Let the last lines it printed and the note of its exit arrive first (bounded: a child
-        // may hold its pipes); then take the tail as it stood at this exit.
-        self.logs.wait_exit_told(service, exit.pid, Duration::from_millis(500)).await;
         // The engine's notes quote command lines: secrets go, as in the unit's copy.
-        let tail: Vec<String> = self
-            .logs
-            .tail_at_exit(service, exit.pid, 200)
-            .iter()
-            .map(|l| redact::text(&crate::logs::keeper::format_line(l)))
-            .collect();
+        let tail: Vec<String> =
+            tail.iter().map(|l| redact::text(&crate::logs::keeper::format_line(l))).collect();
         let env = crate::supervisor::spawn::prepare(&info.unit, &info.unit.exec_start, service, &[])
             .map(|s| s.env)
             .unwrap_or_default();
-        let unit_text = self.unit_text(&info);
         let me = self.clone();
         let service_name = service.to_string();
         let written = tokio::task::spawn_blocking(move || {
+            // Reading the repository blocks: off the engine's thread, like the writing.
+            let unit_text = me.unit_text(&info);
             me.write_crash(
                 &service_name,
                 &exit,
@@ -318,7 +379,7 @@ impl Ctx {
             Ok(Ok(id)) => {
                 let mut st = self.state();
                 let l = st.loops.entry(service.to_string()).or_default();
-                l.written(id.clone());
+                l.written(id.clone(), Instant::now());
                 drop(st);
                 if let Some(old) = doomed {
                     if let Some(name) = ReportName::parse(&old) {
@@ -352,7 +413,7 @@ impl Ctx {
         let from_commit = info.commit.as_deref().and_then(|c| {
             let repo = crate::git::ServicesRepo::open(&self.paths.services).ok()?;
             let id = repo.resolve(c).ok()?;
-            repo.units_at(id).ok()?.into_iter().find(|(n, _)| *n == file).map(|(_, b)| b)
+            repo.file_at(id, &file).ok()?
         });
         let text = from_commit
             .unwrap_or_else(|| format!("# {file}: not found in commit {:?}\n", info.commit).into_bytes());

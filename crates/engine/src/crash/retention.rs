@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::names::ReportName;
 use crate::settings::CrashReportSettings;
@@ -77,15 +77,31 @@ pub fn enforce(dir: &Path, settings: &CrashReportSettings) -> usize {
 pub const KEEP_FIRST: usize = 3;
 pub const KEEP_LATEST: usize = 3;
 
+/// Once a loop's first and latest reports are kept, a new report is written at most this
+/// often per service: the crashes between are counted, and the latest of them is reported
+/// when the time comes.
+pub const LOOP_REPORT_EVERY: Duration = Duration::from_secs(1);
+
 /// One service's crash loop: its first reports, its latest ones, and how many were dropped.
 #[derive(Debug, Default, Clone)]
 pub struct Loop {
     pub first: Vec<String>,
     pub latest: VecDeque<String>,
     pub suppressed: u64,
+    /// When its last report was written.
+    pub last_written: Option<Instant>,
 }
 
 impl Loop {
+    /// When a crash at `now` may be reported: now (None), or not before the returned time
+    /// (the loop is full and its last report is recent).
+    pub fn report_not_before(&self, now: Instant) -> Option<Instant> {
+        if self.first.len() < KEEP_FIRST || self.latest.len() < KEEP_LATEST {
+            return None;
+        }
+        self.last_written.map(|t| t + LOOP_REPORT_EVERY).filter(|due| *due > now)
+    }
+
     /// Before writing a new report: the report to delete to make room (a middle one), if any.
     /// The new report's `suppressed` is `self.suppressed` after this call.
     pub fn make_room(&mut self) -> Option<String> {
@@ -96,7 +112,8 @@ impl Loop {
         self.latest.pop_front()
     }
 
-    pub fn written(&mut self, id: String) {
+    pub fn written(&mut self, id: String, at: Instant) {
+        self.last_written = Some(at);
         if self.first.len() < KEEP_FIRST {
             self.first.push(id);
         } else {
@@ -145,9 +162,27 @@ mod tests {
             }
             let id = format!("r{i}");
             on_disk.push(id.clone());
-            l.written(id);
+            l.written(id, Instant::now());
         }
         assert_eq!(on_disk, vec!["r0", "r1", "r2", "r47", "r48", "r49"]);
         assert_eq!(l.suppressed, 44);
+    }
+
+    #[test]
+    fn a_full_loop_reports_at_most_once_per_interval() {
+        let t0 = Instant::now();
+        let mut l = Loop::default();
+        for i in 0..KEEP_FIRST + KEEP_LATEST {
+            assert_eq!(l.report_not_before(t0), None, "report {i} is written at once");
+            l.make_room();
+            l.written(format!("r{i}"), t0);
+        }
+        let soon = t0 + Duration::from_millis(10);
+        assert_eq!(l.report_not_before(soon), Some(t0 + LOOP_REPORT_EVERY));
+        assert_eq!(l.report_not_before(t0 + LOOP_REPORT_EVERY), None);
+        // A loop that is not full yet is never held back, however recent its last report.
+        let mut young = Loop::default();
+        young.written("a".into(), t0);
+        assert_eq!(young.report_not_before(soon), None);
     }
 }

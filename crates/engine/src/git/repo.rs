@@ -165,6 +165,18 @@ impl ServicesRepo {
         Ok(out)
     }
 
+    /// One file at the root of the commit's tree (None when it has none by that name): what a
+    /// crash report copies, without reading the commit's other units.
+    pub fn file_at(&self, commit: Oid, name: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let c = self.repo.find_commit(commit).map_err(|e| repo_err(&self.path, e.message()))?;
+        let tree = c.tree().map_err(|e| repo_err(&self.path, e.message()))?;
+        let Some(entry) = tree.get_name(name).filter(|e| e.kind() == Some(git2::ObjectType::Blob)) else {
+            return Ok(None);
+        };
+        let blob = self.repo.find_blob(entry.id()).map_err(|e| repo_err(&self.path, e.message()))?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
     /// Unit files whose working-tree content differs from HEAD.
     pub fn pending(&self) -> Vec<Pending> {
         let mut opts = StatusOptions::new();

@@ -226,6 +226,24 @@ pub fn own_peak_kb() -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
+/// Whether `kb` is above the engine's own peak resident memory. A peak never falls, so a
+/// figure at or below the last one read is answered without reading `/proc/self/status` again
+/// (asked at every exit: a restart loop must not pay for it).
+pub fn above_own_peak(kb: u64) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KNOWN: AtomicU64 = AtomicU64::new(0);
+    if kb <= KNOWN.load(Ordering::Relaxed) {
+        return false;
+    }
+    match own_peak_kb() {
+        Some(peak) => {
+            KNOWN.fetch_max(peak, Ordering::Relaxed);
+            kb > peak
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

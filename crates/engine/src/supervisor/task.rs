@@ -1313,8 +1313,7 @@ impl Task {
             return Some(peak);
         }
         let kernel = exit.usage.map(|u| u.max_rss_kb)?;
-        let engine = process::own_peak_kb().unwrap_or(u64::MAX);
-        (kernel > engine).then_some(kernel)
+        process::above_own_peak(kernel).then_some(kernel)
     }
 
     /// The service's cgroup when its unit sets limits and cgroups can be used here.
