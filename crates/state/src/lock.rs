@@ -98,6 +98,11 @@ impl Locks {
         Self::new(LocalLocks::new(dir))
     }
 
+    /// Locks for keys only this process takes (an engine's keys in the home it owns alone).
+    pub fn in_process() -> Self {
+        Self::new(LocalLocks::in_process())
+    }
+
     /// Runs `f` holding `key` for `op`, or refuses without running it. Only for a backend
     /// that answers without waiting (the local one); another is a backend error.
     pub fn with_lock_sync<T>(&self, key: &str, op: &str, f: impl FnOnce() -> T) -> Result<T, LockError> {

@@ -67,7 +67,9 @@ impl Engine {
         for e in &units.invalid {
             tracing::error!("{e}");
         }
-        let locks = opts.locks.unwrap_or_else(|| Locks::local(paths.locks.clone()));
+        // The caller owns the home alone (its exclusive lock): no other process takes this
+        // engine's keys, so they need no lock files (see gitvisor_state's local locks).
+        let locks = opts.locks.unwrap_or_else(Locks::in_process);
         let (fleet, fleet_error) = match settings.fleet.clone() {
             None => (None, None),
             Some(f) if f.redis.is_empty() => (None, Some("[fleet] redis is not set".to_string())),

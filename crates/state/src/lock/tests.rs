@@ -301,3 +301,18 @@ fn a_guard_carries_its_fencing_token() {
     assert_eq!(g.fencing(), Some(7));
     assert_eq!(Guard::new(()).fencing(), None);
 }
+
+#[test]
+fn in_process_locks_refuse_a_second_op_and_release_on_every_path() {
+    let locks = Locks::in_process();
+    let inner = locks.with_lock_sync("service:web", "start", || {
+        locks.with_lock_sync("service:web", "stop", || ()).unwrap_err()
+    });
+    assert_eq!(inner.unwrap(), LockError::InProgress { key: "service:web".into(), op: "start".into() });
+    assert_eq!(locks.current(), [], "released after the op");
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        locks.with_lock_sync("service:web", "start", || panic!("op failed"))
+    }));
+    assert!(panicked.is_err());
+    assert!(locks.with_lock_sync("service:web", "stop", || 1).is_ok(), "released after a panic");
+}
