@@ -88,6 +88,50 @@ pub fn floor(stamp: &Path, dir: &Path, samples: usize) -> Result<Restart> {
     Ok(Restart { intervals, note: None })
 }
 
+/// The floor of a start: what starting `services` processes costs on this machine before any
+/// supervisor's work.
+#[derive(Serialize, Clone, Debug)]
+pub struct StartFloor {
+    pub services: usize,
+    pub first_s: f64,
+    pub median_s: f64,
+    /// From the first spawn to the last start stamp.
+    pub start_s: f64,
+}
+
+/// One process spawns `n` idle `bench-stamp`s one after another, waiting for none; the figure is
+/// the last start stamp minus the moment before the first spawn.
+pub fn start_floor(stamp: &Path, dir: &Path, n: usize) -> Result<StartFloor> {
+    let stamps_dir = dir.join("stamps");
+    std::fs::create_dir_all(&stamps_dir)?;
+    let outcome = (|| -> Result<StartFloor> {
+        let launched = stamps::now_ns();
+        for i in 0..n {
+            std::process::Command::new(stamp)
+                .arg("--idle")
+                .arg(stamps_dir.join(i.to_string()))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+        }
+        let done = wait_for(Duration::from_secs(120), Duration::from_millis(2), || {
+            stamps::read_dir(&stamps_dir).len() >= n
+        })?;
+        let got = stamps::read_dir(&stamps_dir);
+        if !done {
+            return Err(format!("only {} of {n} floor processes started", got.len()).into());
+        }
+        let mut secs: Vec<f64> = got.iter().map(|s| s.saturating_sub(launched) as f64 / 1e9).collect();
+        secs.sort_by(f64::total_cmp);
+        Ok(StartFloor { services: n, first_s: secs[0], median_s: secs[n / 2], start_s: secs[n - 1] })
+    })();
+    sweep(dir);
+    // Reap what was killed (they are this process's children).
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    outcome
+}
+
 #[derive(Serialize, Clone, Debug)]
 pub struct GroupCost {
     pub role: String,

@@ -123,6 +123,8 @@ pub struct Column {
     pub probed: Option<figures::Many>,
     /// Probes the benchmark's server answered during that window.
     pub probes_answered: Option<u64>,
+    /// floor only: spawning 100 and 1000 idle processes from one loop.
+    pub start_floor: Vec<figures::StartFloor>,
     /// gitvisor only: a service restarted in a loop, exiting 0 or 1, beside 0/100/300 others.
     pub restart_loops: Vec<restarts::RestartLoop>,
     /// gitvisor only: fleet failover after the holder's engine is killed, by lease TTL.
@@ -236,6 +238,16 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
                 })? {
                     gcol.restart_loops.push(l);
                 }
+            }
+        }
+    }
+    if o.wants("many") || o.wants("graph") {
+        for n in [100, 1000] {
+            eprintln!("start {n} processes: floor");
+            let dir = scratch.join(format!("floor-start-{n}"));
+            if let Some(f) = record(&mut fcol, "start floor", &dir, |d| figures::start_floor(&o.stamp, d, n))?
+            {
+                fcol.start_floor.push(f);
             }
         }
     }
