@@ -14,6 +14,7 @@ mod commit;
 mod crash;
 mod failover;
 mod figures;
+mod flood;
 mod process;
 mod procfs;
 mod report;
@@ -35,7 +36,7 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const USAGE: &str = "usage: gitvisor-bench [--quick] [--idle-seconds N] [--no-anchors] [--json FILE]
                       [--anchors-dir DIR] [--gitvisor BIN] [--stamp BIN] [--only FIGURES]
                       [--anchors NAMES]
-  FIGURES: comma-separated of restart, loops, many, graph, commit, crash, failover (default: all)
+  FIGURES: comma-separated of restart, loops, many, graph, flood, commit, crash, failover (default: all)
   NAMES: comma-separated of supervisord, PM2, runit (default: all installed)";
 
 pub struct Options {
@@ -123,6 +124,8 @@ pub struct Column {
     pub probed: Option<figures::Many>,
     /// Probes the benchmark's server answered during that window.
     pub probes_answered: Option<u64>,
+    /// One service writing to stdout as fast as it can: how fast it reaches the log file.
+    pub flood: Option<flood::Flood>,
     /// floor only: spawning 100 and 1000 idle processes from one loop.
     pub start_floor: Vec<figures::StartFloor>,
     /// gitvisor only: a service restarted in a loop, exiting 0 or 1, beside 0/100/300 others.
@@ -279,6 +282,22 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         gcol.flat = record(&mut gcol, "flat", &dir, |d| figures::graph(&gv, d, 20, 50, false))?;
         eprintln!("planning 1000 units: gitvisor's graph code");
         gcol.plan = Some(figures::plan(if o.quick { 20 } else { 200 }));
+    }
+    if o.wants("flood") {
+        let bytes: u64 = if o.quick { 32 << 20 } else { 256 << 20 };
+        eprintln!("log flood of {} MiB: gitvisor", bytes >> 20);
+        let dir = scratch.join("gitvisor-flood");
+        gcol.flood = record(&mut gcol, "flood", &dir, |d| flood::flood(&gv, d, bytes))?;
+        for ((name, sup), col) in anchors.iter().zip(acols.iter_mut()) {
+            let Some(sup) = sup else { continue };
+            // runit logs through a separate svlogd service per service: not set up here.
+            if *name == "runit" {
+                continue;
+            }
+            eprintln!("log flood of {} MiB: {name}", bytes >> 20);
+            let dir = scratch.join(format!("{name}-flood"));
+            col.flood = record(col, "flood", &dir, |d| flood::flood(sup.as_ref(), d, bytes))?;
+        }
     }
     if o.wants("commit") {
         let samples = if o.quick { 10 } else { 50 };

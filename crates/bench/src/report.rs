@@ -90,6 +90,10 @@ impl Report {
         let mut start = row("start 100 services", "s", "< 0.1 s");
         let mut graph = row("1000 services, dependency graph, start", "s", "< 0.5 s");
         let mut flat = row("1000 services, no dependencies, start", "s", "< 0.5 s");
+        let mut thru =
+            row("log throughput, one service writing as fast as it can (higher is better)", "MiB/s", "—");
+        let mut thru_cpu = row("supervisor CPU per MiB logged", "ms", "—");
+        let mut thru_rss = row("supervisor peak RSS during the flood", "MiB", "—");
         let mut commit = row("commit to running, median", "ms", "< 20 ms");
         let mut commit99 = row("commit to running, p99", "ms", "—");
         let mut crash = row("crash report, 50 MiB / 5,000-file tree", "s", "< 0.5 s and ≤ tar -czf");
@@ -138,6 +142,22 @@ impl Report {
                     }
                     _ => {}
                 }
+            }
+            if let Some(f) = &c.flood {
+                put(&mut thru, f.mib_per_s, format!("{:.1} MiB/s", f.mib_per_s));
+                let mib_logged = f.payload_bytes as f64 / (1024.0 * 1024.0);
+                let cpu: f64 = f.groups.iter().map(|g| g.cpu_precise_s).sum();
+                let parts: Vec<String> = f
+                    .groups
+                    .iter()
+                    .map(|g| format!("{} {:.2}", g.role, g.cpu_precise_s * 1000.0 / mib_logged))
+                    .collect();
+                put(
+                    &mut thru_cpu,
+                    cpu * 1000.0 / mib_logged,
+                    format!("{:.2} ms ({})", cpu * 1000.0 / mib_logged, parts.join(" + ")),
+                );
+                put(&mut thru_rss, mib(f.peak_rss_kib), format!("{:.1} MiB", mib(f.peak_rss_kib)));
             }
             if let Some(m) = &c.commit {
                 put(&mut commit, m.latency.median_ms, format!("{:.1} ms", m.latency.median_ms));
@@ -198,7 +218,9 @@ impl Report {
         if let Some(c) = columns.iter().find(|c| c.name == "gitvisor") {
             rows.extend(loop_rows(&c.restart_loops));
         }
-        rows.extend([cpu, mem, start, graph, flat, commit, commit99, crash, crash_mem]);
+        rows.extend([
+            cpu, mem, start, graph, flat, thru, thru_cpu, thru_rss, commit, commit99, crash, crash_mem,
+        ]);
         rows.extend([probed, failover2, failover10, trips]);
         for r in &mut rows {
             if let Some(g) = r.values.get("gitvisor").copied() {
@@ -327,6 +349,15 @@ impl Report {
                 if g.dependencies {
                     out.push_str(&format!("    - last start per layer (s): {}\n", layers.join(", ")));
                 }
+            }
+            if let Some(f) = &c.flood {
+                out.push_str(&format!(
+                    "  - log flood: {:.0} MiB in {:.2} s from the writer's start to its last line in the log file; log files {:.0} MiB at the end; peak RSS {:.1} MiB\n",
+                    f.payload_bytes as f64 / 1048576.0,
+                    f.seconds,
+                    f.log_bytes as f64 / 1048576.0,
+                    mib(f.peak_rss_kib)
+                ));
             }
             for f in &c.start_floor {
                 out.push_str(&format!(

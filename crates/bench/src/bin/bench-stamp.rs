@@ -6,6 +6,9 @@
 //! service whose stamp says when it started. `bench-stamp --exit-when TRIGGER CODE FILE` waits
 //! (checking every millisecond) until TRIGGER exists, then appends the time to FILE and exits
 //! with CODE: a crash whose stamp says when it happened.
+//! `bench-stamp --flood BYTES FILE` writes the stamp, then BYTES of 100-byte lines to stdout as
+//! fast as it can, then a line `FLOOD-END`, then sleeps until killed: a log flood whose end the
+//! benchmark looks for in the supervisor's log file.
 //! `bench-stamp --exit CODE FILE` writes the stamp and exits with CODE at once: restarting it
 //! measures a crash loop (CODE 1) against the clean one (CODE 0).
 
@@ -31,7 +34,7 @@ fn stamp(file: &OsString, now: u128) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench-stamp [--idle] FILE | bench-stamp --exit CODE FILE | bench-stamp --exit-when TRIGGER CODE FILE");
+    eprintln!("usage: bench-stamp [--idle] FILE | bench-stamp --flood BYTES FILE | bench-stamp --exit CODE FILE | bench-stamp --exit-when TRIGGER CODE FILE");
     std::process::exit(2);
 }
 
@@ -48,6 +51,27 @@ fn main() {
             }
             stamp(file, now_ns());
             std::process::exit(code);
+        }
+        Some("--flood") => {
+            let [_, bytes, file] = &args[..] else { usage() };
+            let bytes: u64 = bytes.to_str().and_then(|c| c.parse().ok()).unwrap_or_else(|| usage());
+            stamp(file, now);
+            let line = [b"x".repeat(99), b"\n".to_vec()].concat();
+            let chunk = line.repeat(640); // 64,000 bytes a write
+            let mut out = std::io::stdout().lock();
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                if out.write_all(&chunk[..n]).is_err() {
+                    std::process::exit(1);
+                }
+                left -= n as u64;
+            }
+            let _ = out.write_all(b"FLOOD-END\n").and_then(|()| out.flush());
+            drop(out);
+            loop {
+                std::thread::park();
+            }
         }
         Some("--exit") => {
             let [_, code, file] = &args[..] else { usage() };

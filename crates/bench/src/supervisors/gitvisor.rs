@@ -88,6 +88,12 @@ impl Supervisor for Gitvisor {
                 let unit = self.unit(&exec, "Restart=always\nRestartSec=0\nStartLimitIntervalSec=0");
                 std::fs::write(services.join("stamp.service"), unit)?;
             }
+            Scenario::Flood { file, bytes } => {
+                let exec = format!("{} --flood {bytes} {}", self.stamp.display(), file.display());
+                std::fs::write(services.join("flood.service"), self.unit(&exec, ""))?;
+                // No rotation within the flood: the whole output stays in logs/flood.log.
+                std::fs::write(dir.join("config.toml"), "[logs]\nmax_file_size = \"16G\"\n")?;
+            }
             Scenario::Idle { dir: stamps, n } => {
                 for i in 0..*n {
                     let exec =

@@ -33,6 +33,11 @@ pub enum Scenario<'a> {
     Restarting { file: &'a Path },
     /// `n` idle services; the i-th writes its start stamp to `dir/i`.
     Idle { dir: &'a Path, n: usize },
+    /// One service (`flood`) that stamps `file`, writes `bytes` of 100-byte lines to its stdout as
+    /// fast as it can, then a last line `FLOOD-END`, then idles. Its log goes, without rotation
+    /// and unprefixed where the supervisor allows, to a file named `*.log` under the scenario's
+    /// directory.
+    Flood { file: &'a Path, bytes: u64 },
 }
 
 pub trait Supervisor {

@@ -74,6 +74,17 @@ impl Supervisor for Pm2 {
         std::fs::create_dir_all(&home)?;
         let apps: Vec<serde_json::Value> = match scenario {
             Scenario::Restarting { file } => vec![self.app("stamp".into(), vec![file.display().to_string()])],
+            Scenario::Flood { file, bytes } => {
+                let mut app = self.app(
+                    "flood".into(),
+                    vec!["--flood".into(), bytes.to_string(), file.display().to_string()],
+                );
+                let logs = dir.join("logs");
+                std::fs::create_dir_all(&logs)?;
+                app["out_file"] = json!(logs.join("flood-out.log"));
+                app["error_file"] = json!(logs.join("flood-err.log"));
+                vec![app]
+            }
             Scenario::Idle { dir: stamps, n } => (0..*n)
                 .map(|i| {
                     let args = vec!["--idle".into(), stamps.join(i.to_string()).display().to_string()];

@@ -50,6 +50,13 @@ impl Supervisor for Supervisord {
                 esc(&self.stamp),
                 esc(file)
             )),
+            Scenario::Flood { file, bytes } => conf.push_str(&format!(
+                "[program:flood]\ncommand={} --flood {bytes} {}\nautorestart=true\nstartsecs=0\n\
+                 stdout_logfile={}/flood.log\nstdout_logfile_maxbytes=0\nredirect_stderr=true\n",
+                esc(&self.stamp),
+                esc(file),
+                esc(&logs)
+            )),
             Scenario::Idle { dir: stamps, n } => conf.push_str(&format!(
                 "[program:idle]\ncommand={} --idle {}/%(process_num)d\nnumprocs={n}\n\
                  process_name=%(program_name)s-%(process_num)03d\nautorestart=true\nstartsecs=0\n",
