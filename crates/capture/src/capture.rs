@@ -47,9 +47,11 @@ pub struct Entry {
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    /// A regular file and its contents, shared through a [`crate::BlobPool`].
+    /// A regular file and its contents, shared through a [`crate::BlobPool`]. `None`: a
+    /// baseline's file whose bytes were not kept (see [`Capture::keep_contents`]); its size and
+    /// hash still tell whether it changed.
     File {
-        content: Arc<[u8]>,
+        content: Option<Arc<[u8]>>,
         sha256: [u8; 32],
         size: u64,
         executable: bool,
@@ -105,6 +107,38 @@ impl Capture {
     /// The captured entries without their contents, in entry order.
     pub fn manifest(&self) -> Vec<ManifestEntry> {
         self.entries.iter().map(Entry::manifest).collect()
+    }
+
+    /// Keeps the bytes of small text files only — each at most `per_file` bytes, `total` in
+    /// all, in entry order — and drops the others' (their size and hash stay): what a baseline
+    /// needs to tell what changed and to show a changed config as a text diff, without holding
+    /// the whole tree for as long as the service runs. A file is text when its first 8 KiB hold
+    /// no NUL byte.
+    pub fn keep_contents(mut self, per_file: u64, total: u64) -> Capture {
+        let mut kept = 0u64;
+        for e in &mut self.entries {
+            let EntryKind::File { content, size, .. } = &mut e.kind else { continue };
+            let keep = content.as_ref().is_some_and(|c| {
+                *size <= per_file && kept + *size <= total && !c[..c.len().min(8192)].contains(&0)
+            });
+            if keep {
+                kept += *size;
+            } else {
+                *content = None;
+            }
+        }
+        self
+    }
+
+    /// Bytes of file contents this capture holds (what [`Capture::keep_contents`] kept).
+    pub fn held_bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::File { content: Some(c), .. } => Some(c.len() as u64),
+                _ => None,
+            })
+            .sum()
     }
 
     /// Number of captured regular files.

@@ -53,4 +53,4 @@ pub use skip::{SkipReason, Skipped};
 pub use snapshot::{append_snapshot, write_snapshot};
 pub use store::{CaptureId, Store, StoreSettings, DEFAULT_MAX_BYTES, DEFAULT_MAX_CAPTURES, DEFAULT_TTL};
 pub use sweeper::{sweep_every, Sweeper, DEFAULT_SWEEP_INTERVAL};
-pub use walk::{capture_dir, capture_dir_since};
+pub use walk::{baseline_since, capture_dir, capture_dir_since};

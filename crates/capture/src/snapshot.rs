@@ -32,6 +32,10 @@ pub fn append_snapshot<W: Write>(tar: &mut Builder<W>, capture: &Capture, prefix
         let path = prefix.join(&entry.path);
         match &entry.kind {
             EntryKind::File { content, executable, .. } => {
+                // A baseline that kept no bytes of this file is never archived.
+                let content = content
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other(format!("{}: contents not kept", path.display())))?;
                 let mode = if *executable { 0o755 } else { 0o644 };
                 let mut header = header(EntryType::Regular, mode, content.len() as u64);
                 tar.append_data(&mut header, &path, &content[..])?;

@@ -222,7 +222,10 @@ fn distinct_blobs(capture: &Capture) -> Vec<([u8; 32], u64)> {
         .entries
         .iter()
         .filter_map(|entry| match &entry.kind {
-            EntryKind::File { sha256, size, .. } => seen.insert(*sha256).then_some((*sha256, *size)),
+            // Only bytes held count against the store's cap.
+            EntryKind::File { sha256, size, content: Some(_), .. } => {
+                seen.insert(*sha256).then_some((*sha256, *size))
+            }
             _ => None,
         })
         .collect()

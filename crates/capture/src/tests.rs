@@ -60,7 +60,7 @@ fn a_directory_swapped_for_a_symlink_mid_walk_is_not_followed() {
     );
     for entry in &capture.entries {
         assert!(!entry.path.starts_with("sub"), "followed into {entry:?}");
-        if let EntryKind::File { content, .. } = &entry.kind {
+        if let EntryKind::File { content: Some(content), .. } = &entry.kind {
             assert_ne!(&content[..], b"outside the root");
         }
     }
@@ -149,7 +149,7 @@ fn a_capture_since_a_baseline_reads_only_what_changed() {
         .unwrap()
         .kind
     {
-        EntryKind::File { content, .. } => content.to_vec(),
+        EntryKind::File { content: Some(content), .. } => content.to_vec(),
         _ => panic!("not a file"),
     };
     assert_eq!(content(&now, "same.txt"), b"unchanged");
@@ -170,4 +170,74 @@ fn files_changed_just_before_the_baseline_are_read_again() {
     let _hook = set_before_open(move |_| seen.set(seen.get() + 1));
     crate::capture_dir_since(dir.path(), &Limits::default(), &pool, Some(&baseline)).unwrap();
     assert_eq!(opened.get(), 1);
+}
+
+fn file_content(c: &crate::Capture, n: &str) -> Option<Vec<u8>> {
+    match &c.entries.iter().find(|e| e.path == Path::new(n)).unwrap().kind {
+        EntryKind::File { content, .. } => content.as_ref().map(|b| b.to_vec()),
+        _ => panic!("not a file"),
+    }
+}
+
+#[test]
+fn a_baseline_keeps_the_bytes_of_small_text_files_only_within_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    fs::write(p("a.conf"), b"port = 8080\n").unwrap();
+    fs::write(p("b.bin"), b"\x7fELF\0\0\0binary").unwrap();
+    fs::write(p("c.log"), vec![b'x'; 5000]).unwrap();
+    fs::write(p("d.txt"), vec![b'y'; 800]).unwrap();
+    fs::write(p("e.txt"), vec![b'z'; 300]).unwrap();
+    let pool = BlobPool::default();
+    let base = crate::baseline_since(dir.path(), &Limits::default(), &pool, None, 1000, 1000).unwrap();
+    assert_eq!(file_content(&base, "a.conf").as_deref(), Some(&b"port = 8080\n"[..]));
+    assert_eq!(file_content(&base, "b.bin"), None, "binary: no bytes");
+    assert_eq!(file_content(&base, "c.log"), None, "over the per-file bound");
+    assert_eq!(file_content(&base, "d.txt").map(|b| b.len()), Some(800));
+    assert_eq!(file_content(&base, "e.txt"), None, "over the total: 12 + 800 + 300 > 1000");
+    assert_eq!(base.held_bytes(), 812);
+    // Sizes and hashes stay for every file: a change is still seen.
+    assert_eq!(base.file_count(), 5);
+    assert_eq!(base.total_bytes, 12 + 13 + 5000 + 800 + 300);
+    let store_bytes = {
+        let mut store = crate::Store::new(crate::StoreSettings {
+            ttl: std::time::Duration::from_secs(60),
+            max_captures: 10,
+            max_bytes: 1 << 30,
+        });
+        store.add(base, std::time::Instant::now());
+        store.total_bytes()
+    };
+    assert_eq!(store_bytes, 812, "the store counts the bytes held");
+}
+
+#[test]
+fn a_baseline_takes_unchanged_files_without_bytes_and_a_crash_capture_reads_them() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    fs::write(p("big.log"), vec![b'x'; 100_000]).unwrap();
+    fs::write(p("app.conf"), b"a = 1\n").unwrap();
+    let pool = BlobPool::default();
+    let (per_file, total) = (64 * 1024, 8 << 20);
+    let mut first =
+        crate::baseline_since(dir.path(), &Limits::default(), &pool, None, per_file, total).unwrap();
+    first.taken_at += std::time::Duration::from_secs(10);
+    assert_eq!(file_content(&first, "big.log"), None);
+
+    let opened = Rc::new(RefCell::new(Vec::<String>::new()));
+    let seen = opened.clone();
+    let _hook = set_before_open(move |path| seen.borrow_mut().push(path.to_string_lossy().into_owned()));
+    // The next start's baseline: nothing changed, nothing is read.
+    let mut second =
+        crate::baseline_since(dir.path(), &Limits::default(), &pool, Some(&first), per_file, total).unwrap();
+    second.taken_at += std::time::Duration::from_secs(10);
+    assert!(opened.borrow().is_empty(), "read again: {:?}", opened.borrow());
+    assert_eq!(file_content(&second, "app.conf").as_deref(), Some(&b"a = 1\n"[..]));
+    // At the crash: the file whose bytes the baseline did not keep is read; the other is not.
+    let now = crate::capture_dir_since(dir.path(), &Limits::default(), &pool, Some(&second)).unwrap();
+    assert_eq!(*opened.borrow(), ["big.log"]);
+    assert_eq!(file_content(&now, "big.log").map(|b| b.len()), Some(100_000));
+    assert!(crate::diff(&second, &now).is_empty(), "unchanged: same sizes and hashes");
 }

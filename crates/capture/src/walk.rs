@@ -50,6 +50,34 @@ pub fn capture_dir_since(
     blobs: &BlobPool,
     previous: Option<&Capture>,
 ) -> io::Result<Capture> {
+    walk(root, limits, blobs, previous, None)
+}
+
+/// A baseline: like [`capture_dir_since`], but an unchanged file whose bytes `previous` did not
+/// keep is taken as it is (size and hash, no bytes) instead of being read again, a file larger
+/// than `keep_per_file` is hashed as it is read and never held whole, and then only the bytes
+/// [`Capture::keep_contents`] keeps are held. A service restarting in a loop costs a stat per
+/// file; one with a large tree holds its hashes, not its bytes, and taking them costs a 64 KiB
+/// buffer, not the tree's size.
+pub fn baseline_since(
+    root: &Path,
+    limits: &Limits,
+    blobs: &BlobPool,
+    previous: Option<&Capture>,
+    keep_per_file: u64,
+    keep_total: u64,
+) -> io::Result<Capture> {
+    let keep = Keep { per_file: keep_per_file, total: keep_total };
+    Ok(walk(root, limits, blobs, previous, Some(keep))?.keep_contents(keep_per_file, keep_total))
+}
+
+fn walk(
+    root: &Path,
+    limits: &Limits,
+    blobs: &BlobPool,
+    previous: Option<&Capture>,
+    baseline: Option<Keep>,
+) -> io::Result<Capture> {
     let taken_at = SystemTime::now();
     let dir = Dir::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|errno| {
@@ -65,6 +93,8 @@ pub fn capture_dir_since(
         total_bytes: 0,
         cap_reached: false,
         previous: previous.filter(|p| p.root == root).map(Previous::new),
+        baseline,
+        kept: 0,
         stamps: HashMap::new(),
     };
     walk.directory(dir, Path::new(""));
@@ -117,6 +147,11 @@ fn file_stamp(stat: &FileStat) -> FileStamp {
 
 struct Walk<'a> {
     previous: Option<Previous<'a>>,
+    /// A baseline (see `baseline_since`) and what it keeps: an unchanged file is taken from
+    /// `previous` even without bytes, a file it will not keep is only hashed.
+    baseline: Option<Keep>,
+    /// Bytes a baseline kept so far.
+    kept: u64,
     stamps: HashMap<PathBuf, FileStamp>,
     limits: &'a Limits,
     excludes: Excludes,
@@ -202,8 +237,12 @@ impl<'a> Walk<'a> {
             self.skip(path, reason);
             return Ok(());
         }
-        if let Some(EntryKind::File { content, sha256, size: old_size, executable }) =
-            self.previous.as_ref().and_then(|p| p.unchanged(&path, &stamp))
+        // An entry without bytes is reused only where bytes are not needed (a baseline).
+        if let Some(EntryKind::File { content, sha256, size: old_size, executable }) = self
+            .previous
+            .as_ref()
+            .and_then(|p| p.unchanged(&path, &stamp))
+            .filter(|k| self.baseline.is_some() || matches!(k, EntryKind::File { content: Some(_), .. }))
         {
             let kind = EntryKind::File {
                 content: content.clone(),
@@ -212,6 +251,9 @@ impl<'a> Walk<'a> {
                 executable: *executable,
             };
             self.total_bytes += *old_size;
+            if self.baseline.is_some() && content.is_some() {
+                self.kept += *old_size;
+            }
             self.stamps.insert(path.clone(), stamp);
             self.entries.push(Entry { path, kind });
             return Ok(());
@@ -230,8 +272,14 @@ impl<'a> Walk<'a> {
                 return Err(io::Error::other("replaced by another kind of file while captured"))
             }
         }
-        let bytes = read_at_most(file, self.limits.max_file_size)?;
-        let mut size = bytes.len() as u64;
+        let large = self.baseline.is_some_and(|k| u64::try_from(stat.st_size).unwrap_or(0) > k.per_file);
+        let (bytes, hashed) = if large {
+            let (sha256, n) = hash_at_most(file, self.limits.max_file_size)?;
+            (Vec::new(), Some((sha256, n)))
+        } else {
+            (read_at_most(file, self.limits.max_file_size)?, None)
+        };
+        let mut size = hashed.map_or(bytes.len() as u64, |(_, n)| n);
         if size > self.limits.max_file_size {
             // It grew since `fstat`; the stat size is the better guess at how large it is now.
             size = size.max(u64::try_from(stat.st_size).unwrap_or(0));
@@ -240,7 +288,25 @@ impl<'a> Walk<'a> {
             self.skip(path, reason);
             return Ok(());
         }
-        let (content, sha256) = self.blobs.intern(bytes);
+        // A baseline keeps text within its budget; it hashes the rest and lets the bytes go now,
+        // so its peak is what it keeps, not the tree.
+        let unkept = self.baseline.is_some_and(|k| {
+            size > k.per_file || self.kept + size > k.total || bytes[..bytes.len().min(8192)].contains(&0)
+        });
+        let (content, sha256) = match hashed {
+            Some((sha256, _)) => (None, sha256),
+            None if unkept => {
+                use sha2::{Digest, Sha256};
+                (None, Sha256::digest(&bytes).into())
+            }
+            None => {
+                if self.baseline.is_some() {
+                    self.kept += size;
+                }
+                let (content, sha256) = self.blobs.intern(bytes);
+                (Some(content), sha256)
+            }
+        };
         self.total_bytes += size;
         self.stamps.insert(path.clone(), file_stamp(&stat));
         self.entries.push(Entry {
@@ -321,6 +387,34 @@ fn open_file(dir: RawFd, name: &OsStr) -> io::Result<File> {
 
 /// Reads the whole file, or `limit + 1` bytes when it is longer than `limit` (so the caller
 /// sees that it grew past the cap without reading all of it).
+/// What a baseline keeps the bytes of: text files of at most `per_file` bytes, `total` in all.
+#[derive(Clone, Copy)]
+struct Keep {
+    per_file: u64,
+    total: u64,
+}
+
+/// SHA-256 and length of at most `limit + 1` bytes of `file`, read through a small buffer.
+fn hash_at_most(file: File, limit: u64) -> io::Result<([u8; 32], u64)> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut reader = file.take(limit.saturating_add(1));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                hasher.update(&buf[..k]);
+                n += k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((hasher.finalize().into(), n))
+}
+
 fn read_at_most(file: File, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;

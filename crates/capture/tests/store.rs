@@ -13,7 +13,7 @@ const MIB: usize = 1024 * 1024;
 
 fn file_content(capture: &Capture, name: &str) -> Arc<[u8]> {
     match capture.entries.iter().find(|e| e.path == std::path::Path::new(name)) {
-        Some(Entry { kind: EntryKind::File { content, .. }, .. }) => Arc::clone(content),
+        Some(Entry { kind: EntryKind::File { content: Some(content), .. }, .. }) => Arc::clone(content),
         other => panic!("{name}: {other:?}"),
     }
 }
@@ -49,7 +49,7 @@ fn capture(pool: &BlobPool, content: &[u8]) -> Capture {
         taken_at: SystemTime::UNIX_EPOCH,
         entries: vec![Entry {
             path: PathBuf::from("f"),
-            kind: EntryKind::File { content, sha256, size, executable: false },
+            kind: EntryKind::File { content: Some(content), sha256, size, executable: false },
         }],
         skipped: Vec::new(),
         total_bytes: size,

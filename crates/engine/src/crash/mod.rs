@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gitvisor_capture::{
-    capture_dir, capture_dir_since, diff, sweep_every, Capture, CaptureId, Store, StoreSettings,
+    baseline_since, capture_dir, capture_dir_since, diff, sweep_every, Capture, CaptureId, Store,
+    StoreSettings,
 };
 use gitvisor_protocol::{EventKind, ExitInfo};
 use gitvisor_units::Unit;
@@ -38,6 +39,12 @@ use crate::settings::Settings;
 use names::ReportName;
 use report::{Report, Workdir};
 use retention::Loop;
+
+/// A baseline keeps the bytes of small text files only (each at most this, this much in all
+/// per service: enough to show a changed config as a diff); of the rest, sizes and hashes. The
+/// crash-time capture reads the current files.
+const BASELINE_KEEP_PER_FILE: u64 = 64 * 1024;
+const BASELINE_KEEP_TOTAL: u64 = 8 * 1024 * 1024;
 
 /// What the reporter needs to know of a service, from the engine.
 pub struct ServiceInfo {
@@ -267,7 +274,14 @@ impl Ctx {
         let previous_entries = previous.as_ref().map(|c| c.entries.len());
         let taken = tokio::task::spawn_blocking(move || {
             let blobs = store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
-            let capture = capture_dir_since(&root, &limits, &blobs, previous.as_deref())?;
+            let capture = baseline_since(
+                &root,
+                &limits,
+                &blobs,
+                previous.as_deref(),
+                BASELINE_KEEP_PER_FILE,
+                BASELINE_KEEP_TOTAL,
+            )?;
             let files = capture.entries.len();
             let (id, _) = store.lock().unwrap_or_else(|e| e.into_inner()).add(capture, Instant::now());
             Ok::<_, std::io::Error>((id, files))

@@ -72,14 +72,16 @@ pub fn env_files_in_capture(capture: &Capture, files: &[PathBuf], blobs: &BlobPo
     let inside: Vec<PathBuf> = files.iter().filter_map(|f| relative_to(f, &capture.root)).collect();
     let mut out = capture.clone();
     for entry in &mut out.entries {
-        let EntryKind::File { content, size, executable, .. } = &entry.kind else { continue };
+        // A file whose bytes were not kept is never archived: nothing to redact.
+        let EntryKind::File { content: Some(content), size, executable, .. } = &entry.kind else { continue };
         if !inside.contains(&entry.path) {
             continue;
         }
         let (content, sha256) = blobs.intern(env_file(content));
         let new_size = content.len() as u64;
         out.total_bytes = out.total_bytes - size + new_size;
-        entry.kind = EntryKind::File { content, sha256, size: new_size, executable: *executable };
+        entry.kind =
+            EntryKind::File { content: Some(content), sha256, size: new_size, executable: *executable };
     }
     out
 }
@@ -386,7 +388,7 @@ mod tests {
                 .iter()
                 .find_map(|e| match &e.kind {
                     EntryKind::File { content, .. } if e.path == Path::new(name) => {
-                        Some(String::from_utf8(content.to_vec()).unwrap())
+                        Some(String::from_utf8(content.as_ref().unwrap().to_vec()).unwrap())
                     }
                     _ => None,
                 })
