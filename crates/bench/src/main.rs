@@ -1,5 +1,5 @@
 //! gitvisor's benchmark suite: gitvisor side by side with the anchor supervisors (supervisord,
-//! PM2, runit) and a fork/exec floor, in one run, reported as figures and ratios.
+//! PM2, runit, s6) and a fork/exec floor, in one run, reported as figures and ratios.
 //!
 //! Theory of operation: every service in every scenario is `bench-stamp`, which appends its own
 //! start time (CLOCK_REALTIME ns) to a file. Times are read from those stamps, never from when
@@ -28,6 +28,7 @@ use std::time::Duration;
 use supervisors::gitvisor::Gitvisor;
 use supervisors::pm2::Pm2;
 use supervisors::runit::Runit;
+use supervisors::s6::S6;
 use supervisors::supervisord::Supervisord;
 use supervisors::Supervisor;
 
@@ -37,7 +38,7 @@ const USAGE: &str = "usage: gitvisor-bench [--quick] [--idle-seconds N] [--no-an
                       [--anchors-dir DIR] [--gitvisor BIN] [--stamp BIN] [--only FIGURES]
                       [--anchors NAMES]
   FIGURES: comma-separated of restart, loops, many, graph, flood, commit, crash, failover (default: all)
-  NAMES: comma-separated of supervisord, PM2, runit (default: all installed)";
+  NAMES: comma-separated of supervisord, PM2, runit, s6 (default: all installed)";
 
 pub struct Options {
     pub quick: bool,
@@ -177,6 +178,7 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
     ));
     anchors
         .push(("runit", wanted("runit").then(|| Runit::find(&o.stamp).map(|s| Box::new(s) as _)).flatten()));
+    anchors.push(("s6", wanted("s6").then(|| S6::find(&o.stamp).map(|s| Box::new(s) as _)).flatten()));
 
     let (fast, slow) = if o.quick { (50, 5) } else { (200, 20) };
     let window = Duration::from_secs(o.idle_seconds);
@@ -220,7 +222,7 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         gcol.restart = record(&mut gcol, "restart", &dir, |d| figures::restart(&gv, d, fast, deadline))?;
         for ((name, sup), col) in anchors.iter().zip(acols.iter_mut()) {
             let Some(sup) = sup else { continue };
-            // supervisord and runit wait about 1 s per restart: fewer samples keep the run short.
+            // supervisord, runit and s6 wait about 1 s per restart: fewer samples keep the run short.
             let samples = if *name == "PM2" { fast } else { slow };
             eprintln!("restart interval: {name} ({samples} samples)");
             let deadline = Duration::from_secs(if *name == "PM2" { 60 } else { samples as u64 * 2 + 15 });
@@ -290,8 +292,8 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         gcol.flood = record(&mut gcol, "flood", &dir, |d| flood::flood(&gv, d, bytes))?;
         for ((name, sup), col) in anchors.iter().zip(acols.iter_mut()) {
             let Some(sup) = sup else { continue };
-            // runit logs through a separate svlogd service per service: not set up here.
-            if *name == "runit" {
+            // runit and s6 log through a separate logger service per service: not set up here.
+            if *name == "runit" || *name == "s6" {
                 continue;
             }
             eprintln!("log flood of {} MiB: {name}", bytes >> 20);

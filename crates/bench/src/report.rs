@@ -8,7 +8,7 @@ use crate::figures::Many;
 use crate::restarts::RestartLoop;
 use crate::{Column, Options};
 
-const ANCHORS: [&str; 4] = ["floor", "supervisord", "PM2", "runit"];
+const ANCHORS: [&str; 5] = ["floor", "supervisord", "PM2", "runit", "s6"];
 
 #[derive(Serialize)]
 pub struct Row {
@@ -248,11 +248,11 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let names = ["gitvisor", "floor", "supervisord", "PM2", "runit"];
+        let names = ["gitvisor", "floor", "supervisord", "PM2", "runit", "s6"];
         out.push_str(
-            "| figure | gitvisor | floor | supervisord | PM2 | runit | target | gitvisor ÷ other |\n",
+            "| figure | gitvisor | floor | supervisord | PM2 | runit | s6 | target | gitvisor ÷ other |\n",
         );
-        out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         for r in &self.rows {
             let mut line = format!("| {} |", r.figure);
             for n in names {

@@ -4,6 +4,7 @@
 pub mod gitvisor;
 pub mod pm2;
 pub mod runit;
+pub mod s6;
 pub mod supervisord;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,21 @@ pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// A daemontools-style service directory: `dir/run`, `#!/bin/sh` + `exec` of the service.
+pub fn run_script(dir: &Path, exec: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let run = dir.join("run");
+    std::fs::write(&run, format!("#!/bin/sh\nexec {exec}\n"))?;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// `p` quoted for sh.
+pub fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 
 /// An executable on PATH.

@@ -2,12 +2,11 @@
 //! `runsv` for the restart figure. Each `run` script is `#!/bin/sh` + `exec` of the service, as
 //! runit expects; runsv waits 1 s before restarting a service that ran for less than 1 s.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::{Group, Memory, Scenario, Session, Supervisor};
+use super::{run_script as service, sh_quote, Group, Memory, Scenario, Session, Supervisor};
 use crate::process::Spawned;
 use crate::procfs;
 use crate::stamps::now_ns;
@@ -27,18 +26,6 @@ impl Runit {
             stamp: stamp.to_path_buf(),
         })
     }
-
-    fn service(&self, dir: &Path, exec: &str) -> Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let run = dir.join("run");
-        std::fs::write(&run, format!("#!/bin/sh\nexec {exec}\n"))?;
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755))?;
-        Ok(())
-    }
-}
-
-fn sh_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 
 impl Supervisor for Runit {
@@ -57,7 +44,7 @@ impl Supervisor for Runit {
         match scenario {
             Scenario::Restarting { file } => {
                 let svc = dir.join("stamp");
-                self.service(&svc, &format!("{} {}", sh_quote(&self.stamp), sh_quote(file)))?;
+                service(&svc, &format!("{} {}", sh_quote(&self.stamp), sh_quote(file)))?;
                 cmd = Command::new(&self.runsv);
                 cmd.arg(&svc);
                 single = true;
@@ -70,7 +57,7 @@ impl Supervisor for Runit {
                 for i in 0..*n {
                     let exec =
                         format!("{} --idle {}", sh_quote(&self.stamp), sh_quote(&stamps.join(i.to_string())));
-                    self.service(&sv.join(format!("idle-{i:03}")), &exec)?;
+                    service(&sv.join(format!("idle-{i:03}")), &exec)?;
                 }
                 // runsvdir waits a second before trusting a directory modified in the current
                 // second; configuration is normally written long before the supervisor starts.
