@@ -310,9 +310,7 @@ impl Ctx {
         // A crash after the service stayed up long enough starts a new loop.
         let reset_after = info.unit.restart_max_delay.unwrap_or(Duration::from_secs(10));
         if uptime_ms.is_some_and(|u| u >= reset_after.as_millis() as u64) {
-            let mut st = self.state();
-            st.loops.remove(service);
-            st.held.remove(service);
+            self.state().loops.remove(service);
         }
         // Let the last lines it printed and the note of its exit arrive first (bounded: a child
         // may hold its pipes); then take the tail as it stood at this exit.
@@ -322,7 +320,7 @@ impl Ctx {
         // A loop whose kept reports are all written and whose last is recent: this crash waits,
         // replacing one that waited (counted as suppressed). A crash loop's reports after the
         // kept ones cost a copy of the tail, not a capture and an archive each.
-        {
+        let earlier = {
             let mut st = self.state();
             let due = st.loops.get(service).and_then(|l| l.report_not_before(Instant::now()));
             if let Some(due) = due {
@@ -333,7 +331,13 @@ impl Ctx {
                 }
                 return;
             }
-            st.held.remove(service);
+            st.held.remove(service)
+        };
+        // A crash that waited is written first (it came before this one).
+        if let Some((_, earlier)) = earlier {
+            if let Some(info) = (self.lookup)(service) {
+                self.report(service, info, earlier).await;
+            }
         }
         self.report(service, info, held).await;
     }
