@@ -67,6 +67,16 @@ pub fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
+/// A daemontools-style supervision tree weighed together by the sum of its PSS: the scanner
+/// (`top`) and its one supervisor per service, or a single supervisor (`single`).
+pub fn supervision_tree(top: Pid, single: bool, role: &str) -> Vec<Group> {
+    let mut pids = vec![top];
+    if !single {
+        pids.extend(crate::procfs::children(top));
+    }
+    vec![Group { role: role.into(), pids, memory: Memory::PssSum }]
+}
+
 /// A daemontools-style service directory: `dir/run`, `#!/bin/sh` + `exec` of the service.
 pub fn run_script(dir: &Path, exec: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

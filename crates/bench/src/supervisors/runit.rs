@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::{run_script as service, sh_quote, Group, Memory, Scenario, Session, Supervisor};
+use super::{run_script as service, sh_quote, supervision_tree, Group, Scenario, Session, Supervisor};
 use crate::process::Spawned;
 use crate::procfs;
 use crate::stamps::now_ns;
@@ -87,13 +87,8 @@ impl Session for RunitSession {
     }
 
     fn groups(&self) -> Vec<Group> {
-        let top = self.proc.pid();
-        let mut pids = vec![top];
-        if !self.single {
-            pids.extend(procfs::children(top));
-        }
         let role = if self.single { "runsv" } else { "runsvdir + runsv" };
-        vec![Group { role: role.into(), pids, memory: Memory::PssSum }]
+        supervision_tree(self.proc.pid(), self.single, role)
     }
 
     fn check(&mut self) -> Result<()> {

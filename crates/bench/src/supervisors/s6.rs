@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{run_script, sh_quote, Group, Memory, Scenario, Session, Supervisor};
+use super::{run_script, sh_quote, supervision_tree, Group, Scenario, Session, Supervisor};
 use crate::process::Spawned;
 use crate::procfs;
 use crate::stamps::now_ns;
@@ -96,13 +96,8 @@ impl Session for S6Session {
     }
 
     fn groups(&self) -> Vec<Group> {
-        let top = self.proc.pid();
-        let mut pids = vec![top];
-        if !self.single {
-            pids.extend(procfs::children(top));
-        }
         let role = if self.single { "s6-supervise" } else { "s6-svscan + s6-supervise" };
-        vec![Group { role: role.into(), pids, memory: Memory::PssSum }]
+        supervision_tree(self.proc.pid(), self.single, role)
     }
 
     fn check(&mut self) -> Result<()> {
