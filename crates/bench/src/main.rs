@@ -21,6 +21,7 @@ mod report;
 mod restarts;
 mod stamps;
 mod supervisors;
+mod tray;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,8 +37,9 @@ pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const USAGE: &str = "usage: gitvisor-bench [--quick] [--idle-seconds N] [--no-anchors] [--json FILE]
                       [--anchors-dir DIR] [--gitvisor BIN] [--stamp BIN] [--only FIGURES]
-                      [--anchors NAMES]
-  FIGURES: comma-separated of restart, loops, many, graph, flood, commit, crash, failover (default: all)
+                      [--anchors NAMES] [--tray BIN]
+  FIGURES: comma-separated of restart, loops, many, graph, flood, commit, crash, failover, tray
+           (default: all; tray needs the release gitvisor-tray, beside this binary or --tray)
   NAMES: comma-separated of supervisord, PM2, runit, s6 (default: all installed)";
 
 pub struct Options {
@@ -50,6 +52,8 @@ pub struct Options {
     pub stamp: PathBuf,
     pub only: Vec<String>,
     pub with: Vec<String>,
+    /// The tray app for the tray figure (release build).
+    pub tray: Option<PathBuf>,
 }
 
 impl Options {
@@ -65,6 +69,7 @@ impl Options {
             stamp: exe_dir.join("bench-stamp"),
             only: Vec::new(),
             with: Vec::new(),
+            tray: tray::default_binary(),
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -80,6 +85,7 @@ impl Options {
                 "--gitvisor" => o.gitvisor = value()?.into(),
                 "--stamp" => o.stamp = value()?.into(),
                 "--only" => o.only = value()?.split(',').map(str::to_string).collect(),
+                "--tray" => o.tray = Some(value()?.into()),
                 "--anchors" => o.with = value()?.split(',').map(str::to_string).collect(),
                 "-h" | "--help" => {
                     println!("{USAGE}");
@@ -135,6 +141,9 @@ pub struct Column {
     pub failover: Vec<failover::Failover>,
     /// gitvisor only: Redis commands per minute of a fleet in steady state.
     pub fleet_round_trips: Option<failover::RoundTrips>,
+    /// gitvisor only: the tray app's memory hidden, with its window open, and after closing it,
+    /// next to the daemon alone.
+    pub tray: Option<tray::TrayMemory>,
     pub errors: Vec<String>,
 }
 
@@ -329,6 +338,18 @@ fn run(o: &Options, scratch: &Path) -> Result<Vec<Column>> {
         let ttl = Duration::from_secs(10);
         gcol.fleet_round_trips =
             record(&mut gcol, "round trips", &dir, |d| failover::round_trips(&gv, d, ttl, window))?;
+    }
+    if o.wants("tray") {
+        match &o.tray {
+            Some(bin) => {
+                eprintln!("tray app memory: hidden, window open, closed; the daemon alone");
+                let dir = scratch.join("gitvisor-tray");
+                gcol.tray = record(&mut gcol, "tray", &dir, |d| tray::tray_memory(&gv, bin, d))?;
+            }
+            None => gcol.errors.push(
+                "tray: not measured: no release gitvisor-tray beside gitvisor-bench (cargo build --release -p gitvisor-tray, or --tray BIN)".into(),
+            ),
+        }
     }
     let mut cols = vec![gcol, fcol];
     cols.extend(acols);

@@ -222,6 +222,9 @@ impl Report {
             cpu, mem, start, graph, flat, thru, thru_cpu, thru_rss, commit, commit99, crash, crash_mem,
         ]);
         rows.extend([probed, failover2, failover10, trips]);
+        if let Some(t) = columns.iter().find(|c| c.name == "gitvisor").and_then(|c| c.tray.as_ref()) {
+            rows.extend(tray_rows(t));
+        }
         for r in &mut rows {
             if let Some(g) = r.values.get("gitvisor").copied() {
                 for a in ANCHORS {
@@ -420,6 +423,21 @@ impl Report {
                     by.join(", ")
                 ));
             }
+            if let Some(t) = &c.tray {
+                for p in &t.phases {
+                    let each: Vec<String> = p
+                        .processes
+                        .iter()
+                        .map(|q| format!("{} {:.1}/{:.1}", q.role, mib(q.rss_kib), mib(q.pss_kib)))
+                        .collect();
+                    out.push_str(&format!(
+                        "  - tray app, {} services, {}: RSS/PSS MiB per process: {}\n",
+                        t.services,
+                        p.name,
+                        each.join(", ")
+                    ));
+                }
+            }
             for e in &c.errors {
                 out.push_str(&format!("  - error: {}\n", e.replace('\n', "\n    ")));
             }
@@ -434,6 +452,33 @@ impl Report {
             _ => "—".into(),
         }
     }
+}
+
+/// The tray rows: each phase's RSS and PSS summed over the app's own processes (the daemon's
+/// for the last), in the gitvisor column.
+fn tray_rows(t: &crate::tray::TrayMemory) -> Vec<Row> {
+    t.phases
+        .iter()
+        .map(|p| {
+            let figure = match p.name.as_str() {
+                "hidden" => "tray app (release, 10 services), hidden: RSS (PSS) of its processes",
+                "window open" => "… with its window open",
+                "hidden after closing" => "… hidden again after closing the window",
+                _ => "gitvisor daemon + log keeper alone, same 10 services: RSS (PSS)",
+            };
+            let v = mib(p.rss_kib);
+            let cell = format!("{v:.1} MiB ({:.1} MiB)", mib(p.pss_kib));
+            Row {
+                figure,
+                unit: "MiB",
+                values: BTreeMap::from([("gitvisor".to_string(), v)]),
+                cells: BTreeMap::from([("gitvisor".to_string(), cell)]),
+                target: "—",
+                target_met: None,
+                ratios: BTreeMap::new(),
+            }
+        })
+        .collect()
 }
 
 /// The restart-loop rows: per number of other services, the interval (clean and crashing side by
