@@ -56,6 +56,9 @@ fn describe(ev: &Event) -> String {
             format!("{service}: restart #{attempt} in {delay_ms} ms")
         }
         EventKind::Adopted { service, pid } => format!("{service}: adopted process {pid}"),
+        EventKind::FilesChanged { service, change } => {
+            format!("{service}: {} changed: restarting", change.describe())
+        }
         EventKind::SyncApplied { report } => {
             let short = |c: &Option<String>| {
                 c.as_deref().map(|c| c[..c.len().min(10)].to_string()).unwrap_or_else(|| "(none)".into())

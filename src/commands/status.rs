@@ -41,6 +41,10 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
             if let Some(op) = &s.busy {
                 note = format!("{op} in progress {note}").trim().to_string();
             }
+            // A watched service that crashed after a change: the change is the likely cause.
+            if let Some(c) = s.watch.as_ref().and_then(|w| w.crashed_after_change.as_ref()) {
+                note = format!("{c}; {note}").trim_end_matches("; ").to_string();
+            }
             // The last exit and how long ago, as the window shows it.
             let last_exit = s
                 .last_exit
@@ -100,6 +104,23 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
     }
     for i in &reply.invalid {
         println!("invalid: {i}");
+    }
+    // How watched services' files are watched, and what last restarted them.
+    for s in &reply.services {
+        let Some(w) = &s.watch else { continue };
+        let mut line = match w.mode.as_str() {
+            "inotify" => format!("watch: {}: {} directories", s.name, w.directories),
+            "polling" => format!("watch: {}: polling {} directories", s.name, w.directories),
+            other => format!("watch: {}: {other}", s.name),
+        };
+        if let Some(n) = &w.note {
+            line.push_str(&format!(" ({n})"));
+        }
+        if let Some(c) = &w.last_change {
+            let ago = short_duration(Duration::from_millis(now.saturating_sub(c.at_ms)));
+            line.push_str(&format!("; restarted {ago} ago after a change to {}", c.describe()));
+        }
+        println!("{line}");
     }
     // What a unit asks for and does not get: said each time, so nobody believes otherwise.
     for s in &reply.services {

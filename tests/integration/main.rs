@@ -23,6 +23,7 @@ mod new_user;
 mod readiness;
 mod service_types;
 mod timers;
+mod watch;
 
 use gitvisor_testkit::Home;
 

@@ -29,6 +29,7 @@ pub mod store;
 pub mod supervisor;
 pub mod time;
 pub mod units;
+pub mod watch;
 
 pub use engine::{Engine, EngineError, EngineOptions};
 pub use paths::Paths;

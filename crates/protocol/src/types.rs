@@ -225,6 +225,50 @@ pub struct ServiceStatus {
     /// What the service last said of itself (`STATUS=` over `$NOTIFY_SOCKET`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+    /// `[Watch]`: how the service's files are watched and what last restarted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchStatus>,
+}
+
+/// A watched service's watch (`[Watch]`), in status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchStatus {
+    /// `inotify`, `polling` (inotify could not be had), `off` (nothing is watched: `note` says
+    /// why; also while the service is stopped) or `starting`.
+    pub mode: String,
+    /// Directories watched.
+    pub directories: usize,
+    /// Why it polls, or why nothing is watched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The change that last restarted the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<FileChange>,
+    /// The service crashed after that change: "crashed 0.3 s after a change to src/app.ts".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crashed_after_change: Option<String>,
+}
+
+/// A burst of file changes that restarted a watched service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    /// The first path changed, relative to the working directory when under it.
+    pub path: String,
+    /// Other paths changed in the same burst.
+    pub more: usize,
+    /// Unix time in milliseconds the restart was asked for.
+    pub at_ms: u64,
+}
+
+impl FileChange {
+    /// "src/app.ts", or "src/app.ts and 3 more files".
+    pub fn describe(&self) -> String {
+        match self.more {
+            0 => self.path.clone(),
+            1 => format!("{} and 1 more file", self.path),
+            n => format!("{} and {n} more files", self.path),
+        }
+    }
 }
 
 /// One sample of a service's CPU and memory (`metrics`).
@@ -439,6 +483,11 @@ pub enum EventKind {
         service: String,
         pid: u32,
     },
+    /// Files a watched service watches changed: it restarts (`[Watch]`).
+    FilesChanged {
+        service: String,
+        change: FileChange,
+    },
     SyncApplied {
         report: SyncReport,
     },
@@ -467,7 +516,8 @@ impl EventKind {
             | EventKind::Exited { service, .. }
             | EventKind::Restarting { service, .. }
             | EventKind::Health { service, .. }
-            | EventKind::Adopted { service, .. } => Some(service),
+            | EventKind::Adopted { service, .. }
+            | EventKind::FilesChanged { service, .. } => Some(service),
             _ => None,
         }
     }

@@ -45,6 +45,8 @@ struct Lines {
     remain_after_exit: usize,
     pid_file: usize,
     timeout_start: usize,
+    /// The first `[Watch]` key.
+    watch: usize,
 }
 
 /// Builds a [`Unit`] from entries, collecting diagnostics.
@@ -119,6 +121,7 @@ impl<'a> Builder<'a> {
             "Service" => self.service_key(e),
             "Install" => self.install_key(e),
             "Capture" => self.capture_key(e),
+            "Watch" => self.watch_key(e),
             _ => self.unknown_section(e),
         }
     }
@@ -285,6 +288,78 @@ impl<'a> Builder<'a> {
         }
     }
 
+    fn watch_key(&mut self, e: &Entry) {
+        if self.lines.watch == 0 {
+            self.lines.watch = e.line;
+        }
+        let defaults = WatchSettings::default();
+        // Any [Watch] key turns watching on (with the defaults for the rest).
+        self.unit.watch.get_or_insert_with(WatchSettings::default);
+        match e.key.as_str() {
+            "Paths" | "Exclude" => {
+                let Some(words) = self.words(e, &e.value.clone()) else { return };
+                let mut ok = Vec::new();
+                for w in words {
+                    match check_watch_pattern(&w) {
+                        Ok(()) => ok.push(w),
+                        Err(why) => self.error(e, why),
+                    }
+                }
+                let watch = self.watch();
+                let list = if e.key == "Paths" { &mut watch.paths } else { &mut watch.exclude };
+                update_list(list, e, Some(ok));
+            }
+            "IgnoreGitignore" => {
+                if let Some(v) = self.parsed(e, false, parse_bool) {
+                    self.watch().ignore_gitignore = v;
+                }
+            }
+            "DebounceSec" => {
+                let Some(v) = self.parsed(e, defaults.debounce, parse_timespan) else { return };
+                if v > Duration::from_secs(60) {
+                    self.error(e, "DebounceSec= over 60s: a change would wait too long to apply");
+                    return;
+                }
+                self.watch().debounce = v;
+            }
+            "RestartDependents" => {
+                if let Some(v) = self.parsed(e, false, parse_bool) {
+                    self.watch().restart_dependents = v;
+                }
+            }
+            _ => self.unknown_key(e),
+        }
+    }
+
+    /// The file has a `[Watch]` section (at `line`), perhaps without keys.
+    pub(crate) fn watch_section(&mut self, line: usize) {
+        if self.lines.watch == 0 {
+            self.lines.watch = line;
+        }
+        self.watch();
+    }
+
+    fn watch(&mut self) -> &mut WatchSettings {
+        self.unit.watch.get_or_insert_with(WatchSettings::default)
+    }
+
+    /// Relative `[Watch]` paths need a working directory to be relative to.
+    fn check_watch(&mut self) {
+        let Some(w) = &self.unit.watch else { return };
+        if self.unit.working_directory.is_some() {
+            return;
+        }
+        let relative = w.paths.is_empty() || w.paths.iter().any(|p| !p.starts_with('/'));
+        if relative {
+            self.report.diagnostics.push(Diagnostic::error(
+                self.report.file,
+                self.lines.watch,
+                None,
+                "[Watch] needs WorkingDirectory= (its paths are relative to it)",
+            ));
+        }
+    }
+
     /// Checks what needs the whole file, and hands back the unit or every error.
     pub(crate) fn finish(mut self) -> Result<(Unit, Vec<Diagnostic>), Vec<Diagnostic>> {
         self.check_exec_start();
@@ -300,6 +375,7 @@ impl<'a> Builder<'a> {
         if let Some(instance) = self.unit.default_instance.clone() {
             self.check_default_instance(&instance);
         }
+        self.check_watch();
         self.report.diagnostics.sort_by_key(|d| d.line);
         if self.report.diagnostics.iter().any(Diagnostic::is_error) {
             Err(self.report.diagnostics)
@@ -416,6 +492,18 @@ impl<'a> Builder<'a> {
 }
 
 /// An empty assignment resets the list; otherwise parsed items are appended.
+/// A `[Watch]` pattern: a glob the engine can compile, that does not climb out with `..`.
+fn check_watch_pattern(p: &str) -> Result<(), String> {
+    if p.split('/').any(|c| c == "..") {
+        return Err(format!("{p:?}: '..' is not allowed in a watch pattern"));
+    }
+    globset::GlobBuilder::new(p.trim_start_matches('!'))
+        .literal_separator(true)
+        .build()
+        .map(|_| ())
+        .map_err(|e| format!("{p:?} is not a valid glob: {}", e.kind()))
+}
+
 fn update_list<T>(list: &mut Vec<T>, e: &Entry, items: Option<Vec<T>>) {
     if e.value.is_empty() {
         list.clear();

@@ -53,7 +53,7 @@ pub use timer::Timer;
 pub use trigger::{next_elapse, next_elapse_in, randomized_delay, TimerState};
 pub use unit::{
     CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, NotifyAccess,
-    ReadyCheck, RestartPolicy, ServiceType, Unit,
+    ReadyCheck, RestartPolicy, ServiceType, Unit, WatchSettings,
 };
 pub use values::{
     parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,

@@ -68,6 +68,10 @@ fn build(
     for entry in &entries {
         builder.apply(entry);
     }
+    // A `[Watch]` header alone asks for watching with every default (it has no entry).
+    if let Some(line) = text.lines().position(|l| l.trim() == "[Watch]") {
+        builder.watch_section(line + 1);
+    }
     builder.finish().map(|(unit, warnings)| Loaded { unit, warnings })
 }
 

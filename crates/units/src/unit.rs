@@ -99,6 +99,8 @@ pub struct Unit {
     /// for, in file order.
     pub conditions: Vec<Condition>,
     pub capture: CaptureSettings,
+    /// `[Watch]`: restart the service when files under its working directory change.
+    pub watch: Option<WatchSettings>,
     pub wanted_by: Vec<String>,
     pub default_instance: Option<String>,
 }
@@ -227,6 +229,34 @@ pub struct CaptureSettings {
     pub exclude: Vec<String>,
 }
 
+/// `[Watch]`: which file changes restart the service (docs/units.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WatchSettings {
+    /// `Paths=`: globs (`src/**/*.ts`) or plain paths (a directory means everything under it),
+    /// relative to `WorkingDirectory=` or absolute. Empty: the whole working directory.
+    pub paths: Vec<String>,
+    /// `Exclude=`: patterns in `.gitignore` syntax, relative to the working directory.
+    pub exclude: Vec<String>,
+    /// `IgnoreGitignore=yes`: `.gitignore` files in the watched tree are not honoured.
+    pub ignore_gitignore: bool,
+    /// `DebounceSec=`: a burst of changes restarts once this long after its last change.
+    pub debounce: Duration,
+    /// `RestartDependents=yes`: the units that require this one restart with it.
+    pub restart_dependents: bool,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings {
+            paths: Vec::new(),
+            exclude: Vec::new(),
+            ignore_gitignore: false,
+            debounce: Duration::from_millis(200),
+            restart_dependents: false,
+        }
+    }
+}
+
 impl Default for CaptureSettings {
     fn default() -> Self {
         CaptureSettings {
@@ -300,6 +330,7 @@ impl Unit {
             singleton: false,
             conditions: Vec::new(),
             capture: CaptureSettings::default(),
+            watch: None,
             wanted_by: Vec::new(),
             default_instance: None,
         }

@@ -613,3 +613,60 @@ fn pass_and_unset_environment_lists() {
         ["web.service:3: PassEnvironment: invalid variable name \"A=1\""]
     );
 }
+
+#[test]
+fn watch_section_with_its_defaults_and_every_key() {
+    let plain = ok(&svc("WorkingDirectory=~/app\n[Watch]\nPaths=src\n"));
+    let w = plain.unit.watch.expect("[Watch] turns watching on");
+    assert_eq!(w.paths, ["src"]);
+    assert!(w.exclude.is_empty());
+    assert!(!w.ignore_gitignore);
+    assert_eq!(w.debounce, Duration::from_millis(200));
+    assert!(!w.restart_dependents);
+    assert_eq!(ok(&svc("")).unit.watch, None, "no [Watch]: no watching");
+
+    let full =
+        ok(&svc("WorkingDirectory=~/app\n[Watch]\nPaths=src/**/*.ts package.json\nPaths=/etc/app.conf\n\
+         Exclude=dist/ *.tmp\nIgnoreGitignore=yes\nDebounceSec=500ms\nRestartDependents=yes\n"));
+    let w = full.unit.watch.unwrap();
+    assert_eq!(w.paths, ["src/**/*.ts", "package.json", "/etc/app.conf"]);
+    assert_eq!(w.exclude, ["dist/", "*.tmp"]);
+    assert!(w.ignore_gitignore);
+    assert_eq!(w.debounce, Duration::from_millis(500));
+    assert!(w.restart_dependents);
+
+    let reset = ok(&svc("WorkingDirectory=~/app\n[Watch]\nPaths=src\nPaths=\nPaths=lib\n"));
+    assert_eq!(reset.unit.watch.unwrap().paths, ["lib"], "an empty assignment resets the list");
+}
+
+#[test]
+fn bad_watch_settings_are_errors_at_their_line() {
+    assert_eq!(
+        errors(&svc("WorkingDirectory=~/app\n[Watch]\nPaths=src/[a-\n")),
+        ["web.service:5: Paths: \"src/[a-\" is not a valid glob: unclosed character class; missing ']'"]
+    );
+    assert_eq!(
+        errors(&svc("WorkingDirectory=~/app\n[Watch]\nExclude=../secrets\n")),
+        ["web.service:5: Exclude: \"../secrets\": '..' is not allowed in a watch pattern"]
+    );
+    assert_eq!(
+        errors(&svc("WorkingDirectory=~/app\n[Watch]\nDebounceSec=2min\n")),
+        ["web.service:5: DebounceSec: DebounceSec= over 60s: a change would wait too long to apply"]
+    );
+    assert_eq!(
+        errors(&svc("[Watch]\nPaths=src\n")),
+        ["web.service:4: [Watch] needs WorkingDirectory= (its paths are relative to it)"]
+    );
+    // Absolute paths alone need no working directory.
+    assert!(ok(&svc("[Watch]\nPaths=/etc/app.conf\n")).unit.watch.is_some());
+}
+
+#[test]
+fn a_watch_header_alone_watches_the_whole_working_directory() {
+    let w = ok(&svc("WorkingDirectory=~/app\n[Watch]\n")).unit.watch.expect("watching on");
+    assert!(w.paths.is_empty(), "no Paths=: the whole working directory");
+    assert_eq!(
+        errors(&svc("[Watch]\n")),
+        ["web.service:3: [Watch] needs WorkingDirectory= (its paths are relative to it)"]
+    );
+}

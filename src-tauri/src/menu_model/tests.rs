@@ -30,6 +30,7 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         cpu_percent: None,
         service_type: "simple".into(),
         status_text: None,
+        watch: None,
         capture_off: None,
     }
 }

@@ -51,6 +51,8 @@ pub struct ServiceInfo {
     pub unit: Arc<Unit>,
     pub commit: Option<String>,
     pub restarts: u32,
+    /// `[Watch]`: the change that last restarted it.
+    pub last_change: Option<crate::watch::Change>,
 }
 
 pub type Lookup = Arc<dyn Fn(&str) -> Option<ServiceInfo> + Send + Sync>;
@@ -228,6 +230,7 @@ impl CrashHandle {
                 },
                 changes: None,
                 baseline_taken_at: None,
+                after_change: None,
                 suppressed: 0,
                 log_lines: 0,
             };
@@ -517,6 +520,7 @@ impl Ctx {
             baseline_taken_at: baseline.map(|b| humantime::format_rfc3339_millis(b.taken_at).to_string()),
             suppressed,
             log_lines: tail.len(),
+            after_change: report::AfterChange::of(info.last_change.as_ref(), exit.exit.at_ms),
         };
         let mut log = tail.join("\n");
         log.push('\n');

@@ -35,6 +35,36 @@ pub struct Report {
     /// Reports of this crash loop not kept (only the first and latest few are).
     pub suppressed: u64,
     pub log_lines: usize,
+    /// `[Watch]`: the crash came after a change to the service's files restarted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_change: Option<AfterChange>,
+}
+
+/// The change that restarted a watched service before it crashed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AfterChange {
+    /// The first path changed, relative to the working directory when under it.
+    pub path: String,
+    /// Other paths changed with it.
+    pub more: usize,
+    /// From the restart the change asked for to the crash.
+    pub seconds_before_crash: f64,
+    /// "crashed 0.3 s after a change to src/app.ts".
+    pub summary: String,
+}
+
+impl AfterChange {
+    /// The change, if the crash at `exit_ms` came after it.
+    pub fn of(change: Option<&crate::watch::Change>, exit_ms: u64) -> Option<AfterChange> {
+        let c = change.filter(|c| exit_ms >= c.at_ms)?;
+        let seconds = (exit_ms - c.at_ms) as f64 / 1000.0;
+        Some(AfterChange {
+            path: c.path.clone(),
+            more: c.more,
+            seconds_before_crash: seconds,
+            summary: format!("crashed {seconds:.1} s after a change to {}", c.describe()),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

@@ -20,6 +20,7 @@ mod registry;
 mod status;
 mod sync;
 mod timers;
+mod watches;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -83,6 +84,8 @@ struct Inner {
     fleet_error: Option<String>,
     /// The timer units the timer keeper schedules.
     timers: Arc<timers::TimerTable>,
+    /// The services whose files the watch keeper watches (`[Watch]`).
+    watches: Arc<watches::WatchTable>,
     /// Services' CPU and memory, sampled while someone asks.
     metrics: crate::metrics::Metrics,
     /// The last sync that applied a new commit: what a `sync` that finds it applied answers.

@@ -110,6 +110,7 @@ impl Engine {
                 run_env: crate::supervisor::task::RunEnv::new(fleet_mode),
                 cgroups: Arc::new(crate::supervisor::cgroup::Cgroups::new(&home_dir)),
                 timers: Arc::new(super::timers::TimerTable::new(seed_of(&home_dir))),
+                watches: Arc::default(),
                 metrics: Default::default(),
                 last_applied_sync: Mutex::new(None),
             }),
@@ -134,6 +135,7 @@ impl Engine {
             tracing::warn!("{} did not start: {}", r.name, r.error.as_deref().unwrap_or("unknown error"));
         }
         engine.start_timers();
+        engine.start_watches();
         engine.sync_logged().await;
         engine.start_watcher();
         engine.start_fleet();
@@ -250,10 +252,12 @@ impl Engine {
             let registry = inner.registry.read().unwrap_or_else(|e| e.into_inner());
             let s = registry.services.get(name)?;
             let snap = s.snapshot.borrow();
+            let last_change = s.unit.watch.as_ref().and_then(|_| inner.watches.last_change(name));
             Some(crate::crash::ServiceInfo {
                 unit: s.unit.clone(),
                 commit: s.commit.clone(),
                 restarts: snap.restarts,
+                last_change,
             })
         });
         let setup = crate::crash::Setup {

@@ -283,6 +283,7 @@ impl Engine {
             }
             registry.set_units(next);
             self.inner.timers.changed();
+            self.inner.watches.changed();
         }
         // Fleet singletons start where their lease is held, by their drivers.
         to_start.retain(|(n, _)| !self.fleet_managed(n));

@@ -78,6 +78,8 @@ pub struct Snapshot {
     pub ready: bool,
     /// What the service last said of itself (`STATUS=`).
     pub status_text: Option<String>,
+    /// Meant to be up: started (or adopted) and not stopped by a user since.
+    pub want_up: bool,
 }
 
 /// How the task begins.
@@ -339,6 +341,7 @@ fn blank_snapshot() -> Snapshot {
         health: HealthView::default(),
         ready: false,
         status_text: None,
+        want_up: false,
     }
 }
 
@@ -1441,6 +1444,7 @@ impl Task {
             },
             // What the process said of itself goes with it.
             status_text: self.status_text.clone().filter(|_| m.state.is_active()),
+            want_up: self.want_up,
         };
         self.snapshot.send_replace(snap);
         self.persist();
