@@ -121,6 +121,9 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     other.wait_until("node-b to run the singleton", || other.service("solo")["fleet"] == "here");
     std::fs::write(home.path().join("config.toml"), fleet("node-a")).unwrap();
     home.enabled_sh_unit("solo", "exec sleep 1000", "Singleton=yes");
+    // A watched service: a change to its files restarts it, and its row names the file.
+    std::fs::create_dir_all(home.work().join("src")).unwrap();
+    home.enabled_sh_unit("dev", "exec sleep 1000", "[Watch]\nPaths=src\n");
     let display = Display::start();
     let bus = Bus::start();
     let desktop = Desktop::serve(&bus.address).await;
@@ -146,6 +149,19 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     assert!(title.starts_with("HealthCheckURL= is not probed: only http:// URLs are"), "{title}");
     let solo = wait_text(&c, "tr[data-service='solo'] .tag", |t| t == "on node-b").await;
     assert_eq!(solo, "on node-b");
+    home.wait_until("dev's files watched", || home.service("dev")["watch"]["mode"] == "inotify");
+    wait_text(&c, "tr[data-service='dev'] .tag-watch", |t| t == "watching").await;
+    let dev_pid = home.try_pid("dev").unwrap();
+    std::fs::write(home.work().join("src/app.ts"), "v2").unwrap();
+    wait_text(&c, "tr[data-service='dev'] .tag-watch", |t| t == "changed: src/app.ts").await;
+    assert_ne!(home.try_pid("dev"), Some(dev_pid), "the change restarted dev");
+    let title = wait_css(&c, "tr[data-service='dev'] .tag-watch")
+        .await
+        .attr("title")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(title.contains("after a change to src/app.ts"), "{title}");
     assert_eq!(home.try_state("solo").as_deref(), Some("stopped"), "not run on this node");
     // CPU and memory sparklines, from the samples the engine took while the window looked.
     let spark = wait_css(&c, "tr[data-service='web'] .cell-mem svg.spark[data-samples]").await;

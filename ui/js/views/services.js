@@ -110,6 +110,31 @@ export function createServicesView(ctx) {
     return { text: fleet, title };
   }
 
+  /** "src/app.ts", or "src/app.ts and 3 more files" (as the engine words it). */
+  function describeChange(c) {
+    if (!c.more) return c.path;
+    return `${c.path} and ${c.more} more file${c.more === 1 ? '' : 's'}`;
+  }
+
+  /** A watched service ([Watch]): what restarted it last, how its files are watched, or why
+   * they are not. */
+  function watchTag(w) {
+    if (!w) return null;
+    const lines = [];
+    if (w.mode === 'inotify') lines.push(`Restarts when its files change (${w.directories} directories watched)`);
+    else if (w.mode === 'polling') lines.push(`Restarts when its files change, polling ${w.directories} directories: ${w.note}`);
+    else if (w.mode === 'off') lines.push(`Files not watched: ${w.note || 'the service is stopped'}`);
+    else lines.push('Setting up the watch of its files');
+    if (w.last_change) {
+      lines.push(`Restarted ${formatDateTime(w.last_change.at_ms)} after a change to ${describeChange(w.last_change)}`);
+    }
+    let text = w.mode === 'polling' ? 'watching (polling)' : 'watching';
+    if (w.last_change) text = `changed: ${w.last_change.path}`;
+    // Polling, or a watch that failed, is worth a look.
+    const warn = w.mode === 'polling' || (w.mode === 'off' && Boolean(w.note) && !w.note.startsWith('not watched'));
+    return { text, title: lines.join('\n'), warn, cls: 'tag-watch' };
+  }
+
   /** The health cell's title: the probes' last verdict and when, or why there is none. */
   function healthTitle(s) {
     const when = s.health_checked_ms != null ? ` (last probe ${formatDateTime(s.health_checked_ms)})` : '';
@@ -119,6 +144,12 @@ export function createServicesView(ctx) {
   }
 
   function lastErrorOf(s) {
+    // A watched service that crashed after a change: the change is the likely cause.
+    const crashed = s.watch && s.watch.crashed_after_change;
+    if (crashed) {
+      const exit = s.error || (s.last_exit ? describeExit(s.last_exit) : '');
+      return { text: crashed, dim: false, title: exit ? `${crashed}: ${exit}` : crashed };
+    }
     if (s.error) return { text: s.error, dim: false, title: s.error };
     const exit = s.last_exit;
     // A stop the engine performed and a clean end are not errors (the supervisor's judgement).
@@ -143,6 +174,8 @@ export function createServicesView(ctx) {
     if (s.adopted) tags.push({ text: 'adopted', title: 'Process adopted from an earlier engine' });
     const fleet = fleetTag(s.fleet);
     if (fleet) tags.push(fleet);
+    const watch = watchTag(s.watch);
+    if (watch) tags.push(watch);
     // What the unit asks for and does not get, said plainly: the tag names the keys, its
     // title has the engine's sentences.
     if (s.unenforced && s.unenforced.length) {
@@ -151,7 +184,8 @@ export function createServicesView(ctx) {
     const tagsKey = tags.map((t) => `${t.text}|${t.title}`).join(',');
     if (r.tags.dataset.key !== tagsKey) {
       r.tags.dataset.key = tagsKey;
-      r.tags.replaceChildren(...tags.map((t) => el('span', { class: t.warn ? 'tag tag-warn' : 'tag', text: t.text, title: t.title })));
+      const cls = (t) => ['tag', t.warn ? 'tag-warn' : '', t.cls || ''].filter(Boolean).join(' ');
+      r.tags.replaceChildren(...tags.map((t) => el('span', { class: cls(t), text: t.text, title: t.title })));
     }
 
     const pillClass = `pill pill-${PILL[s.state] || 'neutral'}`;
