@@ -56,8 +56,8 @@ pub use specifiers::SpecifierContext;
 pub use timer::Timer;
 pub use trigger::{next_elapse, next_elapse_in, randomized_delay, TimerState};
 pub use unit::{
-    CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, NotifyAccess,
-    ReadyCheck, RestartPolicy, ServiceType, Unit,
+    CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, NotifyAccess, Port,
+    PortProto, ReadyCheck, RestartPolicy, ServiceType, Unit,
 };
 pub use values::{
     parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,

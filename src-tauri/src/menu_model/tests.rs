@@ -31,6 +31,7 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         service_type: "simple".into(),
         status_text: None,
         capture_off: None,
+        ports: Vec::new(),
     }
 }
 
