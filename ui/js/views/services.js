@@ -72,6 +72,7 @@ export function createServicesView(ctx) {
     r.memSpark = createSparkline(`Memory of ${name} over the last minutes`);
     r.cpu = el('td', { class: 'cell-cpu num' }, [r.cpuSpark, r.cpuText]);
     r.mem = el('td', { class: 'cell-mem num' }, [r.memSpark, r.memText]);
+    r.ports = el('td', { class: 'cell-ports' });
     r.error = el('td', { class: 'cell-error' });
     r.buttons = {};
     const actions = el('td', { class: 'cell-actions' });
@@ -89,7 +90,7 @@ export function createServicesView(ctx) {
     actions.append(group);
     r.tr.append(
       el('td', { class: 'cell-name' }, [el('div', { class: 'svc-line' }, [r.nameText, r.tags]), r.desc]),
-      r.state, r.health, r.pid, r.uptime, r.restarts, r.cpu, r.mem, r.error, actions,
+      r.state, r.health, r.pid, r.uptime, r.restarts, r.cpu, r.mem, r.ports, r.error, actions,
     );
     return r;
   }
@@ -116,6 +117,16 @@ export function createServicesView(ctx) {
     if (s.health_error) return `${s.health_error}${when}`;
     if (s.health === 'unknown') return 'No health check result';
     return `${s.health}${when}`;
+  }
+
+  /** `8080, 5353/udp`: each listening port once, whatever addresses it is bound on; the title
+   * has each with its address. Text, not a link: the app has no way to open a browser yet. */
+  function portsOf(s) {
+    const ports = s.ports || [];
+    const label = (p) => (p.proto === 'tcp' ? String(p.port) : `${p.port}/${p.proto}`);
+    const text = [...new Set(ports.map(label))].join(', ');
+    const title = ports.map((p) => `${label(p)} on ${p.address}`).join('\n');
+    return { text: text || DASH, title: title || null };
   }
 
   function lastErrorOf(s) {
@@ -176,6 +187,10 @@ export function createServicesView(ctx) {
     // CPU on a 100 % scale unless it used more (several cores); memory on its own peak.
     drawSparkline(r.cpuSpark, samples.map((x) => x.cpu_percent), 100);
     drawSparkline(r.memSpark, samples.map((x) => x.memory_kb), 0);
+
+    const ports = portsOf(s);
+    setText(r.ports, ports.text);
+    setAttr(r.ports, 'title', ports.title);
 
     const err = lastErrorOf(s);
     setText(r.error, err.text);
