@@ -197,6 +197,16 @@ fn service_label(s: &ServiceStatus) -> String {
     if s.health == Health::Unhealthy {
         label.push_str(", unhealthy");
     }
+    // Each listening port once, whatever addresses it is bound on.
+    let mut ports: Vec<String> = Vec::new();
+    for p in s.ports.iter().map(|p| p.label()) {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    if !ports.is_empty() {
+        label.push_str(&format!(", ports {}", ports.join(", ")));
+    }
     if !s.unenforced.is_empty() {
         // The keys only: the window and `gitvisor status` have the sentences.
         let keys: Vec<&str> = s.unenforced.iter().filter_map(|u| u.split(' ').next()).collect();

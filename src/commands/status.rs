@@ -6,6 +6,18 @@ use gitvisor_protocol::{Client, ServiceName, Status};
 use super::Result;
 use crate::output::{cpu_time, memory, short_duration, table};
 
+/// `8080,5353/udp`: each port once, whatever addresses it is bound on.
+fn ports(list: &[gitvisor_protocol::ListeningPort]) -> String {
+    let mut labels: Vec<String> = Vec::new();
+    for p in list {
+        let label = p.label();
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    labels.join(",")
+}
+
 /// `status --watch`: the table again every 2 s, from the top of the screen, until Ctrl-C.
 pub async fn watch(client: &mut Client, names: Vec<String>) -> Result<ExitCode> {
     loop {
@@ -64,6 +76,7 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
                 dash(s.cpu_ms.map(cpu_time)),
                 dash(s.cpu_percent.map(|p| format!("{p:.0}%"))),
                 dash(s.memory_kb.map(memory)),
+                dash(Some(ports(&s.ports)).filter(|p| !p.is_empty())),
                 format!("{:?}", s.health).to_lowercase(),
                 if s.enabled { "yes" } else { "no" }.into(),
                 last_exit,
@@ -83,6 +96,7 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
             "CPU",
             "CPU%",
             "MEM",
+            "PORTS",
             "HEALTH",
             "ENABLED",
             "LAST EXIT",

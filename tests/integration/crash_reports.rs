@@ -454,6 +454,12 @@ fn a_report_holds_no_secret_in_any_file() {
         "SESSION_SECRET=file-secret\nREDIS_URL=redis://:redis-pw-secret@cache:6379\nGREETING=hello\n",
     )
     .unwrap();
+    // A `.env` file: a secret quoted over lines, a secret URL built from a variable.
+    std::fs::write(
+        work.join(".env"),
+        "export PRIVATE_KEY=\"-----BEGIN-----\nkey-line-secret\n-----END-----\"\nDB_PASS=dotenv-pw-secret\nDB=postgres://u:${DB_PASS}@db/x\n",
+    )
+    .unwrap();
     h.unit(
         "leaky",
         &format!(
@@ -461,7 +467,8 @@ fn a_report_holds_no_secret_in_any_file() {
              ExecStart=/bin/sh -c 'echo started; exit 3' app --password=opt-secret-1 --token opt-secret-2 postgres://u:cmd-url-secret@h/db\n\
              WorkingDirectory={work}\n\
              Environment=DATABASE_URL=postgres://u:pw-url-secret@host/db API_TOKEN=tok-env-secret PLAIN=visible\n\
-             EnvironmentFile={work}/app.env\n",
+             EnvironmentFile={work}/app.env\n\
+             EnvironmentFile={work}/.env\n",
             work = work.display()
         ),
     );
@@ -478,6 +485,8 @@ fn a_report_holds_no_secret_in_any_file() {
         "cmd-url-secret",
         "pw-url-secret",
         "tok-env-secret",
+        "key-line-secret",
+        "dotenv-pw-secret",
     ];
     for (path, bytes) in &files {
         let text = String::from_utf8_lossy(bytes);
@@ -501,6 +510,11 @@ fn a_report_holds_no_secret_in_any_file() {
     assert!(unit.contains("API_TOKEN=<redacted> PLAIN=visible"), "{unit}");
     assert!(read("workdir/app.env")
         .contains("SESSION_SECRET=<redacted>\nREDIS_URL=redis://:<redacted>@cache:6379\nGREETING=hello\n"));
+    assert_eq!(
+        read("workdir/.env"),
+        "export PRIVATE_KEY=<redacted>\nDB_PASS=<redacted>\nDB=postgres://u:<redacted>@db/x\n"
+    );
+    assert!(env.contains("DB=postgres://u:<redacted>@db/x\n"), "{env}");
     let tail = read("logs/tail.log");
     assert!(tail.contains("--password=<redacted> --token <redacted>"), "the start note is redacted: {tail}");
 }

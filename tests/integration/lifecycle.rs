@@ -480,7 +480,8 @@ fn starting_an_invalid_unit_says_why_and_where() {
 #[test]
 fn environment_files_are_read_as_systemd_reads_them() {
     let mut h = home();
-    let file = h.work().join("app.env");
+    // Not a `.env` name: systemd's dialect.
+    let file = h.work().join("app.conf");
     std::fs::write(
         &file,
         "# settings\nA=  spaced  out  \nnot an assignment\nB='first\nsecond'\nC=back\\\\slash\\\n-joined\n\
@@ -517,6 +518,55 @@ fn environment_files_are_read_as_systemd_reads_them() {
         )),
         "{log}"
     );
+}
+
+#[test]
+fn dotenv_files_layer_and_expand() {
+    let mut h = home();
+    let w = h.work();
+    std::fs::write(
+        w.join(".env"),
+        "# defaults\nexport GREETING=\"hello ${WHO}\"\nPORT=8080 # the web port\nSHARED=from-env\n\
+         URL=http://localhost:$PORT/api\nLITERAL='$PORT stays'\nPRICE=\\$5\nbroken line\nMISSING=[$NOPE]\n",
+    )
+    .unwrap();
+    std::fs::write(w.join(".env.local"), "SHARED=from-local\nLOCAL_URL=${URL}/v2\nQUOTED=\"never closed\n")
+        .unwrap();
+    let out = w.join("env");
+    h.sh_unit(
+        "app",
+        &format!("env > {}; exec sleep 1000", out.display()),
+        &format!(
+            "Environment=WHO=world SHARED=unit\nEnvironmentFile={0}/.env\nEnvironmentFile=-{0}/.env.local\n\
+             EnvironmentFile=-{0}/.env.missing",
+            w.display()
+        ),
+    );
+    h.start_daemon();
+    h.ok(&["start", "app"]);
+    let env = wait_file(&out);
+    for line in [
+        "GREETING=hello world",
+        "PORT=8080",
+        "SHARED=from-local",
+        "URL=http://localhost:8080/api",
+        "LOCAL_URL=http://localhost:8080/api/v2",
+        "LITERAL=$PORT stays",
+        "PRICE=$5",
+        "MISSING=[]",
+        "WHO=world",
+    ] {
+        assert!(env.lines().any(|l| l == line), "no {line:?} in:\n{env}");
+    }
+    assert!(!env.contains("QUOTED="), "{env}");
+    // Bad lines are named with their file and line in the service's log.
+    let at = |f: &str| w.join(f).display().to_string();
+    for note in [
+        format!("EnvironmentFile {}: line 8: no '=' in \"broken line\": skipped", at(".env")),
+        format!("EnvironmentFile {}: line 3: unterminated double quote: skipped", at(".env.local")),
+    ] {
+        h.wait_until(&format!("{note:?} in the log"), || h.log("logs/app.log").contains(&note));
+    }
 }
 
 #[test]

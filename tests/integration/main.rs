@@ -20,6 +20,7 @@ mod limits;
 mod logs;
 mod maintenance;
 mod new_user;
+mod ports;
 mod readiness;
 mod service_types;
 mod timers;

@@ -22,6 +22,7 @@ pub mod logs;
 pub mod metrics;
 pub mod ordered;
 pub mod paths;
+pub mod ports;
 pub mod rpc;
 pub mod server;
 pub mod settings;

@@ -8,12 +8,15 @@
 //! (`cutime`/`cstime`), so work a service hands to short-lived children is its own. CPU % is
 //! the growth of that total between two samples over the wall time between them (100 % is one
 //! core). Each service keeps the last [`RING`] samples.
+//!
+//! The same read gives each running service's listening ports: the sockets its tree's
+//! processes hold among the kernel's listening ones (`ports.rs`), kept with the figures.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use gitvisor_protocol::MetricSample;
+use gitvisor_protocol::{ListeningPort, MetricSample};
 
 /// Samples kept per service: 10 minutes at the window's 2 s.
 pub const RING: usize = 300;
@@ -56,6 +59,8 @@ struct Series {
     /// new process starts a new count).
     previous: Option<(Instant, u32, u64)>,
     latest: Option<Latest>,
+    /// The ports its processes listened on at the last sample.
+    ports: Vec<ListeningPort>,
 }
 
 impl Series {
@@ -113,16 +118,25 @@ impl Metrics {
             if !running.contains(name.as_str()) {
                 series.latest = None;
                 series.previous = None;
+                series.ports.clear();
             }
         }
-        for (t, (cpu_ms, memory_kb)) in targets.iter().zip(usage) {
-            state.series.entry(t.name.clone()).or_default().push(now, at_ms, t.main_pid, cpu_ms, memory_kb);
+        for (t, (cpu_ms, memory_kb, ports)) in targets.iter().zip(usage) {
+            let series = state.series.entry(t.name.clone()).or_default();
+            series.push(now, at_ms, t.main_pid, cpu_ms, memory_kb);
+            series.ports = ports;
         }
     }
 
     /// The service's figures at the last sample, while it runs.
     pub fn latest(&self, name: &str) -> Option<Latest> {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).series.get(name).and_then(|s| s.latest)
+    }
+
+    /// The ports the service listened on at the last sample, while it runs.
+    pub fn ports(&self, name: &str) -> Vec<ListeningPort> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.series.get(name).filter(|s| s.latest.is_some()).map(|s| s.ports.clone()).unwrap_or_default()
     }
 
     /// The service's samples, oldest first.
@@ -137,13 +151,14 @@ impl Metrics {
     }
 }
 
-/// One read of /proc: for each target, the CPU ms (with reaped children) and resident KiB of
-/// the live processes in its main process's session or its cgroup.
-fn scan(targets: &[Target]) -> Vec<(u64, u64)> {
+/// One read of /proc: for each target, the CPU ms (with reaped children), resident KiB and
+/// listening ports of the live processes in its main process's session or its cgroup.
+fn scan(targets: &[Target]) -> Vec<(u64, u64, Vec<ListeningPort>)> {
     let mut out = vec![(0u64, 0u64); targets.len()];
     if targets.is_empty() {
-        return out;
+        return Vec::new();
     }
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); targets.len()];
     // Which target a session or a cgroup member belongs to.
     let mut by_session: HashMap<u32, usize> = HashMap::new();
     let mut by_pid: HashMap<u32, usize> = HashMap::new();
@@ -157,16 +172,22 @@ fn scan(targets: &[Target]) -> Vec<(u64, u64)> {
         }
     }
     let (hz, page_kb) = clock_and_page();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(stat) = crate::supervisor::process::parse_stat(&text) else { continue };
-        let Some(&i) = by_pid.get(&pid).or_else(|| by_session.get(&stat.session)) else { continue };
-        out[i].0 += stat.ticks * 1000 / hz;
-        out[i].1 += stat.rss_pages * page_kb;
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some(stat) = crate::supervisor::process::parse_stat(&text) else { continue };
+            let Some(&i) = by_pid.get(&pid).or_else(|| by_session.get(&stat.session)) else { continue };
+            out[i].0 += stat.ticks * 1000 / hz;
+            out[i].1 += stat.rss_pages * page_kb;
+            members[i].push(pid);
+        }
     }
-    out
+    let sockets = crate::ports::listening();
+    out.into_iter()
+        .zip(members)
+        .map(|((cpu_ms, memory_kb), pids)| (cpu_ms, memory_kb, crate::ports::of_processes(&pids, &sockets)))
+        .collect()
 }
 
 fn clock_and_page() -> (u64, u64) {

@@ -228,6 +228,10 @@ pub struct ServiceStatus {
     /// `[Watch]`: how the service's files are watched and what last restarted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchStatus>,
+    /// The TCP ports its processes listen on and the UDP ports they have bound, while it
+    /// runs (its whole tree), sampled by the call; sorted by port. Absent from older engines.
+    #[serde(default)]
+    pub ports: Vec<ListeningPort>,
 }
 
 /// A watched service's watch (`[Watch]`), in status.
@@ -267,6 +271,27 @@ impl FileChange {
             0 => self.path.clone(),
             1 => format!("{} and 1 more file", self.path),
             n => format!("{} and {n} more files", self.path),
+        }
+    }
+}
+
+/// A port a service's process listens on (TCP) or has bound (UDP).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ListeningPort {
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The local address: `0.0.0.0`, `::` (every address), `127.0.0.1`…
+    pub address: String,
+}
+
+impl ListeningPort {
+    /// `8080` for TCP, `5353/udp`: as `Ports=` writes them.
+    pub fn label(&self) -> String {
+        if self.proto == "tcp" {
+            self.port.to_string()
+        } else {
+            format!("{}/{}", self.port, self.proto)
         }
     }
 }

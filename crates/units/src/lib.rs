@@ -22,12 +22,16 @@
 //! [`next_elapse`] (in `trigger.rs`): a pure function of the timer, a [`TimerState`] the engine
 //! keeps and the time it passes in.
 //!
+//! Environment files (`EnvironmentFile=`) are read by [`env_file`] in systemd's dialect or the
+//! `.env` one, chosen by the file's name.
+//!
 //! Nothing here touches the file system except [`validate_file`] and [`calendar_notes`] (and
 //! the system's time zone database, read through jiff), and nothing panics on any input.
 
 mod build;
 pub mod calendar;
 pub mod diagnostic;
+pub mod env_file;
 pub mod install;
 mod load;
 pub mod name;
@@ -52,8 +56,8 @@ pub use specifiers::SpecifierContext;
 pub use timer::Timer;
 pub use trigger::{next_elapse, next_elapse_in, randomized_delay, TimerState};
 pub use unit::{
-    CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, NotifyAccess,
-    ReadyCheck, RestartPolicy, ServiceType, Unit, WatchSettings,
+    CaptureSettings, Condition, ConditionKind, EnvironmentFile, ExecCommand, HealthCheck, NotifyAccess, Port,
+    PortProto, ReadyCheck, RestartPolicy, ServiceType, Unit, WatchSettings,
 };
 pub use values::{
     parse_bool, parse_exit_statuses, parse_percent, parse_signal, parse_size, parse_timespan,

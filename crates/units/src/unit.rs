@@ -94,6 +94,9 @@ pub struct Unit {
     pub private_pids: bool,
     pub health: HealthCheck,
     pub ready: ReadyCheck,
+    /// `Ports=`: ports the service listens on; one already held makes a start fail at once,
+    /// naming the holder.
+    pub ports: Vec<Port>,
     pub singleton: bool,
     /// `Condition…=` and `Assert…=` checks made before each start a user or the engine asks
     /// for, in file order.
@@ -219,6 +222,59 @@ pub enum ReadyCheck {
     Log(String),
 }
 
+/// A port a service listens on (`Ports=8080 5353/udp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Port {
+    pub port: u16,
+    pub proto: PortProto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortProto {
+    Tcp,
+    Udp,
+}
+
+impl PortProto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortProto::Tcp => "tcp",
+            PortProto::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Port {
+    /// `8080` for TCP, `5353/udp`: as written in `Ports=`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.proto {
+            PortProto::Tcp => write!(f, "{}", self.port),
+            PortProto::Udp => write!(f, "{}/udp", self.port),
+        }
+    }
+}
+
+impl std::str::FromStr for Port {
+    type Err = String;
+
+    /// `8080`, `8080/tcp`, `5353/udp`.
+    fn from_str(s: &str) -> Result<Port, String> {
+        let (number, proto) = match s.split_once('/') {
+            None => (s, PortProto::Tcp),
+            Some((n, "tcp")) => (n, PortProto::Tcp),
+            Some((n, "udp")) => (n, PortProto::Udp),
+            Some((_, other)) => {
+                return Err(format!("invalid protocol {other:?} in {s:?} (expected tcp or udp)"));
+            }
+        };
+        match number.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(Port { port, proto }),
+            _ => Err(format!("invalid port {number:?} (expected 1 to 65535)")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CaptureSettings {
     /// None: enabled when WorkingDirectory= is set.
@@ -327,6 +383,7 @@ impl Unit {
             private_pids: false,
             health: HealthCheck::default(),
             ready: ReadyCheck::None,
+            ports: Vec::new(),
             singleton: false,
             conditions: Vec::new(),
             capture: CaptureSettings::default(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gitvisor_units::{
     load_instance, load_unit, validate_file, Diagnostic, EnvironmentFile, ExecCommand, Loaded, NotifyAccess,
-    ReadyCheck, RestartPolicy, ServiceType, Severity, SpecifierContext,
+    Port, PortProto, ReadyCheck, RestartPolicy, ServiceType, Severity, SpecifierContext,
 };
 
 fn ctx() -> SpecifierContext {
@@ -170,6 +170,28 @@ WantedBy=default.target
     assert_eq!(u.capture.exclude, ["*.log", "node_modules/**"]);
     assert_eq!(u.wanted_by, ["default.target"]);
     assert!(u.enabled());
+}
+
+#[test]
+fn declared_ports() {
+    let tcp = |port| Port { port, proto: PortProto::Tcp };
+    let udp = |port| Port { port, proto: PortProto::Udp };
+    let u = ok(&svc("Ports=8080 5353/udp\nPorts=9000/tcp 8080\n")).unit;
+    assert_eq!(u.ports, [tcp(8080), udp(5353), tcp(9000)], "each line adds; a repeat is one");
+    assert_eq!(u.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["8080", "5353/udp", "9000"]);
+    assert_eq!(ok(&svc("Ports=8080\nPorts=\nPorts=53/udp\n")).unit.ports, [udp(53)], "empty resets");
+    // A template's instance may be its port.
+    let inst = load_instance("web@.service", svc("Ports=%i\n").as_bytes(), "8081", &ctx()).unwrap();
+    assert_eq!(inst.unit.ports, [tcp(8081)]);
+    assert_eq!(
+        errors(&svc("Ports=8080\nPorts=99999 80/sctp 0 http\n")),
+        [
+            "web.service:4: Ports: invalid port \"99999\" (expected 1 to 65535)",
+            "web.service:4: Ports: invalid protocol \"sctp\" in \"80/sctp\" (expected tcp or udp)",
+            "web.service:4: Ports: invalid port \"0\" (expected 1 to 65535)",
+            "web.service:4: Ports: invalid port \"http\" (expected 1 to 65535)",
+        ]
+    );
 }
 
 #[test]

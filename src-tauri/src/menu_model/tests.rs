@@ -32,6 +32,7 @@ fn svc(name: &str, state: ServiceState) -> ServiceStatus {
         status_text: None,
         watch: None,
         capture_off: None,
+        ports: Vec::new(),
     }
 }
 
@@ -261,4 +262,19 @@ fn what_a_unit_asks_for_and_does_not_get_is_in_its_label() {
     let r = reply(vec![limited]);
     let m = model(Some(&r), 0, false);
     assert_eq!(m.services[0].label, "web: running (pid 42), not enforced: MemoryMax= TasksMax=");
+}
+
+#[test]
+fn listening_ports_are_in_the_label_once_each() {
+    let mut web = svc("web", ServiceState::Running);
+    web.pid = Some(42);
+    let port = |port, proto: &str, address: &str| gitvisor_protocol::ListeningPort {
+        port,
+        proto: proto.into(),
+        address: address.into(),
+    };
+    web.ports = vec![port(5353, "udp", "0.0.0.0"), port(8080, "tcp", "0.0.0.0"), port(8080, "tcp", "::")];
+    let r = reply(vec![web]);
+    let m = model(Some(&r), 0, false);
+    assert_eq!(m.services[0].label, "web: running (pid 42), ports 5353/udp, 8080");
 }

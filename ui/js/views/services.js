@@ -72,6 +72,7 @@ export function createServicesView(ctx) {
     r.memSpark = createSparkline(`Memory of ${name} over the last minutes`);
     r.cpu = el('td', { class: 'cell-cpu num' }, [r.cpuSpark, r.cpuText]);
     r.mem = el('td', { class: 'cell-mem num' }, [r.memSpark, r.memText]);
+    r.ports = el('div', { class: 'svc-ports', hidden: true });
     r.error = el('td', { class: 'cell-error' });
     r.buttons = {};
     const actions = el('td', { class: 'cell-actions' });
@@ -88,7 +89,7 @@ export function createServicesView(ctx) {
     group.append(r.busy);
     actions.append(group);
     r.tr.append(
-      el('td', { class: 'cell-name' }, [el('div', { class: 'svc-line' }, [r.nameText, r.tags]), r.desc]),
+      el('td', { class: 'cell-name' }, [el('div', { class: 'svc-line' }, [r.nameText, r.tags]), r.desc, r.ports]),
       r.state, r.health, r.pid, r.uptime, r.restarts, r.cpu, r.mem, r.error, actions,
     );
     return r;
@@ -141,6 +142,18 @@ export function createServicesView(ctx) {
     if (s.health_error) return `${s.health_error}${when}`;
     if (s.health === 'unknown') return 'No health check result';
     return `${s.health}${when}`;
+  }
+
+  /** `ports 8080, 5353/udp`: each listening port once, whatever addresses it is bound on; the
+   * title has each with its address. Under the name rather than a column of its own, which
+   * would push the actions out of a narrow window. Text, not a link: the app has no way to
+   * open a browser. */
+  function portsOf(s) {
+    const ports = s.ports || [];
+    const label = (p) => (p.proto === 'tcp' ? String(p.port) : `${p.port}/${p.proto}`);
+    const text = [...new Set(ports.map(label))].join(', ');
+    const title = ports.map((p) => `Listening on ${label(p)} at ${p.address}`).join('\n');
+    return { text: text ? `ports ${text}` : '', title: title || null };
   }
 
   function lastErrorOf(s) {
@@ -210,6 +223,11 @@ export function createServicesView(ctx) {
     // CPU on a 100 % scale unless it used more (several cores); memory on its own peak.
     drawSparkline(r.cpuSpark, samples.map((x) => x.cpu_percent), 100);
     drawSparkline(r.memSpark, samples.map((x) => x.memory_kb), 0);
+
+    const ports = portsOf(s);
+    setText(r.ports, ports.text);
+    r.ports.hidden = !ports.text;
+    setAttr(r.ports, 'title', ports.title);
 
     const err = lastErrorOf(s);
     setText(r.error, err.text);

@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use gitvisor_capture::{BlobPool, Capture, EntryKind};
+use gitvisor_units::env_file;
 
 /// Parts of a variable name that mark its value as a secret (case-insensitive).
 const SECRET_MARKS: &[&str] =
@@ -50,20 +51,41 @@ pub fn unit_file(unit: &str) -> String {
     })
 }
 
-/// An environment file (`EnvironmentFile=`): `NAME=value` lines (`export` allowed, spaces
-/// around `=`), secret-looking names' values hidden, the rest redacted as [`text`].
-pub fn env_file(bytes: &[u8]) -> Vec<u8> {
+/// An environment file (`EnvironmentFile=`) named `path` (its name says its dialect):
+/// `NAME=value` lines (`export` allowed, spaces around `=`), a secret-looking name's value
+/// hidden whole, also the lines a quoted value spans after its first (dropped); the rest
+/// redacted as [`text`].
+pub fn env_file(path: &Path, bytes: &[u8]) -> Vec<u8> {
     let text_in = String::from_utf8_lossy(bytes);
-    map_lines(&text_in, |line| {
-        let (lead, body) = split_comment(line);
-        let name = |k: &str| k.trim().trim_start_matches("export ").trim().to_string();
-        match body.split_once('=') {
-            Some((key, _)) if lead.is_empty() && is_secret(&name(key)) => format!("{key}={REDACTED}"),
-            Some((key, value)) if lead.is_empty() => format!("{key}={}", text(value)),
-            _ => format!("{lead}{}", unit_file(body)),
+    // Which lines hold a secret's value: its first is kept as `NAME=<redacted>`, the others go.
+    let dialect = env_file::Dialect::of(path);
+    let spans: Vec<std::ops::RangeInclusive<usize>> = env_file::parse(dialect, bytes, &|_| None)
+        .map(|p| p.vars.into_iter().filter(|v| is_secret(&v.name)).map(|v| v.lines).collect())
+        .unwrap_or_default();
+    let mut out = String::with_capacity(text_in.len());
+    for (i, line) in text_in.split_inclusive('\n').enumerate() {
+        let number = i + 1;
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let secret = spans.iter().find(|r| r.contains(&number));
+        if secret.is_some_and(|r| *r.start() != number) {
+            continue;
         }
-    })
-    .into_bytes()
+        let (lead, rest) = split_comment(body);
+        let name = |k: &str| k.trim().trim_start_matches("export ").trim().to_string();
+        let redacted = match rest.split_once('=') {
+            Some((key, _)) if lead.is_empty() && (secret.is_some() || is_secret(&name(key))) => {
+                format!("{key}={REDACTED}")
+            }
+            Some((key, value)) if lead.is_empty() => format!("{key}={}", text(value)),
+            _ => format!("{lead}{}", unit_file(rest)),
+        };
+        out.push_str(&redacted);
+        out.push_str(end);
+    }
+    out.into_bytes()
 }
 
 /// The capture with each of `files` (a unit's environment files) that lies inside it redacted
@@ -77,7 +99,7 @@ pub fn env_files_in_capture(capture: &Capture, files: &[PathBuf], blobs: &BlobPo
         if !inside.contains(&entry.path) {
             continue;
         }
-        let (content, sha256) = blobs.intern(env_file(content));
+        let (content, sha256) = blobs.intern(env_file(&entry.path, content));
         let new_size = content.len() as u64;
         out.total_bytes = out.total_bytes - size + new_size;
         entry.kind =
@@ -366,11 +388,21 @@ mod tests {
     #[test]
     fn an_environment_file_loses_its_secrets() {
         let file = b"# the app's settings\nexport API_KEY = k3y\nSESSION_SECRET=\"s e\"\nREDIS=redis://:rpw@cache\nPLAIN=1\n";
-        let got = String::from_utf8(env_file(file)).unwrap();
-        assert_eq!(
-            got,
-            "# the app's settings\nexport API_KEY =<redacted>\nSESSION_SECRET=<redacted>\nREDIS=redis://:<redacted>@cache\nPLAIN=1\n"
-        );
+        let expected = "# the app's settings\nexport API_KEY =<redacted>\nSESSION_SECRET=<redacted>\nREDIS=redis://:<redacted>@cache\nPLAIN=1\n";
+        for name in ["vars", ".env"] {
+            let got = String::from_utf8(env_file(Path::new(name), file)).unwrap();
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_secret_quoted_over_lines_loses_every_line() {
+        let file = b"export PRIVATE_KEY=\"-----BEGIN KEY-----\nabc123\n-----END KEY-----\"\nPLAIN='a\nb'\nTOKEN=t # c\n";
+        let got = String::from_utf8(env_file(Path::new("/srv/app/.env.local"), file)).unwrap();
+        assert_eq!(got, "export PRIVATE_KEY=<redacted>\nPLAIN='a\nb'\nTOKEN=<redacted>\n");
+        // The same in systemd's dialect, where quotes span lines too.
+        let got = String::from_utf8(env_file(Path::new("vars"), b"API_TOKEN='one\ntwo'\nA=1\n")).unwrap();
+        assert_eq!(got, "API_TOKEN=<redacted>\nA=1\n");
     }
 
     #[test]

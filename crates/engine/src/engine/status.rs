@@ -63,6 +63,7 @@ impl Engine {
                     service_type: s.unit.service_type.as_str().to_string(),
                     status_text: snap.status_text.clone(),
                     watch: self.watch_status(name, &s.unit, &snap),
+                    ports: if usage.is_some() { self.inner.metrics.ports(name) } else { Vec::new() },
                     limits: crate::supervisor::cgroup::has_limits(&s.unit).then(|| {
                         match self.inner.cgroups.backend() {
                             Ok(b) => format!("enforced in {}", b.cgroup(name).describe()),

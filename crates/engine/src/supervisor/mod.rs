@@ -5,7 +5,6 @@
 pub mod cgroup;
 pub mod conditions;
 pub mod containment;
-pub mod env_file;
 pub mod health;
 pub mod machine;
 pub mod notify;

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use gitvisor_units::{ExecCommand, Unit};
+use gitvisor_units::{env_file, ExecCommand, Unit};
 use nix::unistd::{Gid, Group, Uid, User};
 
 /// Everything needed to start a command of a unit, resolved before forking.
@@ -67,8 +67,8 @@ pub fn prepare(
     for (k, v) in extra_env {
         set(&mut env, k, v.clone());
     }
-    // systemd's order: PassEnvironment= lowest, then Environment=, then EnvironmentFile=,
-    // UnsetEnvironment= last.
+    // systemd's order: PassEnvironment= lowest, then Environment=, then EnvironmentFile=
+    // (each file over the earlier ones), UnsetEnvironment= last.
     for name in &unit.pass_environment {
         if let Ok(v) = std::env::var(name) {
             set(&mut env, name, v);
@@ -81,10 +81,14 @@ pub fn prepare(
     for file in &unit.environment_files {
         match std::fs::read(&file.path) {
             Ok(bytes) => {
-                let parsed = super::env_file::parse(&bytes)
+                // A `.env` file's `${VAR}` sees what is defined so far: Environment=, earlier
+                // files, the base environment.
+                let dialect = env_file::Dialect::of(&file.path);
+                let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+                let parsed = env_file::parse(dialect, &bytes, &lookup)
                     .map_err(|e| format!("EnvironmentFile {}: {e}", file.path.display()))?;
-                for (k, v) in parsed.vars {
-                    set(&mut env, &k, v);
+                for var in parsed.vars {
+                    set(&mut env, &var.name, var.value);
                 }
                 let at = file.path.display();
                 warnings.extend(parsed.warnings.into_iter().map(|w| format!("EnvironmentFile {at}: {w}")));

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitvisor_protocol::{EventKind, ExitClass, ExitInfo, ServiceState};
-use gitvisor_units::{quote_command_line, ExecCommand, NotifyAccess, ServiceType, Unit};
+use gitvisor_units::{
+    quote_command_line, ExecCommand, NotifyAccess, Port, PortProto, ReadyCheck, ServiceType, Unit,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cgroup::{self, Cgroups, ServiceCgroup};
@@ -101,6 +103,11 @@ pub enum Initial {
         restarts: u32,
     },
 }
+
+/// How long a start waits for its own previous processes to let go of a declared port.
+const OWN_HOLDER_GRACE: Duration = Duration::from_secs(2);
+/// How many times (20 ms apart) a start looks again at a port whose holder it cannot see.
+const UNSEEN_HOLDER_LOOKS: u32 = 10;
 
 pub struct ServiceCtx {
     pub name: String,
@@ -893,6 +900,11 @@ impl Task {
             }
             super::conditions::Verdict::Fail(why) => return Some(self.start_failed(why).await),
         }
+        // A declared port another process holds would only make the program fail on
+        // EADDRINUSE, again at each restart: the start fails now, naming the holder.
+        if let Err(why) = check_ports(&unit, &self.ctx.name, &self.ctx.home_id).await {
+            return Some(self.start_failed(why).await);
+        }
         // ExecStartPre= first, in order, each to its end: one that fails fails the start.
         let name = self.ctx.name.clone();
         let limit = unit.timeout_start;
@@ -1519,4 +1531,66 @@ impl Task {
         }
         self.waiters = keep;
     }
+}
+
+/// The ports of `Ports=` and `ReadyCheck=tcp:` are free, or why not. A holder that is a
+/// process of this very service (its previous start's, being killed) or one on its way out is
+/// given a moment to end: its exit, seen through a pidfd, frees the port.
+async fn check_ports(unit: &Unit, name: &str, home_id: &str) -> Result<(), String> {
+    let mut ports = unit.ports.clone();
+    if let ReadyCheck::Tcp(port) = unit.ready {
+        let p = Port { port, proto: PortProto::Tcp };
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let scan = || {
+        let (ports, home_id) = (ports.clone(), home_id.to_string());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let sockets = crate::ports::listening();
+                let held =
+                    ports.iter().filter_map(|p| Some((*p, crate::ports::holder(*p, &sockets, &home_id)?)));
+                held.collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default()
+        }
+    };
+    let mut found = scan().await;
+    // Its own processes, and exiting ones (whose environment can no longer be read to tell
+    // whose they are): their end frees the port.
+    let own: Vec<Watched> = found
+        .iter()
+        .flat_map(|(_, h)| h.pids.iter().map(move |p| (h, *p)))
+        .filter(|(h, pid)| h.service.as_deref() == Some(name) || crate::ports::is_exiting(*pid))
+        .map(|(_, pid)| pid)
+        .filter_map(|pid| Watched::new(pid, process::start_time(pid)?, false).ok())
+        .collect();
+    if !own.is_empty() {
+        let ended = async {
+            for w in &own {
+                w.exited().await;
+            }
+        };
+        let _ = tokio::time::timeout(OWN_HOLDER_GRACE, ended).await;
+        found = scan().await;
+    }
+    // An exiting process drops its descriptor table before the kernel closes the files in it:
+    // for that instant its socket is listed with no process holding it. Look again briefly
+    // before saying another user's process holds it (there is no exit to wait for: no pid).
+    let mut looks = 0;
+    while looks < UNSEEN_HOLDER_LOOKS && found.iter().any(|(_, h)| h.pids.is_empty()) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        found = scan().await;
+        looks += 1;
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let said: Vec<String> = found.iter().map(|(p, h)| h.describe(*p, name)).collect();
+    Err(said.join("; "))
 }

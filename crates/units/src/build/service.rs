@@ -185,6 +185,7 @@ impl Builder<'_> {
                 }
             }
             "ReadyCheck" => self.ready_check(e),
+            "Ports" => self.ports(e),
             "Singleton" => {
                 if let Some(v) = self.parsed(e, false, parse_bool) {
                     self.unit.singleton = v;
@@ -408,6 +409,22 @@ impl Builder<'_> {
                 self.error(e, format!("{url:?} is not an http:// or https:// URL"))
             }
             url => self.unit.health.url = url,
+        }
+    }
+
+    /// `Ports=8080 5353/udp`: a list (each assignment adds, an empty one resets).
+    fn ports(&mut self, e: &Entry) {
+        if e.value.is_empty() {
+            self.unit.ports.clear();
+            return;
+        }
+        let Some(words) = self.words(e, &e.value.clone()) else { return };
+        for word in words {
+            match word.parse::<Port>() {
+                Ok(p) if !self.unit.ports.contains(&p) => self.unit.ports.push(p),
+                Ok(_) => {}
+                Err(why) => self.error(e, why),
+            }
         }
     }
 

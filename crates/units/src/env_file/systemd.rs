@@ -1,4 +1,5 @@
-//! `EnvironmentFile=` read as systemd reads it (systemd.exec(5), `EnvironmentFile=`):
+//! The systemd dialect: `EnvironmentFile=` read as systemd reads it (systemd.exec(5),
+//! `EnvironmentFile=`). No `$` is expanded, as in systemd:
 //!
 //! - empty lines, lines starting with `#` or `;`, and lines without `=` are skipped (the last
 //!   with a warning, as systemd logs one);
@@ -11,26 +12,10 @@
 //!   backslash before one of `"\`$` keeps that character, before a newline continues the line,
 //!   and before anything else is kept with it.
 
-/// What a file defines, in order, and a warning for each line it skipped.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Parsed {
-    pub vars: Vec<(String, String)>,
-    pub warnings: Vec<String>,
-}
+use super::{is_blank, valid_name, Parsed, Var};
 
-fn is_blank(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r')
-}
-
-fn valid_name(k: &str) -> bool {
-    k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Parses a file's bytes; an error only for a file that is not UTF-8 text.
-pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+/// Parses a file's text (see [`super::parse`]).
+pub fn parse(text: &str) -> Parsed {
     let mut out = Parsed::default();
     let mut chars = text.chars().peekable();
     let mut line = 1;
@@ -116,13 +101,15 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, String> {
             }
             _ => rest_of_line(&mut chars, &mut value, &mut line),
         }
+        // The value's last line: the one its newline ended, or the last of the file.
+        let end = if chars.peek().is_none() && !text.ends_with('\n') { line } else { line - 1 };
         if valid_name(&key) {
-            out.vars.push((key, value));
+            out.vars.push(Var { name: key, value, lines: at..=end.max(at) });
         } else {
             out.warnings.push(format!("line {at}: invalid variable name {key:?}: skipped"));
         }
     }
-    Ok(out)
+    out
 }
 
 /// The unquoted rest of a value up to the end of its line: backslashes keep the next character
@@ -159,7 +146,7 @@ mod tests {
     use super::*;
 
     fn vars(text: &str) -> Vec<(String, String)> {
-        parse(text.as_bytes()).unwrap().vars
+        parse(text).pairs()
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -168,8 +155,8 @@ mod tests {
 
     #[test]
     fn comments_blank_lines_and_lines_without_equals_are_skipped() {
-        let p = parse(b"# c\n; c\n\n  A=1\nnonsense here\nB = two  \n").unwrap();
-        assert_eq!(p.vars, pairs(&[("A", "1"), ("B", "two")]));
+        let p = parse("# c\n; c\n\n  A=1\nnonsense here\nB = two  \n");
+        assert_eq!(p.pairs(), pairs(&[("A", "1"), ("B", "two")]));
         assert_eq!(p.warnings, ["line 5: no '=' in \"nonsense here\": skipped"]);
     }
 
@@ -198,9 +185,9 @@ mod tests {
     }
 
     #[test]
-    fn invalid_names_are_skipped_with_a_warning_and_bad_bytes_refused() {
-        let p = parse(b"export A=1\n1X=2\nGOOD=3\n").unwrap();
-        assert_eq!(p.vars, pairs(&[("GOOD", "3")]));
+    fn invalid_names_are_skipped_with_a_warning() {
+        let p = parse("export A=1\n1X=2\nGOOD=3\n");
+        assert_eq!(p.pairs(), pairs(&[("GOOD", "3")]));
         assert_eq!(
             p.warnings,
             [
@@ -208,9 +195,15 @@ mod tests {
                 "line 2: invalid variable name \"1X\": skipped"
             ]
         );
-        assert_eq!(parse(b"\xff=1").unwrap_err(), "not UTF-8 text");
         // A multi-line value moves the line count on.
-        let p = parse(b"A='x\ny'\nnope\n").unwrap();
+        let p = parse("A='x\ny'\nnope\n");
         assert_eq!(p.warnings, ["line 3: no '=' in \"nope\": skipped"]);
+    }
+
+    #[test]
+    fn each_value_knows_its_lines() {
+        let p = parse("A=1\nB='x\ny'\n\nC=\"p\nq\"");
+        let spans: Vec<_> = p.vars.iter().map(|v| v.lines.clone()).collect();
+        assert_eq!(spans, [1..=1, 2..=3, 5..=6]);
     }
 }
