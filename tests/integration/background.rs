@@ -13,6 +13,8 @@ fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
     // a successor to adopt) when it goes.
     let home = super::home();
     home.enabled_sh_unit("web", "while :; do sleep 1; done", "");
+    // A watched service: its watch is a task of the watch keeper's, which must end with it.
+    home.enabled_sh_unit("dev", "while :; do sleep 1; done", "[Watch]\n");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let metrics = tokio::runtime::Handle::current().metrics();
@@ -31,10 +33,28 @@ fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
                 "git watcher",
                 "maintenance timer",
                 "state writer",
-                "timer keeper"
+                "timer keeper",
+                "watch keeper"
             ]
         );
         assert!(metrics.num_alive_tasks() > before);
+        let watching = Instant::now() + Duration::from_secs(30);
+        while engine
+            .status(&[])
+            .unwrap()
+            .services
+            .iter()
+            .find(|s| s.name == "dev")
+            .unwrap()
+            .watch
+            .as_ref()
+            .unwrap()
+            .mode
+            != "inotify"
+        {
+            assert!(Instant::now() < watching, "dev's files were never watched");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         drop(engine);
         // Every task ends (aborted or finished) without anyone stopping it by hand.
         let deadline = Instant::now() + Duration::from_secs(30);
