@@ -208,6 +208,20 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let marker = format!("hello from the test {}", std::process::id());
     std::fs::write(home.work().join("say"), format!("{marker}\n")).unwrap();
     wait_text(&c, "#logs-lines", |t| t.contains(&marker)).await;
+    // Terminal colours render as styled text, and no escape character reaches the page.
+    std::fs::write(
+        home.work().join("say"),
+        "\x1b[31mred alert\x1b[0m then \x1b[1;38;5;33mbold blue\x1b[0m plain\x1b[K\n",
+    )
+    .unwrap();
+    let red = wait_text(&c, "#logs-lines .log-text .ansi-fg-1", |t| t == "red alert").await;
+    assert_eq!(red, "red alert");
+    let blue = wait_css(&c, "#logs-lines .log-text .ansi-bold").await;
+    assert_eq!(blue.text().await.unwrap(), "bold blue");
+    let colour = blue.css_value("color").await.unwrap();
+    assert_eq!(colour, "rgb(0, 135, 255)", "xterm colour 33");
+    let lines = wait_text(&c, "#logs-lines", |t| t.contains("red alert then bold blue plain")).await;
+    assert!(!lines.contains('\x1b') && !lines.contains("[31m"), "{lines:?}");
     let search = wait_css(&c, "#logs-search").await;
     search.send_keys("hello from").await.unwrap();
     let shown = c.find_all(Locator::Css("#logs-lines .log-line")).await.unwrap();

@@ -2,7 +2,8 @@
 // shown. At most MAX_LINES lines live in the page (shown plus paused) so a chatty service cannot
 // grow the window without bound.
 
-import { appendHighlighted, byId, el, literalRegExp, setText } from '../dom.js';
+import { appendAnsi, parseAnsi } from '../ansi.js';
+import { byId, el, literalRegExp, setText } from '../dom.js';
 import { formatLogTime, plural } from '../format.js';
 
 const MAX_LINES = 5000;
@@ -31,6 +32,7 @@ export function createLogsView(ctx) {
   let matcher = null;
   let optionsKey = '';
   let frame = 0;
+  let pending = []; // lines received since the last frame, appended together
 
   select.addEventListener('change', () => {
     if (select.value) ctx.navigate(`logs/${encodeURIComponent(select.value)}`);
@@ -82,24 +84,23 @@ export function createLogsView(ctx) {
       ' ',
       textSpan,
     ]);
-    const entry = { line, node, textSpan, text: line.text == null ? '' : String(line.text) };
+    // Terminal colours render; the plain text is what search sees and a copy takes.
+    const { plain, runs } = parseAnsi(line.text == null ? '' : String(line.text));
+    const entry = { line, node, textSpan, text: plain, runs };
     paint(entry);
     return entry;
   }
 
   // Filter and highlight one line for the current query (text nodes and <mark> only).
   function paint(entry) {
-    if (!matcher) {
-      entry.node.hidden = false;
-      entry.textSpan.replaceChildren(entry.text);
-      return;
+    let hit = true;
+    if (matcher) {
+      matcher.lastIndex = 0;
+      hit = matcher.test(entry.text);
     }
-    matcher.lastIndex = 0;
-    const hit = matcher.test(entry.text);
     entry.node.hidden = !hit;
     entry.textSpan.replaceChildren();
-    if (hit) appendHighlighted(entry.textSpan, entry.text, matcher);
-    else entry.textSpan.append(entry.text);
+    appendAnsi(entry.textSpan, entry.runs, hit ? matcher : null);
   }
 
   function applySearch(value) {
@@ -136,11 +137,18 @@ export function createLogsView(ctx) {
     schedule();
   }
 
-  // A busy service sends many lines per frame: count and scroll once per frame, not per line.
+  // A busy service sends many lines per frame: they are built, counted and scrolled to once
+  // per frame, not per line.
   function schedule() {
     if (frame) return;
     frame = requestAnimationFrame(() => {
       frame = 0;
+      if (pending.length) {
+        const lines = pending;
+        pending = [];
+        appendLines(lines);
+        return;
+      }
       updateInfo();
       if (follow.checked) scrollToEnd();
     });
@@ -183,6 +191,7 @@ export function createLogsView(ctx) {
     shown = [];
     buffer = [];
     early = [];
+    pending = [];
   }
 
   async function followService(target) {
@@ -276,7 +285,10 @@ export function createLogsView(ctx) {
         schedule();
         return;
       }
-      appendLines([payload]);
+      pending.push(payload);
+      // Bounded between frames too: only the newest MAX_LINES can ever be shown.
+      if (pending.length > MAX_LINES) pending = pending.slice(pending.length - MAX_LINES);
+      schedule();
     },
   };
 }
