@@ -3,74 +3,66 @@
 
 use std::process::ExitCode;
 
-use gitvisor_engine::git::ServicesRepo;
+use gitvisor_engine::unit_files;
 use gitvisor_engine::Paths;
-use gitvisor_units::{load_instance, load_unit, Severity, UnitName, PLACEHOLDER_INSTANCE};
 
 use super::Result;
 
-const SKELETON: &str = "[Unit]\nDescription=\n\n[Service]\nExecStart=\nRestart=on-failure\n\n[Install]\nWantedBy=default.target\n";
-
+/// The operation is the engine's (`unit.commit`, the same the window's editor makes) when an
+/// engine runs; without one the same code commits here and the change applies at its start.
 pub async fn run(paths: &Paths, name: &str) -> Result<ExitCode> {
-    let unit = UnitName::parse(name)?;
-    let file = unit.file_name();
-    let repo = ServicesRepo::open_or_init(&paths.services)?;
-    let path = paths.services.join(&file);
-    let before = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SKELETON.as_bytes().to_vec(),
-        Err(e) => return Err(format!("{}: {e}", path.display()).into()),
-    };
+    let file = unit_files::file_of(name)?;
+    let current = unit_files::read(paths, &file)?;
+    let before = current.text.clone();
     let scratch = std::env::temp_dir().join(format!("gitvisor-edit-{}-{}", std::process::id(), file));
     std::fs::write(&scratch, &before)?;
     let edited =
         run_editor(&scratch).and_then(|()| std::fs::read(&scratch).map_err(|e| e.to_string().into()));
-    let after = match edited {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = std::fs::remove_file(&scratch);
-            return Err(format!("{e}; nothing was committed").into());
-        }
-    };
     let _ = std::fs::remove_file(&scratch);
-    if after == before && path.exists() {
+    let after = match edited {
+        Ok(a) => {
+            String::from_utf8(a).map_err(|_| format!("{file}: not UTF-8 text; nothing was committed"))?
+        }
+        Err(e) => return Err(format!("{e}; nothing was committed").into()),
+    };
+    if after == before && current.committed.as_deref() == Some(after.as_str()) && current.pending.is_none() {
         println!("{file}: no changes");
         return Ok(ExitCode::SUCCESS);
     }
-    let ctx = gitvisor_engine::units::specifier_context();
-    let checked = if unit.is_template() {
-        load_instance(&file, &after, PLACEHOLDER_INSTANCE, &ctx).map(|l| l.warnings)
-    } else {
-        load_unit(&file, &after, &ctx).map(|l| l.warnings)
-    };
-    match checked {
-        Ok(warnings) => {
-            for w in warnings {
-                eprintln!("{w}");
-            }
-        }
-        Err(diags) => {
-            for d in &diags {
-                eprintln!("{d}");
-            }
-            let kept = keep(paths, &file, &after)?;
-            let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
-            eprintln!(
-                "gitvisor: {file} has {errors} error{}; nothing was committed. Your text is kept in {}",
-                if errors == 1 { "" } else { "s" },
-                kept.display()
-            );
-            return Ok(ExitCode::from(1));
-        }
+    let checked = unit_files::check(&file, &after);
+    for d in &checked.diagnostics {
+        eprintln!("{}", d.text);
     }
-    let id = repo.commit_file(&file, &after, &format!("Edit {file}"))?;
-    println!("committed {} (Edit {file})", &id.to_string()[..10]);
+    if checked.errors > 0 {
+        let kept = keep(paths, &file, after.as_bytes())?;
+        eprintln!(
+            "gitvisor: {file} has {} error{}; nothing was committed. Your text is kept in {}",
+            checked.errors,
+            if checked.errors == 1 { "" } else { "s" },
+            kept.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
     match super::connect(paths).await {
         Ok(mut client) => {
-            let r = client.call(gitvisor_protocol::SyncNow {}).await?;
-            super::git::print_report(&r);
+            let r = client
+                .call(gitvisor_protocol::UnitCommit { name: file.clone(), text: after, message: None })
+                .await?;
+            match &r.commit {
+                Some(c) => println!("committed {} ({})", &c[..c.len().min(10)], r.message),
+                None => println!("{file}: no changes"),
+            }
+            if let Some(sync) = &r.sync {
+                super::git::print_report(sync);
+            }
         }
-        Err(_) => println!("gitvisor is not running: the change applies when it starts"),
+        Err(_) => {
+            let (commit, message) = unit_files::commit(paths, &file, &after, None)?;
+            if let Some(c) = commit {
+                println!("committed {} ({message})", &c[..c.len().min(10)]);
+            }
+            println!("gitvisor is not running: the change applies when it starts");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

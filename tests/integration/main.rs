@@ -24,6 +24,7 @@ mod ports;
 mod readiness;
 mod service_types;
 mod timers;
+mod unit_edit;
 mod watch;
 
 use gitvisor_testkit::Home;

@@ -227,6 +227,42 @@ impl Handler for Capture {
     }
 }
 
+impl Handler for UnitGet {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitText, CallError> {
+        Ok(engine.unit_get(&self.name)?)
+    }
+}
+
+impl Handler for UnitValidate {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitCheck, CallError> {
+        Ok(engine.unit_validate(&self.name, &self.text)?)
+    }
+}
+
+impl Handler for UnitCommit {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitCommitReply, CallError> {
+        Ok(engine.unit_commit(&self.name, &self.text, self.message.as_deref()).await?)
+    }
+}
+
+impl Handler for UnitDelete {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitCommitReply, CallError> {
+        Ok(engine.unit_delete(&self.name, self.message.as_deref()).await?)
+    }
+}
+
+impl Handler for UnitDraft {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitText, CallError> {
+        Ok(engine.unit_draft(&self.name, self.text.as_deref())?)
+    }
+}
+
+impl Handler for UnitDiscard {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitText, CallError> {
+        Ok(engine.unit_discard(&self.name)?)
+    }
+}
+
 /// Runs `m` and turns its reply into the wire's value.
 async fn reply<M: Handler>(engine: &Engine, m: M) -> Result<Value, RpcError> {
     let reply = m.handle(engine).await?;
@@ -264,6 +300,12 @@ impl Engine {
             Call::Metrics(m) => reply(self, m).await,
             Call::MaintenanceRunNow(m) => reply(self, m).await,
             Call::FleetStatus(m) => reply(self, m).await,
+            Call::UnitGet(m) => reply(self, m).await,
+            Call::UnitValidate(m) => reply(self, m).await,
+            Call::UnitCommit(m) => reply(self, m).await,
+            Call::UnitDelete(m) => reply(self, m).await,
+            Call::UnitDraft(m) => reply(self, m).await,
+            Call::UnitDiscard(m) => reply(self, m).await,
         }
     }
 }

@@ -198,6 +198,54 @@ pub struct Capture {
     pub name: ServiceName,
 }
 
+/// A unit file to edit: `name` is `web`, `web.service`, a template `web@` or a timer
+/// `nightly.timer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitGet {
+    pub name: String,
+}
+
+/// Checks a unit's text as `gitvisor validate` does, saving nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitValidate {
+    pub name: String,
+    pub text: String,
+}
+
+/// Commits a unit's text (a new unit or a change; refused, with nothing written, while it has
+/// errors) and applies it at once. Its draft, if any, goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitCommit {
+    pub name: String,
+    pub text: String,
+    /// The commit message; `Edit web.service` (or `Add …`) when absent or blank.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Removes a unit in a commit, applied at once (the service stops).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitDelete {
+    pub name: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Keeps the text of an edit not committed yet (in the home), or forgets it (`text` absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitDraft {
+    pub name: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// Puts a unit file of the working tree back as committed (its uncommitted edits are lost;
+/// an uncommitted new file is removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitDiscard {
+    pub name: String,
+}
+
 /// The answer to [`EventsSubscribe`]: nothing but the stream that follows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscribed {}
@@ -228,6 +276,12 @@ method!(CrashRm, "crash.rm", CrashRmReply);
 method!(Capture, "capture", CaptureReply);
 method!(Timers, "timers", crate::TimersReply);
 method!(Metrics, "metrics", MetricsReply);
+method!(UnitGet, "unit.get", UnitText);
+method!(UnitValidate, "unit.validate", UnitCheck);
+method!(UnitCommit, "unit.commit", UnitCommitReply);
+method!(UnitDelete, "unit.delete", UnitCommitReply);
+method!(UnitDraft, "unit.draft", UnitText);
+method!(UnitDiscard, "unit.discard", UnitText);
 
 impl Notice for ServiceLogLine {
     const NAME: &'static str = "log";
@@ -318,6 +372,12 @@ calls!(
     FleetStatus,
     Timers,
     Metrics,
+    UnitGet,
+    UnitValidate,
+    UnitCommit,
+    UnitDelete,
+    UnitDraft,
+    UnitDiscard,
 );
 
 #[cfg(test)]

@@ -641,3 +641,50 @@ mod tests {
         assert_eq!((e.sent_signal, e.unwatched), (None, false));
     }
 }
+
+/// A unit file as an editor needs it (`unit.get`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitText {
+    /// The file name: `web.service`.
+    pub file: String,
+    /// The text as committed on the branch; `None` for a unit not committed yet.
+    pub committed: Option<String>,
+    /// The working tree's text when it differs from the commit (uncommitted edits: they do not
+    /// run); `None` when it is as committed.
+    pub pending: Option<String>,
+    /// The text of an edit kept as a draft, if any.
+    pub draft: Option<String>,
+    /// Where to start editing: the draft, else the pending text, else the committed one, else
+    /// a skeleton for a new unit.
+    pub text: String,
+}
+
+/// What `unit.validate` found, as `gitvisor validate` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitCheck {
+    pub diagnostics: Vec<UnitDiagnostic>,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitDiagnostic {
+    /// 1-based; 0 for the whole file.
+    pub line: usize,
+    /// `error` or `warning`.
+    pub severity: String,
+    pub key: Option<String>,
+    pub message: String,
+    /// The whole line as `validate` prints it: `web.service:3: ExecStart: …`.
+    pub text: String,
+}
+
+/// What `unit.commit` or `unit.delete` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnitCommitReply {
+    pub file: String,
+    /// The commit made; `None` when the text was already committed as it is.
+    pub commit: Option<String>,
+    pub message: String,
+    /// The sync that applied it.
+    pub sync: Option<SyncReport>,
+}

@@ -48,7 +48,7 @@ pub use diagnostic::{Diagnostic, Severity};
 /// The time types of the timer API, so users need no jiff of their own.
 pub use jiff::{tz::TimeZone, Timestamp};
 pub use load::{
-    calendar_notes, load_instance, load_timer, load_unit, validate_file, Loaded, LoadedTimer,
+    calendar_notes, load_instance, load_timer, load_unit, validate_file, validate_text, Loaded, LoadedTimer,
     PLACEHOLDER_INSTANCE,
 };
 pub use name::{NameError, UnitName};

@@ -147,41 +147,39 @@ pub fn validate_file(path: &Path, ctx: &SpecifierContext) -> Vec<Diagnostic> {
     let Some(file_name) = path.file_name().and_then(|f| f.to_str()) else {
         return whole_file("not a unit file name (NAME.service or NAME.timer)".to_string());
     };
-    if file_name.ends_with(TIMER_SUFFIX) {
-        let mut diagnostics = match read_limited(path) {
-            Ok(bytes) => match load_timer(file_name, &bytes, ctx) {
-                Ok(loaded) => loaded.warnings,
-                Err(diagnostics) => diagnostics,
-            },
-            Err(message) => return whole_file(message),
-        };
-        for d in &mut diagnostics {
-            d.file.clone_from(&file);
-        }
-        return diagnostics;
-    }
-    let name = match UnitName::from_file_name(file_name) {
-        Ok(name) => name,
-        Err(err) => return whole_file(err.to_string()),
-    };
     let bytes = match read_limited(path) {
         Ok(bytes) => bytes,
         Err(message) => return whole_file(message),
     };
-    let result = if name.is_template() {
-        let instance = default_instance(&bytes, &name);
-        load_instance(file_name, &bytes, &instance, ctx)
-    } else {
-        load_unit(file_name, &bytes, ctx)
-    };
-    let mut diagnostics = match result {
-        Ok(loaded) => loaded.warnings,
-        Err(diagnostics) => diagnostics,
-    };
+    let mut diagnostics = validate_text(file_name, &bytes, ctx);
     for d in &mut diagnostics {
         d.file.clone_from(&file);
     }
     diagnostics
+}
+
+/// What `validate` says of a unit file's text, named by its file name (`web.service`,
+/// `web@.service` with its default or a placeholder instance, `nightly.timer`); diagnostics
+/// name the file as given.
+pub fn validate_text(file_name: &str, bytes: &[u8], ctx: &SpecifierContext) -> Vec<Diagnostic> {
+    let result = if file_name.ends_with(TIMER_SUFFIX) {
+        load_timer(file_name, bytes, ctx).map(|l| l.warnings)
+    } else {
+        let name = match UnitName::from_file_name(file_name) {
+            Ok(name) => name,
+            Err(err) => return vec![Diagnostic::error(file_name, 0, None, err.to_string())],
+        };
+        if name.is_template() {
+            let instance = default_instance(bytes, &name);
+            load_instance(file_name, bytes, &instance, ctx).map(|l| l.warnings)
+        } else {
+            load_unit(file_name, bytes, ctx).map(|l| l.warnings)
+        }
+    };
+    match result {
+        Ok(warnings) => warnings,
+        Err(diagnostics) => diagnostics,
+    }
 }
 
 /// Reads at most one byte more than the limit, and only regular files (a FIFO would block).

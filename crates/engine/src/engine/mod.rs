@@ -20,6 +20,7 @@ mod registry;
 mod status;
 mod sync;
 mod timers;
+mod units_edit;
 mod watches;
 
 use std::path::PathBuf;

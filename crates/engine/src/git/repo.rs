@@ -369,6 +369,27 @@ impl ServicesRepo {
         self.repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent]).map_err(e)
     }
 
+    /// Removes `file` from the working tree and commits its removal (nothing else), with
+    /// `message`.
+    pub fn commit_removal(&self, file: &str, message: &str) -> Result<Oid, GitError> {
+        let head = self.head().map_err(GitError::Refused)?;
+        let e = |e: git2::Error| repo_err(&self.path, e.message());
+        let full = gitvisor_state::join_inside(&self.path, file)
+            .map_err(|err| GitError::Refused(err.to_string()))?;
+        match std::fs::remove_file(&full) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(repo_err(&self.path, err)),
+        }
+        let mut index = self.repo.index().map_err(e)?;
+        index.remove_path(Path::new(file)).map_err(e)?;
+        index.write().map_err(e)?;
+        let tree = self.repo.find_tree(index.write_tree().map_err(e)?).map_err(e)?;
+        let parent = self.repo.find_commit(head.commit).map_err(e)?;
+        let sig = self.signature();
+        self.repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent]).map_err(e)
+    }
+
     /// The branch's ref file and what else moves when the branch moves, for the watcher.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         let git = self.git_dir();
