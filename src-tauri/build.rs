@@ -25,6 +25,12 @@ fn main() {
         "take_over",
         "timers",
         "metrics",
+        "unit_get",
+        "unit_validate",
+        "unit_commit",
+        "unit_delete",
+        "unit_draft",
+        "unit_discard",
     ];
     let attributes =
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands));

@@ -6,6 +6,8 @@ use gitvisor_protocol::{
     Capture, CaptureReply, CommitDiff, CrashExport, CrashExportReply, CrashList, CrashShow, CrashShowReply,
     Diff, ErrorCode, History, HistoryReply, MetricsReply, OpReply, Restart, Rollback, RollbackReply,
     ServiceLogLine, ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport, Timers, TimersReply,
+    UnitCheck, UnitCommit, UnitCommitReply, UnitDelete, UnitDiscard, UnitDraft, UnitGet, UnitText,
+    UnitValidate,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
@@ -238,4 +240,55 @@ pub async fn take_over<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>) -
 #[tauri::command]
 pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<bool> {
     crate::autostart::set(&app, enabled).map_err(CommandError::app)
+}
+
+/// A unit file to edit: committed text, uncommitted edits, draft, and where to start.
+#[tauri::command]
+pub async fn unit_get(shell: State<'_, Shell>, name: String) -> Result<UnitText> {
+    shell.backend.call(UnitGet { name }).await
+}
+
+/// The engine's validator on text being typed (nothing saved).
+#[tauri::command]
+pub async fn unit_validate(shell: State<'_, Shell>, name: String, text: String) -> Result<UnitCheck> {
+    shell.backend.call(UnitValidate { name, text }).await
+}
+
+/// Commits a unit's text (refused while it has errors) and applies it.
+#[tauri::command]
+pub async fn unit_commit(
+    shell: State<'_, Shell>,
+    name: String,
+    text: String,
+    message: Option<String>,
+) -> Result<UnitCommitReply> {
+    let reply = shell.backend.call(UnitCommit { name, text, message }).await?;
+    shell.refresh.notify_one();
+    Ok(reply)
+}
+
+/// Removes a unit in a commit (its service stops).
+#[tauri::command]
+pub async fn unit_delete(
+    shell: State<'_, Shell>,
+    name: String,
+    message: Option<String>,
+) -> Result<UnitCommitReply> {
+    let reply = shell.backend.call(UnitDelete { name, message }).await?;
+    shell.refresh.notify_one();
+    Ok(reply)
+}
+
+/// Keeps the text of an edit as a draft in the home (or forgets it without `text`).
+#[tauri::command]
+pub async fn unit_draft(shell: State<'_, Shell>, name: String, text: Option<String>) -> Result<UnitText> {
+    shell.backend.call(UnitDraft { name, text }).await
+}
+
+/// Puts a unit file of the repository back as committed.
+#[tauri::command]
+pub async fn unit_discard(shell: State<'_, Shell>, name: String) -> Result<UnitText> {
+    let reply = shell.backend.call(UnitDiscard { name }).await?;
+    shell.refresh.notify_one();
+    Ok(reply)
 }

@@ -62,6 +62,12 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::take_over,
         commands::timers,
         commands::metrics,
+        commands::unit_get,
+        commands::unit_validate,
+        commands::unit_commit,
+        commands::unit_delete,
+        commands::unit_draft,
+        commands::unit_discard,
     ])
 }
 

@@ -162,6 +162,54 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
         .unwrap()
         .unwrap_or_default();
     assert!(title.contains("after a change to src/app.ts"), "{title}");
+
+    // Units: a new service from the form, checked as typed by the engine's validator, committed
+    // only once valid; a draft kept in the home; a deletion that stops it.
+    click(&c, "#nav-units").await;
+    click(&c, "#unit-new").await;
+    wait_css(&c, "#unit-form:not([hidden])").await;
+    wait_css(&c, "#unit-form-name").await.send_keys("fresh").await.unwrap();
+    wait_css(&c, "#unit-form-command").await.send_keys("/bin/sleep 1000").await.unwrap();
+    wait_css(&c, "#unit-form-dir").await.send_keys(&home.work().display().to_string()).await.unwrap();
+    wait_text(&c, "#unit-check", |t| t == "valid").await;
+    click(&c, "#unit-mode").await;
+    // A mistake typed into the text: its line is marked with validate's words.
+    let edit = |from: &str, to: &str| {
+        format!(
+            "const t = document.getElementById('unit-text'); t.value = t.value.replace({from:?}, {to:?});              t.dispatchEvent(new Event('input'));"
+        )
+    };
+    c.execute(&edit("Restart=on-failure", "Restart=on-failure\nRestartSec=soon"), vec![]).await.unwrap();
+    let diag = wait_text(&c, "#unit-diagnostics .diag-error", |t| t.contains("RestartSec")).await;
+    assert!(diag.contains("line 8") && diag.contains("fresh.service:8: RestartSec:"), "{diag}");
+    wait_css(&c, "#unit-gutter .gutter-error[data-line='8']").await;
+    wait_css(&c, "#unit-commit[disabled]").await;
+    c.execute(&edit("\nRestartSec=soon", ""), vec![]).await.unwrap();
+    wait_text(&c, "#unit-check", |t| t == "valid").await;
+    let review = wait_css(&c, "#unit-review summary").await;
+    review.click().await.unwrap();
+    wait_text(&c, "#unit-diff", |t| t.contains("+ExecStart=/bin/sleep 1000")).await;
+    click(&c, "#unit-commit:not([disabled])").await;
+    wait_text(&c, "#unit-result", |t| t.starts_with("Committed ")).await;
+    home.wait_state("fresh", "running");
+    assert_eq!(home.git(&["log", "-1", "--format=%s"]), "Add fresh.service");
+    // An edit not committed is a draft in the home: it outlives the window and the app.
+    c.execute(&edit("sleep 1000", "sleep 2000"), vec![]).await.unwrap();
+    let draft = home.path().join("edit-recovery/drafts/fresh.service");
+    home.wait_until("the draft kept in the home", || {
+        std::fs::read_to_string(&draft).is_ok_and(|t| t.contains("sleep 2000"))
+    });
+    click(&c, "#unit-forget").await;
+    home.wait_until("the draft forgotten", || !draft.exists());
+    let pid = home.try_pid("fresh").unwrap();
+    click(&c, "#unit-delete").await;
+    let explain = wait_text(&c, "#unit-delete-explain", |t| !t.is_empty()).await;
+    assert!(explain.contains(&format!("fresh stops (it is running, pid {pid})")), "{explain}");
+    click(&c, "#unit-delete-ok").await;
+    home.wait_until("fresh removed", || home.try_service("fresh").is_none());
+    assert_eq!(home.git(&["log", "-1", "--format=%s"]), "Remove fresh.service");
+    screenshot(&c, "units").await;
+    click(&c, "#nav-services").await;
     assert_eq!(home.try_state("solo").as_deref(), Some("stopped"), "not run on this node");
     // CPU and memory sparklines, from the samples the engine took while the window looked.
     let spark = wait_css(&c, "tr[data-service='web'] .cell-mem svg.spark[data-samples]").await;
@@ -262,7 +310,15 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     // History: a second commit arrives while the page is open; its diff shows; rolling back
     // to the first commit (after a confirmation showing what changes) removes its unit.
     click(&c, "#nav-history").await;
-    let row = wait_css(&c, "tr[data-commit]").await;
+    wait_text(&c, "#history-body", |t| t.contains("Create the services repository")).await;
+    // The first commit (the units' editor made newer ones above).
+    let mut row = None;
+    for r in c.find_all(Locator::Css("#history-body tr[data-commit]")).await.unwrap() {
+        if r.text().await.unwrap_or_default().contains("Create the services repository") {
+            row = Some(r);
+        }
+    }
+    let row = row.expect("the first commit's row");
     let first = row.attr("data-commit").await.unwrap().expect("commit id");
     row.find(Locator::Css("button[data-action='diff']")).await.unwrap().click().await.unwrap();
     wait_text(&c, "#view-history", |t| t.contains("+ExecStart=/bin/sh")).await;

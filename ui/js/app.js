@@ -9,9 +9,10 @@ import { createServicesView } from './views/services.js';
 import { createLogsView } from './views/logs.js';
 import { createCrashesView } from './views/crashes.js';
 import { createHistoryView } from './views/history.js';
+import { createUnitsView } from './views/units.js';
 
-const ROUTES = ['services', 'logs', 'crashes', 'history'];
-const TITLES = { services: 'Services', logs: 'Logs', crashes: 'Crash reports', history: 'History' };
+const ROUTES = ['services', 'units', 'logs', 'crashes', 'history'];
+const TITLES = { services: 'Services', units: 'Units', logs: 'Logs', crashes: 'Crash reports', history: 'History' };
 const NOTICE_MS = 10000;
 
 const state = {
@@ -42,6 +43,7 @@ const views = {
   logs: createLogsView(ctx),
   crashes: createCrashesView(ctx),
   history: createHistoryView(ctx),
+  units: createUnitsView(ctx),
 };
 
 // ---- banners ----

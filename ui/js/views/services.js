@@ -57,7 +57,10 @@ export function createServicesView(ctx) {
   function buildRow(name) {
     const r = { name };
     r.tr = el('tr', { dataset: { service: name } });
-    r.nameText = el('span', { class: 'svc-name', text: name });
+    // The name opens the unit in the editor (Units).
+    // An instance's unit is its template's.
+    const file = name.includes('@') ? `${name.slice(0, name.indexOf('@'))}@.service` : `${name}.service`;
+    r.nameText = el('a', { class: 'svc-name', text: name, href: `#units/${encodeURIComponent(file)}` });
     r.tags = el('span', { class: 'svc-tags' });
     r.desc = el('div', { class: 'svc-desc' });
     r.pill = el('span', { class: 'pill' });
@@ -181,7 +184,7 @@ export function createServicesView(ctx) {
     const description = s.description || '';
     setText(r.desc, description);
     r.desc.hidden = !description;
-    setAttr(r.nameText, 'title', description || null);
+    setAttr(r.nameText, 'title', description ? `${description} (edit the unit)` : 'Edit the unit');
     const tags = [];
     if (!s.enabled) tags.push({ text: 'disabled', title: 'Not started automatically' });
     if (s.adopted) tags.push({ text: 'adopted', title: 'Process adopted from an earlier engine' });
