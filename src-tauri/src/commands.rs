@@ -18,6 +18,9 @@ use crate::window;
 
 type Result<T> = std::result::Result<T, CommandError>;
 
+/// `follow_logs`'s name for every service at once (no unit can be called so).
+const ALL_SERVICES: &str = "*";
+
 /// The last status the engine gave, with the app's own counters: what the window shows
 /// before the first `gv:status` event reaches it.
 #[tauri::command]
@@ -100,8 +103,9 @@ pub async fn restart(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
     Op::Restart.run(&shell, &name).await
 }
 
-/// The last `lines` lines of a service's log, then each new line as a `gv:log` event to the
-/// window until `unfollow_logs`, another `follow_logs`, or the window closes.
+/// The last `lines` lines of a service's log (of every service's, interleaved by time, for
+/// `*`), then each new line as a `gv:log` event to the window until `unfollow_logs`, another
+/// `follow_logs`, or the window closes.
 #[tauri::command]
 pub async fn follow_logs<R: Runtime>(
     app: AppHandle<R>,
@@ -109,8 +113,8 @@ pub async fn follow_logs<R: Runtime>(
     name: String,
     lines: usize,
 ) -> Result<Vec<ServiceLogLine>> {
-    let (tail, mut stream) =
-        shell.backend.follow_logs(vec![ServiceName::new(&name)], lines.min(10_000)).await?;
+    let names = if name == ALL_SERVICES { Vec::new() } else { vec![ServiceName::new(&name)] };
+    let (tail, mut stream) = shell.backend.follow_logs(names, lines.min(10_000)).await?;
     let task = tauri::async_runtime::spawn(async move {
         while let Some(line) = stream.next().await {
             if app.emit_to(window::LABEL, "gv:log", line).is_err() {

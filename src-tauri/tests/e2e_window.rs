@@ -284,6 +284,12 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
         "search filters: {visible:?}"
     );
     screenshot(&c, "logs").await;
+    // Every service at once: the search runs across them, each hit named by its service.
+    click(&c, "#logs-service option[value='*']").await;
+    let hit = wait_text(&c, "#logs-lines .log-line:not([hidden])", |t| t.contains("hello from")).await;
+    assert!(hit.contains(" web "), "the hit names its service: {hit:?}");
+    let named = wait_css(&c, "#logs-lines .log-line:not([hidden]) .log-svc").await;
+    assert_eq!(named.text().await.unwrap(), "web");
 
     // A real crash: the report appears in the page (the window hears the engine's event).
     std::fs::write(home.work().join("crash-now"), "").unwrap();

@@ -9,6 +9,8 @@ import { formatLogTime, plural } from '../format.js';
 const MAX_LINES = 5000;
 const TAIL_LINES = 500;
 const STREAM_LABEL = { out: 'out', err: 'err', gitvisor: 'gv' };
+// Every service at once, each line named (no unit can be called so).
+const ALL = '*';
 
 export function createLogsView(ctx) {
   const select = byId('logs-service');
@@ -59,11 +61,13 @@ export function createLogsView(ctx) {
   function syncOptions() {
     const names = serviceNames();
     // Keep a followed service that disappeared selectable rather than silently switching.
-    if (name && !names.includes(name)) names.push(name);
+    if (name && name !== ALL && !names.includes(name)) names.push(name);
     const key = names.join('\n');
     if (key !== optionsKey) {
       optionsKey = key;
-      select.replaceChildren(...names.map((n) => el('option', { value: n, text: n })));
+      const options = names.map((n) => el('option', { value: n, text: n }));
+      if (names.length > 1) options.unshift(el('option', { value: ALL, text: 'All services' }));
+      select.replaceChildren(...options);
     }
     if (name && select.value !== name) select.value = name;
     const none = names.length === 0;
@@ -80,6 +84,9 @@ export function createLogsView(ctx) {
     const node = el('div', { class: `log-line stream-${stream}` }, [
       el('span', { class: 'log-time', text: formatLogTime(line.at_us) }),
       ' ',
+      // Following every service: each line says whose it is.
+      name === ALL ? el('span', { class: 'log-svc', text: line.name || '' }) : null,
+      name === ALL ? ' ' : null,
       el('span', { class: 'log-stream', text: (STREAM_LABEL[stream] || stream).padEnd(3), title: stream }),
       ' ',
       textSpan,
@@ -206,6 +213,7 @@ export function createLogsView(ctx) {
       const tail = await ctx.call('follow_logs', { name: target, lines: TAIL_LINES });
       if (mine !== generation) return;
       loading = false;
+      // Each line carries its service's name (`{name, at_us, stream, text}`).
       const lines = Array.isArray(tail) ? tail : [];
       // Lines may have been pushed before the tail came back; skip any the tail already has.
       const seen = new Set(lines.slice(-50).map(lineKey));
@@ -223,7 +231,7 @@ export function createLogsView(ctx) {
   }
 
   function lineKey(l) {
-    return `${l.at_us}\u0000${l.stream}\u0000${l.text}`;
+    return `${l.name}\u0000${l.at_us}\u0000${l.stream}\u0000${l.text}`;
   }
 
   function unfollow() {
@@ -274,7 +282,7 @@ export function createLogsView(ctx) {
       if (ev.kind === 'engine_started' && active && name) followService(name);
     },
     log(payload) {
-      if (!active || !payload || payload.name !== name) return;
+      if (!active || !payload || (name !== ALL && payload.name !== name)) return;
       if (loading) {
         early.push(payload);
         return;
