@@ -25,6 +25,7 @@ fn main() {
         "take_over",
         "timers",
         "metrics",
+        "graph",
         "unit_get",
         "unit_validate",
         "unit_commit",

@@ -296,3 +296,9 @@ pub async fn unit_discard(shell: State<'_, Shell>, name: String) -> Result<UnitT
     shell.refresh.notify_one();
     Ok(reply)
 }
+
+/// The dependency graph with each service's state and the critical chain of the last start.
+#[tauri::command]
+pub async fn graph(shell: State<'_, Shell>) -> Result<gitvisor_protocol::GraphReply> {
+    shell.backend.call(gitvisor_protocol::Graph {}).await
+}

@@ -62,6 +62,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::take_over,
         commands::timers,
         commands::metrics,
+        commands::graph,
         commands::unit_get,
         commands::unit_validate,
         commands::unit_commit,

@@ -124,6 +124,14 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     // A watched service: a change to its files restarts it, and its row names the file.
     std::fs::create_dir_all(home.work().join("src")).unwrap();
     home.enabled_sh_unit("dev", "exec sleep 1000", "[Watch]\nPaths=src\n");
+    // A unit that requires dev: the page draws the dependency.
+    home.unit(
+        "devworker",
+        &format!(
+            "[Unit]\nRequires=dev\nAfter=dev\n{}[Install]\nWantedBy=default.target\n",
+            home.sh_unit_text("exec sleep 1000", "")
+        ),
+    );
     let display = Display::start();
     let bus = Bus::start();
     let desktop = Desktop::serve(&bus.address).await;
@@ -149,6 +157,11 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     assert!(title.starts_with("HealthCheckURL= is not probed: only http:// URLs are"), "{title}");
     let solo = wait_text(&c, "tr[data-service='solo'] .tag", |t| t == "on node-b").await;
     assert_eq!(solo, "on node-b");
+    // The dependency graph: each unit coloured by its state, an arrow from dev to what requires it.
+    wait_css(&c, "#services-graph:not([hidden]) svg.dep-graph").await;
+    wait_css(&c, "g.dep-node[data-unit='devworker'][data-state='running']").await;
+    wait_css(&c, "path.dep-edge.dep-requires[data-from='dev'][data-to='devworker']").await;
+    screenshot(&c, "services-graph").await;
     home.wait_until("dev's files watched", || home.service("dev")["watch"]["mode"] == "inotify");
     wait_text(&c, "tr[data-service='dev'] .tag-watch", |t| t == "watching").await;
     let dev_pid = home.try_pid("dev").unwrap();

@@ -227,6 +227,12 @@ impl Handler for Capture {
     }
 }
 
+impl Handler for Graph {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::GraphReply, CallError> {
+        Ok(engine.graph())
+    }
+}
+
 impl Handler for UnitGet {
     async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitText, CallError> {
         Ok(engine.unit_get(&self.name)?)
@@ -300,6 +306,7 @@ impl Engine {
             Call::Metrics(m) => reply(self, m).await,
             Call::MaintenanceRunNow(m) => reply(self, m).await,
             Call::FleetStatus(m) => reply(self, m).await,
+            Call::Graph(m) => reply(self, m).await,
             Call::UnitGet(m) => reply(self, m).await,
             Call::UnitValidate(m) => reply(self, m).await,
             Call::UnitCommit(m) => reply(self, m).await,

@@ -103,6 +103,51 @@ impl<'a> Graph<'a> {
     }
 }
 
+/// For each unit, the units of the set it starts after (`Requires=`, `Wants=`, `After=`,
+/// `Requisite=` of it and `Before=` naming it), sorted: the edges a picture of the graph draws.
+pub fn starts_after(nodes: &[Node]) -> BTreeMap<String, Vec<String>> {
+    let graph = Graph::new(nodes);
+    graph
+        .names
+        .iter()
+        .enumerate()
+        .map(|(x, name)| {
+            let mut deps: Vec<String> = graph.deps[x].iter().map(|&d| graph.names[d].to_string()).collect();
+            deps.sort();
+            (name.to_string(), deps)
+        })
+        .collect()
+}
+
+/// systemd-analyze's critical chain: from the unit that became active last, back through what
+/// it started after, each time the dependency that became active last (and not after it),
+/// until one started after nothing active. `active_at` holds when each active unit became
+/// active; the chain comes first unit first, with those times.
+pub fn critical_chain(nodes: &[Node], active_at: &HashMap<String, u64>) -> Vec<(String, u64)> {
+    let after = starts_after(nodes);
+    let Some((mut current, mut at)) =
+        active_at.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))).map(|(n, t)| (n.clone(), *t))
+    else {
+        return Vec::new();
+    };
+    let mut chain = vec![(current.clone(), at)];
+    loop {
+        let next = after
+            .get(&current)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| active_at.get(d).map(|t| (d, *t)))
+            .filter(|(d, t)| *t <= at && !chain.iter().any(|(c, _)| c == *d))
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)));
+        let Some((d, t)) = next else { break };
+        current = d.clone();
+        at = t;
+        chain.push((current.clone(), at));
+    }
+    chain.reverse();
+    chain
+}
+
 /// Computes the start order, the cycles and the missing requirements of a set of units.
 pub fn plan(nodes: &[Node]) -> Plan {
     let graph = Graph::new(nodes);

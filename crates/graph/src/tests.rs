@@ -256,3 +256,35 @@ fn a_loop_through_requisite_is_a_cycle_not_a_start_that_waits_forever() {
     let batch = start_batch(&nodes, &names(&["a", "b"])).without_edges_to(on_cycle);
     assert_eq!(can_begin(&batch), names(&["a", "b"]), "every unit of the batch can begin");
 }
+
+#[test]
+fn the_critical_chain_follows_the_latest_dependency_back_from_the_last_unit_up() {
+    let node = |name: &str, after: &[&str]| Node {
+        name: name.into(),
+        after: after.iter().map(|s| s.to_string()).collect(),
+        ..Node::default()
+    };
+    let nodes = vec![
+        node("db", &[]),
+        node("cache", &[]),
+        node("api", &["db", "cache"]),
+        node("web", &["api"]),
+        node("metrics", &[]),
+    ];
+    let at: std::collections::HashMap<String, u64> =
+        [("db", 100), ("cache", 300), ("api", 350), ("web", 400), ("metrics", 120)]
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t))
+            .collect();
+    let chain = critical_chain(&nodes, &at);
+    assert_eq!(
+        chain,
+        [("cache".to_string(), 300), ("api".to_string(), 350), ("web".to_string(), 400)],
+        "cache, not db: it became active later"
+    );
+    // A dependency not active (no time) is not on the chain; nothing active: no chain.
+    let partial: std::collections::HashMap<String, u64> = [("web".to_string(), 10)].into_iter().collect();
+    assert_eq!(critical_chain(&nodes, &partial), [("web".to_string(), 10)]);
+    assert!(critical_chain(&nodes, &Default::default()).is_empty());
+    assert_eq!(starts_after(&nodes)["api"], ["cache", "db"]);
+}

@@ -246,6 +246,12 @@ pub struct UnitDiscard {
     pub name: String,
 }
 
+no_params!(
+    /// The services' dependency graph with each one's state, and the critical chain of the
+    /// last start.
+    Graph
+);
+
 /// The answer to [`EventsSubscribe`]: nothing but the stream that follows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscribed {}
@@ -276,6 +282,7 @@ method!(CrashRm, "crash.rm", CrashRmReply);
 method!(Capture, "capture", CaptureReply);
 method!(Timers, "timers", crate::TimersReply);
 method!(Metrics, "metrics", MetricsReply);
+method!(Graph, "graph", GraphReply);
 method!(UnitGet, "unit.get", UnitText);
 method!(UnitValidate, "unit.validate", UnitCheck);
 method!(UnitCommit, "unit.commit", UnitCommitReply);
@@ -372,6 +379,7 @@ calls!(
     FleetStatus,
     Timers,
     Metrics,
+    Graph,
     UnitGet,
     UnitValidate,
     UnitCommit,

@@ -688,3 +688,35 @@ pub struct UnitCommitReply {
     /// The sync that applied it.
     pub sync: Option<SyncReport>,
 }
+
+/// The dependency graph (`graph`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphReply {
+    pub units: Vec<GraphUnit>,
+    /// systemd-analyze's critical chain of the last start: from the first unit to the one that
+    /// became active last, each the dependency of the next that became active last.
+    pub critical_chain: Vec<ChainLink>,
+    /// Units on dependency cycles (never started), one list per cycle.
+    pub cycles: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphUnit {
+    pub name: String,
+    pub state: ServiceState,
+    /// The units of the set it starts after (any ordering dependency).
+    pub starts_after: Vec<String>,
+    /// Those of them it requires (`Requires=`, `BindsTo=`): their failure fails it.
+    pub requires: Vec<String>,
+    /// Unix ms its current process started (became active), while it runs.
+    pub started_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    pub name: String,
+    /// Unix ms it became active.
+    pub at_ms: u64,
+    /// Since the first unit of the chain became active.
+    pub since_first_ms: u64,
+}

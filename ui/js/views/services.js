@@ -1,6 +1,7 @@
 // Services: one table row per service, updated in place on every snapshot (rows are keyed by
 // name and only changed text is written) so focus and hover survive the ~2 s refreshes.
 
+import { drawGraph } from '../graph.js';
 import { byId, el, setAttr, setText } from '../dom.js';
 import { createSparkline, drawSparkline } from '../sparkline.js';
 import {
@@ -41,6 +42,9 @@ export function createServicesView(ctx) {
   let timer = 0;
   let notesKey = '';
   const timersSection = byId('services-timers');
+  const graphSection = byId('services-graph');
+  const graphHost = byId('services-graph-svg');
+  const graphChain = byId('services-graph-chain');
   const timersBody = byId('timers-body');
   let timers = [];
   let timersAsked = 0;
@@ -312,6 +316,7 @@ export function createServicesView(ctx) {
     }
     renderNotes(status);
     refreshTimers();
+    refreshGraph();
     refreshMetrics();
   }
 
@@ -327,6 +332,43 @@ export function createServicesView(ctx) {
       history.clear();
     }
     for (const r of rows.values()) if (r.service) updateRow(r, r.service, Date.now());
+  }
+
+  // The dependency graph: asked when the states changed (at most once a second), shown when
+  // some unit depends on another.
+  let graphAsked = 0;
+  let graphKey = '';
+  let graphTimer = 0;
+  async function refreshGraph() {
+    if (!visible) return;
+    const status = ctx.status();
+    const key = ((status && status.services) || []).map((s) => `${s.name}:${s.state}:${s.started_ms}`).join(',');
+    if (key === graphKey) return;
+    const wait = 1000 - (Date.now() - graphAsked);
+    if (wait > 0) {
+      clearTimeout(graphTimer);
+      graphTimer = setTimeout(refreshGraph, wait);
+      return;
+    }
+    graphKey = key;
+    graphAsked = Date.now();
+    try {
+      const graph = await ctx.call('graph');
+      const linked = (graph.units || []).some((u) => (u.starts_after || []).length);
+      graphSection.hidden = !linked;
+      if (linked) {
+        drawGraph(graphHost, graph);
+        const chain = graph.critical_chain || [];
+        setText(
+          graphChain,
+          chain.length > 1
+            ? `Critical chain of the last start: ${chain.map((l) => `${l.name} +${l.since_first_ms} ms`).join(' → ')}`
+            : '',
+        );
+      }
+    } catch {
+      graphKey = '';
+    }
   }
 
   // Timers come from their own command; asked at most every 2 s (a status burst asks once).

@@ -95,6 +95,49 @@ impl Engine {
         })
     }
 
+    /// The dependency graph with each service's state, and the critical chain of the last start.
+    pub fn graph(&self) -> gitvisor_protocol::GraphReply {
+        let registry = self.registry();
+        let nodes = registry.nodes();
+        let after = gitvisor_graph::starts_after(&nodes);
+        let plan = gitvisor_graph::plan(&nodes);
+        let mut active_at = std::collections::HashMap::new();
+        let units = nodes
+            .iter()
+            .map(|n| {
+                let snap = registry.services.get(&n.name).map(|s| s.snapshot.borrow().clone());
+                let state = snap.as_ref().map_or(gitvisor_protocol::ServiceState::Stopped, |s| s.state);
+                let started_ms = snap.as_ref().and_then(|s| s.started_ms).filter(|_| state.is_active());
+                if let Some(t) = started_ms {
+                    active_at.insert(n.name.clone(), t);
+                }
+                let starts_after = after.get(&n.name).cloned().unwrap_or_default();
+                let requires = starts_after.iter().filter(|d| n.requires.contains(d)).cloned().collect();
+                gitvisor_protocol::GraphUnit {
+                    name: n.name.clone(),
+                    state,
+                    starts_after,
+                    requires,
+                    started_ms,
+                }
+            })
+            .collect();
+        let chain = gitvisor_graph::critical_chain(&nodes, &active_at);
+        let first = chain.first().map_or(0, |(_, t)| *t);
+        gitvisor_protocol::GraphReply {
+            units,
+            critical_chain: chain
+                .into_iter()
+                .map(|(name, at_ms)| gitvisor_protocol::ChainLink {
+                    name,
+                    at_ms,
+                    since_first_ms: at_ms - first,
+                })
+                .collect(),
+            cycles: plan.cycles,
+        }
+    }
+
     /// The last `lines` lines of the services' output (every service's when `names` is
     /// empty), interleaved by time, oldest first.
     pub fn logs(&self, names: &[ServiceName], lines: usize) -> Result<Vec<ServiceLogLine>, EngineError> {
