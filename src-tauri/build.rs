@@ -26,6 +26,7 @@ fn main() {
         "timers",
         "metrics",
         "graph",
+        "timeline",
         "unit_get",
         "unit_validate",
         "unit_commit",

@@ -302,3 +302,14 @@ pub async fn unit_discard(shell: State<'_, Shell>, name: String) -> Result<UnitT
 pub async fn graph(shell: State<'_, Shell>) -> Result<gitvisor_protocol::GraphReply> {
     shell.backend.call(gitvisor_protocol::Graph {}).await
 }
+
+/// What happened to the services (every one's when `names` is empty) since `since_ms`.
+#[tauri::command]
+pub async fn timeline(
+    shell: State<'_, Shell>,
+    names: Vec<String>,
+    since_ms: u64,
+) -> Result<gitvisor_protocol::TimelineReply> {
+    let names = names.iter().map(|n| ServiceName::new(n.as_str())).collect();
+    shell.backend.call(gitvisor_protocol::Timeline { names, since_ms }).await
+}

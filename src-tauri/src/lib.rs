@@ -63,6 +63,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::timers,
         commands::metrics,
         commands::graph,
+        commands::timeline,
         commands::unit_get,
         commands::unit_validate,
         commands::unit_commit,

@@ -325,6 +325,14 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     wait_until("a notification for the crash", || {
         desktop.notifications().iter().any(|(s, _)| s == "crashy crashed")
     });
+    // The crash is on crashy's last 24 hours in the services table, a marker that opens it.
+    click(&c, "#crash-detail-close").await;
+    click(&c, "#nav-services").await;
+    let marker =
+        format!("tr[data-service='crashy'] svg.timeline a.tl-report[data-report='{id}'] rect.tl-hit");
+    wait_css(&c, "tr[data-service='crashy'] svg.timeline rect.tl-start").await;
+    click(&c, &marker).await;
+    wait_text(&c, "#crash-detail-service", |t| t.contains("crashy")).await;
 
     // History: a second commit arrives while the page is open; its diff shows; rolling back
     // to the first commit (after a confirmation showing what changes) removes its unit.

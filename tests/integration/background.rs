@@ -33,6 +33,7 @@ fn an_engine_dropped_without_shutdown_leaves_no_task_running() {
                 "git watcher",
                 "maintenance timer",
                 "state writer",
+                "timeline keeper",
                 "timer keeper",
                 "watch keeper"
             ]

@@ -23,6 +23,7 @@ mod new_user;
 mod ports;
 mod readiness;
 mod service_types;
+mod timeline;
 mod timers;
 mod unit_edit;
 mod watch;

@@ -18,6 +18,7 @@ pub enum Priority {
     Maintenance = 1,
     Timers = 6,
     Propagation = 7,
+    Timeline = 8,
     Tray = 2,
     Window = 3,
     Notifications = 4,

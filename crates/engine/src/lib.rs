@@ -29,6 +29,7 @@ pub mod settings;
 pub mod store;
 pub mod supervisor;
 pub mod time;
+pub mod timeline;
 pub mod unit_files;
 pub mod units;
 pub mod watch;

@@ -233,6 +233,12 @@ impl Handler for Graph {
     }
 }
 
+impl Handler for Timeline {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::TimelineReply, CallError> {
+        Ok(engine.timeline(&self.names, self.since_ms))
+    }
+}
+
 impl Handler for UnitGet {
     async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::UnitText, CallError> {
         Ok(engine.unit_get(&self.name)?)
@@ -307,6 +313,7 @@ impl Engine {
             Call::MaintenanceRunNow(m) => reply(self, m).await,
             Call::FleetStatus(m) => reply(self, m).await,
             Call::Graph(m) => reply(self, m).await,
+            Call::Timeline(m) => reply(self, m).await,
             Call::UnitGet(m) => reply(self, m).await,
             Call::UnitValidate(m) => reply(self, m).await,
             Call::UnitCommit(m) => reply(self, m).await,

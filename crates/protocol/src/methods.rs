@@ -246,6 +246,16 @@ pub struct UnitDiscard {
     pub name: String,
 }
 
+/// What happened to the services (every one's when `names` is empty) since `since_ms` (the
+/// last day at most): starts, exits, restarts after a change, and the syncs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    #[serde(default)]
+    pub names: Vec<ServiceName>,
+    #[serde(default)]
+    pub since_ms: u64,
+}
+
 no_params!(
     /// The services' dependency graph with each one's state, and the critical chain of the
     /// last start.
@@ -283,6 +293,7 @@ method!(Capture, "capture", CaptureReply);
 method!(Timers, "timers", crate::TimersReply);
 method!(Metrics, "metrics", MetricsReply);
 method!(Graph, "graph", GraphReply);
+method!(Timeline, "timeline", TimelineReply);
 method!(UnitGet, "unit.get", UnitText);
 method!(UnitValidate, "unit.validate", UnitCheck);
 method!(UnitCommit, "unit.commit", UnitCommitReply);
@@ -380,6 +391,7 @@ calls!(
     Timers,
     Metrics,
     Graph,
+    Timeline,
     UnitGet,
     UnitValidate,
     UnitCommit,

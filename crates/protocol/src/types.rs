@@ -720,3 +720,34 @@ pub struct ChainLink {
     /// Since the first unit of the chain became active.
     pub since_first_ms: u64,
 }
+
+/// One thing in a service's timeline (`timeline`): several of the same kind in a row, closer
+/// than a second to each other (a crash loop), are one entry with their count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Unix ms of the first occurrence.
+    pub at_ms: u64,
+    /// Unix ms of the last one (`at_ms` when `count` is 1).
+    pub last_ms: u64,
+    /// `start`, `exit` (clean), `crash`, `oom`, `health-kill`, `watchdog`, `stop`, `change`
+    /// (restarted after a file change), or `sync` (in `syncs`).
+    pub kind: String,
+    /// What the last occurrence was: `exited with status 3`, `src/app.ts`, a commit.
+    pub detail: Option<String>,
+    pub count: u32,
+    /// The crash report of this crash, if one was written.
+    pub report: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTimeline {
+    pub name: String,
+    pub entries: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineReply {
+    pub services: Vec<ServiceTimeline>,
+    /// Syncs that applied a new commit.
+    pub syncs: Vec<TimelineEntry>,
+}

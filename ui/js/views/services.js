@@ -2,6 +2,7 @@
 // name and only changed text is written) so focus and hover survive the ~2 s refreshes.
 
 import { drawGraph } from '../graph.js';
+import { DAY_MS, createTimeline, drawTimeline } from '../timeline.js';
 import { byId, el, setAttr, setText } from '../dom.js';
 import { createSparkline, drawSparkline } from '../sparkline.js';
 import {
@@ -80,6 +81,7 @@ export function createServicesView(ctx) {
     r.cpu = el('td', { class: 'cell-cpu num' }, [r.cpuSpark, r.cpuText]);
     r.mem = el('td', { class: 'cell-mem num' }, [r.memSpark, r.memText]);
     r.ports = el('div', { class: 'svc-ports', hidden: true });
+    r.timeline = createTimeline();
     r.error = el('td', { class: 'cell-error' });
     r.buttons = {};
     const actions = el('td', { class: 'cell-actions' });
@@ -96,7 +98,7 @@ export function createServicesView(ctx) {
     group.append(r.busy);
     actions.append(group);
     r.tr.append(
-      el('td', { class: 'cell-name' }, [el('div', { class: 'svc-line' }, [r.nameText, r.tags]), r.desc, r.ports]),
+      el('td', { class: 'cell-name' }, [el('div', { class: 'svc-line' }, [r.nameText, r.tags]), r.desc, r.ports, r.timeline]),
       r.state, r.health, r.pid, r.uptime, r.restarts, r.cpu, r.mem, r.error, actions,
     );
     return r;
@@ -318,6 +320,25 @@ export function createServicesView(ctx) {
     refreshTimers();
     refreshGraph();
     refreshMetrics();
+    refreshTimelines();
+  }
+
+  // The last day of each service: asked every 5 s while the table is shown (a status burst
+  // asks once), drawn on each row.
+  let timelinesAsked = 0;
+  async function refreshTimelines() {
+    if (!visible || Date.now() - timelinesAsked < 5000) return;
+    timelinesAsked = Date.now();
+    const now = Date.now();
+    try {
+      const reply = await ctx.call('timeline', { names: [], sinceMs: now - DAY_MS });
+      for (const t of reply.services || []) {
+        const r = rows.get(t.name);
+        if (r) drawTimeline(r.timeline, t.entries, reply.syncs, now);
+      }
+    } catch {
+      timelinesAsked = 0;
+    }
   }
 
   // The engine samples while someone asks: the table asks every 2 s while it is shown.

@@ -19,6 +19,7 @@ mod propagation;
 mod registry;
 mod status;
 mod sync;
+mod timeline;
 mod timers;
 mod units_edit;
 mod watches;
@@ -85,6 +86,8 @@ struct Inner {
     fleet_error: Option<String>,
     /// The timer units the timer keeper schedules.
     timers: Arc<timers::TimerTable>,
+    /// What happened to each service over the last day (`timeline`).
+    timeline: Arc<Mutex<crate::timeline::Timeline>>,
     /// The services whose files the watch keeper watches (`[Watch]`).
     watches: Arc<watches::WatchTable>,
     /// Services' CPU and memory, sampled while someone asks.
@@ -180,6 +183,7 @@ impl Engine {
         // A git gc under way gets a moment to finish; the rest is stopped with the tasks.
         self.inner.maintainer.finish(std::time::Duration::from_secs(5)).await;
         self.inner.background.stop_all().await;
+        self.save_timeline();
         // Each task recorded its final state before answering the stop; save it synchronously.
         if let Err(e) = self.inner.store.save_now(true) {
             tracing::error!("cannot save {}: {e}", self.inner.paths.state.display());

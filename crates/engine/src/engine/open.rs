@@ -25,6 +25,7 @@ impl Engine {
     /// ones.
     pub async fn open(opts: EngineOptions) -> Result<Engine, EngineError> {
         let paths = opts.paths;
+        let timeline = super::timeline::load(&paths.state);
         paths
             .create_dirs()
             .map_err(|source| EngineError::io(format!("creating {}", paths.home.display()), source))?;
@@ -111,6 +112,7 @@ impl Engine {
                 cgroups: Arc::new(crate::supervisor::cgroup::Cgroups::new(&home_dir)),
                 timers: Arc::new(super::timers::TimerTable::new(seed_of(&home_dir))),
                 watches: Arc::default(),
+                timeline: Arc::new(Mutex::new(timeline)),
                 metrics: Default::default(),
                 last_applied_sync: Mutex::new(None),
             }),
@@ -126,6 +128,8 @@ impl Engine {
         engine.inner.background.spawn("state writer", engine.inner.store.writer());
         engine.start_crash_reporter();
         engine.start_propagation();
+        // Before any service starts: the first starts are on the timeline too.
+        engine.start_timeline();
         engine.inner.store.set_applied(start_commit.map(|c| c.to_string()));
         engine.inner.bus.publish(EventKind::EngineStarted { pid: std::process::id() });
         let to_start = engine.register_all(&persisted, &streams);
