@@ -95,14 +95,19 @@ fn process(c: &Ctx, t: &mut Translated, p: &Entry) -> Result<UnitDraft, ImportEr
             "environment" => d.environment = environment(c, &key, &e.value)?,
             "env_file" => {
                 let files = match &e.value.value {
-                    Value::List(l) => l.iter().map(|n| c.expect_str(&key, n)).collect::<Result<Vec<_>, _>>()?,
+                    Value::List(l) => {
+                        l.iter().map(|n| c.expect_str(&key, n)).collect::<Result<Vec<_>, _>>()?
+                    }
                     _ => vec![c.expect_str(&key, &e.value)?],
                 };
                 d.environment_files.extend(files.iter().map(|f| absolute(c.dir, f)));
             }
             "depends_on" => {} // after every process is known
             "disabled" => {
-                d.enabled = !e.value.as_bool().ok_or_else(|| c.err(e.value.line, format!("{key}: expected true or false")))?
+                d.enabled = !e
+                    .value
+                    .as_bool()
+                    .ok_or_else(|| c.err(e.value.line, format!("{key}: expected true or false")))?
             }
             "availability" => availability(c, t, &mut d, name, &e.value)?,
             "readiness_probe" => probe(c, t, &mut d, name, "readiness_probe", &e.value)?,
@@ -111,7 +116,9 @@ fn process(c: &Ctx, t: &mut Translated, p: &Entry) -> Result<UnitDraft, ImportEr
                 for s in c.expect_map(&key, &e.value)? {
                     let skey = format!("{key}.{}", s.key);
                     match s.key.as_str() {
-                        "timeout_seconds" => d.timeout_stop = Some(seconds(c.expect_seconds(&skey, &s.value)?)),
+                        "timeout_seconds" => {
+                            d.timeout_stop = Some(seconds(c.expect_seconds(&skey, &s.value)?))
+                        }
                         "command" => {
                             d.exec_stop.push(shell_command(&c.expect_str(&skey, &s.value)?, "bash"));
                         }
@@ -147,7 +154,13 @@ fn environment(c: &Ctx, key: &str, n: &Node) -> Result<Vec<(String, String)>, Im
     }
 }
 
-fn availability(c: &Ctx, t: &mut Translated, d: &mut UnitDraft, name: &str, n: &Node) -> Result<(), ImportError> {
+fn availability(
+    c: &Ctx,
+    t: &mut Translated,
+    d: &mut UnitDraft,
+    name: &str,
+    n: &Node,
+) -> Result<(), ImportError> {
     for e in c.expect_map(&format!("processes.{name}.availability"), n)? {
         let key = format!("processes.{name}.availability.{}", e.key);
         match e.key.as_str() {
@@ -176,7 +189,14 @@ fn availability(c: &Ctx, t: &mut Translated, d: &mut UnitDraft, name: &str, n: &
     Ok(())
 }
 
-fn probe(c: &Ctx, t: &mut Translated, d: &mut UnitDraft, name: &str, kind: &str, n: &Node) -> Result<(), ImportError> {
+fn probe(
+    c: &Ctx,
+    t: &mut Translated,
+    d: &mut UnitDraft,
+    name: &str,
+    kind: &str,
+    n: &Node,
+) -> Result<(), ImportError> {
     let base = format!("processes.{name}.{kind}");
     let readiness = kind == "readiness_probe";
     let mut health = Health::default();
@@ -187,7 +207,8 @@ fn probe(c: &Ctx, t: &mut Translated, d: &mut UnitDraft, name: &str, kind: &str,
         match e.key.as_str() {
             "http_get" => health.url = http_url(c, t, &key, &e.value)?,
             "exec" => {
-                let cmd = e.value.get("command").ok_or_else(|| c.err(e.line, format!("{key}: no command")))?;
+                let cmd =
+                    e.value.get("command").ok_or_else(|| c.err(e.line, format!("{key}: no command")))?;
                 exec = Some(c.expect_str(&format!("{key}.command"), cmd)?);
                 for x in c.expect_map(&key, &e.value)? {
                     if x.key != "command" {
@@ -207,12 +228,16 @@ fn probe(c: &Ctx, t: &mut Translated, d: &mut UnitDraft, name: &str, kind: &str,
     }
     if let Some(cmd) = exec {
         if !readiness {
-            t.note(c.path, n.line, format!("{base}.exec"), "a liveness probe that runs a command: not supported, ignored");
+            t.note(
+                c.path,
+                n.line,
+                format!("{base}.exec"),
+                "a liveness probe that runs a command: not supported, ignored",
+            );
             return Ok(());
         }
         // Ready once the command succeeds: the start waits for ExecStartPost=.
-        let sleep = seconds(period.unwrap_or(1.0)).trim_end_matches('s').to_string();
-        let sleep = if sleep.ends_with('m') { "1".to_string() } else { sleep };
+        let sleep = period.unwrap_or(1.0);
         d.exec_start_post.push(vec![
             "/bin/sh".into(),
             "-c".into(),
@@ -225,7 +250,12 @@ fn probe(c: &Ctx, t: &mut Translated, d: &mut UnitDraft, name: &str, kind: &str,
     }
     match &d.health {
         Some(h) if h.url != health.url => {
-            t.note(c.path, n.line, base, format!("a second HTTP probe ({}): gitvisor checks one URL, kept {}", health.url, h.url));
+            t.note(
+                c.path,
+                n.line,
+                base,
+                format!("a second HTTP probe ({}): gitvisor checks one URL, kept {}", health.url, h.url),
+            );
         }
         _ => {
             if readiness {
@@ -239,19 +269,27 @@ fn probe(c: &Ctx, t: &mut Translated, d: &mut UnitDraft, name: &str, kind: &str,
 }
 
 fn http_url(c: &Ctx, t: &mut Translated, key: &str, n: &Node) -> Result<String, ImportError> {
-    let (mut host, mut port, mut path, mut scheme) = ("127.0.0.1".to_string(), None, "/".to_string(), "http".to_string());
+    let (mut host, mut port, mut path, mut scheme) =
+        ("127.0.0.1".to_string(), None, "/".to_string(), "http".to_string());
     for e in c.expect_map(key, n)? {
         let k = format!("{key}.{}", e.key);
         match e.key.as_str() {
             "host" => host = c.expect_str(&k, &e.value)?,
-            "port" => port = Some(e.value.as_u64().filter(|p| (1..=65535).contains(p)).ok_or_else(|| c.err(e.value.line, format!("{k}: expected a port from 1 to 65535")))?),
+            "port" => {
+                port =
+                    Some(e.value.as_u64().filter(|p| (1..=65535).contains(p)).ok_or_else(|| {
+                        c.err(e.value.line, format!("{k}: expected a port from 1 to 65535"))
+                    })?)
+            }
             "path" => path = c.expect_str(&k, &e.value)?,
             "scheme" => scheme = c.expect_str(&k, &e.value)?.to_ascii_lowercase(),
             _ => t.note(c.path, e.line, k, IGNORED),
         }
     }
     if scheme != "http" {
-        return Err(c.err(n.line, format!("{key}: scheme {scheme}: gitvisor's health checks speak http only")));
+        return Err(
+            c.err(n.line, format!("{key}: scheme {scheme}: gitvisor's health checks speak http only"))
+        );
     }
     let port = port.ok_or_else(|| c.err(n.line, format!("{key}: no port")))?;
     if !path.starts_with('/') {
@@ -278,11 +316,13 @@ fn dependencies(c: &Ctx, t: &mut Translated, procs: &[Entry]) -> Result<(), Impo
                     }
                 }
             }
-            let target = t.drafts.iter().position(|d| d.process == dep.key).expect("every process has a draft");
+            let target =
+                t.drafts.iter().position(|d| d.process == dep.key).expect("every process has a draft");
             match condition.as_str() {
                 "process_started" => {}
                 "process_healthy" => {
-                    let probed = t.drafts[target].ready_check.is_some() || !t.drafts[target].exec_start_post.is_empty();
+                    let probed = t.drafts[target].ready_check.is_some()
+                        || !t.drafts[target].exec_start_post.is_empty();
                     if !probed {
                         t.note(c.path, dep.line, format!("{key}.condition"), format!("process_healthy, but {} has no readiness_probe: ordered after its start only", dep.key));
                     }
@@ -292,7 +332,15 @@ fn dependencies(c: &Ctx, t: &mut Translated, procs: &[Entry]) -> Result<(), Impo
                     d.oneshot = true;
                     d.restart = match d.restart {
                         Some("always") => {
-                            t.notes.push(crate::Note { file: c.file.clone(), line: dep.line, key: format!("{key}.condition"), message: format!("{} becomes a oneshot, which Restart=always cannot be: Restart=no", dep.key) });
+                            t.notes.push(crate::Note {
+                                file: c.file.clone(),
+                                line: dep.line,
+                                key: format!("{key}.condition"),
+                                message: format!(
+                                    "{} becomes a oneshot, which Restart=always cannot be: Restart=no",
+                                    dep.key
+                                ),
+                            });
                             Some("no")
                         }
                         r => r,
@@ -359,7 +407,8 @@ processes:
 
     #[test]
     fn every_supported_key_translates_and_the_rest_is_listed() {
-        let t = translate(Path::new("/srv/app/process-compose.yaml"), &from_yaml("pc", YAML).unwrap()).unwrap();
+        let t =
+            translate(Path::new("/srv/app/process-compose.yaml"), &from_yaml("pc", YAML).unwrap()).unwrap();
         let get = |n: &str| t.drafts.iter().find(|d| d.process == n).unwrap();
         let web = get("web");
         assert_eq!(web.exec_start, ["node", "web.js"]);
@@ -381,11 +430,15 @@ processes:
         let notes: Vec<String> = t.notes.iter().map(|n| n.to_string()).collect();
         let path = "/srv/app/process-compose.yaml";
         assert!(notes.contains(&format!("{path}:4: log_location: not supported, ignored")), "{notes:#?}");
-        assert!(notes.contains(&format!("{path}:33: processes.web.shutdown.signal: not supported, ignored")), "{notes:#?}");
+        assert!(
+            notes.contains(&format!("{path}:33: processes.web.shutdown.signal: not supported, ignored")),
+            "{notes:#?}"
+        );
         for d in &t.drafts {
             let text = d.render(&|p| p.to_string());
-            let l = load_unit(&format!("{}.service", d.process), text.as_bytes(), &SpecifierContext::current())
-                .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            let l =
+                load_unit(&format!("{}.service", d.process), text.as_bytes(), &SpecifierContext::current())
+                    .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
             assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         }
     }
@@ -394,14 +447,25 @@ processes:
     fn an_exec_probe_is_retried_before_the_start_is_done() {
         let yaml = "processes:\n  db:\n    command: db\n    readiness_probe:\n      exec:\n        command: test -e /tmp/ready\n      period_seconds: 1\n";
         let t = translate(Path::new("/p/process-compose.yaml"), &from_yaml("pc", yaml).unwrap()).unwrap();
-        assert_eq!(t.drafts[0].exec_start_post, [vec!["/bin/sh".to_string(), "-c".into(), "until test -e /tmp/ready; do sleep 1; done".into()]]);
+        assert_eq!(
+            t.drafts[0].exec_start_post,
+            [vec!["/bin/sh".to_string(), "-c".into(), "until test -e /tmp/ready; do sleep 1; done".into()]]
+        );
     }
 
     #[test]
     fn wrong_shapes_are_errors_with_their_lines() {
-        let bad = |yaml: &str| translate(Path::new("/p/pc.yaml"), &from_yaml("pc", yaml).unwrap()).unwrap_err().to_string();
-        assert_eq!(bad("processes:\n  web:\n    working_dir: /x\n"), "/p/pc.yaml:2: processes.web: no command");
-        assert_eq!(bad("processes:\n  web:\n    command: [a]\n"), "/p/pc.yaml:3: processes.web.command: expected a string, found a list");
+        let bad = |yaml: &str| {
+            translate(Path::new("/p/pc.yaml"), &from_yaml("pc", yaml).unwrap()).unwrap_err().to_string()
+        };
+        assert_eq!(
+            bad("processes:\n  web:\n    working_dir: /x\n"),
+            "/p/pc.yaml:2: processes.web: no command"
+        );
+        assert_eq!(
+            bad("processes:\n  web:\n    command: [a]\n"),
+            "/p/pc.yaml:3: processes.web.command: expected a string, found a list"
+        );
         assert_eq!(
             bad("processes:\n  web:\n    command: a\n    depends_on:\n      db: {}\n"),
             "/p/pc.yaml:5: processes.web.depends_on.db: no process named db"

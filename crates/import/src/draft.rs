@@ -63,7 +63,10 @@ impl UnitDraft {
             s.push('\n');
         };
         let at = self.line.map(|l| format!(":{l}")).unwrap_or_default();
-        line("[Unit]\nDescription", &format!("{} (imported from {}{at})", self.process, self.source.display()));
+        line(
+            "[Unit]\nDescription",
+            &format!("{} (imported from {}{at})", self.process, self.source.display()),
+        );
         for r in &self.requires {
             line("Requires", &format!("{}.service", unit(r)));
         }
@@ -254,9 +257,11 @@ mod tests {
         d.enabled = true;
         d.requires = vec!["db".into()];
         d.after = vec!["db".into()];
-        d.watch = Some(Watch { paths: vec!["src".into()], exclude: vec!["node_modules".into()], debounce: None });
+        d.watch =
+            Some(Watch { paths: vec!["src".into()], exclude: vec!["node_modules".into()], debounce: None });
         let text = d.render(&|p| format!("x-{p}"));
-        let loaded = load_unit("x-web.service", text.as_bytes(), &ctx()).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let loaded =
+            load_unit("x-web.service", text.as_bytes(), &ctx()).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let u = loaded.unit;
         assert_eq!(u.description.as_deref(), Some("web (imported from /srv/app/Procfile:3)"));

@@ -90,8 +90,19 @@ pub struct Translated {
 }
 
 impl Translated {
-    pub(crate) fn note(&mut self, file: &Path, line: Option<usize>, key: impl Into<String>, message: impl Into<String>) {
-        self.notes.push(Note { file: file.display().to_string(), line, key: key.into(), message: message.into() });
+    pub(crate) fn note(
+        &mut self,
+        file: &Path,
+        line: Option<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.notes.push(Note {
+            file: file.display().to_string(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
     }
 }
 
@@ -178,8 +189,9 @@ fn add(
     let prefix = options.prefix.as_deref().unwrap_or("");
     let mut names = BTreeMap::new();
     for d in &t.drafts {
-        let unit = unit_name(prefix, &d.process)
-            .ok_or_else(|| ImportError::at(&file, d.line, format!("{:?} cannot be a unit name", d.process)))?;
+        let unit = unit_name(prefix, &d.process).ok_or_else(|| {
+            ImportError::at(&file, d.line, format!("{:?} cannot be a unit name", d.process))
+        })?;
         if unit != format!("{prefix}{}", d.process) {
             plan.notes.push(Note {
                 file: file.clone(),
@@ -193,7 +205,11 @@ fn add(
     let mut taken_here = Vec::new();
     let mut claim = |unit_file: String, line: Option<usize>| -> Result<(), ImportError> {
         if let Some(other) = taken.get(&unit_file) {
-            let whence = if other == path { "twice in this file".to_string() } else { format!("by {}", other.display()) };
+            let whence = if other == path {
+                "twice in this file".to_string()
+            } else {
+                format!("by {}", other.display())
+            };
             return Err(ImportError::at(&file, line, format!("{unit_file} is also imported {whence}")));
         }
         taken.insert(unit_file, path.to_path_buf());
@@ -206,7 +222,13 @@ fn add(
         let file_name = format!("{unit}.service");
         let (enabled, warnings) = systemd::check(path, &file_name, &text, ctx)?;
         plan.notes.extend(warnings);
-        plan.units.push(PlannedUnit { file: file_name, process: d.process.clone(), source: path.to_path_buf(), text, enabled });
+        plan.units.push(PlannedUnit {
+            file: file_name,
+            process: d.process.clone(),
+            source: path.to_path_buf(),
+            text,
+            enabled,
+        });
         taken_here.push(d.process.clone());
     }
     for (name, text) in t.copies {
@@ -215,7 +237,13 @@ fn add(
         let (enabled, warnings) = systemd::check(path, &target, &text, ctx)?;
         plan.notes.extend(warnings);
         taken_here.push(name.clone());
-        plan.units.push(PlannedUnit { file: target, process: name, source: path.to_path_buf(), text, enabled });
+        plan.units.push(PlannedUnit {
+            file: target,
+            process: name,
+            source: path.to_path_buf(),
+            text,
+            enabled,
+        });
     }
     plan.notes.extend(t.notes);
     plan.sources.push((path.to_path_buf(), taken_here));
@@ -225,8 +253,10 @@ fn add(
 /// `prefix` + `process`, with what a unit name cannot hold (`@` included: it would make a
 /// template) replaced by `-`; none when nothing is left.
 fn unit_name(prefix: &str, process: &str) -> Option<String> {
-    let clean: String =
-        process.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
+    let clean: String = process
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
+        .collect();
     let name = format!("{prefix}{clean}");
     let ok = !clean.trim_matches('-').is_empty() && name.len() <= 128 && !name.starts_with('.');
     ok.then_some(name)

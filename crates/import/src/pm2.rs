@@ -79,7 +79,11 @@ fn evaluate(path: &Path) -> Result<String, ImportError> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(ImportError::at(&file, None, format!("node did not finish evaluating the file within {}s", NODE_TIMEOUT.as_secs())));
+                return Err(ImportError::at(
+                    &file,
+                    None,
+                    format!("node did not finish evaluating the file within {}s", NODE_TIMEOUT.as_secs()),
+                ));
             }
             Err(e) => return Err(ImportError::at(&file, None, format!("waiting for node: {e}"))),
         }
@@ -87,7 +91,11 @@ fn evaluate(path: &Path) -> Result<String, ImportError> {
     let stdout = reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
     if !status.success() {
-        return Err(ImportError::at(&file, node_error_line(&stderr, path), format!("node could not evaluate the file: {}", node_error(&stderr))));
+        return Err(ImportError::at(
+            &file,
+            node_error_line(&stderr, path),
+            format!("node could not evaluate the file: {}", node_error(&stderr)),
+        ));
     }
     Ok(stdout)
 }
@@ -135,18 +143,28 @@ pub fn translate(path: &Path, doc: &Node) -> Result<Translated, ImportError> {
     Ok(t)
 }
 
-fn translate_app(path: &Path, dir: &Path, t: &mut Translated, i: usize, app: &Node) -> Result<UnitDraft, ImportError> {
+fn translate_app(
+    path: &Path,
+    dir: &Path,
+    t: &mut Translated,
+    i: usize,
+    app: &Node,
+) -> Result<UnitDraft, ImportError> {
     let file = path.display().to_string();
     let err = |line, msg: String| ImportError::at(&file, line, msg);
     let entries = app.as_map().ok_or_else(|| err(app.line, format!("apps[{i}]: expected an object")))?;
     let string = |key: &str, n: &Node| -> Result<String, ImportError> {
-        n.scalar().ok_or_else(|| err(n.line, format!("apps[{i}].{key}: expected a string, found {}", n.kind())))
+        n.scalar()
+            .ok_or_else(|| err(n.line, format!("apps[{i}].{key}: expected a string, found {}", n.kind())))
     };
     let script = app.get("script").ok_or_else(|| err(app.line, format!("apps[{i}]: no script")))?;
     let script = string("script", script)?;
     let name = match app.get("name") {
         Some(n) => string("name", n)?,
-        None => Path::new(&script).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| script.clone()),
+        None => Path::new(&script)
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| script.clone()),
     };
     let at = |key: &str| format!("apps[{i}].{key} ({name})");
     let mut d = UnitDraft::new(&name, app.line, path);
@@ -176,43 +194,69 @@ fn translate_app(path: &Path, dir: &Path, t: &mut Translated, i: usize, app: &No
             "interpreter_args" | "node_args" => interpreter_args = words(key, v)?,
             "cwd" => cwd = absolute(dir, &string(key, v)?),
             "env" => {
-                let m = v.as_map().ok_or_else(|| err(v.line, format!("apps[{i}].env: expected an object")))?;
+                let m =
+                    v.as_map().ok_or_else(|| err(v.line, format!("apps[{i}].env: expected an object")))?;
                 for kv in m {
                     d.environment.push((kv.key.clone(), kv.value.scalar().unwrap_or_default()));
                 }
             }
             "autorestart" => {
-                let on = v.as_bool().ok_or_else(|| err(v.line, format!("apps[{i}].autorestart: expected true or false")))?;
+                let on = v
+                    .as_bool()
+                    .ok_or_else(|| err(v.line, format!("apps[{i}].autorestart: expected true or false")))?;
                 d.restart = Some(if on { "always" } else { "no" });
             }
             "restart_delay" => {
-                let ms = v.as_u64().ok_or_else(|| err(v.line, format!("apps[{i}].restart_delay: expected milliseconds")))?;
+                let ms = v
+                    .as_u64()
+                    .ok_or_else(|| err(v.line, format!("apps[{i}].restart_delay: expected milliseconds")))?;
                 d.restart_sec = Some(millis(ms));
             }
             "max_restarts" => {
-                let n = v.as_u64().ok_or_else(|| err(v.line, format!("apps[{i}].max_restarts: expected a whole number")))?;
+                let n = v
+                    .as_u64()
+                    .ok_or_else(|| err(v.line, format!("apps[{i}].max_restarts: expected a whole number")))?;
                 d.start_limit_burst = Some(n + 1);
                 d.start_limit_interval = Some("1d");
-                t.note(path, e.line, at(key), "StartLimitBurst= counts starts within StartLimitIntervalSec= (set to 1d)");
+                t.note(
+                    path,
+                    e.line,
+                    at(key),
+                    "StartLimitBurst= counts starts within StartLimitIntervalSec= (set to 1d)",
+                );
             }
             "kill_timeout" => {
-                let ms = v.as_u64().ok_or_else(|| err(v.line, format!("apps[{i}].kill_timeout: expected milliseconds")))?;
+                let ms = v
+                    .as_u64()
+                    .ok_or_else(|| err(v.line, format!("apps[{i}].kill_timeout: expected milliseconds")))?;
                 d.timeout_stop = Some(millis(ms));
             }
             "max_memory_restart" => {
                 let s = string(key, v)?;
-                d.memory_max = Some(memory(&s).ok_or_else(|| err(v.line, format!("apps[{i}].max_memory_restart: {s:?} is not a size such as 300M")))?);
+                d.memory_max = Some(memory(&s).ok_or_else(|| {
+                    err(v.line, format!("apps[{i}].max_memory_restart: {s:?} is not a size such as 300M"))
+                })?);
                 t.note(path, e.line, at(key), "MemoryMax=: the kernel kills the service past the limit (Restart= then restarts it), where PM2 restarts it gracefully");
             }
             "instances" => {
                 let one = matches!(v.as_u64(), Some(0 | 1));
                 if !one {
-                    t.note(path, e.line, at(key), "several instances: not supported, one runs (a template NAME@.service can run more)");
+                    t.note(
+                        path,
+                        e.line,
+                        at(key),
+                        "several instances: not supported, one runs (a template NAME@.service can run more)",
+                    );
                 }
             }
             "exec_mode" => {
                 if string(key, v)? != "fork" && string(key, v)? != "fork_mode" {
-                    t.note(path, e.line, at(key), "cluster mode: not supported, the script runs as one process");
+                    t.note(
+                        path,
+                        e.line,
+                        at(key),
+                        "cluster mode: not supported, the script runs as one process",
+                    );
                 }
             }
             "watch" => match &v.value {
@@ -221,11 +265,18 @@ fn translate_app(path: &Path, dir: &Path, t: &mut Translated, i: usize, app: &No
                 Value::List(_) | Value::Str(_) => {
                     watch = Some(Watch { paths: words(key, v)?, ..Default::default() })
                 }
-                _ => return Err(err(v.line, format!("apps[{i}].watch: expected true, false or a list of paths"))),
+                _ => {
+                    return Err(err(
+                        v.line,
+                        format!("apps[{i}].watch: expected true, false or a list of paths"),
+                    ))
+                }
             },
             "ignore_watch" => ignore_watch = words(key, v)?,
             "watch_delay" => {
-                let ms = v.as_u64().ok_or_else(|| err(v.line, format!("apps[{i}].watch_delay: expected milliseconds")))?;
+                let ms = v
+                    .as_u64()
+                    .ok_or_else(|| err(v.line, format!("apps[{i}].watch_delay: expected milliseconds")))?;
                 watch_delay = Some(millis(ms.min(60_000)));
             }
             _ => t.note(path, e.line, at(key), IGNORED),
@@ -244,7 +295,13 @@ fn translate_app(path: &Path, dir: &Path, t: &mut Translated, i: usize, app: &No
 }
 
 /// What PM2 runs for a script.
-fn command(cwd: &Path, script: &str, interpreter: Option<&str>, interpreter_args: Vec<String>, args: Vec<String>) -> Vec<String> {
+fn command(
+    cwd: &Path,
+    script: &str,
+    interpreter: Option<&str>,
+    interpreter_args: Vec<String>,
+    args: Vec<String>,
+) -> Vec<String> {
     let ext = Path::new(script).extension().and_then(|e| e.to_str()).unwrap_or("");
     let by_extension = match ext {
         "js" | "cjs" | "mjs" => Some("node"),
@@ -258,7 +315,8 @@ fn command(cwd: &Path, script: &str, interpreter: Option<&str>, interpreter_args
     };
     // A script is a file of the app unless it is a bare program name (`npm`).
     let is_path = script.contains('/') || by_extension.is_some() || cwd.join(script).exists();
-    let program: String = if is_path { absolute(cwd, script).display().to_string() } else { script.to_string() };
+    let program: String =
+        if is_path { absolute(cwd, script).display().to_string() } else { script.to_string() };
     let interpreter = match interpreter {
         Some("none") => None,
         Some(i) => Some(i.to_string()),
@@ -328,23 +386,33 @@ mod tests {
         let path = Path::new("/srv/eco/ecosystem.config.json");
         let t = translate(path, &load(path, JSON).unwrap()).unwrap();
         let api = &t.drafts[0];
-        assert_eq!(api.exec_start, ["node", "--max-old-space-size=256", "/srv/eco/api/server.js", "--port", "3000"]);
+        assert_eq!(
+            api.exec_start,
+            ["node", "--max-old-space-size=256", "/srv/eco/api/server.js", "--port", "3000"]
+        );
         assert_eq!(api.working_directory.as_deref(), Some(Path::new("/srv/eco/api")));
         assert_eq!(api.environment[1], ("GREETING".to_string(), "hi there".to_string()));
         assert_eq!(api.restart, Some("no"));
         assert_eq!(api.restart_sec.as_deref(), Some("1500ms"));
         assert_eq!(api.memory_max.as_deref(), Some("300M"));
-        assert_eq!(api.watch, Some(Watch { paths: vec!["src".into()], exclude: vec!["node_modules".into()], debounce: None }));
+        assert_eq!(
+            api.watch,
+            Some(Watch { paths: vec!["src".into()], exclude: vec!["node_modules".into()], debounce: None })
+        );
         assert_eq!(t.drafts[1].exec_start, ["npm", "run", "dev"]);
         let notes: Vec<String> = t.notes.iter().map(|n| n.to_string()).collect();
         let f = "/srv/eco/ecosystem.config.json";
         assert!(notes.contains(&format!("{f}:15: apps[0].instances (api): several instances: not supported, one runs (a template NAME@.service can run more)")), "{notes:#?}");
         assert!(notes.contains(&format!("{f}:16: apps[0].exec_mode (api): cluster mode: not supported, the script runs as one process")), "{notes:#?}");
-        assert!(notes.contains(&format!("{f}:17: apps[0].out_file (api): not supported, ignored")), "{notes:#?}");
+        assert!(
+            notes.contains(&format!("{f}:17: apps[0].out_file (api): not supported, ignored")),
+            "{notes:#?}"
+        );
         for d in &t.drafts {
             let text = d.render(&|p| p.to_string());
-            let l = load_unit(&format!("{}.service", d.process), text.as_bytes(), &SpecifierContext::current())
-                .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            let l =
+                load_unit(&format!("{}.service", d.process), text.as_bytes(), &SpecifierContext::current())
+                    .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
             assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         }
     }

@@ -57,7 +57,11 @@ pub fn translate(path: &Path, text: &str, dotenv: &DotEnv) -> Result<Translated,
             continue;
         }
         let Some((name, command)) = parse_line(line) else {
-            return Err(ImportError::at(&file, Some(i + 1), format!("expected `name: command`, found {line:?}")));
+            return Err(ImportError::at(
+                &file,
+                Some(i + 1),
+                format!("expected `name: command`, found {line:?}"),
+            ));
         };
         if t.drafts.iter().any(|d| d.process == name) {
             return Err(ImportError::at(&file, Some(i + 1), format!("process {name} is defined twice")));
@@ -104,7 +108,8 @@ mod tests {
 
     #[test]
     fn each_line_is_a_unit_with_its_port_and_the_env_file() {
-        let env = DotEnv { path: Some("/srv/app/.env".into()), warnings: vec!["line 3: no '=': skipped".into()] };
+        let env =
+            DotEnv { path: Some("/srv/app/.env".into()), warnings: vec!["line 3: no '=': skipped".into()] };
         let text = "# the app\nweb: bundle exec puma -p $PORT\n\nworker: node worker.js --queue=default\n";
         let t = translate(Path::new("/srv/app/Procfile"), text, &env).unwrap();
         assert_eq!(t.drafts.len(), 2);

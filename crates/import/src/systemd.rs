@@ -23,7 +23,12 @@ pub fn translate(path: &Path, text: &str) -> Result<Translated, ImportError> {
 /// Loads a unit file the import writes: whether it is enabled, and its warnings as notes
 /// against `source`; its errors refuse the import, the first with its line and the count of
 /// the others.
-pub fn check(source: &Path, file_name: &str, text: &str, ctx: &SpecifierContext) -> Result<(bool, Vec<Note>), ImportError> {
+pub fn check(
+    source: &Path,
+    file_name: &str,
+    text: &str,
+    ctx: &SpecifierContext,
+) -> Result<(bool, Vec<Note>), ImportError> {
     let loaded = if file_name.ends_with(".timer") {
         load_timer(file_name, text.as_bytes(), ctx).map(|l| (l.timer.enabled(), l.warnings))
     } else {
@@ -31,7 +36,9 @@ pub fn check(source: &Path, file_name: &str, text: &str, ctx: &SpecifierContext)
     };
     let src = source.display().to_string();
     match loaded {
-        Ok((enabled, warnings)) => Ok((enabled, warnings.into_iter().map(|w| note(&src, file_name, w)).collect())),
+        Ok((enabled, warnings)) => {
+            Ok((enabled, warnings.into_iter().map(|w| note(&src, file_name, w)).collect()))
+        }
         Err(diags) => {
             let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.severity == Severity::Error).collect();
             let Some(first) = errors.first() else {
@@ -43,7 +50,8 @@ pub fn check(source: &Path, file_name: &str, text: &str, ctx: &SpecifierContext)
             }
             message.push_str(&first.message);
             if errors.len() > 1 {
-                message.push_str(&format!(" (and {} more errors: gitvisor validate {src})", errors.len() - 1));
+                message
+                    .push_str(&format!(" (and {} more errors: gitvisor validate {src})", errors.len() - 1));
             }
             Err(ImportError::at(&src, (first.line > 0).then_some(first.line), message))
         }
@@ -71,13 +79,20 @@ mod tests {
     fn units_are_copied_and_checked() {
         let t = translate(Path::new("/u/web.service"), "[Service]\nExecStart=/bin/true\n").unwrap();
         assert_eq!(t.copies, [("web.service".to_string(), "[Service]\nExecStart=/bin/true\n".to_string())]);
-        let text = "[Service]\nExecStart=/bin/true\nProtectSystem=strict\n[Install]\nWantedBy=default.target\n";
+        let text =
+            "[Service]\nExecStart=/bin/true\nProtectSystem=strict\n[Install]\nWantedBy=default.target\n";
         let (enabled, notes) = check(Path::new("/u/web.service"), "web.service", text, &ctx()).unwrap();
         assert!(enabled);
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].line, Some(3));
         assert_eq!(notes[0].key, "ProtectSystem");
-        let e = check(Path::new("/u/web.service"), "web.service", "[Service]\nExecStart=/bin/true\nRestartSec=soon\n", &ctx()).unwrap_err();
+        let e = check(
+            Path::new("/u/web.service"),
+            "web.service",
+            "[Service]\nExecStart=/bin/true\nRestartSec=soon\n",
+            &ctx(),
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(3));
         assert!(e.to_string().starts_with("/u/web.service:3: web.service: RestartSec: "), "{e}");
         assert!(translate(Path::new("/u/bad name.service"), "").is_err());
@@ -85,7 +100,13 @@ mod tests {
 
     #[test]
     fn timers_are_checked_as_timers() {
-        let (enabled, _) = check(Path::new("/u/b.timer"), "b.timer", "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n", &ctx()).unwrap();
+        let (enabled, _) = check(
+            Path::new("/u/b.timer"),
+            "b.timer",
+            "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n",
+            &ctx(),
+        )
+        .unwrap();
         assert!(enabled);
         assert!(check(Path::new("/u/b.timer"), "b.timer", "[Timer]\nPersistent=yes\n", &ctx()).is_err());
     }

@@ -107,9 +107,8 @@ impl Node {
 
 /// The one document of a YAML file; an error names its line.
 pub fn from_yaml(file: &str, text: &str) -> Result<Node, ImportError> {
-    let docs = MarkedYamlOwned::load_from_str(text).map_err(|e| {
-        ImportError::at(file, Some(e.marker().line()), format!("invalid YAML: {}", e.info()))
-    })?;
+    let docs = MarkedYamlOwned::load_from_str(text)
+        .map_err(|e| ImportError::at(file, Some(e.marker().line()), format!("invalid YAML: {}", e.info())))?;
     let mut docs = docs.into_iter();
     let Some(doc) = docs.next() else {
         return Err(ImportError::at(file, None, "the file is empty"));
@@ -137,9 +136,9 @@ fn yaml_node(file: &str, y: MarkedYamlOwned) -> Result<Node, ImportError> {
             let mut entries = Vec::with_capacity(map.len());
             for (k, v) in map {
                 let key_line = Some(k.span.start.line());
-                let key = yaml_node(file, k)?.scalar().ok_or_else(|| {
-                    ImportError::at(file, key_line, "a mapping key that is not a string")
-                })?;
+                let key = yaml_node(file, k)?
+                    .scalar()
+                    .ok_or_else(|| ImportError::at(file, key_line, "a mapping key that is not a string"))?;
                 entries.push(Entry { key, line: key_line, value: yaml_node(file, v)? });
             }
             Value::Map(entries)
@@ -204,7 +203,9 @@ fn same_shape(a: &Node, b: &Node) -> bool {
             x.len() == y.len()
                 && x.iter().all(|p| y.iter().any(|q| p.key == q.key && same_shape(&p.value, &q.value)))
         }
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_shape(p, q)),
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_shape(p, q))
+        }
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
         (x, y) => x == y,
     }
