@@ -9,6 +9,7 @@ import { createServicesView } from './views/services.js';
 import { createLogsView } from './views/logs.js';
 import { createCrashesView } from './views/crashes.js';
 import { createHistoryView } from './views/history.js';
+import { createImportForm } from './views/import.js';
 
 const ROUTES = ['services', 'logs', 'crashes', 'history'];
 const TITLES = { services: 'Services', logs: 'Logs', crashes: 'Crash reports', history: 'History' };
@@ -43,6 +44,8 @@ const views = {
   crashes: createCrashesView(ctx),
   history: createHistoryView(ctx),
 };
+
+createImportForm(ctx, () => views.history.refresh());
 
 // ---- banners ----
 
