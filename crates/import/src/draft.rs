@@ -196,8 +196,9 @@ pub fn seconds(s: f64) -> String {
 
 /// Milliseconds as a time span: `1500ms`, `2s`.
 pub fn millis(ms: u64) -> String {
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
+    let (whole, rest) = (ms / 1000, ms % 1000);
+    if rest == 0 {
+        format!("{whole}s")
     } else {
         format!("{ms}ms")
     }
