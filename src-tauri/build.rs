@@ -15,6 +15,7 @@ fn main() {
         "commit_diff",
         "rollback_diff",
         "rollback",
+        "import_units",
         "crash_list",
         "crash_show",
         "crash_export",

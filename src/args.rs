@@ -130,6 +130,20 @@ pub enum Cmd {
     Capture { name: String },
     /// Check unit files offline (a file or a directory; default: the services directory).
     Validate { path: Option<PathBuf> },
+    /// Turn a Procfile (+ .env), process-compose.yaml, PM2 ecosystem file or systemd units into
+    /// unit files, in one commit applied at once; every key that does not translate is listed.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the units and what did not translate; write and commit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Put this before every unit name (`--prefix app-`: web becomes app-web.service).
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the effective settings from config.toml.
     Config,
     /// Git maintenance (`git gc --auto`) of the services repository and `[maintenance] repos`.

@@ -4,10 +4,10 @@
 
 use gitvisor_protocol::{
     Capture, CaptureReply, CommitDiff, CrashExport, CrashExportReply, CrashList, CrashShow, CrashShowReply,
-    Diff, ErrorCode, History, HistoryReply, MetricsReply, OpReply, Restart, Rollback, RollbackReply,
-    ServiceLogLine, ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport, Timers, TimersReply,
-    UnitCheck, UnitCommit, UnitCommitReply, UnitDelete, UnitDiscard, UnitDraft, UnitGet, UnitText,
-    UnitValidate,
+    Diff, ErrorCode, History, HistoryReply, Import, ImportReply, MetricsReply, OpReply, Restart, Rollback,
+    RollbackReply, ServiceLogLine, ServiceName, Start, Status, StatusReply, Stop, SyncNow, SyncReport,
+    Timers, TimersReply, UnitCheck, UnitCommit, UnitCommitReply, UnitDelete, UnitDiscard, UnitDraft, UnitGet,
+    UnitText, UnitValidate,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
@@ -160,6 +160,17 @@ pub async fn rollback_diff(shell: State<'_, Shell>, commit: String) -> Result<St
 #[tauri::command]
 pub async fn rollback(shell: State<'_, Shell>, commit: String) -> Result<RollbackReply> {
     shell.backend.call(Rollback { commit }).await
+}
+
+/// Imports Procfiles, process-compose files, PM2 ecosystem files or systemd units (absolute
+/// paths): with `dry_run`, the units and what did not translate, nothing written.
+#[tauri::command]
+pub async fn import_units(shell: State<'_, Shell>, paths: Vec<String>, dry_run: bool) -> Result<ImportReply> {
+    let reply = shell.backend.call(Import { paths, dry_run, prefix: None }).await?;
+    if !dry_run {
+        shell.refresh.notify_one();
+    }
+    Ok(reply)
 }
 
 #[tauri::command]

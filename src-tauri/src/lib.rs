@@ -52,6 +52,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::commit_diff,
         commands::rollback_diff,
         commands::rollback,
+        commands::import_units,
         commands::crash_list,
         commands::crash_show,
         commands::crash_export,

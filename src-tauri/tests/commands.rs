@@ -238,6 +238,26 @@ fn history_diffs_and_rollback() {
 }
 
 #[test]
+fn import_previews_then_commits() {
+    let t = TestApp::new();
+    let dir = t.home.work().join("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let procfile = dir.join("Procfile");
+    std::fs::write(&procfile, "worker: sleep 1000\n").unwrap();
+    let paths = json!([procfile.display().to_string()]);
+    let preview = t.ok("import_units", json!({ "paths": paths, "dryRun": true }));
+    assert_eq!(preview["units"][0]["file"], "worker.service", "{preview}");
+    assert!(preview["commit"].is_null(), "a preview commits nothing: {preview}");
+    let history = t.ok("history", json!({ "limit": 10 }));
+    assert_eq!(history["commits"].as_array().unwrap().len(), 1, "{history}");
+    let done = t.ok("import_units", json!({ "paths": paths, "dryRun": false }));
+    assert_eq!(done["sync"]["applied"], true, "{done}");
+    wait_until("worker runs", || t.service("worker")["state"] == "running");
+    let again = t.err("import_units", json!({ "paths": paths, "dryRun": true }));
+    assert!(again.contains("worker.service is already in the services repository"), "{again}");
+}
+
+#[test]
 fn crash_reports_list_show_export_and_mark_seen() {
     let t = TestApp::new();
     let marker = t.home.work().join("crash-now");

@@ -6,6 +6,7 @@ mod edit;
 mod events;
 mod fleet;
 mod git;
+mod import;
 mod logs;
 mod maintenance;
 mod metrics;
@@ -79,6 +80,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Crash { command } => crash::run(&mut connect(&paths).await?, command).await,
         Cmd::Capture { name } => crash::capture(&mut connect(&paths).await?, name).await,
         Cmd::Validate { path } => validate::run(&paths, path),
+        Cmd::Import { paths: files, dry_run, prefix, json } => {
+            let request = import::request(files, dry_run, prefix)?;
+            import::run(&mut connect(&paths).await?, request, json).await
+        }
         Cmd::Config => config::run(&paths),
         Cmd::Maintenance { command } => maintenance::run(&mut connect(&paths).await?, command).await,
         Cmd::Fleet { command } => fleet::run(&mut connect(&paths).await?, command).await,

@@ -15,6 +15,7 @@ mod fleet;
 mod floods;
 mod git_sync;
 mod health;
+mod import;
 mod lifecycle;
 mod limits;
 mod logs;

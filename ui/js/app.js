@@ -10,6 +10,7 @@ import { createLogsView } from './views/logs.js';
 import { createCrashesView } from './views/crashes.js';
 import { createHistoryView } from './views/history.js';
 import { createUnitsView } from './views/units.js';
+import { createImportForm } from './views/import.js';
 
 const ROUTES = ['services', 'units', 'logs', 'crashes', 'history'];
 const TITLES = { services: 'Services', units: 'Units', logs: 'Logs', crashes: 'Crash reports', history: 'History' };
@@ -45,6 +46,8 @@ const views = {
   history: createHistoryView(ctx),
   units: createUnitsView(ctx),
 };
+
+createImportForm(ctx, () => views.history.refresh());
 
 // ---- banners ----
 

@@ -203,6 +203,12 @@ impl Handler for Disable {
     }
 }
 
+impl Handler for gitvisor_protocol::methods::Import {
+    async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::ImportReply, CallError> {
+        Ok(engine.import(self).await?)
+    }
+}
+
 impl Handler for MaintenanceStatus {
     async fn handle(self, engine: &Engine) -> Result<gitvisor_protocol::MaintenanceStatusReply, CallError> {
         Ok(engine.maintenance_status())
@@ -307,6 +313,7 @@ impl Engine {
             Call::Capture(m) => reply(self, m).await,
             Call::Enable(m) => reply(self, m).await,
             Call::Disable(m) => reply(self, m).await,
+            Call::Import(m) => reply(self, m).await,
             Call::MaintenanceStatus(m) => reply(self, m).await,
             Call::Timers(m) => reply(self, m).await,
             Call::Metrics(m) => reply(self, m).await,

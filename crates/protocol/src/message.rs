@@ -98,6 +98,8 @@ pub enum ErrorCode {
     CrashReport,
     /// The engine is shutting down.
     Stopping,
+    /// A source given to `import` cannot be imported (malformed, unreadable, a name that clashes).
+    Import,
 }
 
 const CODES: &[(ErrorCode, i64)] = &[
@@ -119,6 +121,7 @@ const CODES: &[(ErrorCode, i64)] = &[
     (ErrorCode::Git, 8),
     (ErrorCode::CrashReport, 9),
     (ErrorCode::Stopping, 10),
+    (ErrorCode::Import, 11),
 ];
 
 impl ErrorCode {
@@ -152,6 +155,7 @@ impl ErrorCode {
             ErrorCode::Git => "git",
             ErrorCode::CrashReport => "crash_report",
             ErrorCode::Stopping => "stopping",
+            ErrorCode::Import => "import",
         }
     }
 

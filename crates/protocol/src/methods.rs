@@ -142,6 +142,19 @@ pub struct Disable {
     pub names: Vec<ServiceName>,
 }
 
+/// Turns Procfiles, process-compose files, PM2 ecosystem files and systemd units into unit
+/// files in one commit, applied at once; with `dry_run`, only says what it would write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Import {
+    /// Absolute paths of the source files (the engine reads them).
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Put before every unit name (`app-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
     pub limit: usize,
@@ -283,6 +296,7 @@ method!(CommitDiff, "commit.diff", String);
 method!(CrashList, "crash.list", CrashListReply);
 method!(Enable, "enable", EnableReply);
 method!(Disable, "disable", EnableReply);
+method!(Import, "import", ImportReply);
 method!(MaintenanceStatus, "maintenance.status", crate::MaintenanceStatusReply);
 method!(MaintenanceRunNow, "maintenance.run", crate::MaintenanceRunReply);
 method!(FleetStatus, "fleet.status", crate::FleetStatusReply);
@@ -385,6 +399,7 @@ calls!(
     Capture,
     Enable,
     Disable,
+    Import,
     MaintenanceStatus,
     MaintenanceRunNow,
     FleetStatus,
@@ -451,6 +466,7 @@ mod tests {
             Capture { name: ServiceName::new("a") }.into(),
             Enable { names: vec![ServiceName::new("a")] }.into(),
             Disable { names: vec![ServiceName::new("a")] }.into(),
+            Import { paths: vec!["/srv/Procfile".into()], dry_run: true, prefix: None }.into(),
             MaintenanceStatus {}.into(),
             MaintenanceRunNow {}.into(),
             FleetStatus {}.into(),

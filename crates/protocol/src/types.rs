@@ -590,6 +590,50 @@ pub struct EnableReply {
     pub sync: Option<SyncReport>,
 }
 
+/// What `import` wrote (or, in a dry run, would write): the units, what did not translate, and
+/// the commit and sync that applied them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImportReply {
+    pub units: Vec<ImportedUnit>,
+    /// Every key of the sources that was not translated as written, in source order.
+    pub notes: Vec<ImportNote>,
+    /// The commit message: `import: web, worker from /srv/app/Procfile`.
+    pub message: String,
+    /// The commit made; none in a dry run.
+    pub commit: Option<String>,
+    pub sync: Option<SyncReport>,
+}
+
+/// One unit file an import writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportedUnit {
+    /// `web.service`.
+    pub file: String,
+    /// The process's name in its source.
+    pub process: String,
+    pub source: String,
+    pub enabled: bool,
+    pub text: String,
+}
+
+/// A key of a source that did not translate as written: `file:line: key: message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportNote {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ImportNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}: {}", self.file, self.key, self.message),
+            None => write!(f, "{}: {}: {}", self.file, self.key, self.message),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrashRmReply {
     pub removed: Vec<String>,

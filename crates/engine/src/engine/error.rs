@@ -26,6 +26,9 @@ pub enum EngineError {
     InvalidParams(String),
     #[error("the engine is stopping")]
     Stopping,
+    /// A source given to `import` cannot be imported, or would replace a unit.
+    #[error("{0}")]
+    Import(#[from] gitvisor_import::ImportError),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }
@@ -46,6 +49,7 @@ impl EngineError {
             EngineError::Crash(_) => ErrorCode::CrashReport,
             EngineError::InvalidParams(_) => ErrorCode::InvalidParams,
             EngineError::Stopping => ErrorCode::Stopping,
+            EngineError::Import(_) => ErrorCode::Import,
             EngineError::Io { .. } => ErrorCode::OperationFailed,
         }
     }

@@ -12,6 +12,7 @@ mod enable;
 mod error;
 mod fleet_ops;
 mod history;
+mod import;
 mod lifecycle;
 mod open;
 pub(crate) mod orphans;
