@@ -472,6 +472,14 @@ mod tests {
             FleetStatus {}.into(),
             Timers {}.into(),
             Metrics { names: vec![ServiceName::new("a")] }.into(),
+            Graph {}.into(),
+            Timeline { names: vec![ServiceName::new("a")], since_ms: 5 }.into(),
+            UnitGet { name: "a".into() }.into(),
+            UnitValidate { name: "a".into(), text: "[Service]\n".into() }.into(),
+            UnitCommit { name: "a".into(), text: "[Service]\n".into(), message: Some("m".into()) }.into(),
+            UnitDelete { name: "a".into(), message: None }.into(),
+            UnitDraft { name: "a".into(), text: None }.into(),
+            UnitDiscard { name: "a".into() }.into(),
         ];
         assert_eq!(calls.len(), METHOD_NAMES.len(), "a method is missing from this test");
         for call in calls {
