@@ -27,6 +27,7 @@ fn main() {
         "timers",
         "metrics",
         "graph",
+        "open_port",
         "timeline",
         "unit_get",
         "unit_validate",

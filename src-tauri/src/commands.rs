@@ -324,3 +324,21 @@ pub async fn timeline(
     let names = names.iter().map(|n| ServiceName::new(n.as_str())).collect();
     shell.backend.call(gitvisor_protocol::Timeline { names, since_ms }).await
 }
+
+/// Opens `http://localhost:PORT` in the user's browser, for a TCP port one of the services
+/// listens on now (any other is refused: the window cannot make the app open what it likes).
+#[tauri::command]
+pub async fn open_port(shell: State<'_, Shell>, port: u16) -> Result<()> {
+    let status = shell.backend.call(Status::all()).await?;
+    let listening = status.services.iter().any(|s| s.ports.iter().any(|p| p.port == port && p.proto == "tcp"));
+    if !listening {
+        return Err(CommandError::new(
+            ErrorCode::InvalidParams,
+            format!("no service listens on TCP port {port} now"),
+        ));
+    }
+    let url = format!("http://localhost:{port}");
+    // The opener plugin's own function (its scoped command is not given to the window).
+    tauri_plugin_opener::open_url(&url, None::<&str>)
+        .map_err(|e| CommandError::new(ErrorCode::OperationFailed, format!("cannot open {url}: {e}")))
+}

@@ -64,6 +64,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::timers,
         commands::metrics,
         commands::graph,
+        commands::open_port,
         commands::timeline,
         commands::unit_get,
         commands::unit_validate,

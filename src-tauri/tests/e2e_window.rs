@@ -124,6 +124,15 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     // A watched service: a change to its files restarts it, and its row names the file.
     std::fs::create_dir_all(home.work().join("src")).unwrap();
     home.enabled_sh_unit("dev", "exec sleep 1000", "[Watch]\nPaths=src\n");
+    // A service listening on a port: the page links it; a click opens it in the browser (a
+    // stand-in xdg-open records what it was asked to open).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    home.enabled_sh_unit("site", &format!("exec python3 -m http.server {port} --bind 127.0.0.1"), "");
+    let fake_bin = home.path().join("fake-bin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    let opened = home.path().join("opened-url");
+    std::fs::write(fake_bin.join("xdg-open"), format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display())).unwrap();
+    std::fs::set_permissions(fake_bin.join("xdg-open"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     // A unit that requires dev: the page draws the dependency.
     home.unit(
         "devworker",
@@ -137,6 +146,7 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let desktop = Desktop::serve(&bus.address).await;
     let mut env = home.env();
     env.extend(desktop_env(&display, &bus));
+    env.push(("PATH".into(), format!("{}:{}", fake_bin.display(), std::env::var("PATH").unwrap_or_default())));
     let driver = Driver::start(&env, home.path().join("driver.log"));
     let c = driver.session(TRAY_BIN).await;
 
@@ -162,6 +172,10 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     wait_css(&c, "g.dep-node[data-unit='devworker'][data-state='running']").await;
     wait_css(&c, "path.dep-edge.dep-requires[data-from='dev'][data-to='devworker']").await;
     screenshot(&c, "services-graph").await;
+    click(&c, &format!("tr[data-service='site'] a.port-link[data-port='{port}']")).await;
+    wait_until("the browser asked to open the port", || {
+        std::fs::read_to_string(&opened).is_ok_and(|t| t.trim() == format!("http://localhost:{port}"))
+    });
     home.wait_until("dev's files watched", || home.service("dev")["watch"]["mode"] == "inotify");
     wait_text(&c, "tr[data-service='dev'] .tag-watch", |t| t == "watching").await;
     let dev_pid = home.try_pid("dev").unwrap();
@@ -333,6 +347,15 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     wait_css(&c, "tr[data-service='crashy'] svg.timeline rect.tl-start").await;
     click(&c, &marker).await;
     wait_text(&c, "#crash-detail-service", |t| t.contains("crashy")).await;
+    // From the report to the service's log around the exit: its last words are marked.
+    click(&c, "#crash-detail-logs").await;
+    wait_css(&c, "#logs-lines .log-line.log-focus").await;
+    let mut focused = Vec::new();
+    for f in c.find_all(Locator::Css("#logs-lines .log-line.log-focus")).await.unwrap() {
+        focused.push(f.text().await.unwrap_or_default());
+    }
+    assert!(focused.iter().any(|t| t.contains("giving up")), "{focused:?}");
+    assert!(focused.iter().all(|t| !t.contains("hello from")), "only crashy's lines: {focused:?}");
 
     // History: a second commit arrives while the page is open; its diff shows; rolling back
     // to the first commit (after a confirmation showing what changes) removes its unit.

@@ -189,6 +189,11 @@ export function createCrashesView(ctx) {
     setText(byId('crash-detail-title'), `${kindLabel} ${data.id}`);
     setText(byId('crash-detail-service'), r.service || DASH);
     setText(byId('crash-detail-reason'), r.reason || DASH);
+    // The live log around the exit (the report holds its own tail too).
+    const logs = byId('crash-detail-logs');
+    const exitMs = parseTime(r.exited_at);
+    logs.hidden = !(r.service && exitMs);
+    if (!logs.hidden) logs.href = `#logs/${encodeURIComponent(r.service)}?at=${exitMs}`;
 
     const dl = byId('crash-detail-fields');
     dl.replaceChildren();

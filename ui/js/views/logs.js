@@ -8,6 +8,10 @@ import { formatLogTime, plural } from '../format.js';
 
 const MAX_LINES = 5000;
 const TAIL_LINES = 500;
+// Opened at a moment (a crash report's exit): more of the past, and the lines around it marked.
+const FOCUS_LINES = 5000;
+const FOCUS_BEFORE_MS = 10_000;
+const FOCUS_AFTER_MS = 2_000;
 const STREAM_LABEL = { out: 'out', err: 'err', gitvisor: 'gv' };
 // Every service at once, each line named (no unit can be called so).
 const ALL = '*';
@@ -34,6 +38,7 @@ export function createLogsView(ctx) {
   let matcher = null;
   let optionsKey = '';
   let frame = 0;
+  let focusAt = null; // Unix ms to show the lines around, once they are loaded
   let pending = []; // lines received since the last frame, appended together
 
   select.addEventListener('change', () => {
@@ -210,7 +215,7 @@ export function createLogsView(ctx) {
     syncOptions();
     updateInfo();
     try {
-      const tail = await ctx.call('follow_logs', { name: target, lines: TAIL_LINES });
+      const tail = await ctx.call('follow_logs', { name: target, lines: focusAt ? FOCUS_LINES : TAIL_LINES });
       if (mine !== generation) return;
       loading = false;
       // Each line carries its service's name (`{name, at_us, stream, text}`).
@@ -221,6 +226,7 @@ export function createLogsView(ctx) {
       early = [];
       appendLines(lines.concat(extra));
       updateInfo();
+      if (focusAt) focusOn(focusAt);
     } catch (err) {
       if (mine !== generation) return;
       loading = false;
@@ -228,6 +234,32 @@ export function createLogsView(ctx) {
       updateInfo();
       ctx.showError(`Could not follow the log of ${target}: ${ctx.errorMessage(err)}`);
     }
+  }
+
+  /** Marks the lines from shortly before `atMs` to shortly after it and scrolls them into
+   * view (Follow off, so new lines do not carry the view away). */
+  function focusOn(atMs) {
+    focusAt = null;
+    // What was filtered before must not hide the lines asked for.
+    if (matcher) {
+      search.value = '';
+      applySearch('');
+    }
+    for (const e of shown) e.node.classList.remove('log-focus');
+    const from = (atMs - FOCUS_BEFORE_MS) * 1000;
+    const to = (atMs + FOCUS_AFTER_MS) * 1000;
+    const around = shown.filter((e) => e.line.at_us >= from && e.line.at_us <= to);
+    const when = formatLogTime(atMs * 1000);
+    if (!around.length) {
+      const oldest = shown.length ? shown[0].line.at_us : null;
+      const why = oldest != null && oldest > to ? `older than the ${plural(shown.length, 'line')} kept` : 'not in the log';
+      ctx.showNotice(`The exit at ${when} is ${why}; the crash report holds the log's tail as it was (logs/tail.log).`);
+      return;
+    }
+    for (const e of around) e.node.classList.add('log-focus');
+    follow.checked = false;
+    around[around.length - 1].node.scrollIntoView({ block: 'center' });
+    setText(info, `${plural(around.length, 'line')} around the exit at ${when} · ${plural(shown.length, 'line')}`);
   }
 
   function lineKey(l) {
@@ -254,6 +286,11 @@ export function createLogsView(ctx) {
       const entering = !active;
       active = true;
       syncOptions();
+      // `NAME?at=MS`: the lines around that moment (from a crash report).
+      const [bare, query] = String(param || '').split('?');
+      const at = /^at=(\d+)$/.exec(query || '');
+      focusAt = at ? Number(at[1]) : null;
+      param = bare || null;
       const target = param || chooseDefault();
       if (!target) {
         name = null;
@@ -262,7 +299,8 @@ export function createLogsView(ctx) {
       }
       // Make the address say which service is shown, without a second navigation.
       if (!param) history.replaceState(null, '', `#logs/${encodeURIComponent(target)}`);
-      if (entering || target !== name) followService(target);
+      if (entering || target !== name || (focusAt && loading)) followService(target);
+      else if (focusAt) focusOn(focusAt);
     },
     hide() {
       if (!active) return;

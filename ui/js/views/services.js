@@ -53,6 +53,14 @@ export function createServicesView(ctx) {
   let metricsAsked = 0;
 
   body.addEventListener('click', (e) => {
+    const port = e.target.closest('a.port-link');
+    if (port) {
+      e.preventDefault();
+      ctx.call('open_port', { port: Number(port.dataset.port) }).catch((err) => {
+        ctx.showError(`Could not open port ${port.dataset.port}: ${ctx.errorMessage(err)}`);
+      });
+      return;
+    }
     const button = e.target.closest('button[data-action]');
     if (!button || button.disabled) return;
     const tr = button.closest('tr[data-service]');
@@ -153,16 +161,33 @@ export function createServicesView(ctx) {
     return `${s.health}${when}`;
   }
 
-  /** `ports 8080, 5353/udp`: each listening port once, whatever addresses it is bound on; the
-   * title has each with its address. Under the name rather than a column of its own, which
-   * would push the actions out of a narrow window. Text, not a link: the app has no way to
-   * open a browser. */
-  function portsOf(s) {
+  /** `ports 8080, 5353/udp`: each listening port once, whatever addresses it is bound on; a
+   * TCP port is a link that opens http://localhost:PORT in the browser (the app's open_port,
+   * which opens only ports its services listen on). Under the name rather than a column of its
+   * own, which would push the actions out of a narrow window. */
+  function renderPorts(r, s) {
     const ports = s.ports || [];
     const label = (p) => (p.proto === 'tcp' ? String(p.port) : `${p.port}/${p.proto}`);
-    const text = [...new Set(ports.map(label))].join(', ');
-    const title = ports.map((p) => `Listening on ${label(p)} at ${p.address}`).join('\n');
-    return { text: text ? `ports ${text}` : '', title: title || null };
+    const labels = [...new Set(ports.map(label))];
+    const key = labels.join(',');
+    r.ports.hidden = labels.length === 0;
+    if (r.ports.dataset.key === key) return;
+    r.ports.dataset.key = key;
+    const parts = ['ports '];
+    labels.forEach((l, i) => {
+      if (i) parts.push(', ');
+      const p = ports.find((x) => label(x) === l);
+      const where = ports.filter((x) => label(x) === l).map((x) => x.address).join(', ');
+      if (p.proto === 'tcp') {
+        parts.push(el('a', {
+          href: '#', class: 'port-link', text: l, dataset: { port: p.port },
+          title: `Listening on ${where}: open http://localhost:${p.port} in the browser`,
+        }));
+      } else {
+        parts.push(el('span', { text: l, title: `Bound on ${where}` }));
+      }
+    });
+    r.ports.replaceChildren(...parts);
   }
 
   function lastErrorOf(s) {
@@ -233,10 +258,7 @@ export function createServicesView(ctx) {
     drawSparkline(r.cpuSpark, samples.map((x) => x.cpu_percent), 100);
     drawSparkline(r.memSpark, samples.map((x) => x.memory_kb), 0);
 
-    const ports = portsOf(s);
-    setText(r.ports, ports.text);
-    r.ports.hidden = !ports.text;
-    setAttr(r.ports, 'title', ports.title);
+    renderPorts(r, s);
 
     const err = lastErrorOf(s);
     setText(r.error, err.text);
