@@ -330,7 +330,8 @@ pub async fn timeline(
 #[tauri::command]
 pub async fn open_port(shell: State<'_, Shell>, port: u16) -> Result<()> {
     let status = shell.backend.call(Status::all()).await?;
-    let listening = status.services.iter().any(|s| s.ports.iter().any(|p| p.port == port && p.proto == "tcp"));
+    let listening =
+        status.services.iter().any(|s| s.ports.iter().any(|p| p.port == port && p.proto == "tcp"));
     if !listening {
         return Err(CommandError::new(
             ErrorCode::InvalidParams,

@@ -131,8 +131,10 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let fake_bin = home.path().join("fake-bin");
     std::fs::create_dir_all(&fake_bin).unwrap();
     let opened = home.path().join("opened-url");
-    std::fs::write(fake_bin.join("xdg-open"), format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display())).unwrap();
-    std::fs::set_permissions(fake_bin.join("xdg-open"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(fake_bin.join("xdg-open"), format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display()))
+        .unwrap();
+    std::fs::set_permissions(fake_bin.join("xdg-open"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
     // A unit that requires dev: the page draws the dependency.
     home.unit(
         "devworker",
@@ -146,7 +148,10 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     let desktop = Desktop::serve(&bus.address).await;
     let mut env = home.env();
     env.extend(desktop_env(&display, &bus));
-    env.push(("PATH".into(), format!("{}:{}", fake_bin.display(), std::env::var("PATH").unwrap_or_default())));
+    env.push((
+        "PATH".into(),
+        format!("{}:{}", fake_bin.display(), std::env::var("PATH").unwrap_or_default()),
+    ));
     let driver = Driver::start(&env, home.path().join("driver.log"));
     let c = driver.session(TRAY_BIN).await;
 
