@@ -122,9 +122,14 @@ pub async fn run(client: &mut Client, names: Vec<String>, json: bool) -> Result<
     // How watched services' files are watched, and what last restarted them.
     for s in &reply.services {
         let Some(w) = &s.watch else { continue };
+        let dirs = if w.directories == 1 {
+            "1 directory".to_string()
+        } else {
+            format!("{} directories", w.directories)
+        };
         let mut line = match w.mode.as_str() {
-            "inotify" => format!("watch: {}: {} directories", s.name, w.directories),
-            "polling" => format!("watch: {}: polling {} directories", s.name, w.directories),
+            "inotify" => format!("watch: {}: {dirs}", s.name),
+            "polling" => format!("watch: {}: polling {dirs}", s.name),
             other => format!("watch: {}: {other}", s.name),
         };
         if let Some(n) = &w.note {
