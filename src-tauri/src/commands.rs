@@ -18,6 +18,10 @@ use crate::window;
 
 type Result<T> = std::result::Result<T, CommandError>;
 
+/// How long a batch of log lines waits for more after its first (about a frame).
+const LOG_BATCH: std::time::Duration = std::time::Duration::from_millis(16);
+const LOG_BATCH_LINES: usize = 1000;
+
 /// `follow_logs`'s name for every service at once (no unit can be called so).
 const ALL_SERVICES: &str = "*";
 
@@ -104,8 +108,10 @@ pub async fn restart(shell: State<'_, Shell>, name: String) -> Result<OpReply> {
 }
 
 /// The last `lines` lines of a service's log (of every service's, interleaved by time, for
-/// `*`), then each new line as a `gv:log` event to the window until `unfollow_logs`, another
-/// `follow_logs`, or the window closes.
+/// `*`), then its new lines as `gv:log` events to the window until `unfollow_logs`, another
+/// `follow_logs`, or the window closes. Each event is an array of the lines that came within
+/// [`LOG_BATCH`] of its first (at most [`LOG_BATCH_LINES`]): a service printing thousands of
+/// lines a second costs the page one event a frame, not one per line.
 #[tauri::command]
 pub async fn follow_logs<R: Runtime>(
     app: AppHandle<R>,
@@ -116,11 +122,30 @@ pub async fn follow_logs<R: Runtime>(
     let names = if name == ALL_SERVICES { Vec::new() } else { vec![ServiceName::new(&name)] };
     let (tail, mut stream) = shell.backend.follow_logs(names, lines.min(10_000)).await?;
     let task = tauri::async_runtime::spawn(async move {
-        while let Some(line) = stream.next().await {
-            if app.emit_to(window::LABEL, "gv:log", line).is_err() {
-                return;
+        // The stream is read by its own task (its reads are not cancelled half way); batches
+        // are cut from the channel, whose receive is.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<ServiceLogLine>(LOG_BATCH_LINES * 4);
+        let reader = tauri::async_runtime::spawn(async move {
+            while let Some(line) = stream.next().await {
+                if tx.send(line).await.is_err() {
+                    return;
+                }
+            }
+        });
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            let until = tokio::time::Instant::now() + LOG_BATCH;
+            while batch.len() < LOG_BATCH_LINES {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(line)) => batch.push(line),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if app.emit_to(window::LABEL, "gv:log", batch).is_err() {
+                break;
             }
         }
+        reader.abort();
     });
     if let Some(old) = shell.follow.lock().unwrap_or_else(|e| e.into_inner()).replace(task) {
         old.abort();

@@ -199,9 +199,12 @@ fn follow_logs_answers_the_tail_then_streams_new_lines_as_events() {
     let mut seen = Vec::new();
     while std::time::Instant::now() < deadline {
         if let Ok(p) = rx.recv_timeout(Duration::from_millis(100)) {
-            let v: Value = serde_json::from_str(&p).unwrap();
-            assert_eq!(v["name"], "web");
-            seen.push(v["text"].as_str().unwrap_or_default().to_string());
+            // A batch: the lines that came within a frame.
+            let batch: Value = serde_json::from_str(&p).unwrap();
+            for v in batch.as_array().expect("a batch of lines") {
+                assert_eq!(v["name"], "web");
+                seen.push(v["text"].as_str().unwrap_or_default().to_string());
+            }
             if seen.iter().any(|s| s == "web says hello") {
                 break;
             }

@@ -84,6 +84,24 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(artifacts_dir().join(format!("{name}.png")), png).expect("save screenshot");
 }
 
+/// Prints 2,000 lines a second (coloured) for 3 s once `flood-now` exists, then `flood done`.
+const FLOOD: &str = r#"
+import os, sys, time
+while not os.path.exists('flood-now'):
+    time.sleep(0.05)
+start, n = time.time(), 0
+while time.time() - start < 3:
+    due = int((time.time() - start) * 2000)
+    while n < due:
+        sys.stdout.write('\x1b[32mline %d\x1b[0m of the flood\n' % n)
+        n += 1
+    sys.stdout.flush()
+    time.sleep(0.005)
+print('flood done', flush=True)
+while True:
+    time.sleep(1)
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_shows_services_logs_crash_reports_and_history() {
     let home = support::home();
@@ -100,6 +118,9 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
         "echo crashy waits; while [ ! -f crash-now ]; do sleep 0.05; done; echo giving up >&2; exit 3",
         "Restart=no",
     );
+    // chatty prints 2,000 coloured lines a second for 3 s once `flood-now` exists.
+    std::fs::write(home.work().join("flood.py"), FLOOD).unwrap();
+    home.enabled_sh_unit("chatty", "exec python3 flood.py", "");
     // No WorkingDirectory=: it has no capture, and the page says so on its Capture button.
     home.unit("nowd", "[Service]\nExecStart=/bin/sleep 1000\n");
     // A nightly timer: the page lists it with when it elapses next.
@@ -322,6 +343,39 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     assert!(hit.contains(" web "), "the hit names its service: {hit:?}");
     let named = wait_css(&c, "#logs-lines .log-line:not([hidden]) .log-svc").await;
     assert_eq!(named.text().await.unwrap(), "web");
+
+    // A flood of 2,000 lines a second: the page keeps at most 5,000 lines and keeps drawing
+    // frames (their gaps are measured and printed, not asserted: this machine's speed is not
+    // the page's property).
+    search.clear().await.unwrap();
+    c.execute("const s = document.getElementById('logs-search'); s.value = ''; s.dispatchEvent(new Event('input'));", vec![])
+        .await
+        .unwrap();
+    click(&c, "#logs-service option[value='chatty']").await;
+    wait_text(&c, "#logs-status", |t| t.ends_with("lines") || t.ends_with("line")).await;
+    c.execute(
+        "window.__gaps = []; let last = performance.now(); window.__sampling = true; \
+         const f = (t) => { window.__gaps.push(t - last); last = t; if (window.__sampling) requestAnimationFrame(f); }; \
+         requestAnimationFrame(f);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    std::fs::write(home.work().join("flood-now"), "").unwrap();
+    wait_text(&c, "#logs-lines", |t| t.contains("flood done")).await;
+    let measured = c
+        .execute(
+            "window.__sampling = false; const g = window.__gaps.slice(1).sort((a, b) => a - b); \
+             return JSON.stringify({frames: g.length, p50: g[Math.floor(g.length / 2)], p95: g[Math.floor(g.length * 0.95)], \
+             max: g[g.length - 1], lines: document.querySelectorAll('#logs-lines .log-line').length});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_str(measured.as_str().unwrap()).unwrap();
+    eprintln!("log flood of 6,000 lines at 2,000/s in the page: {m}");
+    assert!(m["lines"].as_u64().unwrap() <= 5000, "lines kept bounded: {m}");
+    assert!(m["frames"].as_u64().unwrap() > 0, "frames drawn during the flood: {m}");
 
     // A real crash: the report appears in the page (the window hears the engine's event).
     std::fs::write(home.work().join("crash-now"), "").unwrap();

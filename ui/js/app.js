@@ -285,7 +285,8 @@ async function main() {
     await Promise.all([
       on('gv:status', onSnapshot),
       on('gv:event', onEvent),
-      on('gv:log', (line) => views.logs.log(line)),
+      // A batch of lines (an array), one event a frame at most.
+      on('gv:log', (lines) => views.logs.log(lines)),
       on('gv:navigate', onNavigate),
     ]);
   } catch (err) {

@@ -319,22 +319,28 @@ export function createLogsView(ctx) {
       // A new engine has no follow for this window: ask again.
       if (ev.kind === 'engine_started' && active && name) followService(name);
     },
-    log(payload) {
-      if (!active || !payload || (name !== ALL && payload.name !== name)) return;
-      if (loading) {
-        early.push(payload);
-        return;
-      }
-      if (paused) {
-        buffer.push(payload);
-        trim();
-        schedule();
-        return;
-      }
-      pending.push(payload);
-      // Bounded between frames too: only the newest MAX_LINES can ever be shown.
-      if (pending.length > MAX_LINES) pending = pending.slice(pending.length - MAX_LINES);
-      schedule();
+    /** New lines: an array of `{name, at_us, stream, text}` (one engine batch). */
+    log(batch) {
+      for (const payload of Array.isArray(batch) ? batch : [batch]) take(payload);
     },
   };
+
+  /** One new line: buffered while loading or paused, else built at the next frame. */
+  function take(payload) {
+    if (!active || !payload || (name !== ALL && payload.name !== name)) return;
+    if (loading) {
+      early.push(payload);
+      return;
+    }
+    if (paused) {
+      buffer.push(payload);
+      trim();
+      schedule();
+      return;
+    }
+    pending.push(payload);
+    // Bounded between frames too: only the newest MAX_LINES can ever be shown.
+    if (pending.length > MAX_LINES) pending = pending.slice(pending.length - MAX_LINES);
+    schedule();
+  }
 }

@@ -411,12 +411,24 @@ export function createUnitsView(ctx) {
     }
   }
 
-  /** Asks first, naming what stops. */
-  function remove() {
+  /** Asks first, naming what stops (the service) and what it leaves without a requirement
+   * (units that require it keep running, but cannot start again without it). */
+  async function remove() {
     if (!unit || !name || busy) return;
     const service = unit.file.replace(/\.service$/, '');
-    const s = ((ctx.status() && ctx.status().services) || []).find((x) => x.name === service);
-    const stops = s && s.pid != null ? ` ${service} stops (it is ${s.state}, pid ${s.pid}).` : '';
+    const services = (ctx.status() && ctx.status().services) || [];
+    const s = services.find((x) => x.name === service);
+    let stops = s && s.pid != null ? ` ${service} stops (it is ${s.state}, pid ${s.pid}).` : '';
+    try {
+      const graph = await ctx.call('graph');
+      const needing = (graph.units || []).filter((u) => (u.requires || []).includes(service)).map((u) => u.name);
+      if (needing.length) {
+        const one = needing.length === 1;
+        stops += ` ${needing.join(', ')} require${one ? 's' : ''} it: ${one ? 'it keeps' : 'they keep'} running, but cannot start again without it.`;
+      }
+    } catch {
+      // Without the graph the dialog still names the service itself.
+    }
     setText(deleteExplain, `${unit.file} is removed in a commit, applied at once.${stops} The history keeps it: a rollback brings it back.`);
     if (typeof deleteDialog.showModal === 'function') deleteDialog.showModal();
     else deleteDialog.setAttribute('open', '');
