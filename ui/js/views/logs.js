@@ -1,6 +1,7 @@
-// Logs: the tail of one service's log, then its new lines as `gv:log` events while the view is
-// shown. At most MAX_LINES lines live in the page (shown plus paused) so a chatty service cannot
-// grow the window without bound.
+// Logs: the tail of one service's log (or of all of them), then its new lines as `gv:log`
+// batches while the view is shown. At most MAX_LINES lines are kept, and only the rows in view
+// exist in the page (a virtual list over lines of one height: they do not wrap), so a service
+// printing thousands of lines a second costs the page what fits on the screen.
 
 import { appendAnsi, parseAnsi } from '../ansi.js';
 import { byId, el, literalRegExp, setText } from '../dom.js';
@@ -31,7 +32,10 @@ export function createLogsView(ctx) {
   let loading = false; // follow_logs not answered yet
   let generation = 0; // bumps on each follow/unfollow so late answers are dropped
   let early = []; // lines that arrived while follow_logs was in flight
-  let shown = []; // [{line, node, text}] in page order
+  let shown = []; // [{line, text, runs, hit, focus, node?}] in page order (at most MAX_LINES)
+  let visible = []; // the entries of `shown` the search lets through
+  let rowPx = 0; // one line's height (lines do not wrap), measured once drawn
+  let drawn = ''; // the range last drawn, to skip redrawing the same rows
   let buffer = []; // lines received while paused
   let paused = false;
   let query = '';
@@ -49,10 +53,23 @@ export function createLogsView(ctx) {
   });
   pauseButton.addEventListener('click', () => setPaused(!paused));
   clearButton.addEventListener('click', () => {
-    for (const entry of shown) entry.node.remove();
     shown = [];
     buffer = [];
+    refilter();
     updateInfo();
+  });
+  // Only the lines in view exist in the page (a virtual list): a scroll draws the rows now in
+  // view, once per frame.
+  const spacer = el('div', { class: 'log-spacer' });
+  const rows = el('div', { class: 'log-rows' });
+  box.replaceChildren(spacer, rows);
+  let scrollFrame = 0;
+  box.addEventListener('scroll', () => {
+    if (scrollFrame) return;
+    scrollFrame = requestAnimationFrame(() => {
+      scrollFrame = 0;
+      draw();
+    });
   });
   // Filtering is synchronous: at most MAX_LINES short regex tests, and the result is then
   // exact as soon as the input event has been handled.
@@ -82,7 +99,35 @@ export function createLogsView(ctx) {
     for (const control of [select, follow, pauseButton, search, clearButton]) control.disabled = none;
   }
 
-  function makeNode(line) {
+  /** An entry: the line with its plain text and colour runs; its node is built when drawn. */
+  function makeEntry(line) {
+    // Terminal colours render; the plain text is what search sees and a copy takes.
+    const { plain, runs } = parseAnsi(line.text == null ? '' : String(line.text));
+    const entry = { line, text: plain, runs, hit: true, focus: false, node: null, painted: null };
+    entry.hit = matches(entry);
+    return entry;
+  }
+
+  function matches(entry) {
+    if (!matcher) return true;
+    matcher.lastIndex = 0;
+    return matcher.test(entry.text);
+  }
+
+  /** The entry's row, built on first draw and repainted when the search changed. */
+  function nodeOf(entry) {
+    if (!entry.node) buildNode(entry);
+    if (entry.painted !== query) {
+      entry.painted = query;
+      entry.textSpan.replaceChildren();
+      appendAnsi(entry.textSpan, entry.runs, matcher);
+    }
+    entry.node.classList.toggle('log-focus', entry.focus);
+    return entry.node;
+  }
+
+  function buildNode(entry) {
+    const line = entry.line;
     const stream = line.stream || 'out';
     const textSpan = el('span', { class: 'log-text' });
     // Real spaces between the parts, so a copied line reads "12:00:01.123 err text".
@@ -96,39 +141,30 @@ export function createLogsView(ctx) {
       ' ',
       textSpan,
     ]);
-    // Terminal colours render; the plain text is what search sees and a copy takes.
-    const { plain, runs } = parseAnsi(line.text == null ? '' : String(line.text));
-    const entry = { line, node, textSpan, text: plain, runs };
-    paint(entry);
-    return entry;
+    entry.node = node;
+    entry.textSpan = textSpan;
   }
 
-  // Filter and highlight one line for the current query (text nodes and <mark> only).
-  function paint(entry) {
-    let hit = true;
-    if (matcher) {
-      matcher.lastIndex = 0;
-      hit = matcher.test(entry.text);
-    }
-    entry.node.hidden = !hit;
-    entry.textSpan.replaceChildren();
-    appendAnsi(entry.textSpan, entry.runs, hit ? matcher : null);
+  function refilter() {
+    visible = matcher ? shown.filter((e) => e.hit) : shown;
+    drawn = '';
   }
 
   function applySearch(value) {
     if (value === query) return;
     query = value;
     matcher = literalRegExp(value);
-    for (const entry of shown) paint(entry);
+    for (const entry of shown) entry.hit = matches(entry);
+    refilter();
     updateInfo();
     if (follow.checked) scrollToEnd();
+    else draw();
   }
 
   function trim() {
     let over = shown.length + buffer.length - MAX_LINES;
     if (over <= 0) return;
     const drop = Math.min(over, shown.length);
-    for (let i = 0; i < drop; i++) shown[i].node.remove();
     shown = shown.slice(drop);
     over -= drop;
     if (over > 0) buffer = buffer.slice(over);
@@ -136,17 +172,33 @@ export function createLogsView(ctx) {
 
   function appendLines(lines) {
     if (!lines.length) return;
-    // Only the newest MAX_LINES can survive: do not build nodes for the rest.
+    // Only the newest MAX_LINES can survive: do not parse the rest.
     const keep = lines.length > MAX_LINES ? lines.slice(lines.length - MAX_LINES) : lines;
-    const frag = document.createDocumentFragment();
-    for (const line of keep) {
-      const entry = makeNode(line);
-      shown.push(entry);
-      frag.append(entry.node);
-    }
-    box.append(frag);
+    for (const line of keep) shown.push(makeEntry(line));
     trim();
+    refilter();
     schedule();
+  }
+
+  /** Draws the rows in view (and a few around): the spacer gives the box the whole list's
+   * height, the rows sit at their place in it. */
+  function draw() {
+    if (!rowPx) {
+      // One line's height, from a row drawn for the purpose (lines never wrap).
+      const probe = el('div', { class: 'log-line', text: 'x' });
+      rows.append(probe);
+      rowPx = probe.getBoundingClientRect().height || 17;
+      probe.remove();
+    }
+    spacer.style.height = `${visible.length * rowPx}px`;
+    const first = Math.max(0, Math.floor(box.scrollTop / rowPx) - 10);
+    const count = Math.ceil((box.clientHeight || 600) / rowPx) + 20;
+    const last = Math.min(visible.length, first + count);
+    const key = `${first}:${last}:${visible.length}:${visible[first] ? visible[first].line.at_us : ''}:${query}`;
+    if (key === drawn) return;
+    drawn = key;
+    rows.style.transform = `translateY(${first * rowPx}px)`;
+    rows.replaceChildren(...visible.slice(first, last).map(nodeOf));
   }
 
   // A busy service sends many lines per frame: they are built, counted and scrolled to once
@@ -163,11 +215,14 @@ export function createLogsView(ctx) {
       }
       updateInfo();
       if (follow.checked) scrollToEnd();
+      else draw();
     });
   }
 
   function scrollToEnd() {
-    box.scrollTop = box.scrollHeight;
+    draw();
+    box.scrollTop = visible.length * rowPx;
+    draw();
   }
 
   function setPaused(value) {
@@ -192,15 +247,18 @@ export function createLogsView(ctx) {
       return;
     }
     const parts = [];
-    if (matcher) parts.push(`${shown.filter((e) => !e.node.hidden).length} of ${plural(shown.length, 'line')} match`);
+    if (matcher) parts.push(`${visible.length} of ${plural(shown.length, 'line')} match`);
     else parts.push(plural(shown.length, 'line'));
     if (paused) parts.push(`paused, ${buffer.length} new buffered`);
     setText(info, parts.join(' · '));
   }
 
   function resetLines() {
-    for (const entry of shown) entry.node.remove();
     shown = [];
+    visible = [];
+    drawn = '';
+    rows.replaceChildren();
+    spacer.style.height = '0px';
     buffer = [];
     early = [];
     pending = [];
@@ -245,7 +303,7 @@ export function createLogsView(ctx) {
       search.value = '';
       applySearch('');
     }
-    for (const e of shown) e.node.classList.remove('log-focus');
+    for (const e of shown) e.focus = false;
     const from = (atMs - FOCUS_BEFORE_MS) * 1000;
     const to = (atMs + FOCUS_AFTER_MS) * 1000;
     const around = shown.filter((e) => e.line.at_us >= from && e.line.at_us <= to);
@@ -256,9 +314,14 @@ export function createLogsView(ctx) {
       ctx.showNotice(`The exit at ${when} is ${why}; the crash report holds the log's tail as it was (logs/tail.log).`);
       return;
     }
-    for (const e of around) e.node.classList.add('log-focus');
+    for (const e of around) e.focus = true;
     follow.checked = false;
-    around[around.length - 1].node.scrollIntoView({ block: 'center' });
+    // The last of them in the middle of the view.
+    draw();
+    const index = visible.indexOf(around[around.length - 1]);
+    box.scrollTop = Math.max(0, index * rowPx - box.clientHeight / 2);
+    drawn = '';
+    draw();
     setText(info, `${plural(around.length, 'line')} around the exit at ${when} · ${plural(shown.length, 'line')}`);
   }
 
