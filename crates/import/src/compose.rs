@@ -361,8 +361,6 @@ fn dependencies(c: &Ctx, t: &mut Translated, procs: &[Entry]) -> Result<(), Impo
 
 #[cfg(test)]
 mod tests {
-    use gitvisor_units::{load_unit, SpecifierContext};
-
     use super::*;
     use crate::tree::from_yaml;
 
@@ -434,13 +432,7 @@ processes:
             notes.contains(&format!("{path}:33: processes.web.shutdown.signal: not supported, ignored")),
             "{notes:#?}"
         );
-        for d in &t.drafts {
-            let text = d.render(&|p| p.to_string());
-            let l =
-                load_unit(&format!("{}.service", d.process), text.as_bytes(), &SpecifierContext::current())
-                    .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
-        }
+        crate::tests::every_draft_loads_cleanly(&t.drafts);
     }
 
     #[test]

@@ -274,8 +274,20 @@ fn io_message(e: &std::io::Error) -> String {
 pub(crate) const IGNORED: &str = "not supported, ignored";
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Each translated unit loads through the units crate without a warning.
+    pub(crate) fn every_draft_loads_cleanly(drafts: &[UnitDraft]) {
+        use gitvisor_units::{load_unit, SpecifierContext};
+        for d in drafts {
+            let text = d.render(&|p| p.to_string());
+            let l =
+                load_unit(&format!("{}.service", d.process), text.as_bytes(), &SpecifierContext::current())
+                    .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        }
+    }
 
     #[test]
     fn names_are_cleaned_and_prefixed() {

@@ -349,8 +349,6 @@ fn memory(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use gitvisor_units::{load_unit, SpecifierContext};
-
     use super::*;
 
     const JSON: &str = r#"{
@@ -408,13 +406,7 @@ mod tests {
             notes.contains(&format!("{f}:17: apps[0].out_file (api): not supported, ignored")),
             "{notes:#?}"
         );
-        for d in &t.drafts {
-            let text = d.render(&|p| p.to_string());
-            let l =
-                load_unit(&format!("{}.service", d.process), text.as_bytes(), &SpecifierContext::current())
-                    .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-            assert!(l.warnings.is_empty(), "{:?}", l.warnings);
-        }
+        crate::tests::every_draft_loads_cleanly(&t.drafts);
     }
 
     #[test]
