@@ -154,7 +154,7 @@ pub fn read(paths: &[PathBuf], options: &Options, ctx: &SpecifierContext) -> Res
     }
     let mut plan = Plan::default();
     let mut taken: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in paths {
+    for path in &expand(paths)? {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
         let file = path.display().to_string();
         let bytes = std::fs::read(&path).map_err(|e| ImportError::at(&file, None, io_message(&e)))?;
@@ -175,6 +175,33 @@ pub fn read(paths: &[PathBuf], options: &Options, ctx: &SpecifierContext) -> Res
         add(&mut plan, &mut taken, &path, t, options, ctx)?;
     }
     Ok(plan)
+}
+
+/// The sources `paths` name: a file as it is, a directory as the files in it that are
+/// sources by their names (Procfile, process-compose*.yaml, ecosystem*.json/.js/.cjs,
+/// *.service, *.timer), in name order.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let dir = path.display().to_string();
+        let entries = std::fs::read_dir(path).map_err(|e| ImportError::at(&dir, None, io_message(&e)))?;
+        let mut found: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.is_file() && detect(p, "").is_some()).collect();
+        if found.is_empty() {
+            return Err(ImportError::at(
+                &dir,
+                None,
+                "no Procfile, process-compose.yaml, PM2 ecosystem file or systemd unit in this directory",
+            ));
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 fn add(
@@ -265,7 +292,6 @@ fn unit_name(prefix: &str, process: &str) -> Option<String> {
 fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::IsADirectory => "is a directory: name the file to import".to_string(),
         _ => e.to_string(),
     }
 }
@@ -295,6 +321,30 @@ pub(crate) mod tests {
         assert_eq!(unit_name("app-", "my worker").as_deref(), Some("app-my-worker"));
         assert_eq!(unit_name("", "a@b").as_deref(), Some("a-b"));
         assert_eq!(unit_name("", "@@"), None);
+    }
+
+    #[test]
+    fn a_directory_stands_for_the_sources_in_it() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "Procfile",
+            "process-compose.yaml",
+            "ecosystem.config.js",
+            "web.service",
+            "README.md",
+            "notes.yaml",
+        ] {
+            std::fs::write(d.path().join(f), "").unwrap();
+        }
+        let names: Vec<String> = expand(&[d.path().to_path_buf()])
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["Procfile", "ecosystem.config.js", "process-compose.yaml", "web.service"]);
+        let empty = tempfile::tempdir().unwrap();
+        let e = expand(&[empty.path().to_path_buf()]).unwrap_err().to_string();
+        assert!(e.contains("no Procfile, process-compose.yaml"), "{e}");
     }
 
     #[test]
