@@ -219,6 +219,10 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     // Units: a new service from the form, checked as typed by the engine's validator, committed
     // only once valid; a draft kept in the home; a deletion that stops it.
     click(&c, "#nav-units").await;
+    // Timers are unit files too: listed, and opened with their text.
+    click(&c, "#units-list a[data-file='nightly.timer']").await;
+    wait_text(&c, "#unit-file", |t| t == "nightly.timer").await;
+    wait_text(&c, "#unit-check", |t| t == "valid").await;
     click(&c, "#unit-new").await;
     wait_css(&c, "#unit-form:not([hidden])").await;
     wait_css(&c, "#unit-form-name").await.send_keys("fresh").await.unwrap();

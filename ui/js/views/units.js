@@ -97,6 +97,7 @@ export function createUnitsView(ctx) {
   let listKey = '';
   let busy = false;
   let flash = null; // what the next unit shown says (a commit's outcome survives the navigation)
+  let timerFiles = []; // the timer units (`timers`), asked when the view opens
 
   textArea.addEventListener('input', () => onEdit());
   textArea.addEventListener('scroll', () => {
@@ -133,6 +134,7 @@ export function createUnitsView(ctx) {
     const status = ctx.status();
     const names = new Set();
     for (const s of (status && status.services) || []) names.add(`${s.name}.service`);
+    for (const t of timerFiles) names.add(t);
     for (const p of (status && status.pending) || []) names.add(p.file);
     for (const i of (status && status.invalid) || []) {
       const file = String(i).split(':')[0];
@@ -456,6 +458,11 @@ export function createUnitsView(ctx) {
       active = true;
       syncList();
       open(param);
+      ctx.call('timers').then((reply) => {
+        timerFiles = ((reply && reply.timers) || []).map((t) => `${t.name}.timer`);
+        listKey = '';
+        syncList();
+      }).catch(() => {});
     },
     hide() {
       active = false;
