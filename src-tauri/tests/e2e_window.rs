@@ -426,6 +426,24 @@ async fn the_window_shows_services_logs_crash_reports_and_history() {
     // to the first commit (after a confirmation showing what changes) removes its unit.
     click(&c, "#nav-history").await;
     wait_text(&c, "#history-body", |t| t.contains("Create the services repository")).await;
+    // Import: a Procfile previewed (nothing written), then imported in one commit that runs.
+    let proj = home.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(proj.join("Procfile"), "imported: sleep 1000\n").unwrap();
+    let before = home.git(&["rev-parse", "HEAD"]);
+    wait_css(&c, "#import-paths")
+        .await
+        .send_keys(&proj.join("Procfile").display().to_string())
+        .await
+        .unwrap();
+    click(&c, "#import-preview").await;
+    wait_text(&c, "#import-result", |t| t.starts_with("Preview: 1 unit")).await;
+    wait_text(&c, "#import-units", |t| t.contains("imported.service") && t.contains("ExecStart=")).await;
+    assert_eq!(home.git(&["rev-parse", "HEAD"]), before, "a preview writes nothing");
+    click(&c, "#import-run").await;
+    wait_text(&c, "#import-result", |t| t.contains("import: imported from")).await;
+    home.wait_state("imported", "running");
+    wait_text(&c, "#history-body", |t| t.contains("import: imported from")).await;
     // The first commit (the units' editor made newer ones above).
     let mut row = None;
     for r in c.find_all(Locator::Css("#history-body tr[data-commit]")).await.unwrap() {
