@@ -51,22 +51,11 @@ impl Engine {
         text: &str,
         message: Option<&str>,
     ) -> Result<UnitCommitReply, EngineError> {
-        let file = unit_files::file_of(name)?;
-        let paths = self.inner.paths.clone();
         let (text, message) = (text.to_string(), message.map(str::to_string));
-        let f = file.clone();
-        let (commit, message) = self
-            .inner
-            .locks
-            .with_lock(SYNC_KEY, UnitCommit::NAME, async move {
-                unit_files::commit(&paths, &f, &text, message.as_deref())
-            })
-            .await??;
-        let sync = match &commit {
-            Some(_) => Some(self.sync().await?),
-            None => None,
-        };
-        Ok(UnitCommitReply { file, commit, message, sync })
+        self.file_commit(name, UnitCommit::NAME, move |paths, file| {
+            unit_files::commit(paths, file, &text, message.as_deref())
+        })
+        .await
     }
 
     /// Removes a unit in a commit and applies it (the service stops).
@@ -75,18 +64,31 @@ impl Engine {
         name: &str,
         message: Option<&str>,
     ) -> Result<UnitCommitReply, EngineError> {
-        let file = unit_files::file_of(name)?;
-        let paths = self.inner.paths.clone();
         let message = message.map(str::to_string);
-        let f = file.clone();
-        let (commit, message) = self
-            .inner
-            .locks
-            .with_lock(SYNC_KEY, UnitDelete::NAME, async move {
-                unit_files::delete(&paths, &f, message.as_deref())
-            })
-            .await??;
-        let sync = Some(self.sync().await?);
-        Ok(UnitCommitReply { file, commit: Some(commit), message, sync })
+        self.file_commit(name, UnitDelete::NAME, move |paths, file| {
+            unit_files::delete(paths, file, message.as_deref()).map(|(c, m)| (Some(c), m))
+        })
+        .await
+    }
+
+    /// Runs `work` (a commit of the unit file, or none) under the sync lock, then applies what
+    /// it committed, as `enable` does.
+    async fn file_commit(
+        &self,
+        name: &str,
+        op: &'static str,
+        work: impl FnOnce(&crate::paths::Paths, &str) -> Result<(Option<String>, String), EditError>
+            + Send
+            + 'static,
+    ) -> Result<UnitCommitReply, EngineError> {
+        let file = unit_files::file_of(name)?;
+        let (paths, f) = (self.inner.paths.clone(), file.clone());
+        let (commit, message) =
+            self.inner.locks.with_lock(SYNC_KEY, op, async move { work(&paths, &f) }).await??;
+        let sync = match &commit {
+            Some(_) => Some(self.sync().await?),
+            None => None,
+        };
+        Ok(UnitCommitReply { file, commit, message, sync })
     }
 }
