@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // This binary also hosts the log keeper (see gitvisor_engine::logs::keeper).
-    gitvisor_engine::logs::keeper::run_if_requested();
+    // This binary also hosts the log keeper (see gitvisor_keeper).
+    gitvisor_keeper::run_if_requested();
     let cli = args::Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -92,19 +92,6 @@ fn home_key(home: &std::path::Path) -> String {
     format!("h{h:016x}")
 }
 
-/// The program the log keeper runs from: the `gitvisor` CLI installed beside the app (the
-/// package, `scripts/run` and the build put them together), else this binary. Started from the
-/// app's binary, the keeper — a process that only moves lines into files — would map GTK and
-/// WebKit: about 49 MiB RSS instead of 6 on this machine's benchmark.
-fn keeper_program(own: std::path::PathBuf) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let beside = own.with_file_name("gitvisor");
-    match std::fs::metadata(&beside) {
-        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => beside,
-        _ => own,
-    }
-}
-
 pub fn run() -> ExitCode {
     let args = Args::parse();
     let _ = tracing_subscriber::fmt()
@@ -121,7 +108,7 @@ pub fn run() -> ExitCode {
         None => Paths::from_env(),
     };
     let keeper = match std::env::current_exe() {
-        Ok(p) => keeper_program(p),
+        Ok(p) => gitvisor_engine::logs::keeper_program(&p),
         Err(e) => {
             eprintln!("gitvisor-tray: cannot find its own executable: {e}");
             return ExitCode::from(1);
@@ -272,27 +259,4 @@ fn spawn_signal_handler<R: Runtime>(app: AppHandle<R>) {
         }
         quit(&app);
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::keeper_program;
-
-    #[test]
-    fn the_keeper_runs_from_the_cli_beside_the_app_when_it_is_there() {
-        let dir = tempfile::tempdir().unwrap();
-        let own = dir.path().join("gitvisor-tray");
-        std::fs::write(&own, "").unwrap();
-        assert_eq!(keeper_program(own.clone()), own, "no CLI beside the app: the app's own binary");
-
-        let cli = dir.path().join("gitvisor");
-        std::fs::write(&cli, "").unwrap();
-        std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(keeper_program(own.clone()), own, "a CLI that cannot be executed is not used");
-
-        std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(keeper_program(own), cli);
-    }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use gitvisor_engine::logs::keeper::format_line;
+use gitvisor_engine::logs::lines::format_line;
 use gitvisor_protocol::{Client, Logs, ServiceLogLine, ServiceName};
 
 use super::Result;

@@ -106,7 +106,7 @@ async fn daemon(paths: Paths) -> Result<ExitCode> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let program = std::env::current_exe()?;
+    let program = gitvisor_engine::logs::keeper_program(&std::env::current_exe()?);
     gitvisor_engine::daemon::run(paths, program).await?;
     Ok(ExitCode::SUCCESS)
 }

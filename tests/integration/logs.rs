@@ -24,6 +24,11 @@ fn output_lines_are_timestamped_with_their_stream() {
             "bad timestamp in {line:?}"
         );
     }
+    // The keeper runs from its own small executable installed beside the CLI, not from the
+    // CLI's (whose whole engine would count in its memory for as long as services run).
+    let keeper = keeper_pid(&h).expect("a keeper runs");
+    let exe = std::fs::read_link(format!("/proc/{keeper}/exe")).unwrap();
+    assert_eq!(exe.file_name().unwrap(), "gitvisor-keeper", "{}", exe.display());
     let logs = h.ok(&["logs", "talker", "-n", "10"]);
     assert!(logs.contains("out to-out") && logs.contains("err to-err"), "{logs}");
     assert!(logs.contains("gitvisor started process"), "the engine's own notes are in the log: {logs}");

@@ -374,7 +374,7 @@ impl Ctx {
         let baseline = baseline.and_then(|id| self.store.lock().unwrap_or_else(|e| e.into_inner()).get(id));
         // The engine's notes quote command lines: secrets go, as in the unit's copy.
         let tail: Vec<String> =
-            tail.iter().map(|l| redact::text(&crate::logs::keeper::format_line(l))).collect();
+            tail.iter().map(|l| redact::text(&crate::logs::lines::format_line(l))).collect();
         let env = crate::supervisor::spawn::prepare(&info.unit, &info.unit.exec_start, service, &[])
             .map(|s| s.env)
             .unwrap_or_default();

@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use gitvisor_protocol::LogLine;
 use tokio::sync::broadcast;
 
-use super::keeper::{log_path, KEEPER_ARG, LISTEN_FD};
+use super::lines::read_file_tail;
 use super::seqpacket::{self, Packet, MAX_PACKET};
 use super::tail::Tail;
 use super::wire::{FromKeeper, Origin, StreamInfo, ToKeeper};
 use crate::settings::LogSettings;
+use gitvisor_keeper::{KEEPER_ARG, LISTEN_FD};
 
 #[derive(Default)]
 struct ServiceLog {
@@ -330,36 +331,6 @@ async fn read_keeper(
     }
 }
 
-/// The last `n` lines of the service's log files (newest file first, then rotated ones).
-pub fn read_file_tail(logs_dir: &Path, service: &str, n: usize) -> Vec<LogLine> {
-    let path = log_path(logs_dir, service);
-    let mut out: Vec<LogLine> = Vec::new();
-    let mut k = 0;
-    while out.len() < n {
-        let p = if k == 0 { path.clone() } else { super::file::rotated(&path, k) };
-        let Ok(text) = std::fs::read(&p) else { break };
-        let text = String::from_utf8_lossy(&text);
-        let mut lines: Vec<LogLine> = text.lines().rev().take(n - out.len()).filter_map(parse_line).collect();
-        lines.reverse();
-        lines.extend(out);
-        out = lines;
-        k += 1;
-        if k > 1000 {
-            break;
-        }
-    }
-    out
-}
-
-/// Parses a line written by the keeper back into its parts.
-pub fn parse_line(line: &str) -> Option<LogLine> {
-    let (ts, rest) = line.split_once(' ')?;
-    let (stream, text) = rest.split_once(' ').unwrap_or((rest, ""));
-    let at = humantime::parse_rfc3339(ts).ok()?;
-    let at_us = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64;
-    Some(LogLine { at_us, stream: stream.to_string(), text: text.to_string() })
-}
-
 /// Starts a keeper for this home: binds its socket here (so the first connect cannot race the
 /// child's start-up) and passes the listening descriptor as fd 3. Returns its pid, to reap.
 fn spawn_keeper(socket: &Path, logs_dir: &Path, program: &Path) -> io::Result<u32> {
@@ -386,35 +357,4 @@ fn spawn_keeper(socket: &Path, logs_dir: &Path, program: &Path) -> io::Result<u3
     }
     let child = cmd.spawn()?;
     Ok(child.id())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::keeper::format_line;
-    use super::*;
-
-    #[test]
-    fn file_lines_round_trip() {
-        let l = LogLine { at_us: 1_700_000_000_000_001, stream: "out".into(), text: "a b  c".into() };
-        assert_eq!(parse_line(&format_line(&l)), Some(l));
-        assert_eq!(parse_line("garbage"), None);
-    }
-
-    #[test]
-    fn file_tail_spans_rotated_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let mk = |i: u64| {
-            format_line(&LogLine {
-                at_us: 1_700_000_000_000_000 + i,
-                stream: "out".into(),
-                text: i.to_string(),
-            })
-        };
-        let main: String = (5..8).map(|i| mk(i) + "\n").collect();
-        let old: String = (0..5).map(|i| mk(i) + "\n").collect();
-        std::fs::write(dir.path().join("s.log"), main).unwrap();
-        std::fs::write(dir.path().join("s.log.1"), old).unwrap();
-        let got: Vec<String> = read_file_tail(dir.path(), "s", 6).into_iter().map(|l| l.text).collect();
-        assert_eq!(got, vec!["2", "3", "4", "5", "6", "7"]);
-    }
 }

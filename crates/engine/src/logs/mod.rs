@@ -1,12 +1,12 @@
-//! Service output: the log keeper process, its wire format, rotating files, in-memory tails.
+//! Service output: the engine's side of the log keeper process (the keeper itself, its wire
+//! format and its files are the `gitvisor-keeper` crate), in-memory tails and followers.
 
-pub mod file;
 pub mod follow;
-pub mod keeper;
 pub mod link;
-pub mod seqpacket;
+mod program;
 pub mod tail;
-pub mod wire;
 
 pub use follow::LogFollow;
+pub use gitvisor_keeper::{file, lines, seqpacket, wire};
 pub use link::LogLink;
+pub use program::keeper_program;

@@ -14,16 +14,17 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
 use gitvisor_protocol::LogLine;
 
-use super::file::LogFile;
-use super::seqpacket::{Listener, Packet, MAX_PACKET};
-use super::wire::{FromKeeper, Origin, StreamInfo, ToKeeper};
-use crate::time::{format_us, now_us};
+use crate::file::LogFile;
+use crate::lines::{format_line, next_stamp, read_file_tail};
+use crate::seqpacket::{Listener, Packet, MAX_PACKET};
+use crate::time::now_us;
+use crate::wire::{FromKeeper, Origin, StreamInfo, ToKeeper};
 
 /// The argument the engine's binary recognises to run as the keeper.
 pub const KEEPER_ARG: &str = "__log-keeper";
@@ -34,8 +35,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// How long a keeper with nothing to do waits for an engine before it exits.
 const IDLE_GRACE: Duration = Duration::from_secs(10);
 
-/// Call first thing in `main` of every binary that hosts the engine: when the process was started
-/// as the keeper, runs it and exits.
+/// Call first thing in `main` of every binary that can host the keeper (`gitvisor-keeper`, and
+/// the `gitvisor` CLI and the tray app as fallbacks): when the process was started as the
+/// keeper, runs it and exits.
 pub fn run_if_requested() {
     let mut args = std::env::args_os().skip(1);
     if args.next().as_deref() != Some(std::ffi::OsStr::new(KEEPER_ARG)) {
@@ -129,7 +131,7 @@ impl Keeper {
         let logs = &self.logs;
         let last = self.stamps.entry(service.to_string()).or_insert_with(|| {
             // A keeper that replaces another goes on after the lines it wrote.
-            super::link::read_file_tail(logs, service, 1).last().map(|l| l.at_us).unwrap_or(0)
+            read_file_tail(logs, service, 1).last().map(|l| l.at_us).unwrap_or(0)
         });
         *last = next_stamp(*last, now_us());
         *last
@@ -155,13 +157,6 @@ impl Keeper {
             }
         }
     }
-}
-
-/// A service's lines get strictly increasing times (a microsecond apart when they come faster,
-/// or the clock steps back), so a line's time identifies it: the engine skips a forwarded line
-/// it already read from the file by its time alone.
-pub fn next_stamp(last: u64, now: u64) -> u64 {
-    now.max(last.saturating_add(1))
 }
 
 /// Splits lines into messages that fit in a packet.
@@ -257,10 +252,6 @@ async fn serve_engine(keeper: Shared, conn: Rc<Packet>, done: tokio::sync::mpsc:
         k.engine = None;
     }
     let _ = done.send(());
-}
-
-pub fn format_line(l: &LogLine) -> String {
-    format!("{} {} {}", format_us(l.at_us), l.stream, l.text)
 }
 
 /// Reads one pipe until it closes, writing and forwarding whole lines.
@@ -362,11 +353,6 @@ fn line_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Log file of a service (the keeper and the engine agree on it).
-pub fn log_path(logs: &Path, service: &str) -> PathBuf {
-    logs.join(format!("{service}.log"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,27 +369,5 @@ mod tests {
             assert!(serde_json::to_vec(&msg).unwrap().len() < MAX_PACKET);
         }
         assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 100);
-    }
-
-    #[test]
-    fn a_services_lines_get_strictly_increasing_times() {
-        assert_eq!(next_stamp(10, 50), 50);
-        // Faster than the clock, or a clock stepped back: just after the newest.
-        assert_eq!(next_stamp(50, 50), 51);
-        assert_eq!(next_stamp(50, 20), 51);
-        let mut last = 0;
-        let stamps: Vec<u64> = (0..5)
-            .map(|_| {
-                last = next_stamp(last, 7);
-                last
-            })
-            .collect();
-        assert_eq!(stamps, [7, 8, 9, 10, 11]);
-    }
-
-    #[test]
-    fn line_format_is_timestamp_stream_text() {
-        let l = LogLine { at_us: 1_700_000_000_123_456, stream: "err".into(), text: "boom".into() };
-        assert_eq!(format_line(&l), "2023-11-14T22:13:20.123456Z err boom");
     }
 }
