@@ -325,12 +325,17 @@ pub fn spawn_task(
     task.sync_prober();
     task.publish_snapshot();
     let rx_snap = task.snapshot.subscribe();
-    let handle = tokio::spawn(async move {
+    // The task's future waits for as long as the service runs: it holds the task boxed (by value
+    // rustc keeps it twice, as the argument and as its moved local) and a pending first input's
+    // step boxed too, or that step's 2 KiB would be part of it for good.
+    let mut task = Box::new(task);
+    let fut = async move {
         if let Some(input) = pending {
-            task.apply(input).await;
+            Box::pin(task.apply(input)).await;
         }
         task.run(rx).await;
-    });
+    };
+    let handle = tokio::spawn(fut);
     (tx, rx_snap, handle)
 }
 
@@ -548,7 +553,7 @@ async fn timer_of(t: Option<tokio::time::Instant>) {
 }
 
 impl Task {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    async fn run(mut self: Box<Self>, mut rx: mpsc::Receiver<Command>) {
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
