@@ -11,11 +11,12 @@ use crate::capture::{Capture, EntryKind};
 /// Writes `capture` as an uncompressed tar archive with every path under `prefix` (relative,
 /// such as `workdir`; empty for none), and returns `out`.
 ///
-/// The archive depends only on the captured tree: entries in capture order (sorted by path
-/// bytes), GNU headers with mtime 0, uid and gid 0 and empty owner names, modes normalised
-/// (directories 0755, files 0644 or 0755 when executable, symlinks 0777). Paths longer than
-/// a header holds use GNU long-name entries; non-UTF-8 names and symlink targets are kept byte
-/// for byte. The prefix itself is the first entry, as a directory.
+/// The archive depends only on the captured tree: entries in capture order (sorted component by
+/// component, see [`Capture::entries`]), GNU headers with mtime 0, uid and gid 0 and empty owner
+/// names, modes normalised (directories 0755, files 0644 or 0755 when executable, symlinks
+/// 0777). Paths longer than a header holds use GNU long-name entries; non-UTF-8 names and
+/// symlink targets are kept byte for byte. The prefix itself is the first entry, as a
+/// directory.
 pub fn write_snapshot<W: Write>(capture: &Capture, prefix: &Path, out: W) -> io::Result<W> {
     let mut tar = Builder::new(out);
     append_snapshot(&mut tar, capture, prefix)?;

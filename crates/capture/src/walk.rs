@@ -98,14 +98,9 @@ fn walk(
         stamps: HashMap::new(),
     };
     walk.directory(dir, Path::new(""));
-    let Walk { mut entries, mut skipped, total_bytes, stamps, .. } = walk;
-    entries.sort_by(|a, b| path_bytes(&a.path).cmp(path_bytes(&b.path)));
-    skipped.sort_by(|a, b| path_bytes(&a.path).cmp(path_bytes(&b.path)));
+    // In walk order, which is sorted: see `Capture::entries`.
+    let Walk { entries, skipped, total_bytes, stamps, .. } = walk;
     Ok(Capture { root: root.to_path_buf(), taken_at, entries, skipped, total_bytes, stamps })
-}
-
-fn path_bytes(path: &Path) -> &[u8] {
-    path.as_os_str().as_bytes()
 }
 
 /// The files of an earlier capture that may be reused.
