@@ -1,4 +1,5 @@
-//! Races inside the walk, made to happen with the test hook between stat and open.
+//! Races inside the walk, made to happen with the test hooks between stat and open, and between
+//! a file's `fstat` and its read.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -240,4 +241,121 @@ fn a_baseline_takes_unchanged_files_without_bytes_and_a_crash_capture_reads_them
     assert_eq!(*opened.borrow(), ["big.log"]);
     assert_eq!(file_content(&now, "big.log").map(|b| b.len()), Some(100_000));
     assert!(crate::diff(&second, &now).is_empty(), "unchanged: same sizes and hashes");
+}
+
+/// Streams `root` with the default limits; returns what was taken and the archive's files.
+fn stream(root: &Path) -> (crate::Streamed, Vec<(std::path::PathBuf, Vec<u8>)>) {
+    use std::io::Read;
+    let mut tar = tar::Builder::new(Vec::new());
+    let streamed =
+        crate::stream_dir(root, &Limits::default(), &Default::default(), &mut tar, Path::new("")).unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let mut files = Vec::new();
+    for entry in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            files.push((entry.path().unwrap().into_owned(), content));
+        }
+    }
+    (streamed, files)
+}
+
+fn sha_of(s: &crate::Streamed, name: &str) -> (u64, [u8; 32]) {
+    match &s.capture.entries.iter().find(|e| e.path == Path::new(name)).unwrap().kind {
+        EntryKind::File { size, sha256, content: None, .. } => (*size, *sha256),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_that_grows_while_streamed_is_cut_at_its_size_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("grows"), b"0123456789").unwrap();
+    fs::write(dir.path().join("next"), b"after it").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = crate::test_hooks::set_before_read(move |path| {
+        if path == Path::new("grows") {
+            use std::io::Write;
+            fs::OpenOptions::new().append(true).open(root.join("grows")).unwrap().write_all(b"more").unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    let names = |p: &str| std::path::PathBuf::from(p);
+    assert_eq!(files, vec![(names("grows"), b"0123456789".to_vec()), (names("next"), b"after it".to_vec())]);
+    assert_eq!(
+        sha_of(&s, "grows"),
+        (10, crate::walk::sha256(b"0123456789")),
+        "the hash is of what was written"
+    );
+    let grew = crate::Altered { path: names("grows"), size: 10, how: crate::Alteration::Grew };
+    assert_eq!(s.altered, vec![grew]);
+    assert_eq!(s.archived_bytes, 18);
+}
+
+#[test]
+fn a_file_that_shrinks_while_streamed_is_padded_with_nul_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("shrinks"), b"0123456789").unwrap();
+    fs::write(dir.path().join("tail"), b"after it").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = crate::test_hooks::set_before_read(move |path| {
+        if path == Path::new("shrinks") {
+            fs::OpenOptions::new().write(true).open(root.join("shrinks")).unwrap().set_len(4).unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    let padded = b"0123\0\0\0\0\0\0".to_vec();
+    assert_eq!(files[0], ("shrinks".into(), padded.clone()));
+    assert_eq!(files[1], ("tail".into(), b"after it".to_vec()), "the archive stays aligned after it");
+    assert_eq!(sha_of(&s, "shrinks"), (10, crate::walk::sha256(&padded)));
+    let how = crate::Alteration::Shrank { read: 4 };
+    assert_eq!(s.altered, vec![crate::Altered { path: "shrinks".into(), size: 10, how }]);
+    assert!(s.altered[0].to_string().starts_with("shrank while captured: 4 bytes read"), "{}", s.altered[0]);
+}
+
+#[test]
+fn a_streamed_file_swapped_for_a_fifo_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("f"), b"regular").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = set_before_open(move |path| {
+        if path == Path::new("f") {
+            fs::remove_file(root.join("f")).unwrap();
+            nix::unistd::mkfifo(&root.join("f"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    assert_eq!(reason_of(&s.capture, "f"), Some(&SkipReason::Special { kind: "fifo" }));
+    assert!(files.is_empty() && s.capture.entries.is_empty());
+}
+
+#[test]
+fn a_streamed_directory_swapped_for_a_symlink_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), b"outside the root").unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::write(dir.path().join("sub/inner"), b"inner").unwrap();
+    let root = dir.path().to_path_buf();
+    let target = outside.path().to_path_buf();
+    let _hook = set_before_open(move |path| {
+        if path == Path::new("sub") {
+            fs::rename(root.join("sub"), root.join("sub.moved")).unwrap();
+            symlink(&target, root.join("sub")).unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    assert!(matches!(reason_of(&s.capture, "sub"), Some(SkipReason::Unreadable { .. })), "{s:?}");
+    assert!(files.iter().all(|(_, bytes)| bytes != b"outside the root"), "{files:?}");
+    assert!(s.capture.entries.iter().all(|e| !e.path.starts_with("sub")), "{s:?}");
 }
