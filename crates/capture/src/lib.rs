@@ -67,6 +67,6 @@ pub use limits::{Limits, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE};
 pub use skip::{SkipReason, Skipped};
 pub use snapshot::{append_snapshot, write_snapshot};
 pub use store::{CaptureId, Store, StoreSettings, DEFAULT_MAX_BYTES, DEFAULT_MAX_CAPTURES, DEFAULT_TTL};
-pub use stream::{stream_dir, Alteration, Altered, Rewrite, Rewritten, StreamOptions, Streamed};
+pub use stream::{stream_dir, Alteration, Altered, Rewrite, Rewritten, StreamError, StreamOptions, Streamed};
 pub use sweeper::{sweep_every, Sweeper, DEFAULT_SWEEP_INTERVAL};
 pub use walk::{baseline_since, capture_dir, capture_dir_since};

@@ -108,16 +108,52 @@ impl fmt::Display for Altered {
 /// size changes while it is read is cut or padded to that size and listed in
 /// [`Streamed::altered`]. Every file's SHA-256 is of the bytes written.
 ///
-/// Returns an error when `root` cannot be opened as a directory (nothing was written then) or
-/// when writing to `tar` fails (the archive is then incomplete and must be dropped).
+/// Every problem below `root` becomes a skip, as in [`crate::capture_dir`]; the errors are the
+/// root's and the archive's ([`StreamError`]).
 pub fn stream_dir<W: Write>(
     root: &Path,
     limits: &Limits,
     options: &StreamOptions,
     tar: &mut Builder<W>,
     prefix: &Path,
+) -> Result<Streamed, StreamError> {
+    let dir = walk::open_root(root).map_err(StreamError::Root)?;
+    stream(dir, root, limits, options, tar, prefix).map_err(StreamError::Archive)
+}
+
+/// Why [`stream_dir`] took nothing.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The root could not be opened as a directory; nothing was written.
+    Root(io::Error),
+    /// Writing to the archive failed; what was written is incomplete.
+    Archive(io::Error),
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::Root(error) | StreamError::Archive(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StreamError::Root(error) | StreamError::Archive(error) => Some(error),
+        }
+    }
+}
+
+fn stream<W: Write>(
+    dir: nix::dir::Dir,
+    root: &Path,
+    limits: &Limits,
+    options: &StreamOptions,
+    tar: &mut Builder<W>,
+    prefix: &Path,
 ) -> io::Result<Streamed> {
-    let dir = walk::open_root(root)?;
     let mut sink = TarSink::new(tar, prefix)?;
     let streaming = Streaming {
         sink: &mut sink,

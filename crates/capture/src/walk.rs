@@ -74,7 +74,7 @@ pub fn baseline_since(
     Ok(capture.keep_contents(keep_per_file, keep_total))
 }
 
-/// Opens the root of a capture; the only error a capture returns besides a failed archive.
+/// Opens the root of a capture: the one error a walk has of its own (a taker may have others).
 pub(crate) fn open_root(root: &Path) -> io::Result<Dir> {
     Dir::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|errno| {
         let error = io::Error::from(errno);

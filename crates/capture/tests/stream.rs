@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gitvisor_capture::{
     capture_dir, diff, stream_dir, write_snapshot, BlobPool, EntryKind, Limits, Rewrite, Rewritten,
-    SkipReason, StreamOptions, Streamed,
+    SkipReason, StreamError, StreamOptions, Streamed,
 };
 use sha2::{Digest, Sha256};
 
@@ -149,4 +149,40 @@ fn past_the_archive_limit_nothing_more_is_written_but_every_file_is_listed() {
 
     let (s, _) = stream(dir.path(), &Limits::default(), &limited(400));
     assert!(s.complete, "the limit itself is allowed");
+}
+
+#[test]
+fn a_missing_root_writes_nothing_and_a_failing_archive_stops_the_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let gone = dir.path().join("gone");
+    let error =
+        stream_dir(&gone, &Limits::default(), &StreamOptions::default(), &mut tar, Path::new("workdir"));
+    assert!(matches!(error, Err(StreamError::Root(_))), "{error:?}");
+    assert!(tar.get_ref().is_empty());
+
+    /// Takes 4 KiB, then fails as a full disk does.
+    struct Full(usize);
+    impl std::io::Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.0 + buf.len() > 4096 {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    for i in 0..10 {
+        fs::write(dir.path().join(format!("f{i}")), [b'x'; 1000]).unwrap();
+    }
+    let mut tar = tar::Builder::new(Full(0));
+    let error =
+        stream_dir(dir.path(), &Limits::default(), &StreamOptions::default(), &mut tar, Path::new(""));
+    match error {
+        Err(StreamError::Archive(e)) => assert_eq!(e.raw_os_error(), Some(28)),
+        other => panic!("{other:?}"),
+    }
 }
