@@ -24,14 +24,7 @@ use crate::capture::{Capture, EntryKind};
 /// refused with an error.
 pub fn write_snapshot<W: Write>(capture: &Capture, prefix: &Path, out: W) -> io::Result<W> {
     let mut tar = Builder::new(out);
-    append_snapshot(&mut tar, capture, prefix)?;
-    tar.into_inner()
-}
-
-/// Appends the capture's entries (as [`write_snapshot`] writes them) to an archive being built,
-/// so a crash report holds `workdir/…` beside its other files.
-pub fn append_snapshot<W: Write>(tar: &mut Builder<W>, capture: &Capture, prefix: &Path) -> io::Result<()> {
-    let mut sink = TarSink::new(tar, prefix)?;
+    let mut sink = TarSink::new(&mut tar, prefix)?;
     for entry in &capture.entries {
         match &entry.kind {
             EntryKind::File { content, executable, .. } => {
@@ -44,7 +37,7 @@ pub fn append_snapshot<W: Write>(tar: &mut Builder<W>, capture: &Capture, prefix
             EntryKind::Symlink { target } => sink.symlink(&entry.path, target)?,
         }
     }
-    Ok(())
+    tar.into_inner()
 }
 
 /// Writes entries of a capture, one at a time, as entries of a tar archive under a prefix.

@@ -36,30 +36,17 @@ use crate::skip::{SkipReason, Skipped};
 /// so a tree deeper than the descriptor limit shows its deepest directories as unreadable
 /// ("Too many open files") rather than failing the capture.
 pub fn capture_dir(root: &Path, limits: &Limits, blobs: &BlobPool) -> io::Result<Capture> {
-    capture_dir_since(root, limits, blobs, None)
+    Ok(walk(open_root(root)?, root, limits, Memory { blobs, baseline: None })?.0)
 }
 
-/// Like [`capture_dir`], but a file whose [`FileStamp`] is the same as in `previous` (an
-/// earlier capture of the same root, such as a service's baseline) is taken from it without
-/// being read: a crash-time capture of a large, mostly unchanged tree costs a `stat` per file.
-/// Files changed less than 100 ms before `previous` was taken are always read again, as a
-/// change within the same clock tick could hide behind equal times.
-pub fn capture_dir_since(
-    root: &Path,
-    limits: &Limits,
-    blobs: &BlobPool,
-    previous: Option<&Capture>,
-) -> io::Result<Capture> {
-    let memory = Memory { blobs, previous: Previous::of(previous, root), baseline: None };
-    Ok(walk(open_root(root)?, root, limits, memory)?.0)
-}
-
-/// A baseline: like [`capture_dir_since`], but an unchanged file whose bytes `previous` did not
-/// keep is taken as it is (size and hash, no bytes) instead of being read again, a file larger
-/// than `keep_per_file` is hashed as it is read and never held whole, and then only the bytes
-/// [`Capture::keep_contents`] keeps are held. A service restarting in a loop costs a stat per
-/// file; one with a large tree holds its hashes, not its bytes, and taking them costs a 64 KiB
-/// buffer, not the tree's size.
+/// A baseline: a capture as [`capture_dir`] takes it that holds only the bytes
+/// [`Capture::keep_contents`] keeps, and hashes the rest. A file larger than `keep_per_file` is
+/// hashed as it is read and never held whole. A file whose [`FileStamp`] is the same as in
+/// `previous` (the previous start's baseline of the same root) is taken from it without being
+/// read, bytes or not; files changed less than 100 ms before `previous` was taken are always
+/// read again, as a change within the same clock tick could hide behind equal times. A service
+/// restarting in a loop costs a stat per file; one with a large tree holds its hashes, not its
+/// bytes, and taking them costs a 64 KiB buffer, not the tree's size.
 pub fn baseline_since(
     root: &Path,
     limits: &Limits,
@@ -68,9 +55,9 @@ pub fn baseline_since(
     keep_per_file: u64,
     keep_total: u64,
 ) -> io::Result<Capture> {
-    let keep = Keep { per_file: keep_per_file, total: keep_total, kept: 0 };
-    let memory = Memory { blobs, previous: Previous::of(previous, root), baseline: Some(keep) };
-    let (capture, _) = walk(open_root(root)?, root, limits, memory)?;
+    let previous = previous.filter(|p| p.root == root).map(Previous::new);
+    let baseline = Baseline { previous, per_file: keep_per_file, total: keep_total, kept: 0 };
+    let (capture, _) = walk(open_root(root)?, root, limits, Memory { blobs, baseline: Some(baseline) })?;
     Ok(capture.keep_contents(keep_per_file, keep_total))
 }
 
@@ -149,11 +136,6 @@ struct Previous<'a> {
 }
 
 impl<'a> Previous<'a> {
-    /// The files of `previous`, if it is a capture of `root`.
-    fn of(previous: Option<&'a Capture>, root: &Path) -> Option<Previous<'a>> {
-        previous.filter(|p| p.root == root).map(Previous::new)
-    }
-
     fn new(c: &'a Capture) -> Previous<'a> {
         let files = c
             .entries
@@ -361,15 +343,14 @@ impl<T: Take> Walk<'_, T> {
 /// those of small text files (see [`baseline_since`]).
 struct Memory<'a> {
     blobs: &'a BlobPool,
-    previous: Option<Previous<'a>>,
-    /// A baseline and what it keeps: an unchanged file is taken from `previous` even without
-    /// bytes, a file it will not keep is only hashed.
-    baseline: Option<Keep>,
+    baseline: Option<Baseline<'a>>,
 }
 
-/// What a baseline keeps the bytes of: text files of at most `per_file` bytes, `total` in all;
-/// `kept` so far.
-struct Keep {
+/// A baseline: the previous one, whose unchanged files it takes without reading them, and what
+/// it keeps the bytes of: text files of at most `per_file` bytes, `total` in all (`kept` so
+/// far). A file it will not keep is only hashed.
+struct Baseline<'a> {
+    previous: Option<Previous<'a>>,
     per_file: u64,
     total: u64,
     kept: u64,
@@ -377,14 +358,10 @@ struct Keep {
 
 impl Take for Memory<'_> {
     fn reuse(&mut self, path: &Path, stamp: &FileStamp) -> Option<EntryKind> {
-        let kind = self.previous.as_ref()?.unchanged(path, stamp)?;
-        let EntryKind::File { content, size, .. } = kind else { return None };
-        // An entry without bytes is reused only where bytes are not needed (a baseline).
-        match &mut self.baseline {
-            Some(keep) if content.is_some() => keep.kept += size,
-            Some(_) => {}
-            None if content.is_none() => return None,
-            None => {}
+        let baseline = self.baseline.as_mut()?;
+        let kind = baseline.previous.as_ref()?.unchanged(path, stamp)?;
+        if let EntryKind::File { content: Some(_), size, .. } = kind {
+            baseline.kept += size;
         }
         Some(kind.clone())
     }
@@ -409,7 +386,7 @@ impl Memory<'_> {
         stat: &FileStat,
     ) -> io::Result<Result<EntryKind, SkipReason>> {
         let limit = caps.limits.max_file_size;
-        let large = self.baseline.as_ref().is_some_and(|k| stat_size(stat) > k.per_file);
+        let large = self.baseline.as_ref().is_some_and(|b| stat_size(stat) > b.per_file);
         let (bytes, hashed) = if large {
             let (sha256, n) = hash_at_most(file, limit)?;
             (Vec::new(), Some((sha256, n)))
@@ -422,15 +399,15 @@ impl Memory<'_> {
         }
         // A baseline keeps text within its budget; it hashes the rest and lets the bytes go now,
         // so its peak is what it keeps, not the tree.
-        let unkept = self.baseline.as_ref().is_some_and(|k| {
-            size > k.per_file || k.kept + size > k.total || bytes[..bytes.len().min(8192)].contains(&0)
+        let unkept = self.baseline.as_ref().is_some_and(|b| {
+            size > b.per_file || b.kept + size > b.total || bytes[..bytes.len().min(8192)].contains(&0)
         });
         let (content, sha256) = match hashed {
             Some((sha256, _)) => (None, sha256),
             None if unkept => (None, sha256(&bytes)),
             None => {
-                if let Some(keep) = &mut self.baseline {
-                    keep.kept += size;
+                if let Some(baseline) = &mut self.baseline {
+                    baseline.kept += size;
                 }
                 let (content, sha256) = self.blobs.intern(bytes);
                 (Some(content), sha256)
