@@ -5,8 +5,9 @@
 //! Properties: the capture holds exactly what the tree holds (every path either captured or
 //! skipped with a reason that is true of it), never anything from outside the root, within
 //! `MaxFileSize`/`MaxTotalSize` (what the total cap keeps is a prefix in walk order); the tar
-//! reads back to the same entries with normalized headers, every path inside the root; a second
-//! capture against the first is the same tree with no changes.
+//! reads back to the same entries with normalized headers, every path inside the root; the tree
+//! streamed (`stream_dir`) is the same tree with no changes, and its archive is the snapshot's,
+//! byte for byte.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 
 use arbitrary::Arbitrary;
 use gitvisor_capture::{
-    capture_dir, capture_dir_since, diff, write_snapshot, BlobPool, EntryKind, Limits, SkipReason,
+    capture_dir, diff, stream_dir, write_snapshot, BlobPool, EntryKind, Limits, SkipReason, StreamOptions,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -327,14 +328,9 @@ fn check(root: &Path, made: &BTreeMap<Vec<u8>, Made>, limits: &Limits, unpack_to
         capture.skipped.iter().map(|s| (s.path.as_os_str().as_bytes(), &s.reason)).collect();
     assert_eq!(entries.len(), capture.entries.len(), "each path once");
     assert_eq!(skipped.len(), capture.skipped.len(), "each skipped path once");
-    assert!(capture
-        .entries
-        .windows(2)
-        .all(|w| w[0].path.as_os_str().as_bytes() < w[1].path.as_os_str().as_bytes()));
-    assert!(capture
-        .skipped
-        .windows(2)
-        .all(|w| w[0].path.as_os_str().as_bytes() < w[1].path.as_os_str().as_bytes()));
+    // In walk order: sorted component by component.
+    assert!(capture.entries.windows(2).all(|w| w[0].path < w[1].path));
+    assert!(capture.skipped.windows(2).all(|w| w[0].path < w[1].path));
 
     let mut total = 0;
     for (path, kind) in &entries {
@@ -414,11 +410,17 @@ fn check(root: &Path, made: &BTreeMap<Vec<u8>, Made>, limits: &Limits, unpack_to
 
     snapshot(&capture, unpack_to);
 
-    // Again, against the first: the same tree, nothing changed.
-    let again = capture_dir_since(root, limits, &pool, Some(&capture)).expect("the root opens");
-    assert_eq!(again.entries, capture.entries);
-    assert_eq!(again.skipped, capture.skipped);
-    assert!(diff(&capture, &again).is_empty());
+    // Again, streamed: the same tree, nothing changed, and the same archive.
+    let mut tar = tar::Builder::new(Vec::new());
+    let prefix = Path::new("workdir");
+    let again = stream_dir(root, limits, &StreamOptions::default(), &mut tar, prefix).expect("the root opens");
+    assert_eq!(again.capture.manifest(), capture.manifest());
+    assert_eq!(again.capture.skipped, capture.skipped);
+    assert!(again.altered.is_empty() && again.complete);
+    assert!(diff(&capture, &again.capture).is_empty());
+    let streamed = tar.into_inner().expect("the archive ends");
+    let in_memory = write_snapshot(&capture, prefix, Vec::new()).expect("the snapshot writes");
+    assert!(streamed == in_memory, "the streamed archive is the snapshot, byte for byte");
 }
 
 fn snapshot(capture: &gitvisor_capture::Capture, unpack_to: &Path) {

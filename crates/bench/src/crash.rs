@@ -36,8 +36,9 @@ pub struct CrashReport {
     /// From the exit stamp to the final report seen in crash-reports/, seconds.
     pub report_s: f64,
     /// From the exit stamp to the temporary `.tmp-crash-…` file first seen (the engine creates
-    /// it once the capture is taken, then streams the archive into it), seconds; None if the
-    /// 2 ms polling never saw it.
+    /// it once the working directory has been walked into the compressed spool, then writes
+    /// report.json and the other files into it and copies the spool after them), seconds; None
+    /// if the 2 ms polling never saw it.
     pub tmp_seen_s: Option<f64>,
     pub report_bytes: u64,
     pub report_name: String,

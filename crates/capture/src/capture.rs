@@ -16,9 +16,12 @@ pub struct Capture {
     /// The directory that was captured, as given.
     pub root: PathBuf,
     pub taken_at: SystemTime,
-    /// Sorted by the bytes of `path`; a directory always precedes what it contains.
+    /// In walk order: sorted as [`Path`](std::path::Path) sorts, component by component (names
+    /// by their bytes), so a directory comes just before what it contains (`lib`, `lib/x`,
+    /// `lib.rs`), as `tar --sort=name` has it. A streamed capture writes its archive in this
+    /// order as it walks, without holding a subtree back.
     pub entries: Vec<Entry>,
-    /// Sorted by the bytes of `path`.
+    /// In walk order, as `entries`.
     pub skipped: Vec<Skipped>,
     /// Bytes of file contents captured (each file counted, even when two share a blob).
     pub total_bytes: u64,

@@ -1,4 +1,6 @@
-//! A capture as a deterministic tar archive.
+//! A capture as a deterministic tar archive: written from memory ([`write_snapshot`]) or while
+//! the tree is walked ([`crate::stream_dir`]), through the same `TarSink`, so both give the same
+//! bytes for the same tree.
 
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -11,42 +13,73 @@ use crate::capture::{Capture, EntryKind};
 /// Writes `capture` as an uncompressed tar archive with every path under `prefix` (relative,
 /// such as `workdir`; empty for none), and returns `out`.
 ///
-/// The archive depends only on the captured tree: entries in capture order (sorted by path
-/// bytes), GNU headers with mtime 0, uid and gid 0 and empty owner names, modes normalised
-/// (directories 0755, files 0644 or 0755 when executable, symlinks 0777). Paths longer than
-/// a header holds use GNU long-name entries; non-UTF-8 names and symlink targets are kept byte
-/// for byte. The prefix itself is the first entry, as a directory.
+/// The archive depends only on the captured tree: entries in capture order (sorted component by
+/// component, see [`Capture::entries`]), GNU headers with mtime 0, uid and gid 0 and empty owner
+/// names, modes normalised (directories 0755, files 0644 or 0755 when executable, symlinks
+/// 0777). Paths longer than a header holds use GNU long-name entries; non-UTF-8 names and
+/// symlink targets are kept byte for byte. The prefix itself is the first entry, as a
+/// directory.
+///
+/// Every file's bytes must be held: a baseline's capture (see [`Capture::keep_contents`]) is
+/// refused with an error.
 pub fn write_snapshot<W: Write>(capture: &Capture, prefix: &Path, out: W) -> io::Result<W> {
     let mut tar = Builder::new(out);
-    append_snapshot(&mut tar, capture, prefix)?;
+    let mut sink = TarSink::new(&mut tar, prefix)?;
+    for entry in &capture.entries {
+        match &entry.kind {
+            EntryKind::File { content, executable, .. } => {
+                let content = content.as_ref().ok_or_else(|| {
+                    io::Error::other(format!("{}: contents not kept", entry.path.display()))
+                })?;
+                sink.file(&entry.path, *executable, content.len() as u64, &mut &content[..])?;
+            }
+            EntryKind::Dir => sink.dir(&entry.path)?,
+            EntryKind::Symlink { target } => sink.symlink(&entry.path, target)?,
+        }
+    }
     tar.into_inner()
 }
 
-/// Appends the capture's entries (as [`write_snapshot`] writes them) to an archive being built,
-/// so a crash report holds `workdir/…` beside its other files.
-pub fn append_snapshot<W: Write>(tar: &mut Builder<W>, capture: &Capture, prefix: &Path) -> io::Result<()> {
-    if !prefix.as_os_str().is_empty() {
-        tar.append_data(&mut header(EntryType::Directory, 0o755, 0), prefix, io::empty())?;
-    }
-    for entry in &capture.entries {
-        let path = prefix.join(&entry.path);
-        match &entry.kind {
-            EntryKind::File { content, executable, .. } => {
-                // A baseline that kept no bytes of this file is never archived.
-                let content = content
-                    .as_ref()
-                    .ok_or_else(|| std::io::Error::other(format!("{}: contents not kept", path.display())))?;
-                let mode = if *executable { 0o755 } else { 0o644 };
-                let mut header = header(EntryType::Regular, mode, content.len() as u64);
-                tar.append_data(&mut header, &path, &content[..])?;
-            }
-            EntryKind::Dir => {
-                tar.append_data(&mut header(EntryType::Directory, 0o755, 0), &path, io::empty())?;
-            }
-            EntryKind::Symlink { target } => append_symlink(tar, &path, target.as_os_str().as_bytes())?,
+/// Writes entries of a capture, one at a time, as entries of a tar archive under a prefix.
+pub(crate) struct TarSink<'a, W: Write> {
+    tar: &'a mut Builder<W>,
+    prefix: &'a Path,
+}
+
+impl<'a, W: Write> TarSink<'a, W> {
+    /// Starts with the prefix itself, as a directory, unless it is empty.
+    pub(crate) fn new(tar: &'a mut Builder<W>, prefix: &'a Path) -> io::Result<TarSink<'a, W>> {
+        if !prefix.as_os_str().is_empty() {
+            tar.append_data(&mut header(EntryType::Directory, 0o755, 0), prefix, io::empty())?;
         }
+        Ok(TarSink { tar, prefix })
     }
-    Ok(())
+}
+
+/// Where a capture's entries go, `path` relative to the captured root. A streamed capture holds
+/// one as `&mut dyn Sink`, so the walk need not be generic over the archive's writer.
+pub(crate) trait Sink {
+    fn dir(&mut self, path: &Path) -> io::Result<()>;
+    fn symlink(&mut self, path: &Path, target: &Path) -> io::Result<()>;
+    /// `data` must yield exactly `size` bytes: the header that says so is written first.
+    fn file(&mut self, path: &Path, executable: bool, size: u64, data: &mut dyn Read) -> io::Result<()>;
+}
+
+impl<W: Write> Sink for TarSink<'_, W> {
+    fn dir(&mut self, path: &Path) -> io::Result<()> {
+        let path = self.prefix.join(path);
+        self.tar.append_data(&mut header(EntryType::Directory, 0o755, 0), path, io::empty())
+    }
+
+    fn symlink(&mut self, path: &Path, target: &Path) -> io::Result<()> {
+        append_symlink(self.tar, &self.prefix.join(path), target.as_os_str().as_bytes())
+    }
+
+    fn file(&mut self, path: &Path, executable: bool, size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let mode = if executable { 0o755 } else { 0o644 };
+        let path = self.prefix.join(path);
+        self.tar.append_data(&mut header(EntryType::Regular, mode, size), path, data)
+    }
 }
 
 /// Bytes a tar header holds of a link target; a longer one goes first in a GNU long-link entry.

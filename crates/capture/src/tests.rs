@@ -1,4 +1,5 @@
-//! Races inside the walk, made to happen with the test hook between stat and open.
+//! Races inside the walk, made to happen with the test hooks between stat and open, and between
+//! a file's `fstat` and its read.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -105,7 +106,7 @@ fn the_total_cap_skips_that_file_and_every_later_one() {
 }
 
 #[test]
-fn a_capture_since_a_baseline_reads_only_what_changed() {
+fn a_baseline_since_the_previous_one_reads_only_what_changed() {
     use std::cell::RefCell;
     use std::rc::Rc;
     let dir = tempfile::tempdir().unwrap();
@@ -138,7 +139,7 @@ fn a_capture_since_a_baseline_reads_only_what_changed() {
     let opened = Rc::new(RefCell::new(Vec::new()));
     let seen = opened.clone();
     let _hook = set_before_open(move |path| seen.borrow_mut().push(path.to_string_lossy().into_owned()));
-    let now = crate::capture_dir_since(dir.path(), &Limits::default(), &pool, Some(&baseline)).unwrap();
+    let now = baseline_since(dir.path(), &pool, Some(&baseline));
     let mut opened = opened.borrow().clone();
     opened.sort();
     assert_eq!(opened, vec!["grown.txt", "rewritten.txt"], "the unchanged file is not read again");
@@ -168,8 +169,13 @@ fn files_changed_just_before_the_baseline_are_read_again() {
     let opened = std::rc::Rc::new(std::cell::Cell::new(0));
     let seen = opened.clone();
     let _hook = set_before_open(move |_| seen.set(seen.get() + 1));
-    crate::capture_dir_since(dir.path(), &Limits::default(), &pool, Some(&baseline)).unwrap();
+    baseline_since(dir.path(), &pool, Some(&baseline));
     assert_eq!(opened.get(), 1);
+}
+
+/// A baseline of `root` since `previous`, keeping every small text file.
+fn baseline_since(root: &Path, pool: &BlobPool, previous: Option<&crate::Capture>) -> crate::Capture {
+    crate::baseline_since(root, &Limits::default(), pool, previous, 64 * 1024, 8 << 20).unwrap()
 }
 
 fn file_content(c: &crate::Capture, n: &str) -> Option<Vec<u8>> {
@@ -212,7 +218,7 @@ fn a_baseline_keeps_the_bytes_of_small_text_files_only_within_its_budget() {
 }
 
 #[test]
-fn a_baseline_takes_unchanged_files_without_bytes_and_a_crash_capture_reads_them() {
+fn a_baseline_takes_unchanged_files_without_bytes_and_a_crash_capture_hashes_them_alike() {
     use std::cell::RefCell;
     use std::rc::Rc;
     let dir = tempfile::tempdir().unwrap();
@@ -235,9 +241,126 @@ fn a_baseline_takes_unchanged_files_without_bytes_and_a_crash_capture_reads_them
     second.taken_at += std::time::Duration::from_secs(10);
     assert!(opened.borrow().is_empty(), "read again: {:?}", opened.borrow());
     assert_eq!(file_content(&second, "app.conf").as_deref(), Some(&b"a = 1\n"[..]));
-    // At the crash: the file whose bytes the baseline did not keep is read; the other is not.
-    let now = crate::capture_dir_since(dir.path(), &Limits::default(), &pool, Some(&second)).unwrap();
-    assert_eq!(*opened.borrow(), ["big.log"]);
-    assert_eq!(file_content(&now, "big.log").map(|b| b.len()), Some(100_000));
-    assert!(crate::diff(&second, &now).is_empty(), "unchanged: same sizes and hashes");
+    // At the crash every file is read into the archive, hashed as the baseline hashed it.
+    let (now, files) = stream(dir.path());
+    assert_eq!(*opened.borrow(), ["app.conf", "big.log"]);
+    assert_eq!(files[1].1.len(), 100_000);
+    assert!(crate::diff(&second, &now.capture).is_empty(), "unchanged: same sizes and hashes");
+}
+
+/// Streams `root` with the default limits; returns what was taken and the archive's files.
+fn stream(root: &Path) -> (crate::Streamed, Vec<(std::path::PathBuf, Vec<u8>)>) {
+    use std::io::Read;
+    let mut tar = tar::Builder::new(Vec::new());
+    let streamed =
+        crate::stream_dir(root, &Limits::default(), &Default::default(), &mut tar, Path::new("")).unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let mut files = Vec::new();
+    for entry in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            files.push((entry.path().unwrap().into_owned(), content));
+        }
+    }
+    (streamed, files)
+}
+
+fn sha_of(s: &crate::Streamed, name: &str) -> (u64, [u8; 32]) {
+    match &s.capture.entries.iter().find(|e| e.path == Path::new(name)).unwrap().kind {
+        EntryKind::File { size, sha256, content: None, .. } => (*size, *sha256),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_that_grows_while_streamed_is_cut_at_its_size_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("grows"), b"0123456789").unwrap();
+    fs::write(dir.path().join("next"), b"after it").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = crate::test_hooks::set_before_read(move |path| {
+        if path == Path::new("grows") {
+            use std::io::Write;
+            fs::OpenOptions::new().append(true).open(root.join("grows")).unwrap().write_all(b"more").unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    let names = |p: &str| std::path::PathBuf::from(p);
+    assert_eq!(files, vec![(names("grows"), b"0123456789".to_vec()), (names("next"), b"after it".to_vec())]);
+    assert_eq!(
+        sha_of(&s, "grows"),
+        (10, crate::walk::sha256(b"0123456789")),
+        "the hash is of what was written"
+    );
+    let grew = crate::Altered { path: names("grows"), size: 10, how: crate::Alteration::Grew };
+    assert_eq!(s.altered, vec![grew]);
+    assert_eq!(s.archived_bytes, 18);
+}
+
+#[test]
+fn a_file_that_shrinks_while_streamed_is_padded_with_nul_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("shrinks"), b"0123456789").unwrap();
+    fs::write(dir.path().join("tail"), b"after it").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = crate::test_hooks::set_before_read(move |path| {
+        if path == Path::new("shrinks") {
+            fs::OpenOptions::new().write(true).open(root.join("shrinks")).unwrap().set_len(4).unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    let padded = b"0123\0\0\0\0\0\0".to_vec();
+    assert_eq!(files[0], ("shrinks".into(), padded.clone()));
+    assert_eq!(files[1], ("tail".into(), b"after it".to_vec()), "the archive stays aligned after it");
+    assert_eq!(sha_of(&s, "shrinks"), (10, crate::walk::sha256(&padded)));
+    let how = crate::Alteration::Shrank { read: 4 };
+    assert_eq!(s.altered, vec![crate::Altered { path: "shrinks".into(), size: 10, how }]);
+    assert!(s.altered[0].to_string().starts_with("shrank while captured: 4 bytes read"), "{}", s.altered[0]);
+}
+
+#[test]
+fn a_streamed_file_swapped_for_a_fifo_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("f"), b"regular").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = set_before_open(move |path| {
+        if path == Path::new("f") {
+            fs::remove_file(root.join("f")).unwrap();
+            nix::unistd::mkfifo(&root.join("f"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    assert_eq!(reason_of(&s.capture, "f"), Some(&SkipReason::Special { kind: "fifo" }));
+    assert!(files.is_empty() && s.capture.entries.is_empty());
+}
+
+#[test]
+fn a_streamed_directory_swapped_for_a_symlink_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), b"outside the root").unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::write(dir.path().join("sub/inner"), b"inner").unwrap();
+    let root = dir.path().to_path_buf();
+    let target = outside.path().to_path_buf();
+    let _hook = set_before_open(move |path| {
+        if path == Path::new("sub") {
+            fs::rename(root.join("sub"), root.join("sub.moved")).unwrap();
+            symlink(&target, root.join("sub")).unwrap();
+        }
+    });
+
+    let (s, files) = stream(dir.path());
+
+    assert!(matches!(reason_of(&s.capture, "sub"), Some(SkipReason::Unreadable { .. })), "{s:?}");
+    assert!(files.iter().all(|(_, bytes)| bytes != b"outside the root"), "{files:?}");
+    assert!(s.capture.entries.iter().all(|e| !e.path.starts_with("sub")), "{s:?}");
 }

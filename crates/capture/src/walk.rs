@@ -36,29 +36,17 @@ use crate::skip::{SkipReason, Skipped};
 /// so a tree deeper than the descriptor limit shows its deepest directories as unreadable
 /// ("Too many open files") rather than failing the capture.
 pub fn capture_dir(root: &Path, limits: &Limits, blobs: &BlobPool) -> io::Result<Capture> {
-    capture_dir_since(root, limits, blobs, None)
+    Ok(walk(open_root(root)?, root, limits, Memory { blobs, baseline: None })?.0)
 }
 
-/// Like [`capture_dir`], but a file whose [`FileStamp`] is the same as in `previous` (an
-/// earlier capture of the same root, such as a service's baseline) is taken from it without
-/// being read: a crash-time capture of a large, mostly unchanged tree costs a `stat` per file.
-/// Files changed less than 100 ms before `previous` was taken are always read again, as a
-/// change within the same clock tick could hide behind equal times.
-pub fn capture_dir_since(
-    root: &Path,
-    limits: &Limits,
-    blobs: &BlobPool,
-    previous: Option<&Capture>,
-) -> io::Result<Capture> {
-    walk(root, limits, blobs, previous, None)
-}
-
-/// A baseline: like [`capture_dir_since`], but an unchanged file whose bytes `previous` did not
-/// keep is taken as it is (size and hash, no bytes) instead of being read again, a file larger
-/// than `keep_per_file` is hashed as it is read and never held whole, and then only the bytes
-/// [`Capture::keep_contents`] keeps are held. A service restarting in a loop costs a stat per
-/// file; one with a large tree holds its hashes, not its bytes, and taking them costs a 64 KiB
-/// buffer, not the tree's size.
+/// A baseline: a capture as [`capture_dir`] takes it that holds only the bytes
+/// [`Capture::keep_contents`] keeps, and hashes the rest. A file larger than `keep_per_file` is
+/// hashed as it is read and never held whole. A file whose [`FileStamp`] is the same as in
+/// `previous` (the previous start's baseline of the same root) is taken from it without being
+/// read, bytes or not; files changed less than 100 ms before `previous` was taken are always
+/// read again, as a change within the same clock tick could hide behind equal times. A service
+/// restarting in a loop costs a stat per file; one with a large tree holds its hashes, not its
+/// bytes, and taking them costs a 64 KiB buffer, not the tree's size.
 pub fn baseline_since(
     root: &Path,
     limits: &Limits,
@@ -67,45 +55,77 @@ pub fn baseline_since(
     keep_per_file: u64,
     keep_total: u64,
 ) -> io::Result<Capture> {
-    let keep = Keep { per_file: keep_per_file, total: keep_total };
-    Ok(walk(root, limits, blobs, previous, Some(keep))?.keep_contents(keep_per_file, keep_total))
+    let previous = previous.filter(|p| p.root == root).map(Previous::new);
+    let baseline = Baseline { previous, per_file: keep_per_file, total: keep_total, kept: 0 };
+    let (capture, _) = walk(open_root(root)?, root, limits, Memory { blobs, baseline: Some(baseline) })?;
+    Ok(capture.keep_contents(keep_per_file, keep_total))
 }
 
-fn walk(
-    root: &Path,
-    limits: &Limits,
-    blobs: &BlobPool,
-    previous: Option<&Capture>,
-    baseline: Option<Keep>,
-) -> io::Result<Capture> {
+/// Opens the root of a capture: the one error a walk has of its own (a taker may have others).
+pub(crate) fn open_root(root: &Path) -> io::Result<Dir> {
+    Dir::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|errno| {
+        let error = io::Error::from(errno);
+        io::Error::new(error.kind(), format!("cannot open {} for capture: {error}", root.display()))
+    })
+}
+
+/// What a walk does with what it finds: holds the files in memory ([`Memory`]) or writes them
+/// to an archive as it reads them (`crate::stream::Streaming`).
+pub(crate) trait Take {
+    /// An unchanged file taken from an earlier capture without being opened, if it may be.
+    fn reuse(&mut self, _path: &Path, _stamp: &FileStamp) -> Option<EntryKind> {
+        None
+    }
+
+    /// Takes the regular file open as `file`, whose `fstat` is `stat`, unless a cap of `caps`
+    /// says no: `Ok(Err(reason))` skips it. An error stops the walk: it is not the file's
+    /// (those are skips) but the taker's, such as an archive that cannot be written.
+    fn file(
+        &mut self,
+        caps: &mut Caps,
+        path: &Path,
+        file: File,
+        stat: &FileStat,
+    ) -> io::Result<Result<EntryKind, SkipReason>>;
+
+    /// A directory taken (it opened), before what it holds.
+    fn dir(&mut self, _path: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn symlink(&mut self, _path: &Path, _target: &Path) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Walks the open directory `dir` (the root, as given) with `take`, and returns the capture
+/// and the taker.
+pub(crate) fn walk<T: Take>(dir: Dir, root: &Path, limits: &Limits, take: T) -> io::Result<(Capture, T)> {
     let taken_at = SystemTime::now();
-    let dir = Dir::open(root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|errno| {
-            let error = io::Error::from(errno);
-            io::Error::new(error.kind(), format!("cannot open {} for capture: {error}", root.display()))
-        })?;
     let mut walk = Walk {
-        limits,
+        caps: Caps { limits, total_bytes: 0, reached: false },
         excludes: limits.excludes(),
-        blobs,
+        take,
+        failed: None,
         entries: Vec::new(),
         skipped: Vec::new(),
-        total_bytes: 0,
-        cap_reached: false,
-        previous: previous.filter(|p| p.root == root).map(Previous::new),
-        baseline,
-        kept: 0,
         stamps: HashMap::new(),
     };
     walk.directory(dir, Path::new(""));
-    let Walk { mut entries, mut skipped, total_bytes, stamps, .. } = walk;
-    entries.sort_by(|a, b| path_bytes(&a.path).cmp(path_bytes(&b.path)));
-    skipped.sort_by(|a, b| path_bytes(&a.path).cmp(path_bytes(&b.path)));
-    Ok(Capture { root: root.to_path_buf(), taken_at, entries, skipped, total_bytes, stamps })
-}
-
-fn path_bytes(path: &Path) -> &[u8] {
-    path.as_os_str().as_bytes()
+    if let Some(error) = walk.failed {
+        return Err(error);
+    }
+    // In walk order, which is sorted: see `Capture::entries`.
+    let Walk { entries, skipped, caps, stamps, take, .. } = walk;
+    let capture = Capture {
+        root: root.to_path_buf(),
+        taken_at,
+        entries,
+        skipped,
+        total_bytes: caps.total_bytes,
+        stamps,
+    };
+    Ok((capture, take))
 }
 
 /// The files of an earlier capture that may be reused.
@@ -139,27 +159,54 @@ fn file_stamp(stat: &FileStat) -> FileStamp {
     FileStamp {
         dev: stat.st_dev,
         ino: stat.st_ino,
-        size: u64::try_from(stat.st_size).unwrap_or(0),
+        size: stat_size(stat),
         mtime_ns: stat.st_mtime as i128 * 1_000_000_000 + stat.st_mtime_nsec as i128,
         ctime_ns: stat.st_ctime as i128 * 1_000_000_000 + stat.st_ctime_nsec as i128,
     }
 }
 
-struct Walk<'a> {
-    previous: Option<Previous<'a>>,
-    /// A baseline (see `baseline_since`) and what it keeps: an unchanged file is taken from
-    /// `previous` even without bytes, a file it will not keep is only hashed.
-    baseline: Option<Keep>,
-    /// Bytes a baseline kept so far.
-    kept: u64,
-    stamps: HashMap<PathBuf, FileStamp>,
-    limits: &'a Limits,
+pub(crate) fn stat_size(stat: &FileStat) -> u64 {
+    u64::try_from(stat.st_size).unwrap_or(0)
+}
+
+pub(crate) fn executable(stat: &FileStat) -> bool {
+    stat.st_mode & 0o111 != 0
+}
+
+/// The per-file and total caps of [`Limits`], and what counts against them.
+pub(crate) struct Caps<'a> {
+    pub(crate) limits: &'a Limits,
+    /// Bytes of the files taken so far.
+    total_bytes: u64,
+    /// The total cap was reached: every later file is refused.
+    reached: bool,
+}
+
+impl Caps<'_> {
+    /// The reason a file of `size` bytes may not be taken, if any. Reaching the total cap is
+    /// sticky: every later file is refused too, so what is kept is a prefix in walk order.
+    pub(crate) fn over(&mut self, size: u64) -> Option<SkipReason> {
+        let limits = self.limits;
+        if size > limits.max_file_size {
+            return Some(SkipReason::TooLarge { size, limit: limits.max_file_size });
+        }
+        if self.reached || self.total_bytes.saturating_add(size) > limits.max_total_size {
+            self.reached = true;
+            return Some(SkipReason::TotalCapReached { limit: limits.max_total_size });
+        }
+        None
+    }
+}
+
+struct Walk<'a, T> {
+    caps: Caps<'a>,
     excludes: Excludes,
-    blobs: &'a BlobPool,
+    take: T,
+    /// The taker's error that stopped the walk.
+    failed: Option<io::Error>,
     entries: Vec<Entry>,
     skipped: Vec<Skipped>,
-    total_bytes: u64,
-    cap_reached: bool,
+    stamps: HashMap<PathBuf, FileStamp>,
 }
 
 /// What `fstatat` says a name is.
@@ -170,7 +217,7 @@ enum Kind {
     Special(&'static str),
 }
 
-impl<'a> Walk<'a> {
+impl<T: Take> Walk<'_, T> {
     /// Walks the open directory `dir`, whose path relative to the root is `relative`.
     fn directory(&mut self, mut dir: Dir, relative: &Path) {
         let names = match read_names(&mut dir) {
@@ -182,6 +229,9 @@ impl<'a> Walk<'a> {
         };
         let fd = dir.as_raw_fd();
         for name in names {
+            if self.failed.is_some() {
+                return;
+            }
             let path = relative.join(&name);
             if let Err(error) = self.child(fd, &name, path.clone()) {
                 self.skip(path, unreadable(&error));
@@ -211,11 +261,15 @@ impl<'a> Walk<'a> {
                     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                     Mode::empty(),
                 )?;
+                let taken = self.take.dir(&path);
+                self.taken(taken);
                 self.entries.push(Entry { path: path.clone(), kind: EntryKind::Dir });
                 self.directory(child, &path);
             }
             Kind::Symlink => {
                 let target = PathBuf::from(fcntl::readlinkat(Some(fd), name)?);
+                let taken = self.take.symlink(&path, &target);
+                self.taken(taken);
                 self.entries.push(Entry { path, kind: EntryKind::Symlink { target } });
             }
             Kind::Special(kind) => self.skip(path, SkipReason::Special { kind }),
@@ -233,29 +287,12 @@ impl<'a> Walk<'a> {
         size: u64,
         stamp: FileStamp,
     ) -> io::Result<()> {
-        if let Some(reason) = self.over_a_cap(size) {
+        if let Some(reason) = self.caps.over(size) {
             self.skip(path, reason);
             return Ok(());
         }
-        // An entry without bytes is reused only where bytes are not needed (a baseline).
-        if let Some(EntryKind::File { content, sha256, size: old_size, executable }) = self
-            .previous
-            .as_ref()
-            .and_then(|p| p.unchanged(&path, &stamp))
-            .filter(|k| self.baseline.is_some() || matches!(k, EntryKind::File { content: Some(_), .. }))
-        {
-            let kind = EntryKind::File {
-                content: content.clone(),
-                sha256: *sha256,
-                size: *old_size,
-                executable: *executable,
-            };
-            self.total_bytes += *old_size;
-            if self.baseline.is_some() && content.is_some() {
-                self.kept += *old_size;
-            }
-            self.stamps.insert(path.clone(), stamp);
-            self.entries.push(Entry { path, kind });
+        if let Some(kind) = self.take.reuse(&path, &stamp) {
+            self.push_file(path, kind, stamp);
             return Ok(());
         }
         #[cfg(test)]
@@ -272,62 +309,29 @@ impl<'a> Walk<'a> {
                 return Err(io::Error::other("replaced by another kind of file while captured"))
             }
         }
-        let large = self.baseline.is_some_and(|k| u64::try_from(stat.st_size).unwrap_or(0) > k.per_file);
-        let (bytes, hashed) = if large {
-            let (sha256, n) = hash_at_most(file, self.limits.max_file_size)?;
-            (Vec::new(), Some((sha256, n)))
-        } else {
-            (read_at_most(file, self.limits.max_file_size)?, None)
-        };
-        let mut size = hashed.map_or(bytes.len() as u64, |(_, n)| n);
-        if size > self.limits.max_file_size {
-            // It grew since `fstat`; the stat size is the better guess at how large it is now.
-            size = size.max(u64::try_from(stat.st_size).unwrap_or(0));
+        #[cfg(test)]
+        crate::test_hooks::before_read(&path);
+        match self.take.file(&mut self.caps, &path, file, &stat) {
+            Ok(Ok(kind)) => self.push_file(path, kind, file_stamp(&stat)),
+            Ok(Err(reason)) => self.skip(path, reason),
+            Err(error) => self.taken(Err(error)),
         }
-        if let Some(reason) = self.over_a_cap(size) {
-            self.skip(path, reason);
-            return Ok(());
-        }
-        // A baseline keeps text within its budget; it hashes the rest and lets the bytes go now,
-        // so its peak is what it keeps, not the tree.
-        let unkept = self.baseline.is_some_and(|k| {
-            size > k.per_file || self.kept + size > k.total || bytes[..bytes.len().min(8192)].contains(&0)
-        });
-        let (content, sha256) = match hashed {
-            Some((sha256, _)) => (None, sha256),
-            None if unkept => {
-                use sha2::{Digest, Sha256};
-                (None, Sha256::digest(&bytes).into())
-            }
-            None => {
-                if self.baseline.is_some() {
-                    self.kept += size;
-                }
-                let (content, sha256) = self.blobs.intern(bytes);
-                (Some(content), sha256)
-            }
-        };
-        self.total_bytes += size;
-        self.stamps.insert(path.clone(), file_stamp(&stat));
-        self.entries.push(Entry {
-            path,
-            kind: EntryKind::File { content, sha256, size, executable: stat.st_mode & 0o111 != 0 },
-        });
         Ok(())
     }
 
-    /// The reason a file of `size` bytes may not be taken, if any. Reaching the total cap is
-    /// sticky: every later file is refused too, so what is kept is a prefix in walk order.
-    fn over_a_cap(&mut self, size: u64) -> Option<SkipReason> {
-        let limits = self.limits;
-        if size > limits.max_file_size {
-            return Some(SkipReason::TooLarge { size, limit: limits.max_file_size });
+    fn push_file(&mut self, path: PathBuf, kind: EntryKind, stamp: FileStamp) {
+        if let EntryKind::File { size, .. } = &kind {
+            self.caps.total_bytes += size;
         }
-        if self.cap_reached || self.total_bytes.saturating_add(size) > limits.max_total_size {
-            self.cap_reached = true;
-            return Some(SkipReason::TotalCapReached { limit: limits.max_total_size });
+        self.stamps.insert(path.clone(), stamp);
+        self.entries.push(Entry { path, kind });
+    }
+
+    /// Keeps the taker's first error: the walk stops at the next name.
+    fn taken(&mut self, result: io::Result<()>) {
+        if let Err(error) = result {
+            self.failed.get_or_insert(error);
         }
-        None
     }
 
     fn skip(&mut self, path: PathBuf, reason: SkipReason) {
@@ -335,7 +339,100 @@ impl<'a> Walk<'a> {
     }
 }
 
-fn unreadable(error: &io::Error) -> SkipReason {
+/// Takes every file into memory: its bytes interned in a [`BlobPool`], or for a baseline only
+/// those of small text files (see [`baseline_since`]).
+struct Memory<'a> {
+    blobs: &'a BlobPool,
+    baseline: Option<Baseline<'a>>,
+}
+
+/// A baseline: the previous one, whose unchanged files it takes without reading them, and what
+/// it keeps the bytes of: text files of at most `per_file` bytes, `total` in all (`kept` so
+/// far). A file it will not keep is only hashed.
+struct Baseline<'a> {
+    previous: Option<Previous<'a>>,
+    per_file: u64,
+    total: u64,
+    kept: u64,
+}
+
+impl Take for Memory<'_> {
+    fn reuse(&mut self, path: &Path, stamp: &FileStamp) -> Option<EntryKind> {
+        let baseline = self.baseline.as_mut()?;
+        let kind = baseline.previous.as_ref()?.unchanged(path, stamp)?;
+        if let EntryKind::File { content: Some(_), size, .. } = kind {
+            baseline.kept += size;
+        }
+        Some(kind.clone())
+    }
+
+    fn file(
+        &mut self,
+        caps: &mut Caps,
+        _path: &Path,
+        file: File,
+        stat: &FileStat,
+    ) -> io::Result<Result<EntryKind, SkipReason>> {
+        // A file that cannot be read is skipped; nothing here can fail the walk.
+        Ok(self.read(caps, file, stat).unwrap_or_else(|error| Err(unreadable(&error))))
+    }
+}
+
+impl Memory<'_> {
+    fn read(
+        &mut self,
+        caps: &mut Caps,
+        file: File,
+        stat: &FileStat,
+    ) -> io::Result<Result<EntryKind, SkipReason>> {
+        let limit = caps.limits.max_file_size;
+        let large = self.baseline.as_ref().is_some_and(|b| stat_size(stat) > b.per_file);
+        let (bytes, hashed) = if large {
+            let (sha256, n) = hash_at_most(file, limit)?;
+            (Vec::new(), Some((sha256, n)))
+        } else {
+            (read_at_most(file, limit)?, None)
+        };
+        let size = grown_size(hashed.map_or(bytes.len() as u64, |(_, n)| n), limit, stat);
+        if let Some(reason) = caps.over(size) {
+            return Ok(Err(reason));
+        }
+        // A baseline keeps text within its budget; it hashes the rest and lets the bytes go now,
+        // so its peak is what it keeps, not the tree.
+        let unkept = self.baseline.as_ref().is_some_and(|b| {
+            size > b.per_file || b.kept + size > b.total || bytes[..bytes.len().min(8192)].contains(&0)
+        });
+        let (content, sha256) = match hashed {
+            Some((sha256, _)) => (None, sha256),
+            None if unkept => (None, sha256(&bytes)),
+            None => {
+                if let Some(baseline) = &mut self.baseline {
+                    baseline.kept += size;
+                }
+                let (content, sha256) = self.blobs.intern(bytes);
+                (Some(content), sha256)
+            }
+        };
+        Ok(Ok(EntryKind::File { content, sha256, size, executable: executable(stat) }))
+    }
+}
+
+/// The size of a file read as `read` bytes (at most `limit + 1`): past the cap, it grew since
+/// `fstat`, and the stat size is the better guess at how large it is now.
+pub(crate) fn grown_size(read: u64, limit: u64, stat: &FileStat) -> u64 {
+    if read > limit {
+        read.max(stat_size(stat))
+    } else {
+        read
+    }
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}
+
+pub(crate) fn unreadable(error: &io::Error) -> SkipReason {
     SkipReason::Unreadable { error: error.to_string() }
 }
 
@@ -368,7 +465,7 @@ fn read_names(dir: &mut Dir) -> Result<Vec<OsString>, (Vec<OsString>, io::Error)
 fn classify(stat: &FileStat) -> Kind {
     match stat.st_mode & libc::S_IFMT {
         libc::S_IFDIR => Kind::Dir,
-        libc::S_IFREG => Kind::File { size: u64::try_from(stat.st_size).unwrap_or(0) },
+        libc::S_IFREG => Kind::File { size: stat_size(stat) },
         libc::S_IFLNK => Kind::Symlink,
         libc::S_IFIFO => Kind::Special("fifo"),
         libc::S_IFSOCK => Kind::Special("socket"),
@@ -383,15 +480,6 @@ fn open_file(dir: RawFd, name: &OsStr) -> io::Result<File> {
     let fd = fcntl::openat(Some(dir), name, flags, Mode::empty())?;
     // SAFETY: `openat` just returned this descriptor and nothing else owns it.
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-/// Reads the whole file, or `limit + 1` bytes when it is longer than `limit` (so the caller
-/// sees that it grew past the cap without reading all of it).
-/// What a baseline keeps the bytes of: text files of at most `per_file` bytes, `total` in all.
-#[derive(Clone, Copy)]
-struct Keep {
-    per_file: u64,
-    total: u64,
 }
 
 /// SHA-256 and length of at most `limit + 1` bytes of `file`, read through a small buffer.
@@ -415,7 +503,9 @@ fn hash_at_most(file: File, limit: u64) -> io::Result<([u8; 32], u64)> {
     Ok((hasher.finalize().into(), n))
 }
 
-fn read_at_most(file: File, limit: u64) -> io::Result<Vec<u8>> {
+/// Reads the whole file, or `limit + 1` bytes when it is longer than `limit` (so the caller
+/// sees that it grew past the cap without reading all of it).
+pub(crate) fn read_at_most(file: File, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     Ok(bytes)

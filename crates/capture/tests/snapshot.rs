@@ -137,3 +137,29 @@ fn symlink_targets_are_kept_byte_for_byte() {
         assert_eq!(read.as_os_str().as_bytes(), &target[..], "GNU tar unpacks link{i}");
     }
 }
+
+#[test]
+fn entries_follow_the_walk_a_directory_then_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("lib")).unwrap();
+    fs::write(dir.path().join("lib/x"), b"x").unwrap();
+    fs::create_dir_all(dir.path().join("lib-old")).unwrap();
+    fs::write(dir.path().join("lib-old/y"), b"y").unwrap();
+    fs::write(dir.path().join("lib.rs"), b"mod x;").unwrap();
+    fs::write(dir.path().join("a"), b"a").unwrap();
+    let capture = capture_dir(dir.path(), &Limits::default(), &BlobPool::default()).unwrap();
+    // By path bytes, `lib-old` and `lib.rs` would come between `lib` and `lib/x` ('-' and '.'
+    // sort before '/'); component by component, as `tar --sort=name` and the walk have it, they
+    // come after everything under `lib`.
+    let order = ["a", "lib", "lib/x", "lib-old", "lib-old/y", "lib.rs"];
+    let paths: Vec<&Path> = capture.entries.iter().map(|e| e.path.as_path()).collect();
+    assert_eq!(paths, order.map(Path::new));
+    let bytes = write_snapshot(&capture, Path::new("workdir"), Vec::new()).unwrap();
+    let mut archive = tar::Archive::new(&bytes[..]);
+    let in_archive: Vec<PathBuf> =
+        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().into_owned()).collect();
+    let want: Vec<PathBuf> = std::iter::once(PathBuf::from("workdir"))
+        .chain(order.map(|p| Path::new("workdir").join(p)))
+        .collect();
+    assert_eq!(in_archive, want);
+}

@@ -18,13 +18,12 @@ pub mod retention;
 pub mod workdir;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gitvisor_capture::{
-    baseline_since, capture_dir, capture_dir_since, diff, sweep_every, Capture, CaptureId, Store,
-    StoreSettings,
+    baseline_since, diff, sweep_every, Capture, CaptureId, Store, StoreSettings, StreamError, StreamOptions,
 };
 use gitvisor_protocol::{EventKind, ExitInfo};
 use gitvisor_units::Unit;
@@ -193,14 +192,18 @@ impl CrashHandle {
         let service = service.to_string();
         tokio::task::spawn_blocking(move || {
             let name = ReportName::new("capture", &service, SystemTime::now());
-            let capture = capture_dir(
-                &root,
-                &workdir::limits(&info.unit),
-                me.store.lock().unwrap_or_else(|e| e.into_inner()).blobs(),
-            )
-            .map_err(|e| CrashError::Capture(format!("cannot capture {}: {e}", root.display())))?;
-            let capture = me.redacted(&capture, &info.unit);
-            let (files, skipped) = report::describe(&capture);
+            let cannot_write =
+                |e: std::io::Error| CrashError::Capture(format!("cannot write the capture: {e}"));
+            let mut spool = archive::Spool::new(&me.paths.crash_reports).map_err(cannot_write)?;
+            let options = workdir_options(&info.unit, &root, None);
+            let streamed =
+                spool.workdir(&root, &workdir::limits(&info.unit), &options).map_err(|e| match e {
+                    StreamError::Root(e) => {
+                        CrashError::Capture(format!("cannot capture {}: {e}", root.display()))
+                    }
+                    StreamError::Archive(e) => cannot_write(e),
+                })?;
+            let (files, skipped) = report::describe(&streamed);
             let r = Report {
                 format: report::FORMAT,
                 kind: "capture".into(),
@@ -224,7 +227,7 @@ impl CrashHandle {
                     root: Some(root.display().to_string()),
                     included: true,
                     note: None,
-                    total_bytes: capture.total_bytes,
+                    total_bytes: streamed.archived_bytes,
                     files,
                     skipped,
                 },
@@ -238,8 +241,8 @@ impl CrashHandle {
                 path: "report.json".into(),
                 bytes: serde_json::to_vec_pretty(&r).unwrap_or_default(),
             }];
-            archive::write(&me.paths.crash_reports, &name.file_name(), &parts, Some(&capture))
-                .map_err(|e| CrashError::Capture(format!("cannot write the capture: {e}")))?;
+            archive::write(&me.paths.crash_reports, &name.file_name(), &parts, spool)
+                .map_err(cannot_write)?;
             retention::enforce(&me.paths.crash_reports, &me.settings.crash_reports);
             Ok(name.id())
         })
@@ -250,6 +253,13 @@ impl CrashHandle {
 
 fn host() -> String {
     crate::time::host_name()
+}
+
+/// How a service's working directory goes into a report: its environment files redacted
+/// (`redact.rs`), and at most `archive_limit` bytes of it.
+fn workdir_options(unit: &Unit, root: &Path, archive_limit: Option<u64>) -> StreamOptions {
+    let files: Vec<PathBuf> = unit.environment_files.iter().map(|f| f.path.clone()).collect();
+    StreamOptions { rewrite: Some(redact::env_files_in_workdir(&files, root)), archive_limit }
 }
 
 fn rfc3339_ms(ms: u64) -> String {
@@ -418,13 +428,6 @@ impl Ctx {
         }
     }
 
-    /// The capture as it goes into a report: the unit's environment files in it redacted.
-    fn redacted(&self, capture: &Capture, unit: &Unit) -> Capture {
-        let files: Vec<PathBuf> = unit.environment_files.iter().map(|f| f.path.clone()).collect();
-        let blobs = self.store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
-        redact::env_files_in_capture(capture, &files, &blobs)
-    }
-
     /// The unit file as committed (the template's, for an instance), secrets redacted.
     fn unit_text(&self, info: &ServiceInfo) -> Vec<u8> {
         let file = match info.unit.name.template() {
@@ -457,42 +460,51 @@ impl Ctx {
         let name = ReportName::new("crash", service, SystemTime::now());
         let root = workdir::root(&info.unit);
         let mut dir = Workdir { root: Some(root.display().to_string()), ..Workdir::default() };
-        let capture = if let Some(why) = workdir::capture_off(&info.unit) {
+        // The working directory goes into the spool as it is walked; the report's own files are
+        // written once what it held is known (archive.rs).
+        let captured = if let Some(why) = workdir::capture_off(&info.unit) {
             dir.note = Some(format!("not captured: {why}"));
             None
         } else {
-            let blobs = self.store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
-            // Unchanged files come from the baseline without being read again.
-            match capture_dir_since(&root, &workdir::limits(&info.unit), &blobs, baseline) {
-                Ok(c) => Some(c),
-                Err(e) => {
+            let mut spool = archive::Spool::new(&self.paths.crash_reports).map_err(|e| e.to_string())?;
+            // A report that alone would exceed the budget goes without its capture: the walk
+            // stops writing it there, and goes on to list and hash the rest.
+            let budget = self.settings.crash_reports.max_bytes;
+            let options = workdir_options(&info.unit, &root, Some(budget));
+            match spool.workdir(&root, &workdir::limits(&info.unit), &options) {
+                Ok(streamed) => {
+                    if !streamed.complete {
+                        dir.note = Some(format!(
+                            "the working directory ({} bytes) is too large for the crash report budget ({} bytes): not included",
+                            streamed.archived_bytes, budget
+                        ));
+                    }
+                    Some((spool, streamed))
+                }
+                Err(StreamError::Root(e)) => {
                     dir.note = Some(format!("cannot capture {}: {e}", root.display()));
                     None
                 }
+                Err(StreamError::Archive(e)) => return Err(e.to_string()),
             }
         };
-        let changes = match (baseline, &capture) {
-            (Some(b), Some(c)) => Some(diff(b, c)),
+        // Compared as found (an environment file before its redaction), unchanged files by hash.
+        let changes = match (baseline, &captured) {
+            (Some(b), Some((_, s))) => Some(diff(b, &s.capture)),
             _ => None,
         };
-        let capture = capture.map(|c| self.redacted(&c, &info.unit));
-        let mut include = capture.as_ref();
-        if let Some(c) = &capture {
-            let (files, skipped) = report::describe(c);
+        if let Some((_, s)) = &captured {
+            let (files, skipped) = report::describe(s);
             dir.files = files;
             dir.skipped = skipped;
-            dir.total_bytes = c.total_bytes;
-            // A report that alone would exceed the budget goes without its capture.
-            let budget = self.settings.crash_reports.max_bytes;
-            if c.total_bytes > budget {
-                dir.note = Some(format!(
-                    "the working directory ({} bytes) is too large for the crash report budget ({} bytes): not included",
-                    c.total_bytes, budget
-                ));
-                include = None;
-            }
+            dir.total_bytes = s.archived_bytes;
         }
-        dir.included = include.is_some();
+        dir.included = captured.as_ref().is_some_and(|(_, s)| s.complete);
+        let rest = match captured {
+            Some((spool, s)) if s.complete => spool,
+            // Without workdir/, the tar's end alone follows the report's files.
+            _ => archive::Spool::new(&self.paths.crash_reports).map_err(|e| e.to_string())?,
+        };
         let r = Report {
             format: report::FORMAT,
             kind: "crash".into(),
@@ -537,7 +549,7 @@ impl Ctx {
             archive::Part { path: "logs/tail.log".into(), bytes: log.into_bytes() },
             archive::Part { path: "env.txt".into(), bytes: redact::env_text(env).into_bytes() },
         ];
-        archive::write(&self.paths.crash_reports, &name.file_name(), &parts, include)
+        archive::write(&self.paths.crash_reports, &name.file_name(), &parts, rest)
             .map_err(|e| e.to_string())?;
         Ok(name.id())
     }

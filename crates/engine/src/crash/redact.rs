@@ -8,13 +8,13 @@
 //! - the password of a URL: `postgres://user:<redacted>@host/db`, anywhere;
 //! - the value of a command-line option whose name looks secret: `--password=…`, `--token …`.
 //!
-//! An environment file that lies in the captured working directory is redacted in the capture
-//! too ([`env_files_in_capture`]).
+//! An environment file that lies in the captured working directory is redacted in the report's
+//! `workdir/` too ([`env_files_in_workdir`]).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use gitvisor_capture::{BlobPool, Capture, EntryKind};
+use gitvisor_capture::Rewrite;
 use gitvisor_units::env_file;
 
 /// Parts of a variable name that mark its value as a secret (case-insensitive).
@@ -88,24 +88,11 @@ pub fn env_file(path: &Path, bytes: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The capture with each of `files` (a unit's environment files) that lies inside it redacted
-/// as [`env_file`]. Only the copy that goes into a report: diffs use the capture as taken.
-pub fn env_files_in_capture(capture: &Capture, files: &[PathBuf], blobs: &BlobPool) -> Capture {
-    let inside: Vec<PathBuf> = files.iter().filter_map(|f| relative_to(f, &capture.root)).collect();
-    let mut out = capture.clone();
-    for entry in &mut out.entries {
-        // A file whose bytes were not kept is never archived: nothing to redact.
-        let EntryKind::File { content: Some(content), size, executable, .. } = &entry.kind else { continue };
-        if !inside.contains(&entry.path) {
-            continue;
-        }
-        let (content, sha256) = blobs.intern(env_file(&entry.path, content));
-        let new_size = content.len() as u64;
-        out.total_bytes = out.total_bytes - size + new_size;
-        entry.kind =
-            EntryKind::File { content: Some(content), sha256, size: new_size, executable: *executable };
-    }
-    out
+/// The rewrite that redacts, in a report's `workdir/`, each of `files` (a unit's environment
+/// files) that lies in the captured directory `root`, as [`env_file`]. Only the report's copy:
+/// the diff compares the files as found.
+pub fn env_files_in_workdir(files: &[PathBuf], root: &Path) -> Rewrite {
+    Rewrite { paths: files.iter().filter_map(|f| relative_to(f, root)).collect(), with: env_file }
 }
 
 /// `file` as a path inside `root`, also when either is reached through a symlink.
@@ -407,34 +394,39 @@ mod tests {
 
     #[test]
     fn an_environment_file_in_the_captured_directory_is_redacted_in_the_report_copy() {
+        use std::io::Read;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("app.env"), "API_TOKEN=t0k3n\nPLAIN=1\n").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "API_TOKEN=stays: not an environment file\n").unwrap();
-        let blobs = BlobPool::default();
-        let limits = gitvisor_capture::Limits::default();
-        let taken = gitvisor_capture::capture_dir(dir.path(), &limits, &blobs).unwrap();
         let files = [dir.path().join("app.env"), PathBuf::from("/etc/elsewhere.env")];
-        let copy = env_files_in_capture(&taken, &files, &blobs);
-        let content = |c: &Capture, name: &str| {
-            c.entries
-                .iter()
-                .find_map(|e| match &e.kind {
-                    EntryKind::File { content, .. } if e.path == Path::new(name) => {
-                        Some(String::from_utf8(content.as_ref().unwrap().to_vec()).unwrap())
-                    }
-                    _ => None,
-                })
-                .unwrap()
+        let options = gitvisor_capture::StreamOptions {
+            rewrite: Some(env_files_in_workdir(&files, dir.path())),
+            ..Default::default()
         };
-        assert_eq!(content(&copy, "app.env"), "API_TOKEN=<redacted>\nPLAIN=1\n");
-        assert_eq!(content(&copy, "notes.txt"), content(&taken, "notes.txt"));
-        assert_eq!(content(&taken, "app.env"), "API_TOKEN=t0k3n\nPLAIN=1\n", "the capture as taken is kept");
-        let sizes: u64 = ["app.env", "notes.txt"].iter().map(|n| content(&copy, n).len() as u64).sum();
-        assert_eq!(copy.total_bytes, sizes);
-        let (files, _) = super::super::report::describe(&copy);
-        let sha = |list: &[super::super::report::FileInfo]| {
-            list.iter().find(|f| f.path == "app.env").unwrap().sha256.clone()
-        };
-        assert_ne!(sha(&files), sha(&super::super::report::describe(&taken).0));
+        let mut tar = tar::Builder::new(Vec::new());
+        let limits = gitvisor_capture::Limits::default();
+        let streamed =
+            gitvisor_capture::stream_dir(dir.path(), &limits, &options, &mut tar, Path::new("")).unwrap();
+        let archive = tar.into_inner().unwrap();
+        let mut archived = std::collections::BTreeMap::new();
+        for entry in tar::Archive::new(&archive[..]).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            archived.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
+        }
+        assert_eq!(archived["app.env"], "API_TOKEN=<redacted>\nPLAIN=1\n");
+        assert_eq!(archived["notes.txt"], "API_TOKEN=stays: not an environment file\n");
+        let (described, _) = super::super::report::describe(&streamed);
+        let listed = |name: &str| described.iter().find(|f| f.path == name).unwrap().clone();
+        let sha = |text: &str| gitvisor_capture::hex(&<sha2::Sha256 as sha2::Digest>::digest(text));
+        assert_eq!(listed("app.env").sha256, sha(&archived["app.env"]), "report.json lists what is archived");
+        assert_eq!(listed("app.env").size, archived["app.env"].len() as u64);
+        let sizes: u64 = archived.values().map(|t| t.len() as u64).sum();
+        assert_eq!(streamed.archived_bytes, sizes);
+        // The capture as found, for the diff against the baseline.
+        let found = streamed.capture.entries.iter().find(|e| e.path == Path::new("app.env")).unwrap();
+        let gitvisor_capture::EntryKind::File { sha256, .. } = &found.kind else { panic!("{found:?}") };
+        assert_eq!(gitvisor_capture::hex(sha256), sha("API_TOKEN=t0k3n\nPLAIN=1\n"));
     }
 }

@@ -1,6 +1,9 @@
 //! `report.json`: what a crash report says (docs/crash-reports.md).
 
-use gitvisor_capture::{hex, Capture, Changes, EntryKind};
+use std::collections::HashMap;
+use std::path::Path;
+
+use gitvisor_capture::{hex, Changes, EntryKind, Streamed};
 use gitvisor_protocol::ExitInfo;
 use serde::Serialize;
 
@@ -84,6 +87,10 @@ pub struct FileInfo {
     pub path: String,
     pub size: u64,
     pub sha256: String,
+    /// The file changed size, or failed to read, while it was captured: what `workdir/` holds
+    /// of it (cut, or padded with NUL bytes, to its size when opened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,18 +99,27 @@ pub struct SkipInfo {
     pub reason: String,
 }
 
-/// The file list and skips of a capture, for report.json.
-pub fn describe(capture: &Capture) -> (Vec<FileInfo>, Vec<SkipInfo>) {
+/// The file list and skips of a capture, for report.json: each file as `workdir/` holds it (an
+/// environment file redacted).
+pub fn describe(streamed: &Streamed) -> (Vec<FileInfo>, Vec<SkipInfo>) {
+    let rewritten: HashMap<&Path, _> = streamed.rewritten.iter().map(|r| (r.path.as_path(), r)).collect();
+    let altered: HashMap<&Path, _> = streamed.altered.iter().map(|a| (a.path.as_path(), a)).collect();
+    let capture = &streamed.capture;
     let files = capture
         .entries
         .iter()
-        .filter_map(|e| match &e.kind {
-            EntryKind::File { sha256, size, .. } => Some(FileInfo {
+        .filter_map(|e| {
+            let EntryKind::File { sha256, size, .. } = &e.kind else { return None };
+            let (size, sha256) = match rewritten.get(e.path.as_path()) {
+                Some(r) => (r.size, &r.sha256),
+                None => (*size, sha256),
+            };
+            Some(FileInfo {
                 path: e.path.to_string_lossy().into_owned(),
-                size: *size,
+                size,
                 sha256: hex(sha256),
-            }),
-            _ => None,
+                note: altered.get(e.path.as_path()).map(|a| a.to_string()),
+            })
         })
         .collect();
     let skipped = capture
@@ -112,4 +128,46 @@ pub fn describe(capture: &Capture) -> (Vec<FileInfo>, Vec<SkipInfo>) {
         .map(|s| SkipInfo { path: s.path.to_string_lossy().into_owned(), reason: s.reason.to_string() })
         .collect();
     (files, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::SystemTime;
+
+    use gitvisor_capture::{Alteration, Altered, Capture, Entry, Rewritten};
+
+    use super::*;
+
+    fn file(path: &str, size: u64, byte: u8) -> Entry {
+        let kind = EntryKind::File { content: None, sha256: [byte; 32], size, executable: false };
+        Entry { path: path.into(), kind }
+    }
+
+    #[test]
+    fn files_are_listed_as_archived_with_a_note_when_they_changed_while_captured() {
+        let capture = Capture {
+            root: PathBuf::from("/srv/app"),
+            taken_at: SystemTime::now(),
+            entries: vec![file("app.env", 20, 1), file("grows.log", 10, 2), file("same.txt", 5, 3)],
+            skipped: Vec::new(),
+            total_bytes: 35,
+            stamps: Default::default(),
+        };
+        let streamed = Streamed {
+            capture,
+            rewritten: vec![Rewritten { path: "app.env".into(), size: 24, sha256: [9; 32] }],
+            altered: vec![Altered { path: "grows.log".into(), size: 10, how: Alteration::Grew }],
+            archived_bytes: 39,
+            complete: true,
+        };
+        let (files, _) = describe(&streamed);
+        let json = serde_json::to_value(&files).unwrap();
+        assert_eq!(json[0], serde_json::json!({"path": "app.env", "size": 24, "sha256": hex(&[9; 32])}));
+        assert_eq!(
+            json[1]["note"], "grew while captured: cut at the 10 bytes it had when opened",
+            "{json:#}"
+        );
+        assert_eq!(json[2], serde_json::json!({"path": "same.txt", "size": 5, "sha256": hex(&[3; 32])}));
+    }
 }
