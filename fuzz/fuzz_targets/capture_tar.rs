@@ -413,7 +413,8 @@ fn check(root: &Path, made: &BTreeMap<Vec<u8>, Made>, limits: &Limits, unpack_to
     // Again, streamed: the same tree, nothing changed, and the same archive.
     let mut tar = tar::Builder::new(Vec::new());
     let prefix = Path::new("workdir");
-    let again = stream_dir(root, limits, &StreamOptions::default(), &mut tar, prefix).expect("the root opens");
+    let again =
+        stream_dir(root, limits, &StreamOptions::default(), &mut tar, prefix).expect("the root opens");
     assert_eq!(again.capture.manifest(), capture.manifest());
     assert_eq!(again.capture.skipped, capture.skipped);
     assert!(again.altered.is_empty() && again.complete);
