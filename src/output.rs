@@ -30,6 +30,29 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `text` with its control characters (but tab) written visibly, so that printing it cannot
+/// drive the terminal: C0 ones and DEL in caret notation (`^[` for ESC, `^M` for CR, `^?`), C1
+/// ones as `\u{9b}`.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(c),
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(c as u8 + 0x40));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
 /// A state as a person reads it: systemd's words for a oneshot that remains active.
 pub fn state_label(state: gitvisor_protocol::ServiceState) -> String {
     match state {
@@ -82,6 +105,14 @@ mod tests {
             &[vec!["web".into(), "running".into()], vec!["database".into(), "failed".into()]],
         );
         assert_eq!(t, "NAME      STATE\nweb       running\ndatabase  failed");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(visible("+port: 80\t# web"), "+port: 80\t# web");
+        assert_eq!(visible("+a\r"), "+a^M");
+        assert_eq!(visible("\x1b[31mred\x07"), "^[[31mred^G");
+        assert_eq!(visible("del\x7f c1\u{9b}"), "del^? c1\\u{9b}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Result;
 use crate::args::CrashCmd;
-use crate::output::table;
+use crate::output::{table, visible};
 
 pub async fn run(client: &mut Client, cmd: CrashCmd) -> Result<ExitCode> {
     match cmd {
@@ -69,6 +69,21 @@ fn size(n: u64) -> String {
     }
 }
 
+/// A modified file's diff under it, as report.json holds it, and the note on it (why there is
+/// none, or that it was cut). The file's text is shown, never sent to the terminal as it is: its
+/// control characters (an escape sequence, a CR) are written visibly.
+fn print_diff(m: &Value) {
+    if let Some(diff) = m["diff"].as_str() {
+        // Split on LF only: a CRLF line keeps its CR, shown as ^M.
+        for line in diff.strip_suffix('\n').unwrap_or(diff).split('\n') {
+            println!("        {}", visible(line));
+        }
+    }
+    if let Some(note) = m["diff_note"].as_str() {
+        println!("        ({})", visible(note));
+    }
+}
+
 fn show(r: &CrashShowReply) {
     let rep = &r.report;
     let s = |k: &str| rep.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
@@ -106,6 +121,7 @@ fn show(r: &CrashShowReply) {
                 m["old_size"],
                 m["new_size"]
             );
+            print_diff(&m);
         }
         for d in list("removed") {
             println!("    - {} ({} B)", d["path"].as_str().unwrap_or(""), d["size"]);

@@ -143,6 +143,65 @@ fn a_crash_writes_one_complete_report() {
 }
 
 #[test]
+fn a_report_shows_how_the_text_of_changed_files_changed() {
+    let mut h = home();
+    let work = h.work();
+    let config =
+        "server:\n  host: 0.0.0.0\n  port: 8080\nlogging:\n  level: info\n  file: app.log\nworkers: 4\n";
+    std::fs::write(work.join("config.yaml"), config).unwrap();
+    std::fs::write(work.join("logo.bin"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-one").unwrap();
+    std::fs::write(work.join(".env"), "API_KEY=old-secret-value\nLOG_LEVEL=info\n").unwrap();
+    std::fs::write(work.join("same.txt"), "unchanged\n").unwrap();
+    h.sh_unit(
+        "edited",
+        "while [ ! -e go ]; do sleep 0.02; done; echo crashing; exit 3",
+        &format!("EnvironmentFile={}/.env", work.display()),
+    );
+    h.start_daemon();
+    h.ok(&["start", "edited"]);
+    h.wait_until("the baseline is taken", || h.ok(&["logs", "edited"]).contains("baseline capture"));
+    // Someone edits its config (and more) while it runs; then it crashes.
+    std::fs::write(work.join("config.yaml"), config.replace("port: 8080", "port: 9090")).unwrap();
+    std::fs::write(work.join("logo.bin"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-two").unwrap();
+    std::fs::write(work.join(".env"), "API_KEY=new-secret-value\nLOG_LEVEL=debug\n").unwrap();
+    std::fs::write(work.join("go"), "").unwrap();
+    h.wait_until("a crash report", || reports_of(&h, "edited").len() == 1);
+    let archive = &reports_of(&h, "edited")[0];
+    let dir = unpack(archive);
+    let d = dir.path();
+
+    let env_diff =
+        "--- a/.env\n+++ b/.env\n@@ -1,2 +1,2 @@\n API_KEY=<redacted>\n-LOG_LEVEL=info\n+LOG_LEVEL=debug\n";
+    let config_diff = "--- a/config.yaml\n+++ b/config.yaml\n@@ -1,6 +1,6 @@\n server:\n   host: 0.0.0.0\n-  port: 8080\n+  port: 9090\n logging:\n   level: info\n   file: app.log\n";
+    // The archive's patch: every diff, in entry order, and nothing else.
+    let patch = std::fs::read_to_string(d.join("changes.patch")).unwrap();
+    assert_eq!(patch, format!("{env_diff}{config_diff}"));
+    let report = report_json(archive);
+    let modified = report["changes"]["modified"].as_array().unwrap();
+    let entry = |path: &str| {
+        modified.iter().find(|m| m["path"] == path).unwrap_or_else(|| panic!("{path}: {report:#}"))
+    };
+    assert_eq!(entry("config.yaml")["diff"], config_diff);
+    assert_eq!(entry(".env")["diff"], env_diff);
+    assert!(entry("config.yaml").get("diff_note").is_none(), "{report:#}");
+    assert!(entry("logo.bin").get("diff").is_none(), "{report:#}");
+    assert_eq!(entry("logo.bin")["diff_note"], "binary");
+    assert_eq!(modified.len(), 3, "{report:#}");
+    // The secret, before and after, is in no file of the report.
+    for (path, bytes) in files_under(d) {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("secret-value"), "a secret in {}:\n{text}", path.display());
+    }
+    // The CLI shows the diffs under the changes.
+    let id = archive.file_name().unwrap().to_string_lossy().trim_end_matches(".tar.gz").to_string();
+    let show = h.ok(&["crash", "show", &id]);
+    let expected = "    ~ config.yaml (87 B -> 87 B)\n        --- a/config.yaml\n        +++ b/config.yaml\n        @@ -1,6 +1,6 @@\n         server:\n           host: 0.0.0.0\n        -  port: 8080\n        +  port: 9090\n";
+    assert!(show.contains(expected), "{show}");
+    assert!(show.contains("    ~ logo.bin (20 B -> 20 B)\n        (binary)\n"), "{show}");
+    assert!(!show.contains("secret-value"), "{show}");
+}
+
+#[test]
 fn a_clean_exit_and_a_requested_stop_write_no_report() {
     let mut h = home();
     h.sh_unit("fine", "exit 0", "");

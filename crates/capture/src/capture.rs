@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -121,9 +121,8 @@ impl Capture {
         let mut kept = 0u64;
         for e in &mut self.entries {
             let EntryKind::File { content, size, .. } = &mut e.kind else { continue };
-            let keep = content.as_ref().is_some_and(|c| {
-                *size <= per_file && kept + *size <= total && !c[..c.len().min(8192)].contains(&0)
-            });
+            let keep =
+                content.as_ref().is_some_and(|c| *size <= per_file && kept + *size <= total && is_text(c));
             if keep {
                 kept += *size;
             } else {
@@ -144,6 +143,12 @@ impl Capture {
             .sum()
     }
 
+    /// The entry at `path`, found by its place in [`Capture::entries`] (sorted as `Path` sorts).
+    pub(crate) fn entry(&self, path: &Path) -> Option<&Entry> {
+        let i = self.entries.binary_search_by(|e| e.path.as_path().cmp(path)).ok()?;
+        Some(&self.entries[i])
+    }
+
     /// Number of captured regular files.
     pub fn file_count(&self) -> usize {
         self.entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count()
@@ -161,6 +166,14 @@ impl Entry {
             EntryKind::Symlink { target } => ManifestEntry::Symlink { path, target: target.clone() },
         }
     }
+}
+
+/// How much of a file's start [`is_text`] looks at.
+pub(crate) const TEXT_HEAD: usize = 8192;
+
+/// A file is text when its first 8 KiB hold no NUL byte (as git and grep tell binary files).
+pub(crate) fn is_text(bytes: &[u8]) -> bool {
+    !bytes[..bytes.len().min(TEXT_HEAD)].contains(&0)
 }
 
 /// Lower-case hex of a digest.

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::capture::{Capture, EntryKind};
 
-/// Files that appeared, vanished or changed between two captures, each list sorted by path.
+/// Files that appeared, vanished or changed between two captures, each list in entry order
+/// (sorted as paths sort, component by component: [`Capture::entries`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Changes {
     pub added: Vec<FileChange>,
@@ -27,11 +28,29 @@ pub struct Modified {
     pub path: String,
     pub old_size: u64,
     pub new_size: u64,
+    /// A unified diff of its text ([`crate::text_diffs`]); `None` from [`diff`] alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Why it has no diff (binary, too large, …), or what to know of the one it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff_note: Option<String>,
+}
+
+impl Modified {
+    /// A modified path, without a text diff yet.
+    pub fn new(path: impl Into<String>, old_size: u64, new_size: u64) -> Modified {
+        Modified { path: path.into(), old_size, new_size, diff: None, diff_note: None }
+    }
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.modified.is_empty()
+    }
+
+    /// Every diff of the modified files, one after the other in entry order: a patch.
+    pub fn patch(&self) -> String {
+        self.modified.iter().filter_map(|m| m.diff.as_deref()).collect()
     }
 }
 
@@ -71,11 +90,9 @@ pub fn diff(baseline: &Capture, now: &Capture) -> Changes {
         match new.get(path) {
             None if skipped_now.contains(path) => {}
             None => changes.removed.push(FileChange { path: lossy(path), size: before.size() }),
-            Some(after) if after != before => changes.modified.push(Modified {
-                path: lossy(path),
-                old_size: before.size(),
-                new_size: after.size(),
-            }),
+            Some(after) if after != before => {
+                changes.modified.push(Modified::new(lossy(path), before.size(), after.size()))
+            }
             Some(_) => {}
         }
     }
@@ -87,8 +104,8 @@ pub fn diff(baseline: &Capture, now: &Capture) -> Changes {
     changes
 }
 
-/// Files and symlinks by path bytes.
-fn contents(capture: &Capture) -> BTreeMap<&[u8], Content<'_>> {
+/// Files and symlinks by path, in entry order.
+fn contents(capture: &Capture) -> BTreeMap<&Path, Content<'_>> {
     capture
         .entries
         .iter()
@@ -98,20 +115,15 @@ fn contents(capture: &Capture) -> BTreeMap<&[u8], Content<'_>> {
                 EntryKind::Symlink { target } => Content::Symlink { target },
                 EntryKind::Dir => return None,
             };
-            Some((bytes(&entry.path), content))
+            Some((entry.path.as_path(), content))
         })
         .collect()
 }
 
-fn skipped_paths(capture: &Capture) -> HashSet<&[u8]> {
-    capture.skipped.iter().map(|s| bytes(&s.path)).collect()
+fn skipped_paths(capture: &Capture) -> HashSet<&Path> {
+    capture.skipped.iter().map(|s| s.path.as_path()).collect()
 }
 
-fn bytes(path: &Path) -> &[u8] {
-    use std::os::unix::ffi::OsStrExt;
-    path.as_os_str().as_bytes()
-}
-
-fn lossy(path: &[u8]) -> String {
-    String::from_utf8_lossy(path).into_owned()
+fn lossy(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }

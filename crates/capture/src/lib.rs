@@ -38,7 +38,10 @@
 //! - **Snapshots** ([`write_snapshot`]) are tar archives whose bytes depend only on the
 //!   captured tree: sorted entries, fixed owner and times, normalised modes.
 //! - **Diffs** ([`diff`]) compare files by hash and symlinks by target; directories and
-//!   skipped paths are not compared.
+//!   skipped paths are not compared. **Text diffs** ([`text_diffs`]) show how a changed text
+//!   file changed: the baseline holds the text of small text files, a streamed capture keeps
+//!   the text of those that changed ([`KeepText`], bounded per file and in all), and each
+//!   modified file gets a unified diff or a note saying why it has none.
 //!
 //! Nothing here touches the engine: the engine decides when to capture (at start, for the
 //! baseline, and at a crash), what to rewrite and how large an archive may be, parses the
@@ -53,6 +56,7 @@ mod snapshot;
 mod store;
 mod stream;
 mod sweeper;
+mod text;
 mod walk;
 
 #[cfg(test)]
@@ -69,4 +73,5 @@ pub use snapshot::write_snapshot;
 pub use store::{CaptureId, Store, StoreSettings, DEFAULT_MAX_BYTES, DEFAULT_MAX_CAPTURES, DEFAULT_TTL};
 pub use stream::{stream_dir, Alteration, Altered, Rewrite, Rewritten, StreamError, StreamOptions, Streamed};
 pub use sweeper::{sweep_every, Sweeper, DEFAULT_SWEEP_INTERVAL};
+pub use text::{text_diffs, unified_diff, KeepText, NewText};
 pub use walk::{baseline_since, capture_dir};

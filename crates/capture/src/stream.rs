@@ -1,6 +1,7 @@
 //! A capture written to its archive while the tree is walked: each file's bytes go from its
 //! descriptor into the tar stream through the archive's copy buffer, hashed as they pass, so
-//! taking a capture of any size holds a buffer and the entries' metadata, never the tree.
+//! taking a capture of any size holds a buffer and the entries' metadata, never the tree (and,
+//! when asked, the bounded text of the files changed since a baseline: `text.rs`).
 
 use std::fmt;
 use std::fs::File;
@@ -15,6 +16,7 @@ use crate::capture::{Capture, EntryKind};
 use crate::limits::Limits;
 use crate::skip::SkipReason;
 use crate::snapshot::{Sink, TarSink};
+use crate::text::{KeepText, Keeper, NewText, Watch};
 use crate::walk::{self, executable, grown_size, read_at_most, sha256, stat_size, unreadable, Caps, Take};
 
 /// What a streamed capture does besides writing the tree as it is.
@@ -26,6 +28,9 @@ pub struct StreamOptions {
     /// while the walk goes on to list and hash every file, so the caller can say how large the
     /// tree was and drop what was written. `None`: no limit.
     pub archive_limit: Option<u64>,
+    /// Keep the text of the files changed since a baseline, within bounds, for
+    /// [`crate::text_diffs`]: [`Streamed::texts`]. `None`: nothing is kept.
+    pub keep_text: Option<KeepText>,
 }
 
 /// Files that go into the archive rewritten, such as a crash report's redacted environment
@@ -53,6 +58,9 @@ pub struct Streamed {
     pub archived_bytes: u64,
     /// Every entry taken was written (see [`StreamOptions::archive_limit`]).
     pub complete: bool,
+    /// With [`StreamOptions::keep_text`], in walk order, each file that changed since the
+    /// baseline (by SHA-256, a file the baseline has too) and what was kept of its text.
+    pub texts: Vec<(PathBuf, NewText)>,
 }
 
 /// A rewritten file as the archive holds it.
@@ -102,7 +110,8 @@ impl fmt::Display for Altered {
 /// Captures the tree under `root` as [`crate::capture_dir`] does (the same walk, rules and
 /// skips) and writes it to `tar` as it goes, under `prefix`, as [`crate::write_snapshot`]
 /// would write that capture: the same entries, bytes and headers. Holds no file's bytes
-/// beyond the copy buffer, except those of the files `options` rewrites.
+/// beyond the copy buffer, except those of the files `options` rewrites and the text it keeps
+/// ([`StreamOptions::keep_text`]: at most its bounds, and one file being read).
 ///
 /// A file's header is written before its bytes are read, with its size when opened: one whose
 /// size changes while it is read is cut or padded to that size and listed in
@@ -163,6 +172,7 @@ fn stream<W: Write>(
         complete: true,
         rewritten: Vec::new(),
         altered: Vec::new(),
+        keeper: options.keep_text.as_ref().map(Keeper::new),
     };
     let (capture, s) = walk::walk(dir, root, limits, streaming)?;
     Ok(Streamed {
@@ -171,6 +181,7 @@ fn stream<W: Write>(
         altered: s.altered,
         archived_bytes: s.archived_bytes,
         complete: s.complete,
+        texts: s.keeper.map(|k| k.texts).unwrap_or_default(),
     })
 }
 
@@ -183,6 +194,7 @@ struct Streaming<'a> {
     complete: bool,
     rewritten: Vec<Rewritten>,
     altered: Vec<Altered>,
+    keeper: Option<Keeper<'a>>,
 }
 
 impl Take for Streaming<'_> {
@@ -200,9 +212,14 @@ impl Take for Streaming<'_> {
         if let Some(reason) = caps.over(size) {
             return Ok(Err(reason));
         }
-        let mut exact = Exact::new(file, size);
+        let plan = self.keeper.as_ref().and_then(|k| k.plan(path, size));
+        let watch = plan.as_ref().map(|p| Watch::new(size, p.keep));
+        let mut exact = Exact::new(file, size, watch);
         self.write(path, executable(stat), size, &mut exact)?;
-        let (sha256, how) = exact.finish();
+        let (sha256, how, watch) = exact.finish();
+        if let (Some(keeper), Some(plan), Some(watch)) = (&mut self.keeper, plan, watch) {
+            keeper.read(path, plan, &sha256, watch.seen(how.is_some()));
+        }
         if let Some(how) = how {
             self.altered.push(Altered { path: path.to_path_buf(), size, how });
         }
@@ -245,10 +262,21 @@ impl Streaming<'_> {
             return Ok(Err(reason));
         }
         let out = with(path, &bytes);
+        let found = sha256(&bytes);
         let written = Rewritten { path: path.to_path_buf(), size: out.len() as u64, sha256: sha256(&out) };
         self.write(path, executable(stat), written.size, &mut &out[..])?;
+        // Its text is the rewritten one (what the archive holds), text or not as found.
+        if let Some(keeper) = &mut self.keeper {
+            if let Some(plan) = keeper.plan(path, written.size) {
+                let mut watch = Watch::new(0, false);
+                watch.saw(&bytes);
+                let mut seen = watch.seen(false);
+                seen.bytes = plan.keep.then_some(out);
+                keeper.read(path, plan, &found, seen);
+            }
+        }
         self.rewritten.push(written);
-        Ok(Ok(EntryKind::File { content: None, sha256: sha256(&bytes), size, executable: executable(stat) }))
+        Ok(Ok(EntryKind::File { content: None, sha256: found, size, executable: executable(stat) }))
     }
 
     /// Writes a file of `size` bytes, read from `data` (which yields exactly that many), unless
@@ -267,28 +295,31 @@ impl Streaming<'_> {
 }
 
 /// A file read for a tar entry whose header already gave its size: yields exactly `left` bytes
-/// and hashes them. Past the end of a file that shrank, or after a read error, it yields NUL
-/// bytes; it never returns an error, so an error from the archive's copy is the archive's.
+/// and hashes them (and shows them to a [`Watch`], if any). Past the end of a file that shrank,
+/// or after a read error, it yields NUL bytes; it never returns an error, so an error from the
+/// archive's copy is the archive's.
 struct Exact {
     file: File,
     left: u64,
     read: u64,
     hasher: Sha256,
     ended: Option<Alteration>,
+    watch: Option<Watch>,
 }
 
 impl Exact {
-    fn new(file: File, size: u64) -> Exact {
-        Exact { file, left: size, read: 0, hasher: Sha256::new(), ended: None }
+    fn new(file: File, size: u64, watch: Option<Watch>) -> Exact {
+        Exact { file, left: size, read: 0, hasher: Sha256::new(), ended: None, watch }
     }
 
-    /// The SHA-256 of what was yielded, and how the file differed from its size if it did.
-    fn finish(mut self) -> ([u8; 32], Option<Alteration>) {
+    /// The SHA-256 of what was yielded, how the file differed from its size if it did, and the
+    /// watch.
+    fn finish(mut self) -> ([u8; 32], Option<Alteration>, Option<Watch>) {
         // A byte past the size the header gave: the file grew while it was read.
         if self.ended.is_none() && matches!(self.file.read(&mut [0u8; 1]), Ok(1)) {
             self.ended = Some(Alteration::Grew);
         }
-        (self.hasher.finalize().into(), self.ended)
+        (self.hasher.finalize().into(), self.ended, self.watch)
     }
 
     fn read_file(&mut self, buf: &mut [u8]) -> usize {
@@ -322,6 +353,9 @@ impl Read for Exact {
             }
         };
         self.hasher.update(&buf[..n]);
+        if let Some(watch) = &mut self.watch {
+            watch.saw(&buf[..n]);
+        }
         self.left -= n as u64;
         Ok(n)
     }

@@ -364,3 +364,30 @@ fn a_streamed_directory_swapped_for_a_symlink_is_not_followed() {
     assert!(files.iter().all(|(_, bytes)| bytes != b"outside the root"), "{files:?}");
     assert!(s.capture.entries.iter().all(|e| !e.path.starts_with("sub")), "{s:?}");
 }
+
+#[test]
+fn a_changed_file_that_shrinks_while_streamed_keeps_no_text() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("config"), b"a: 1\nb: 2\n").unwrap();
+    let limits = crate::Limits::default();
+    let baseline =
+        crate::baseline_since(dir.path(), &limits, &BlobPool::default(), None, 1024, 4096).unwrap();
+    fs::write(dir.path().join("config"), b"a: 1\nb: 3\n").unwrap();
+    let root = dir.path().to_path_buf();
+    let _hook = crate::test_hooks::set_before_read(move |path| {
+        if path == Path::new("config") {
+            fs::OpenOptions::new().write(true).open(root.join("config")).unwrap().set_len(4).unwrap();
+        }
+    });
+    let keep = crate::KeepText { baseline: std::sync::Arc::new(baseline), per_file: 1024, total: 4096 };
+    let options = crate::StreamOptions { keep_text: Some(keep), ..crate::StreamOptions::default() };
+
+    let mut tar = tar::Builder::new(Vec::new());
+    let s = crate::stream_dir(dir.path(), &limits, &options, &mut tar, Path::new("")).unwrap();
+
+    // Its archived bytes are padded with NULs: no text to diff, and the report says why.
+    assert_eq!(s.texts, vec![("config".into(), crate::NewText::Altered)]);
+    let mut changes = crate::diff(&options.keep_text.as_ref().unwrap().baseline, &s.capture);
+    crate::text_diffs(&mut changes, options.keep_text.as_ref().unwrap(), &s, None);
+    assert_eq!(changes.modified[0].diff_note.as_deref(), Some("changed while it was captured: not diffed"));
+}

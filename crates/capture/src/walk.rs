@@ -20,7 +20,7 @@ use nix::fcntl::{self, AtFlags, OFlag};
 use nix::sys::stat::{self, FileStat, Mode};
 
 use crate::blobs::BlobPool;
-use crate::capture::{Capture, Entry, EntryKind, FileStamp};
+use crate::capture::{is_text, Capture, Entry, EntryKind, FileStamp};
 use crate::limits::{Excludes, Limits};
 use crate::skip::{SkipReason, Skipped};
 
@@ -399,9 +399,10 @@ impl Memory<'_> {
         }
         // A baseline keeps text within its budget; it hashes the rest and lets the bytes go now,
         // so its peak is what it keeps, not the tree.
-        let unkept = self.baseline.as_ref().is_some_and(|b| {
-            size > b.per_file || b.kept + size > b.total || bytes[..bytes.len().min(8192)].contains(&0)
-        });
+        let unkept = self
+            .baseline
+            .as_ref()
+            .is_some_and(|b| size > b.per_file || b.kept + size > b.total || !is_text(&bytes));
         let (content, sha256) = match hashed {
             Some((sha256, _)) => (None, sha256),
             None if unkept => (None, sha256(&bytes)),

@@ -36,13 +36,7 @@ fn reports_added_removed_and_modified_files_with_sizes() {
         vec![change("vanishes", 5)],
         "will-be-big still exists (skipped as too large), so it is not removed"
     );
-    assert_eq!(
-        changes.modified,
-        vec![
-            Modified { path: "grows".into(), old_size: 2, new_size: 5 },
-            Modified { path: "link".into(), old_size: 0, new_size: 0 },
-        ]
-    );
+    assert_eq!(changes.modified, vec![Modified::new("grows", 2, 5), Modified::new("link", 0, 0),]);
     assert!(diff(&now, &now).is_empty());
     let json = serde_json::to_value(&changes).unwrap();
     assert_eq!(json["added"][0]["path"], "dir/new");

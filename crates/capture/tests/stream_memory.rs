@@ -1,16 +1,22 @@
 //! Streaming a capture holds a buffer, not the tree: while a 40 MiB tree is streamed into an
 //! archive, the heap grows by a few hundred KiB (entries, names, hashes). The same tree captured
-//! in memory grows it past the tree's size, which shows that the count sees file bytes.
+//! in memory grows it past the tree's size, which shows that the count sees file bytes. Keeping
+//! the text of changed files for a crash report's diffs adds what it keeps, within its bound.
 //!
-//! A test binary of its own: the counting allocator is global.
+//! A test binary of its own: the counting allocator is global. Its tests take turns (`SERIAL`),
+//! so that one's allocations are not counted in the other's peak.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use gitvisor_capture::{capture_dir, stream_dir, write_snapshot, BlobPool, Limits, StreamOptions};
+use gitvisor_capture::{
+    baseline_since, capture_dir, stream_dir, write_snapshot, BlobPool, KeepText, Limits, NewText,
+    StreamOptions,
+};
 use sha2::{Digest, Sha256};
 
 struct Counting;
@@ -63,6 +69,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What `f` returns, and the most heap it held at once beyond what was held before it.
 fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = LIVE.load(Ordering::Relaxed);
@@ -112,6 +124,7 @@ fn build_tree(root: &Path) {
 
 #[test]
 fn streaming_a_40_mib_tree_holds_a_buffer_not_the_tree() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     build_tree(dir.path());
     let limits = Limits { max_file_size: 8 * MIB as u64, ..Limits::default() };
@@ -133,4 +146,53 @@ fn streaming_a_40_mib_tree_holds_a_buffer_not_the_tree() {
     assert!(stream_peak < 2 * MIB, "streaming held {stream_peak} bytes at its peak");
     assert!(memory_peak > 40 * MIB, "in memory, {memory_peak} bytes: the count misses file bytes");
     assert_eq!(archive_sha, in_memory, "the same archive");
+}
+
+#[test]
+fn the_text_kept_of_changed_files_stays_within_its_bound() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    build_tree(dir.path());
+    // 3 MiB more of text: 48 files of 64 KiB, each line telling its file apart.
+    let text = |i: usize, word: &str| -> String {
+        let line = format!("{word} {i:02} {}\n", "x".repeat(53));
+        line.repeat(64 * 1024 / line.len())
+    };
+    fs::create_dir(dir.path().join("text")).unwrap();
+    for i in 0..48 {
+        fs::write(dir.path().join(format!("text/{i:02}.conf")), text(i, "before")).unwrap();
+    }
+    let limits = Limits { max_file_size: 8 * MIB as u64, ..Limits::default() };
+    let (per_file, total) = (64 * 1024, 8 * MIB as u64);
+    let baseline = baseline_since(dir.path(), &limits, &BlobPool::default(), None, per_file, total).unwrap();
+    assert!(baseline.held_bytes() > 3 * MIB as u64, "the baseline holds the text: {}", baseline.held_bytes());
+    // Every text file changes, and so does every binary one; a report keeps 1 MiB of the text.
+    for i in 0..48 {
+        fs::write(dir.path().join(format!("text/{i:02}.conf")), text(i, "after")).unwrap();
+    }
+    for d in 0..20 {
+        for f in 0..50 {
+            fs::write(dir.path().join(format!("small/d{d:02}/f{f:02}.txt")), format!("changed {d} {f}\n"))
+                .unwrap();
+        }
+    }
+    fs::write(dir.path().join("large-0.bin"), vec![0u8; 6 * MIB]).unwrap();
+    let keep_total = MIB as u64;
+    let keep = KeepText { baseline: Arc::new(baseline), per_file, total: keep_total };
+    let options = StreamOptions { keep_text: Some(keep), ..StreamOptions::default() };
+
+    let (s, peak) = peak_of(|| {
+        let mut tar = tar::Builder::new(Hashing::default());
+        stream_dir(dir.path(), &limits, &options, &mut tar, Path::new("workdir")).unwrap()
+    });
+
+    let kept: u64 =
+        s.texts.iter().map(|(_, t)| if let NewText::Kept(b) = t { b.len() as u64 } else { 0 }).sum();
+    let past = s.texts.iter().filter(|(_, t)| *t == NewText::PastTotal).count();
+    assert!(kept <= keep_total && kept > keep_total - per_file, "{kept} bytes kept");
+    assert!(past > 30, "most of the changed text is past the bound: {past} files");
+    assert!(s.texts.iter().any(|(p, t)| p == Path::new("large-0.bin") && *t == NewText::Binary));
+    // The peak is what is kept plus what streaming alone holds (below 2 MiB, as above).
+    assert!(peak as u64 >= kept, "the count sees the kept text: {peak} < {kept}");
+    assert!((peak as u64) < kept + 2 * MIB as u64, "kept {kept} bytes, held {peak} at the peak");
 }

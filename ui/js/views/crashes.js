@@ -1,11 +1,14 @@
 // Crash reports: the list (newest first) and one report's details with an export form. The list
-// is read when the view is shown and when a crash_report event says a new one exists.
+// is read when the view is shown and when a crash_report event says a new one exists. A report's
+// changed text files show their diffs (report.json holds them, bounded; the archive's
+// changes.patch has them whole), drawn as text, one classed line at a time, never as markup.
 
 import { byId, el, setText } from '../dom.js';
 import {
   DASH, describeExit, formatBytes, formatCpuTime, formatDateTime, formatDuration, formatKiB,
   parseTime, plural, shortId,
 } from '../format.js';
+import { renderDiff } from './history.js';
 
 // Long lists are cut: the archive itself has everything.
 const LIST_LIMIT = 50;
@@ -267,8 +270,34 @@ export function createCrashesView(ctx) {
     box.append(el('div', { class: 'change-columns' }, [
       shortList('Added', c.added || [], (f) => pathItem(f.path, formatBytes(f.size))),
       shortList('Removed', c.removed || [], (f) => pathItem(f.path, formatBytes(f.size))),
-      shortList('Modified', c.modified || [], (f) => pathItem(f.path, `${formatBytes(f.old_size)} → ${formatBytes(f.new_size)}`)),
+      shortList('Modified', c.modified || [], (f) => pathItem(
+        f.path,
+        `${formatBytes(f.old_size)} → ${formatBytes(f.new_size)}${f.diff_note && !f.diff ? ` · ${f.diff_note}` : ''}`,
+      )),
     ]));
+    const diffs = (c.modified || []).filter((f) => typeof f.diff === 'string' && f.diff);
+    if (diffs.length) box.append(renderDiffs(diffs));
+  }
+
+  // Each changed text file's diff, open, under its path; a note (a diff cut short) after it.
+  function renderDiffs(files) {
+    const section = el('div', { class: 'change-diffs' }, [
+      el('h4', { text: `What changed in the text (${plural(files.length, 'file')})` }),
+    ]);
+    for (const f of files.slice(0, LIST_LIMIT)) {
+      const pre = el('pre', { class: 'code diff' });
+      renderDiff(pre, f.diff);
+      const item = el('details', { class: 'change-diff', open: true, dataset: { path: f.path } }, [
+        el('summary', {}, [el('span', { class: 'mono', text: f.path })]),
+        pre,
+      ]);
+      if (f.diff_note) item.append(el('p', { class: 'muted', text: f.diff_note }));
+      section.append(item);
+    }
+    if (files.length > LIST_LIMIT) {
+      section.append(el('p', { class: 'muted', text: `… and ${files.length - LIST_LIMIT} more in changes.patch (export the report)` }));
+    }
+    return section;
   }
 
   function renderSkipped(skipped) {

@@ -6,7 +6,8 @@
 //! an exit worth a report (`policy.rs`: a failure, or an unknown end restarted as one) it writes
 //! `crash-NAME-STAMP-ID.tar.gz` with report.json, the unit as committed, the log tail as it
 //! stood at that exit, the environment and a fresh capture of the working directory with what
-//! changed since the baseline, secrets redacted (`redact.rs`). Reports are written atomically,
+//! changed since the baseline (and how the text of its changed files changed: `changes.patch`),
+//! secrets redacted (`redact.rs`). Reports are written atomically,
 //! bounded on disk, and thinned in crash loops. Any failure is logged and supervision goes on.
 
 pub mod archive;
@@ -23,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gitvisor_capture::{
-    baseline_since, diff, sweep_every, Capture, CaptureId, Store, StoreSettings, StreamError, StreamOptions,
+    baseline_since, diff, sweep_every, text_diffs, Capture, CaptureId, KeepText, Store, StoreSettings,
+    StreamError, StreamOptions,
 };
 use gitvisor_protocol::{EventKind, ExitInfo};
 use gitvisor_units::Unit;
@@ -41,7 +43,8 @@ use retention::Loop;
 
 /// A baseline keeps the bytes of small text files only (each at most this, this much in all
 /// per service: enough to show a changed config as a diff); of the rest, sizes and hashes. The
-/// crash-time capture reads the current files.
+/// crash-time capture streams the current files and keeps, within the same bounds, the text of
+/// those that changed, for the report's diffs.
 const BASELINE_KEEP_PER_FILE: u64 = 64 * 1024;
 const BASELINE_KEEP_TOTAL: u64 = 8 * 1024 * 1024;
 
@@ -195,7 +198,7 @@ impl CrashHandle {
             let cannot_write =
                 |e: std::io::Error| CrashError::Capture(format!("cannot write the capture: {e}"));
             let mut spool = archive::Spool::new(&me.paths.crash_reports).map_err(cannot_write)?;
-            let options = workdir_options(&info.unit, &root, None);
+            let options = workdir_options(&info.unit, &root, None, None);
             let streamed =
                 spool.workdir(&root, &workdir::limits(&info.unit), &options).map_err(|e| match e {
                     StreamError::Root(e) => {
@@ -256,10 +259,21 @@ fn host() -> String {
 }
 
 /// How a service's working directory goes into a report: its environment files redacted
-/// (`redact.rs`), and at most `archive_limit` bytes of it.
-fn workdir_options(unit: &Unit, root: &Path, archive_limit: Option<u64>) -> StreamOptions {
+/// (`redact.rs`), at most `archive_limit` bytes of it, and with a baseline the text of the
+/// files changed since, for their diffs.
+fn workdir_options(
+    unit: &Unit,
+    root: &Path,
+    archive_limit: Option<u64>,
+    baseline: Option<Arc<Capture>>,
+) -> StreamOptions {
     let files: Vec<PathBuf> = unit.environment_files.iter().map(|f| f.path.clone()).collect();
-    StreamOptions { rewrite: Some(redact::env_files_in_workdir(&files, root)), archive_limit }
+    let keep_text = baseline.map(|baseline| KeepText {
+        baseline,
+        per_file: BASELINE_KEEP_PER_FILE,
+        total: BASELINE_KEEP_TOTAL,
+    });
+    StreamOptions { rewrite: Some(redact::env_files_in_workdir(&files, root)), archive_limit, keep_text }
 }
 
 fn rfc3339_ms(ms: u64) -> String {
@@ -399,7 +413,7 @@ impl Ctx {
                 &info,
                 uptime_ms,
                 suppressed,
-                baseline.as_deref(),
+                baseline,
                 &tail,
                 &env,
                 unit_text,
@@ -452,7 +466,7 @@ impl Ctx {
         info: &ServiceInfo,
         uptime_ms: Option<u64>,
         suppressed: u64,
-        baseline: Option<&Capture>,
+        baseline: Option<Arc<Capture>>,
         tail: &[String],
         env: &[(String, String)],
         unit_text: Vec<u8>,
@@ -460,6 +474,10 @@ impl Ctx {
         let name = ReportName::new("crash", service, SystemTime::now());
         let root = workdir::root(&info.unit);
         let mut dir = Workdir { root: Some(root.display().to_string()), ..Workdir::default() };
+        // A report that alone would exceed the budget goes without its capture: the walk stops
+        // writing it there, and goes on to list and hash the rest.
+        let budget = self.settings.crash_reports.max_bytes;
+        let options = workdir_options(&info.unit, &root, Some(budget), baseline.clone());
         // The working directory goes into the spool as it is walked; the report's own files are
         // written once what it held is known (archive.rs).
         let captured = if let Some(why) = workdir::capture_off(&info.unit) {
@@ -467,10 +485,6 @@ impl Ctx {
             None
         } else {
             let mut spool = archive::Spool::new(&self.paths.crash_reports).map_err(|e| e.to_string())?;
-            // A report that alone would exceed the budget goes without its capture: the walk
-            // stops writing it there, and goes on to list and hash the rest.
-            let budget = self.settings.crash_reports.max_bytes;
-            let options = workdir_options(&info.unit, &root, Some(budget));
             match spool.workdir(&root, &workdir::limits(&info.unit), &options) {
                 Ok(streamed) => {
                     if !streamed.complete {
@@ -488,11 +502,19 @@ impl Ctx {
                 Err(StreamError::Archive(e)) => return Err(e.to_string()),
             }
         };
-        // Compared as found (an environment file before its redaction), unchanged files by hash.
-        let changes = match (baseline, &captured) {
+        // Compared as found (an environment file before its redaction), unchanged files by hash;
+        // the text of changed ones as the archive holds it (redacted), against the baseline's
+        // redacted the same way. The patch has every diff whole, report.json a bounded part.
+        let mut changes = match (&baseline, &captured) {
             (Some(b), Some((_, s))) => Some(diff(b, &s.capture)),
             _ => None,
         };
+        let mut patch = String::new();
+        if let (Some(changes), Some(keep), Some((_, s))) = (&mut changes, &options.keep_text, &captured) {
+            text_diffs(changes, keep, s, options.rewrite.as_ref());
+            patch = changes.patch();
+            report::bound_diffs(changes);
+        }
         if let Some((_, s)) = &captured {
             let (files, skipped) = report::describe(s);
             dir.files = files;
@@ -540,7 +562,7 @@ impl Ctx {
             Some(t) => format!("unit/{}", t.file_name()),
             None => format!("unit/{}", info.unit.name.file_name()),
         };
-        let parts = vec![
+        let mut parts = vec![
             archive::Part {
                 path: "report.json".into(),
                 bytes: serde_json::to_vec_pretty(&r).unwrap_or_default(),
@@ -549,6 +571,9 @@ impl Ctx {
             archive::Part { path: "logs/tail.log".into(), bytes: log.into_bytes() },
             archive::Part { path: "env.txt".into(), bytes: redact::env_text(env).into_bytes() },
         ];
+        if !patch.is_empty() {
+            parts.push(archive::Part { path: "changes.patch".into(), bytes: patch.into_bytes() });
+        }
         archive::write(&self.paths.crash_reports, &name.file_name(), &parts, rest)
             .map_err(|e| e.to_string())?;
         Ok(name.id())

@@ -429,4 +429,43 @@ mod tests {
         let gitvisor_capture::EntryKind::File { sha256, .. } = &found.kind else { panic!("{found:?}") };
         assert_eq!(gitvisor_capture::hex(sha256), sha("API_TOKEN=t0k3n\nPLAIN=1\n"));
     }
+
+    #[test]
+    fn an_environment_file_is_diffed_on_its_redacted_text_on_both_sides() {
+        use gitvisor_capture::{baseline_since, diff, stream_dir, text_diffs, BlobPool, KeepText, Limits};
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("app.env");
+        std::fs::write(&env, "API_TOKEN=old-t0k3n\nDB=postgres://u:old-pw@db/x\nPLAIN=1\n").unwrap();
+        std::fs::write(dir.path().join("rotated.env"), "SECRET_KEY=first-key\n").unwrap();
+        let limits = Limits::default();
+        let baseline =
+            baseline_since(dir.path(), &limits, &BlobPool::default(), None, 65536, 1 << 20).unwrap();
+        std::fs::write(&env, "API_TOKEN=new-t0k3n\nDB=postgres://u:new-pw@db/x\nPLAIN=2\n").unwrap();
+        std::fs::write(dir.path().join("rotated.env"), "SECRET_KEY=second-key\n").unwrap();
+        let files = [env.clone(), dir.path().join("rotated.env")];
+        let keep = KeepText { baseline: std::sync::Arc::new(baseline), per_file: 65536, total: 1 << 20 };
+        let options = gitvisor_capture::StreamOptions {
+            rewrite: Some(env_files_in_workdir(&files, dir.path())),
+            keep_text: Some(keep.clone()),
+            ..Default::default()
+        };
+        let mut tar = tar::Builder::new(std::io::sink());
+        let streamed = stream_dir(dir.path(), &limits, &options, &mut tar, Path::new("")).unwrap();
+
+        let mut changes = diff(&keep.baseline, &streamed.capture);
+        text_diffs(&mut changes, &keep, &streamed, options.rewrite.as_ref());
+
+        assert_eq!(
+            changes.modified[0].diff.as_deref(),
+            Some(
+                "--- a/app.env\n+++ b/app.env\n@@ -1,3 +1,3 @@\n API_TOKEN=<redacted>\n DB=postgres://u:<redacted>@db/x\n-PLAIN=1\n+PLAIN=2\n"
+            )
+        );
+        assert_eq!(changes.modified[1].diff, None);
+        assert_eq!(changes.modified[1].diff_note.as_deref(), Some("only what its redaction hides changed"));
+        let json = serde_json::to_string(&changes).unwrap();
+        for secret in ["t0k3n", "old-pw", "new-pw", "first-key", "second-key"] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+    }
 }

@@ -9,6 +9,12 @@ use serde::Serialize;
 
 pub const FORMAT: u32 = 1;
 
+/// Diff text report.json holds of one file, and of all: it is read first, and whole, by every
+/// listing of the reports, so it stays small; `changes.patch` in the archive has every diff
+/// whole. A config's diff is rarely more than a few hundred bytes.
+pub const DIFF_IN_REPORT_PER_FILE: usize = 16 * 1024;
+pub const DIFF_IN_REPORT_TOTAL: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub format: u32,
@@ -32,7 +38,8 @@ pub struct Report {
     pub host: String,
     pub engine_version: String,
     pub workdir: Workdir,
-    /// Against the capture taken when the service started; `None` without a baseline.
+    /// Against the capture taken when the service started; `None` without a baseline. The
+    /// modified files' diffs bounded ([`bound_diffs`]).
     pub changes: Option<Changes>,
     pub baseline_taken_at: Option<String>,
     /// Reports of this crash loop not kept (only the first and latest few are).
@@ -130,12 +137,46 @@ pub fn describe(streamed: &Streamed) -> (Vec<FileInfo>, Vec<SkipInfo>) {
     (files, skipped)
 }
 
+/// Bounds the diffs `changes` holds, for report.json: each cut at a line end within
+/// [`DIFF_IN_REPORT_PER_FILE`], [`DIFF_IN_REPORT_TOTAL`] in all, in entry order; a diff cut, or
+/// left out once the total is spent, gets a `diff_note` saying so and that `changes.patch` has
+/// it whole.
+pub fn bound_diffs(changes: &mut Changes) {
+    let mut left = DIFF_IN_REPORT_TOTAL;
+    for m in &mut changes.modified {
+        let Some(diff) = &mut m.diff else { continue };
+        let room = left.min(DIFF_IN_REPORT_PER_FILE);
+        if diff.len() > room {
+            let whole = diff.len();
+            // Up to the last line end within the room (a line end is a character boundary).
+            match diff.as_bytes()[..room].iter().rposition(|b| *b == b'\n') {
+                Some(end) => {
+                    diff.truncate(end + 1);
+                    m.diff_note = Some(format!(
+                        "cut here at {} of its {whole} bytes: changes.patch in the report has it whole",
+                        diff.len()
+                    ));
+                }
+                None => {
+                    m.diff = None;
+                    m.diff_note = Some(format!(
+                        "left out here ({} KiB of diffs at most): changes.patch in the report has it",
+                        DIFF_IN_REPORT_TOTAL / 1024
+                    ));
+                    continue;
+                }
+            }
+        }
+        left -= diff.len();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
     use std::time::SystemTime;
 
-    use gitvisor_capture::{Alteration, Altered, Capture, Entry, Rewritten};
+    use gitvisor_capture::{Alteration, Altered, Capture, Entry, Modified, Rewritten};
 
     use super::*;
 
@@ -160,6 +201,7 @@ mod tests {
             altered: vec![Altered { path: "grows.log".into(), size: 10, how: Alteration::Grew }],
             archived_bytes: 39,
             complete: true,
+            texts: Vec::new(),
         };
         let (files, _) = describe(&streamed);
         let json = serde_json::to_value(&files).unwrap();
@@ -169,5 +211,56 @@ mod tests {
             "{json:#}"
         );
         assert_eq!(json[2], serde_json::json!({"path": "same.txt", "size": 5, "sha256": hex(&[3; 32])}));
+    }
+
+    fn with_diff(path: &str, diff: String) -> Modified {
+        Modified { diff: Some(diff), ..Modified::new(path, 1, 2) }
+    }
+
+    /// A diff of `lines` lines of 100 bytes each.
+    fn diff_of(lines: usize) -> String {
+        (0..lines).map(|i| format!("+{i:098}\n")).collect()
+    }
+
+    #[test]
+    fn diffs_are_cut_at_a_line_end_and_bounded_in_all() {
+        let mut changes = Changes {
+            modified: vec![
+                with_diff("small", diff_of(3)),
+                Modified { diff_note: Some("binary".into()), ..Modified::new("logo.png", 1, 2) },
+                with_diff("large", diff_of(1000)),
+                with_diff("more-1", diff_of(160)),
+                with_diff("more-2", diff_of(160)),
+                with_diff("more-3", diff_of(160)),
+                with_diff("late", diff_of(160)),
+                with_diff("tiny", diff_of(1)),
+            ],
+            ..Changes::default()
+        };
+        let whole = changes.patch();
+
+        bound_diffs(&mut changes);
+
+        let m = &changes.modified;
+        assert_eq!((m[0].diff.as_deref(), m[0].diff_note.as_deref()), (Some(diff_of(3).as_str()), None));
+        assert_eq!((m[1].diff.as_deref(), m[1].diff_note.as_deref()), (None, Some("binary")));
+        // 16 KiB holds 163 lines of 100 bytes: cut after the last of them.
+        assert_eq!(m[2].diff.as_deref(), Some(diff_of(163).as_str()));
+        assert_eq!(
+            m[2].diff_note.as_deref(),
+            Some("cut here at 16300 of its 100000 bytes: changes.patch in the report has it whole")
+        );
+        let held: usize = m.iter().filter_map(|m| m.diff.as_ref()).map(String::len).sum();
+        assert!(held <= DIFF_IN_REPORT_TOTAL, "{held}");
+        // The total is spent within "late": what fits of it, then nothing of "tiny".
+        assert!(m[6].diff_note.as_deref().is_some_and(|n| n.starts_with("cut here at")), "{:?}", m[6]);
+        assert_eq!(m[7].diff, None);
+        assert_eq!(
+            m[7].diff_note.as_deref(),
+            Some("left out here (64 KiB of diffs at most): changes.patch in the report has it")
+        );
+        // Every line kept is a whole line of the patch.
+        assert!(changes.patch().lines().all(|l| l.len() == 99), "cut inside a line");
+        assert!(whole.len() > changes.patch().len());
     }
 }
