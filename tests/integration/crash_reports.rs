@@ -147,7 +147,7 @@ fn a_report_shows_how_the_text_of_changed_files_changed() {
     let mut h = home();
     let work = h.work();
     let config =
-        "server:\n  host: 0.0.0.0\n  port: 8080\nlogging:\n  level: info\n  file: app.log\nworkers: 4\n";
+        "server:\n  host: 0.0.0.0\n  port: 8080\nlogging:\n  level: info\n  file: app.log\nworkers: 4\ndatabase: postgres://app:hunter-one@db/app\n";
     std::fs::write(work.join("config.yaml"), config).unwrap();
     std::fs::write(work.join("logo.bin"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-one").unwrap();
     std::fs::write(work.join(".env"), "API_KEY=old-secret-value\nLOG_LEVEL=info\n").unwrap();
@@ -161,7 +161,8 @@ fn a_report_shows_how_the_text_of_changed_files_changed() {
     h.ok(&["start", "edited"]);
     h.wait_until("the baseline is taken", || h.ok(&["logs", "edited"]).contains("baseline capture"));
     // Someone edits its config (and more) while it runs; then it crashes.
-    std::fs::write(work.join("config.yaml"), config.replace("port: 8080", "port: 9090")).unwrap();
+    let edited = config.replace("port: 8080", "port: 9090").replace("hunter-one", "hunter-two");
+    std::fs::write(work.join("config.yaml"), edited).unwrap();
     std::fs::write(work.join("logo.bin"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-two").unwrap();
     std::fs::write(work.join(".env"), "API_KEY=new-secret-value\nLOG_LEVEL=debug\n").unwrap();
     std::fs::write(work.join("go"), "").unwrap();
@@ -172,7 +173,9 @@ fn a_report_shows_how_the_text_of_changed_files_changed() {
 
     let env_diff =
         "--- a/.env\n+++ b/.env\n@@ -1,2 +1,2 @@\n API_KEY=<redacted>\n-LOG_LEVEL=info\n+LOG_LEVEL=debug\n";
-    let config_diff = "--- a/config.yaml\n+++ b/config.yaml\n@@ -1,6 +1,6 @@\n server:\n   host: 0.0.0.0\n-  port: 8080\n+  port: 9090\n logging:\n   level: info\n   file: app.log\n";
+    // A password in a changed line is redacted in the diff, as in the log tail: the diff says
+    // that it changed, not what it was or is.
+    let config_diff = "--- a/config.yaml\n+++ b/config.yaml\n@@ -1,8 +1,8 @@\n server:\n   host: 0.0.0.0\n-  port: 8080\n+  port: 9090\n logging:\n   level: info\n   file: app.log\n workers: 4\n-database: postgres://app:<redacted>@db/app\n+database: postgres://app:<redacted>@db/app\n";
     // The archive's patch: every diff, in entry order, and nothing else.
     let patch = std::fs::read_to_string(d.join("changes.patch")).unwrap();
     assert_eq!(patch, format!("{env_diff}{config_diff}"));
@@ -195,10 +198,12 @@ fn a_report_shows_how_the_text_of_changed_files_changed() {
     // The CLI shows the diffs under the changes.
     let id = archive.file_name().unwrap().to_string_lossy().trim_end_matches(".tar.gz").to_string();
     let show = h.ok(&["crash", "show", &id]);
-    let expected = "    ~ config.yaml (87 B -> 87 B)\n        --- a/config.yaml\n        +++ b/config.yaml\n        @@ -1,6 +1,6 @@\n         server:\n           host: 0.0.0.0\n        -  port: 8080\n        +  port: 9090\n";
+    let expected = "    ~ config.yaml (130 B -> 130 B)\n        --- a/config.yaml\n        +++ b/config.yaml\n        @@ -1,8 +1,8 @@\n         server:\n           host: 0.0.0.0\n        -  port: 8080\n        +  port: 9090\n";
     assert!(show.contains(expected), "{show}");
     assert!(show.contains("    ~ logo.bin (20 B -> 20 B)\n        (binary)\n"), "{show}");
-    assert!(!show.contains("secret-value"), "{show}");
+    assert!(!show.contains("secret-value") && !show.contains("hunter"), "{show}");
+    assert!(show.contains("+database: postgres://app:<redacted>@db/app"), "{show}");
+    assert!(!patch.contains("hunter") && !report.to_string().contains("hunter"), "{patch}");
 }
 
 #[test]

@@ -512,6 +512,19 @@ impl Ctx {
         let mut patch = String::new();
         if let (Some(changes), Some(keep), Some((_, s))) = (&mut changes, &options.keep_text, &captured) {
             text_diffs(changes, keep, s, options.rewrite.as_ref());
+            // Shown in `crash show` and the window, so redacted as the log tail is: a changed
+            // `password:` line says that it changed, not what it was or is.
+            for m in &mut changes.modified {
+                if let Some(d) = &mut m.diff {
+                    *d = d
+                        .split_inclusive('\n')
+                        .map(|l| match l.strip_suffix('\n') {
+                            Some(l) => redact::text(l) + "\n",
+                            None => redact::text(l),
+                        })
+                        .collect();
+                }
+            }
             patch = changes.patch();
             report::bound_diffs(changes);
         }
