@@ -36,8 +36,10 @@ fn a_file_removed_before_its_open_is_unreadable_with_the_os_error() {
     assert_eq!(capture.total_bytes, 4);
 }
 
-#[test]
-fn a_directory_swapped_for_a_symlink_mid_walk_is_not_followed() {
+/// A root whose directory `sub` is swapped, just before the walk opens it, for a symlink to a
+/// directory outside holding `secret` ("outside the root"). Keep all three alive.
+fn sub_swapped_for_a_link_when_opened() -> (tempfile::TempDir, tempfile::TempDir, crate::test_hooks::HookGuard)
+{
     let dir = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     fs::write(outside.path().join("secret"), b"outside the root").unwrap();
@@ -45,12 +47,18 @@ fn a_directory_swapped_for_a_symlink_mid_walk_is_not_followed() {
     fs::write(dir.path().join("sub/inner"), b"inner").unwrap();
     let root = dir.path().to_path_buf();
     let target = outside.path().to_path_buf();
-    let _hook = set_before_open(move |path| {
+    let hook = set_before_open(move |path| {
         if path == Path::new("sub") {
             fs::rename(root.join("sub"), root.join("sub.moved")).unwrap();
             symlink(&target, root.join("sub")).unwrap();
         }
     });
+    (dir, outside, hook)
+}
+
+#[test]
+fn a_directory_swapped_for_a_symlink_mid_walk_is_not_followed() {
+    let (dir, _outside, _hook) = sub_swapped_for_a_link_when_opened();
 
     let capture = capture_dir(dir.path(), &Limits::default(), &BlobPool::default()).unwrap();
 
@@ -344,19 +352,7 @@ fn a_streamed_file_swapped_for_a_fifo_is_not_read() {
 
 #[test]
 fn a_streamed_directory_swapped_for_a_symlink_is_not_followed() {
-    let dir = tempfile::tempdir().unwrap();
-    let outside = tempfile::tempdir().unwrap();
-    fs::write(outside.path().join("secret"), b"outside the root").unwrap();
-    fs::create_dir(dir.path().join("sub")).unwrap();
-    fs::write(dir.path().join("sub/inner"), b"inner").unwrap();
-    let root = dir.path().to_path_buf();
-    let target = outside.path().to_path_buf();
-    let _hook = set_before_open(move |path| {
-        if path == Path::new("sub") {
-            fs::rename(root.join("sub"), root.join("sub.moved")).unwrap();
-            symlink(&target, root.join("sub")).unwrap();
-        }
-    });
+    let (dir, _outside, _hook) = sub_swapped_for_a_link_when_opened();
 
     let (s, files) = stream(dir.path());
 
