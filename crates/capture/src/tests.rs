@@ -75,17 +75,24 @@ fn a_directory_swapped_for_a_symlink_mid_walk_is_not_followed() {
     }
 }
 
-#[test]
-fn a_file_swapped_for_a_fifo_is_not_read() {
+/// A root whose regular file `f` is swapped, just before the walk opens it, for a FIFO that
+/// nothing writes (opening it to read would block). Keep both alive.
+fn file_swapped_for_a_fifo_when_opened() -> (tempfile::TempDir, crate::test_hooks::HookGuard) {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("f"), b"regular").unwrap();
     let root = dir.path().to_path_buf();
-    let _hook = set_before_open(move |path| {
+    let hook = set_before_open(move |path| {
         if path == Path::new("f") {
             fs::remove_file(root.join("f")).unwrap();
             nix::unistd::mkfifo(&root.join("f"), nix::sys::stat::Mode::S_IRWXU).unwrap();
         }
     });
+    (dir, hook)
+}
+
+#[test]
+fn a_file_swapped_for_a_fifo_is_not_read() {
+    let (dir, _hook) = file_swapped_for_a_fifo_when_opened();
 
     let capture = capture_dir(dir.path(), &Limits::default(), &BlobPool::default()).unwrap();
 
@@ -334,15 +341,7 @@ fn a_file_that_shrinks_while_streamed_is_padded_with_nul_bytes() {
 
 #[test]
 fn a_streamed_file_swapped_for_a_fifo_is_not_read() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("f"), b"regular").unwrap();
-    let root = dir.path().to_path_buf();
-    let _hook = set_before_open(move |path| {
-        if path == Path::new("f") {
-            fs::remove_file(root.join("f")).unwrap();
-            nix::unistd::mkfifo(&root.join("f"), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        }
-    });
+    let (dir, _hook) = file_swapped_for_a_fifo_when_opened();
 
     let (s, files) = stream(dir.path());
 
