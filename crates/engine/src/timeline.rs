@@ -149,15 +149,7 @@ mod tests {
         EventKind::Exited {
             service: service.into(),
             pid: 7,
-            exit: ExitInfo {
-                code: Some(code),
-                signal: None,
-                core_dumped: false,
-                at_ms: 0,
-                usage: None,
-                sent_signal: None,
-                unwatched: false,
-            },
+            exit: ExitInfo::ended(Some(code), None, 0),
             expected: class == ExitClass::Stopped,
             class,
             report: class == ExitClass::Failure,

@@ -116,6 +116,12 @@ pub struct ResourceUsage {
 }
 
 impl ExitInfo {
+    /// An end with this status at `at_ms` and nothing more known of it yet (no usage, no core,
+    /// no signal the engine sent).
+    pub fn ended(code: Option<i32>, signal: Option<i32>, at_ms: u64) -> ExitInfo {
+        ExitInfo { code, signal, core_dumped: false, at_ms, usage: None, sent_signal: None, unwatched: false }
+    }
+
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
@@ -650,15 +656,7 @@ mod tests {
     use super::*;
 
     fn exit(code: Option<i32>, signal: Option<i32>) -> ExitInfo {
-        ExitInfo {
-            code,
-            signal,
-            core_dumped: false,
-            at_ms: 0,
-            usage: None,
-            sent_signal: None,
-            unwatched: false,
-        }
+        ExitInfo::ended(code, signal, 0)
     }
 
     #[test]

@@ -424,15 +424,7 @@ mod tests {
     use ServiceState::*;
 
     fn exit(code: i32) -> ExitInfo {
-        ExitInfo {
-            code: Some(code),
-            signal: None,
-            core_dumped: false,
-            at_ms: 0,
-            usage: None,
-            sent_signal: None,
-            unwatched: false,
-        }
+        ExitInfo::ended(Some(code), None, 0)
     }
 
     fn running(p: &Policy, now: Instant) -> Machine {
@@ -545,19 +537,7 @@ mod tests {
         );
         assert_eq!(m.state, Stopping);
         assert_eq!(m.step(&p, Input::Timer, now), vec![Action::Kill]);
-        let a = m.step(
-            &p,
-            Input::Exited(ExitInfo {
-                code: None,
-                signal: Some(9),
-                core_dumped: false,
-                at_ms: 0,
-                usage: None,
-                sent_signal: None,
-                unwatched: false,
-            }),
-            now,
-        );
+        let a = m.step(&p, Input::Exited(ExitInfo::ended(None, Some(9), 0)), now);
         assert_eq!(a, vec![Action::CancelTimer, Action::KillLeftovers]);
         assert_eq!(m.state, Stopped);
         assert_eq!(m.restarts, 0, "a requested stop is not restarted");

@@ -211,15 +211,7 @@ mod tests {
     use super::*;
 
     fn exit(code: Option<i32>, signal: Option<i32>) -> ExitInfo {
-        ExitInfo {
-            code,
-            signal,
-            core_dumped: false,
-            at_ms: 0,
-            usage: None,
-            sent_signal: None,
-            unwatched: false,
-        }
+        ExitInfo::ended(code, signal, 0)
     }
 
     #[test]

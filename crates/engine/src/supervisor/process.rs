@@ -73,15 +73,7 @@ impl Watched {
 }
 
 fn exit_info(code: Option<i32>, signal: Option<i32>, core_dumped: bool) -> ExitInfo {
-    ExitInfo {
-        code,
-        signal,
-        core_dumped,
-        at_ms: crate::time::now_ms(),
-        usage: None,
-        sent_signal: None,
-        unwatched: false,
-    }
+    ExitInfo { core_dumped, ..ExitInfo::ended(code, signal, crate::time::now_ms()) }
 }
 
 /// The end of a process whose status this engine cannot learn (it is not its parent).
