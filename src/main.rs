@@ -14,6 +14,13 @@ fn main() -> ExitCode {
     // This binary also hosts the log keeper (see gitvisor_keeper).
     gitvisor_keeper::run_if_requested();
     let cli = args::Cli::parse();
+    if !matches!(cli.command, args::Cmd::Daemon) {
+        // A client's output piped into `head` or a pager that quits: end quietly, as `ls` and
+        // `git` do, instead of panicking in `println!` on EPIPE (Rust ignores SIGPIPE by
+        // default). The daemon keeps ignoring it: a peer that went away is an error there.
+        // SAFETY: single-threaded so far; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -107,6 +107,25 @@ fn history_says_which_commit_runs_as_the_window_does_and_lists_the_syncs() {
 // ---- a CLI that does not make people guess ----
 
 #[test]
+fn output_piped_into_a_reader_that_quit_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut h = home();
+    h.start_daemon();
+    let c = h.commit_unit("web", &sleeper(&h, "one"), "add web");
+    h.wait_commit(&c);
+    h.wait_state("web", "running");
+    for args in [&["status"][..], &["history"], &["logs", "web"]] {
+        // `gitvisor status | head -0`: the pipe's reader is gone before the first write.
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let o = h.cmd_with(args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "gitvisor {args:?}: {:?} {stderr}", o.status);
+        assert_eq!(stderr, "", "gitvisor {args:?}");
+    }
+}
+
+#[test]
 fn logs_of_several_services_are_interleaved_by_time_and_prefixed() {
     let mut h = home();
     h.enabled_sh_unit("alpha", "echo alpha-1; sleep 0.2; echo alpha-2; exec sleep 1000", "");
