@@ -40,6 +40,18 @@ pub async fn sync(client: &mut Client) -> Result<ExitCode> {
     Ok(if print_report(&r) && r.applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The units a commit touched, for a table cell: a commit of a whole tree (a first commit, an
+/// import) names the first few and counts the rest, so one row does not fill the screen;
+/// `--json` has them all.
+fn units_cell(units: &[String]) -> String {
+    const SHOWN: usize = 3;
+    match units.len() {
+        0 => "-".into(),
+        n if n <= SHOWN + 1 => units.join(" "),
+        n => format!("{} (+{} more)", units[..SHOWN].join(" "), n - SHOWN),
+    }
+}
+
 pub async fn history(client: &mut Client, count: usize, json: bool) -> Result<ExitCode> {
     let reply = client.call(History { limit: count }).await?;
     if json {
@@ -57,7 +69,7 @@ pub async fn history(client: &mut Client, count: usize, json: bool) -> Result<Ex
                 when,
                 c.author.clone(),
                 c.standing().to_string(),
-                if c.units.is_empty() { "-".into() } else { c.units.join(" ") },
+                units_cell(&c.units),
                 c.summary.clone(),
             ]
         })
@@ -124,4 +136,19 @@ pub async fn diff(client: &mut Client, commit: String) -> Result<ExitCode> {
         print!("{d}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::units_cell;
+
+    #[test]
+    fn a_commit_of_many_units_names_three_and_counts_the_rest() {
+        let names = |n: usize| (1..=n).map(|i| format!("u{i}.service")).collect::<Vec<_>>();
+        assert_eq!(units_cell(&[]), "-");
+        assert_eq!(units_cell(&names(1)), "u1.service");
+        // Four fit: "(+1 more)" would be no shorter than the name it hides.
+        assert_eq!(units_cell(&names(4)), "u1.service u2.service u3.service u4.service");
+        assert_eq!(units_cell(&names(101)), "u1.service u2.service u3.service (+98 more)");
+    }
 }
