@@ -8,7 +8,9 @@
 //! kernel maps executable code 64 KiB around every page a process touches, so scattered hot
 //! functions keep far more of the executable resident than they need (docs/benchmarks.md,
 //! "Code layout"). Names the linker does not find are skipped: a stale file costs memory, never
-//! correctness.
+//! correctness. The names carry hashes of each crate's features, and cargo unifies features
+//! over the packages of one build: the scripts build `-p gitvisor` on its own (as
+//! `scripts/layout` does), never in one invocation with the tray app.
 
 use std::path::Path;
 use std::process::Command;
