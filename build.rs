@@ -32,10 +32,11 @@ fn effective_uid() -> Option<u32> {
 }
 
 fn symbol_order() {
+    let supported = ordering_supported();
     for bin in ["gitvisor", "gitvisor-keeper"] {
         let order = Path::new("layout").join(format!("{bin}.order"));
         println!("cargo::rerun-if-changed={}", order.display());
-        if ordering_supported() && order.is_file() {
+        if supported && order.is_file() {
             let abs = std::fs::canonicalize(&order).expect("an existing file has a canonical path");
             println!("cargo::rustc-link-arg-bin={bin}=-Wl,--symbol-ordering-file={}", abs.display());
             println!("cargo::rustc-link-arg-bin={bin}=-Wl,--no-warn-symbol-ordering");
