@@ -59,7 +59,14 @@ pub fn run_if_requested() {
 struct Stream {
     info: StreamInfo,
     open_pipes: u8,
+    /// The engine's note of this process's exit has come (its output may still be flowing:
+    /// a child it left holds the pipes).
+    exit_noted: bool,
 }
+
+/// Processes whose pipes closed before the note of their exit came, at most this many: their
+/// `Closed` goes with that note (see [`FromKeeper::Closed`]).
+const HELD_CLOSED: usize = 1024;
 
 #[derive(Default)]
 struct Keeper {
@@ -72,6 +79,12 @@ struct Keeper {
     leashes: HashMap<String, tokio::task::JoinHandle<()>>,
     /// Per service, the time of its newest line (see [`next_stamp`]).
     stamps: HashMap<String, u64>,
+    /// Processes whose output is all forwarded, waiting for the note of their exit.
+    held_closed: std::collections::VecDeque<(String, u32)>,
+    /// While a batch is handled: what goes to the engine in its answer.
+    outbox: Option<Vec<FromKeeper>>,
+    /// While a batch is handled: the services whose notes are not written out yet.
+    unflushed: Vec<String>,
 }
 
 type Shared = Rc<RefCell<Keeper>>;
@@ -93,7 +106,7 @@ fn run(listener: OwnedFd, logs: PathBuf) -> std::io::Result<()> {
                     let conn = Rc::new(conn?);
                     keeper.borrow_mut().engine = Some(conn.clone());
                     let streams = keeper.borrow().streams.iter().map(|s| s.info.clone()).collect();
-                    send(&conn, &FromKeeper::Streams { streams }).await;
+                    send(&conn, &FromKeeper::Streams { streams, batches: true }).await;
                     tokio::task::spawn_local(serve_engine(keeper.clone(), conn, done_tx.clone()));
                 }
                 Some(()) = done_rx.recv() => {
@@ -137,10 +150,19 @@ impl Keeper {
         *last
     }
 
-    /// Forwards lines to the engine without waiting; counts what did not fit.
+    /// Forwards lines to the engine without waiting; counts what did not fit. Within a batch,
+    /// they go in its answer.
     fn forward(&mut self, service: &str, lines: Vec<LogLine>, origin: Origin) {
         let Some(engine) = self.engine.clone() else { return };
         let missed = self.dropped.get(service).copied().unwrap_or(0);
+        if let Some(outbox) = &mut self.outbox {
+            if missed > 0 {
+                outbox.push(FromKeeper::Dropped { service: service.to_string(), count: missed });
+                self.dropped.remove(service);
+            }
+            outbox.push(FromKeeper::Lines { service: service.to_string(), lines, origin });
+            return;
+        }
         if missed > 0 {
             let msg = FromKeeper::Dropped { service: service.to_string(), count: missed };
             if !engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default()).unwrap_or(false) {
@@ -154,6 +176,72 @@ impl Keeper {
             let msg = FromKeeper::Lines { service: service.to_string(), lines: batch, origin };
             if !engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default()).unwrap_or(false) {
                 *self.dropped.entry(service.to_string()).or_default() += n;
+            }
+        }
+    }
+
+    /// Tells the engine that all of a process's output has come: now, or within a batch in its
+    /// answer.
+    fn tell_closed(&mut self, service: String, pid: u32) {
+        let msg = FromKeeper::Closed { service, pid };
+        if let Some(outbox) = &mut self.outbox {
+            outbox.push(msg);
+        } else if let Some(engine) = &self.engine {
+            let _ = engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default());
+        }
+    }
+
+    /// Both pipes of a process closed: `Closed` goes now when the note of its exit came
+    /// already, else with that note.
+    fn pipes_closed(&mut self, info: &StreamInfo, exit_noted: bool) {
+        if exit_noted {
+            self.tell_closed(info.service.clone(), info.pid);
+            return;
+        }
+        self.held_closed.push_back((info.service.clone(), info.pid));
+        if self.held_closed.len() > HELD_CLOSED {
+            // A note that never came (the engine that would send it is gone): tell it late
+            // rather than never.
+            if let Some((service, pid)) = self.held_closed.pop_front() {
+                self.tell_closed(service, pid);
+            }
+        }
+    }
+
+    /// The note of `pid`'s exit came: its `Closed` follows when its pipes closed already.
+    fn exit_noted(&mut self, service: &str, pid: u32) {
+        if let Some(s) = self.streams.iter_mut().find(|s| s.info.service == service && s.info.pid == pid) {
+            s.exit_noted = true;
+        } else if let Some(i) = self.held_closed.iter().position(|(s, p)| s == service && *p == pid) {
+            if let Some((service, pid)) = self.held_closed.remove(i) {
+                self.tell_closed(service, pid);
+            }
+        }
+    }
+
+    /// Sends a batch's answer in one packet (or, too large for one, message by message).
+    fn answer(&mut self, msgs: Vec<FromKeeper>) {
+        let Some(engine) = self.engine.clone() else { return };
+        if msgs.is_empty() {
+            return;
+        }
+        let lost = |k: &mut Keeper, msgs: &[FromKeeper]| {
+            for m in msgs {
+                if let FromKeeper::Lines { service, lines, .. } = m {
+                    *k.dropped.entry(service.clone()).or_default() += lines.len() as u64;
+                }
+            }
+        };
+        let bytes = serde_json::to_vec(&FromKeeper::Batch { msgs: msgs.clone() }).unwrap_or_default();
+        if bytes.len() <= MAX_PACKET {
+            if !engine.try_send(&bytes).unwrap_or(false) {
+                lost(self, &msgs);
+            }
+            return;
+        }
+        for m in msgs {
+            if !engine.try_send(&serde_json::to_vec(&m).unwrap_or_default()).unwrap_or(false) {
+                lost(self, std::slice::from_ref(&m));
             }
         }
     }
@@ -182,69 +270,28 @@ async fn send(conn: &Packet, msg: &FromKeeper) {
 async fn serve_engine(keeper: Shared, conn: Rc<Packet>, done: tokio::sync::mpsc::UnboundedSender<()>) {
     let mut buf = vec![0u8; MAX_PACKET];
     loop {
-        let (n, mut fds) = conn.recv(&mut buf).await.unwrap_or_default();
+        let (n, fds) = conn.recv(&mut buf).await.unwrap_or_default();
         if n == 0 {
             break;
         }
         let Ok(msg) = serde_json::from_slice::<ToKeeper>(&buf[..n]) else { continue };
-        match msg {
-            ToKeeper::Attach { service, pid, start_time, max_file_size, max_files } => {
-                if fds.len() != 2 {
-                    continue;
-                }
-                let err = fds.pop().expect("two");
-                let out = fds.pop().expect("two");
-                let info = StreamInfo { service: service.clone(), pid, start_time };
-                {
-                    let mut k = keeper.borrow_mut();
-                    k.file(&service, max_file_size, max_files);
-                    k.streams.push(Stream { info: info.clone(), open_pipes: 2 });
-                }
-                for (fd, name) in [(out, "out"), (err, "err")] {
-                    tokio::task::spawn_local(pump(keeper.clone(), info.clone(), fd, name, done.clone()));
+        let mut fds = fds.into_iter();
+        if let ToKeeper::Batch { msgs } = msg {
+            keeper.borrow_mut().outbox = Some(Vec::new());
+            for msg in msgs {
+                handle(&keeper, msg, &mut fds, &done);
+            }
+            let mut k = keeper.borrow_mut();
+            // The batch's notes reach their files in one write each.
+            for service in std::mem::take(&mut k.unflushed) {
+                if let Some(f) = k.files.get_mut(&service) {
+                    let _ = f.flush();
                 }
             }
-            ToKeeper::Note { service, text, max_file_size, max_files, pid, exit } => {
-                let mut k = keeper.borrow_mut();
-                let line = LogLine { at_us: k.stamp(&service), stream: "gitvisor".into(), text };
-                let f = k.file(&service, max_file_size, max_files);
-                f.push(&format_line(&line));
-                let _ = f.flush();
-                k.forward(&service, vec![line], Origin::Note { pid, exit });
-            }
-            ToKeeper::Goodbye => {}
-            ToKeeper::Leash { service, pgid, until_ms } => {
-                let k2 = keeper.clone();
-                let name = service.clone();
-                let wait = Duration::from_millis(until_ms.saturating_sub(crate::time::now_ms()));
-                let fire = tokio::task::spawn_local(async move {
-                    tokio::time::sleep(wait).await;
-                    if nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pgid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    )
-                    .is_ok()
-                    {
-                        let text = format!(
-                            "the lease of this singleton was not renewed in time: killed process group {pgid}"
-                        );
-                        let line = LogLine { at_us: now_us(), stream: "gitvisor".into(), text };
-                        let mut k = k2.borrow_mut();
-                        if let Some(f) = k.files.get_mut(&name) {
-                            f.push(&format_line(&line));
-                            let _ = f.flush();
-                        }
-                    }
-                });
-                if let Some(old) = keeper.borrow_mut().leashes.insert(service, fire) {
-                    old.abort();
-                }
-            }
-            ToKeeper::Unleash { service } => {
-                if let Some(old) = keeper.borrow_mut().leashes.remove(&service) {
-                    old.abort();
-                }
-            }
+            let answer = k.outbox.take().unwrap_or_default();
+            k.answer(answer);
+        } else {
+            handle(&keeper, msg, &mut fds, &done);
         }
     }
     let mut k = keeper.borrow_mut();
@@ -252,6 +299,84 @@ async fn serve_engine(keeper: Shared, conn: Rc<Packet>, done: tokio::sync::mpsc:
         k.engine = None;
     }
     let _ = done.send(());
+}
+
+/// One message of the engine's; an `Attach` takes its two descriptors from `fds`.
+fn handle(
+    keeper: &Shared,
+    msg: ToKeeper,
+    fds: &mut impl Iterator<Item = OwnedFd>,
+    done: &tokio::sync::mpsc::UnboundedSender<()>,
+) {
+    match msg {
+        ToKeeper::Attach { service, pid, start_time, max_file_size, max_files } => {
+            let (Some(out), Some(err)) = (fds.next(), fds.next()) else { return };
+            let info = StreamInfo { service: service.clone(), pid, start_time };
+            {
+                let mut k = keeper.borrow_mut();
+                k.file(&service, max_file_size, max_files);
+                k.streams.push(Stream { info: info.clone(), open_pipes: 2, exit_noted: false });
+            }
+            for (fd, name) in [(out, "out"), (err, "err")] {
+                tokio::task::spawn_local(pump(keeper.clone(), info.clone(), fd, name, done.clone()));
+            }
+        }
+        ToKeeper::Note { service, text, max_file_size, max_files, pid, exit } => {
+            let mut k = keeper.borrow_mut();
+            let line = LogLine { at_us: k.stamp(&service), stream: "gitvisor".into(), text };
+            let in_batch = k.outbox.is_some();
+            let f = k.file(&service, max_file_size, max_files);
+            f.push(&format_line(&line));
+            if !in_batch {
+                let _ = f.flush();
+            } else if !k.unflushed.contains(&service) {
+                k.unflushed.push(service.clone());
+            }
+            k.forward(&service, vec![line], Origin::Note { pid, exit });
+            if let (true, Some(pid)) = (exit, pid) {
+                k.exit_noted(&service, pid);
+            }
+        }
+        ToKeeper::Goodbye => {}
+        ToKeeper::Leash { service, pgid, until_ms } => {
+            let k2 = keeper.clone();
+            let name = service.clone();
+            let wait = Duration::from_millis(until_ms.saturating_sub(crate::time::now_ms()));
+            let fire = tokio::task::spawn_local(async move {
+                tokio::time::sleep(wait).await;
+                if nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+                .is_ok()
+                {
+                    let text = format!(
+                        "the lease of this singleton was not renewed in time: killed process group {pgid}"
+                    );
+                    let line = LogLine { at_us: now_us(), stream: "gitvisor".into(), text };
+                    let mut k = k2.borrow_mut();
+                    if let Some(f) = k.files.get_mut(&name) {
+                        f.push(&format_line(&line));
+                        let _ = f.flush();
+                    }
+                }
+            });
+            if let Some(old) = keeper.borrow_mut().leashes.insert(service, fire) {
+                old.abort();
+            }
+        }
+        ToKeeper::Unleash { service } => {
+            if let Some(old) = keeper.borrow_mut().leashes.remove(&service) {
+                old.abort();
+            }
+        }
+        // A batch within a batch: its messages in place, answered with the outer one.
+        ToKeeper::Batch { msgs } => {
+            for msg in msgs {
+                handle(keeper, msg, fds, done);
+            }
+        }
+    }
 }
 
 /// Reads one pipe until it closes, writing and forwarding whole lines.
@@ -315,11 +440,8 @@ async fn pump(
     if let Some(i) = k.streams.iter().position(|s| s.info == info) {
         k.streams[i].open_pipes -= 1;
         if k.streams[i].open_pipes == 0 {
-            k.streams.remove(i);
-            if let Some(engine) = k.engine.clone() {
-                let msg = FromKeeper::Closed { service: info.service.clone(), pid: info.pid };
-                let _ = engine.try_send(&serde_json::to_vec(&msg).unwrap_or_default());
-            }
+            let stream = k.streams.remove(i);
+            k.pipes_closed(&stream.info, stream.exit_noted);
         }
     }
     drop(k);
@@ -356,6 +478,113 @@ fn line_text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// A keeper in a thread of its own, on a socket in `dir`.
+    fn start_keeper(dir: &std::path::Path) -> (PathBuf, std::thread::JoinHandle<std::io::Result<()>>) {
+        let socket = dir.join("logd.sock");
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let listener = crate::seqpacket::bind(&socket).unwrap();
+        (socket, std::thread::spawn(move || run(listener, logs)))
+    }
+
+    async fn next(conn: &Packet) -> FromKeeper {
+        let mut buf = vec![0u8; MAX_PACKET];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(20), conn.recv(&mut buf))
+            .await
+            .expect("the keeper answers")
+            .unwrap();
+        serde_json::from_slice(&buf[..n]).unwrap()
+    }
+
+    fn note(pid: u32, exit: bool, text: &str) -> ToKeeper {
+        let (max_file_size, max_files) = (1 << 20, 2);
+        ToKeeper::Note {
+            service: "s".into(),
+            text: text.into(),
+            max_file_size,
+            max_files,
+            pid: Some(pid),
+            exit,
+        }
+    }
+
+    fn attach(pid: u32) -> ToKeeper {
+        ToKeeper::Attach { service: "s".into(), pid, start_time: 1, max_file_size: 1 << 20, max_files: 2 }
+    }
+
+    /// What a message says, in short: `note:TEXT`, `out:TEXT`, `closed:PID`.
+    fn said(msg: &FromKeeper) -> Vec<String> {
+        match msg {
+            FromKeeper::Lines { lines, origin, .. } => lines
+                .iter()
+                .map(|l| match origin {
+                    Origin::Note { .. } => format!("note:{}", l.text),
+                    _ => format!("{}:{}", l.stream, l.text),
+                })
+                .collect(),
+            FromKeeper::Closed { pid, .. } => vec![format!("closed:{pid}")],
+            FromKeeper::Batch { msgs } => msgs.iter().flat_map(said).collect(),
+            FromKeeper::Dropped { count, .. } => vec![format!("dropped:{count}")],
+            FromKeeper::Streams { .. } => vec!["streams".into()],
+        }
+    }
+
+    #[test]
+    fn a_restart_is_one_packet_each_way_and_closed_waits_for_the_exit_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let (socket, keeper) = start_keeper(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let conn = Packet::connect(&socket).unwrap();
+            assert!(matches!(next(&conn).await, FromKeeper::Streams { batches: true, .. }));
+
+            // Process 10 starts: its note and its pipes in one packet, one answer.
+            let (out_r, out_w) = nix::unistd::pipe().unwrap();
+            let (err_r, err_w) = nix::unistd::pipe().unwrap();
+            let batch = ToKeeper::Batch { msgs: vec![note(10, false, "started 10"), attach(10)] };
+            let fds = [out_r.as_raw_fd(), err_r.as_raw_fd()];
+            conn.send(&serde_json::to_vec(&batch).unwrap(), &fds).await.unwrap();
+            drop((out_r, err_r));
+            let answer = next(&conn).await;
+            assert!(matches!(answer, FromKeeper::Batch { .. }), "{answer:?}");
+            assert_eq!(said(&answer), ["note:started 10"]);
+
+            // It writes a line and exits: its output comes, its end is held for the exit note.
+            nix::unistd::write(&out_w, b"hello\n").unwrap();
+            drop((out_w, err_w));
+            assert_eq!(said(&next(&conn).await), ["out:hello"]);
+
+            // The restart: 10's exit, 11's start and pipes; one answer with 10's end in it.
+            let (out_r, out_w) = nix::unistd::pipe().unwrap();
+            let (err_r, err_w) = nix::unistd::pipe().unwrap();
+            let batch = ToKeeper::Batch {
+                msgs: vec![note(10, true, "10 exited"), note(11, false, "started 11"), attach(11)],
+            };
+            let fds = [out_r.as_raw_fd(), err_r.as_raw_fd()];
+            conn.send(&serde_json::to_vec(&batch).unwrap(), &fds).await.unwrap();
+            drop((out_r, err_r));
+            assert_eq!(said(&next(&conn).await), ["note:10 exited", "closed:10", "note:started 11"]);
+
+            // An exit note that comes while the pipes are open (a child holds them): the end is
+            // told when they close. Messages one by one, as an older engine sends them.
+            conn.send(&serde_json::to_vec(&note(11, true, "11 exited")).unwrap(), &[]).await.unwrap();
+            assert_eq!(said(&next(&conn).await), ["note:11 exited"]);
+            drop((out_w, err_w));
+            assert_eq!(said(&next(&conn).await), ["closed:11"]);
+        });
+        drop(rt);
+        keeper.join().unwrap().unwrap();
+        let log = std::fs::read_to_string(dir.path().join("logs/s.log")).unwrap();
+        let order: Vec<&str> = ["started 10", "hello", "10 exited", "started 11", "11 exited"]
+            .into_iter()
+            .filter(|t| log.contains(t))
+            .collect();
+        assert_eq!(order.len(), 5, "{log}");
+        let at = |t: &str| log.find(t).unwrap();
+        assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{log}");
+    }
 
     #[test]
     fn batches_fit_in_a_packet() {

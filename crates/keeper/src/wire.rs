@@ -41,13 +41,26 @@ pub enum ToKeeper {
     Unleash {
         service: String,
     },
+    /// Several messages in one packet, handled in order, answered in one packet (a restart's
+    /// exit note, start note and new pipes: one wake-up of each side instead of three). The
+    /// descriptors of its `Attach` messages come in their order. Sent only to a keeper whose
+    /// greeting said it takes them (`Streams { batches: true }`).
+    Batch {
+        msgs: Vec<ToKeeper>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum FromKeeper {
-    /// Sent on connect: the pipes the keeper holds, so a new engine knows what still runs.
-    Streams { streams: Vec<StreamInfo> },
+    /// Sent on connect: the pipes the keeper holds, so a new engine knows what still runs;
+    /// `batches`: it takes `ToKeeper::Batch` (a keeper of an older version, left running
+    /// across an upgrade, does not).
+    Streams {
+        streams: Vec<StreamInfo>,
+        #[serde(default)]
+        batches: bool,
+    },
     Lines {
         service: String,
         lines: Vec<LogLine>,
@@ -56,8 +69,12 @@ pub enum FromKeeper {
     },
     /// Lines the engine missed because it did not read fast enough (they are in the file).
     Dropped { service: String, count: u64 },
-    /// Both pipes of this process reached their end: all its output has been forwarded.
+    /// Both pipes of this process reached their end: all its output has been forwarded. Told
+    /// once the note of its exit has come too (the engine waits for both), so that a restart's
+    /// answer is one packet.
     Closed { service: String, pid: u32 },
+    /// The answer to a `ToKeeper::Batch`: its messages in order.
+    Batch { msgs: Vec<FromKeeper> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

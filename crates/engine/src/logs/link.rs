@@ -18,6 +18,27 @@ use super::wire::{FromKeeper, Origin, StreamInfo, ToKeeper};
 use crate::settings::LogSettings;
 use gitvisor_keeper::{KEEPER_ARG, LISTEN_FD};
 
+/// A line of the engine's own for a service's log, sent with the pipes it comes before
+/// ([`LogLink::attach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub text: String,
+    /// The process it is about.
+    pub pid: Option<u32>,
+    /// It tells that process's exit.
+    pub exit: bool,
+}
+
+impl Note {
+    pub fn about(pid: u32, text: String) -> Note {
+        Note { text, pid: Some(pid), exit: false }
+    }
+
+    pub fn exit(pid: u32, text: String) -> Note {
+        Note { text, pid: Some(pid), exit: true }
+    }
+}
+
 #[derive(Default)]
 struct ServiceLog {
     tail: Tail,
@@ -36,6 +57,8 @@ const CLOSED_KEPT: usize = 1024;
 /// The current connection to the keeper and the task reading from it.
 struct Connection {
     packet: Arc<Packet>,
+    /// The keeper takes several messages in one packet (`ToKeeper::Batch`).
+    batches: bool,
     reader: tokio::task::JoinHandle<()>,
     /// Waits for the keeper to exit, when this engine started it (it is this process's child).
     reaper: Option<tokio::task::JoinHandle<()>>,
@@ -95,6 +118,10 @@ impl LogLink {
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).packet.clone()
     }
 
+    fn batches(&self) -> bool {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).batches
+    }
+
     /// Replaces a connection to a keeper that went away (it was killed): a new keeper is
     /// started, and the services started from now on log through it.
     async fn reconnect(&self) -> io::Result<Arc<Packet>> {
@@ -112,7 +139,9 @@ impl LogLink {
         Ok(packet)
     }
 
-    /// Hands the read ends of a new process's pipes to the keeper.
+    /// Hands the read ends of a new process's pipes to the keeper, after `notes` (the exit of
+    /// the process it replaces, its own start): in one packet, so a restart wakes the keeper
+    /// once, and the notes come before the process's first line.
     pub async fn attach(
         &self,
         service: &str,
@@ -120,16 +149,27 @@ impl LogLink {
         start_time: u64,
         out: OwnedFd,
         err: OwnedFd,
+        notes: Vec<Note>,
     ) -> io::Result<()> {
-        let msg = ToKeeper::Attach {
+        let attach = ToKeeper::Attach {
             service: service.to_string(),
             pid,
             start_time,
             max_file_size: self.settings.max_file_size,
             max_files: self.settings.max_files,
         };
-        let bytes = serde_json::to_vec(&msg)?;
         let fds = [out.as_raw_fd(), err.as_raw_fd()];
+        let mut msgs: Vec<ToKeeper> = notes.into_iter().map(|n| self.note_msg(service, n)).collect();
+        let bytes = if self.batches() {
+            msgs.push(attach);
+            serde_json::to_vec(&ToKeeper::Batch { msgs })?
+        } else {
+            // A keeper of an older version: one message each, as it knows them.
+            for msg in msgs {
+                let _ = self.packet().try_send(&serde_json::to_vec(&msg)?);
+            }
+            serde_json::to_vec(&attach)?
+        };
         match self.packet().send(&bytes, &fds).await {
             Ok(()) => Ok(()),
             Err(_) => self.reconnect().await?.send(&bytes, &fds).await,
@@ -138,28 +178,32 @@ impl LogLink {
 
     /// Writes a line of the engine's own into the service's log ("baseline capture...").
     pub fn note(&self, service: &str, text: String) {
-        self.send_note(service, text, None, false);
+        self.send_note(service, Note { text, pid: None, exit: false });
     }
 
     /// A note about the process `pid` ("started process 42: ...").
     pub fn note_about(&self, service: &str, pid: u32, text: String) {
-        self.send_note(service, text, Some(pid), false);
+        self.send_note(service, Note::about(pid, text));
     }
 
     /// The note of the process `pid`'s exit: the last about it.
     pub fn note_exit(&self, service: &str, pid: u32, text: String) {
-        self.send_note(service, text, Some(pid), true);
+        self.send_note(service, Note::exit(pid, text));
     }
 
-    fn send_note(&self, service: &str, text: String, pid: Option<u32>, exit: bool) {
-        let msg = ToKeeper::Note {
+    fn note_msg(&self, service: &str, note: Note) -> ToKeeper {
+        ToKeeper::Note {
             service: service.to_string(),
-            text,
+            text: note.text,
             max_file_size: self.settings.max_file_size,
             max_files: self.settings.max_files,
-            pid,
-            exit,
-        };
+            pid: note.pid,
+            exit: note.exit,
+        }
+    }
+
+    fn send_note(&self, service: &str, note: Note) {
+        let msg = self.note_msg(service, note);
         // Notes are best effort: a full queue must not stall the supervisor.
         let _ = self.packet().try_send(&serde_json::to_vec(&msg).unwrap_or_default());
     }
@@ -251,8 +295,8 @@ async fn connect(
     };
     let mut buf = vec![0u8; MAX_PACKET];
     let (n, _) = packet.recv(&mut buf).await?;
-    let streams = match serde_json::from_slice::<FromKeeper>(&buf[..n]) {
-        Ok(FromKeeper::Streams { streams }) => streams,
+    let (streams, batches) = match serde_json::from_slice::<FromKeeper>(&buf[..n]) {
+        Ok(FromKeeper::Streams { streams, batches }) => (streams, batches),
         _ => return Err(io::Error::other("the log keeper did not greet with its streams")),
     };
     let packet = Arc::new(packet);
@@ -263,7 +307,7 @@ async fn connect(
         buf,
         logs_dir.to_path_buf(),
     ));
-    Ok((Connection { packet, reader, reaper }, streams))
+    Ok((Connection { packet, batches, reader, reaper }, streams))
 }
 
 async fn read_keeper(
@@ -282,53 +326,63 @@ async fn read_keeper(
             Ok((n, _)) => n,
         };
         let Ok(msg) = serde_json::from_slice::<FromKeeper>(&buf[..n]) else { continue };
-        let (service, lines, origin, marker) = match msg {
-            FromKeeper::Lines { service, lines, origin } => (service, lines, origin, None),
-            FromKeeper::Dropped { service, count } => {
-                let text =
-                    format!("[{count} lines not shown here: the engine was too slow; they are in the file]");
-                let line = LogLine { at_us: crate::time::now_us(), stream: "gitvisor".into(), text };
-                (service, vec![], Origin::Unknown, Some(line))
-            }
-            FromKeeper::Closed { service, pid } => {
-                let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
-                shared.closed.push_back((service, pid));
-                if shared.closed.len() > CLOSED_KEPT {
-                    shared.closed.pop_front();
-                }
-                drop(shared);
-                notify.notify_waiters();
-                continue;
-            }
-            FromKeeper::Streams { .. } => continue,
-        };
-        let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
-        let log = shared.logs.entry(service.clone()).or_default();
-        if !log.tail.seeded() {
-            // What the file had before the first forwarded line; the lines after it are on
-            // their way here.
-            let first = lines.first().map(|l| l.at_us);
-            log.tail.seed(read_file_tail(&logs_dir, &service, super::tail::TAIL_LINES), first);
-        }
-        let mut taken: Vec<LogLine> =
-            lines.into_iter().filter(|l| log.tail.push(l.clone(), origin)).collect();
-        if let Some(marker) = marker {
-            log.tail.mark(marker.clone());
-            taken.push(marker);
-        }
-        if let Some(tx) = &log.followers {
-            for line in taken {
-                if tx.send(line).is_err() {
-                    log.followers = None;
-                    break;
-                }
-            }
-        }
-        drop(shared);
-        if matches!(origin, Origin::Note { exit: true, .. }) {
+        if take(msg, &shared, &logs_dir) {
             notify.notify_waiters();
         }
     }
+}
+
+/// Takes one message of the keeper's into the tails and followers. True when it may be what a
+/// waiter of [`LogLink::wait_exit_told`] waits for.
+fn take(msg: FromKeeper, shared: &Mutex<Shared>, logs_dir: &Path) -> bool {
+    let (service, lines, origin, marker) = match msg {
+        FromKeeper::Lines { service, lines, origin } => (service, lines, origin, None),
+        FromKeeper::Dropped { service, count } => {
+            let text =
+                format!("[{count} lines not shown here: the engine was too slow; they are in the file]");
+            let line = LogLine { at_us: crate::time::now_us(), stream: "gitvisor".into(), text };
+            (service, vec![], Origin::Unknown, Some(line))
+        }
+        FromKeeper::Closed { service, pid } => {
+            let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+            shared.closed.push_back((service, pid));
+            if shared.closed.len() > CLOSED_KEPT {
+                shared.closed.pop_front();
+            }
+            return true;
+        }
+        FromKeeper::Batch { msgs } => {
+            // Every message is taken: no short cut once one wakes.
+            let mut wake = false;
+            for msg in msgs {
+                wake |= take(msg, shared, logs_dir);
+            }
+            return wake;
+        }
+        FromKeeper::Streams { .. } => return false,
+    };
+    let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let log = shared.logs.entry(service.clone()).or_default();
+    if !log.tail.seeded() {
+        // What the file had before the first forwarded line; the lines after it are on
+        // their way here.
+        let first = lines.first().map(|l| l.at_us);
+        log.tail.seed(read_file_tail(logs_dir, &service, super::tail::TAIL_LINES), first);
+    }
+    let mut taken: Vec<LogLine> = lines.into_iter().filter(|l| log.tail.push(l.clone(), origin)).collect();
+    if let Some(marker) = marker {
+        log.tail.mark(marker.clone());
+        taken.push(marker);
+    }
+    if let Some(tx) = &log.followers {
+        for line in taken {
+            if tx.send(line).is_err() {
+                log.followers = None;
+                break;
+            }
+        }
+    }
+    matches!(origin, Origin::Note { exit: true, .. })
 }
 
 /// Starts a keeper for this home: binds its socket here (so the first connect cannot race the
@@ -357,4 +411,43 @@ fn spawn_keeper(socket: &Path, logs_dir: &Path, program: &Path) -> io::Result<u3
     }
     let child = cmd.spawn()?;
     Ok(child.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A keeper of an older version (its greeting does not offer batches) is sent the notes
+    /// and the pipes one message each, as it knows them.
+    #[tokio::test]
+    async fn a_keeper_without_batches_gets_one_message_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("logd.sock");
+        let listener = seqpacket::Listener::new(seqpacket::bind(&socket).unwrap()).unwrap();
+        let old_keeper = tokio::spawn(async move {
+            let conn = listener.accept().await.unwrap();
+            conn.send(br#"{"op":"streams","streams":[]}"#, &[]).await.unwrap();
+            let mut buf = vec![0u8; MAX_PACKET];
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let (n, fds) = conn.recv(&mut buf).await.unwrap();
+                got.push((serde_json::from_slice::<ToKeeper>(&buf[..n]).unwrap(), fds.len()));
+            }
+            got
+        });
+        let settings = LogSettings { max_file_size: 1 << 20, max_files: 2 };
+        let (link, streams) =
+            LogLink::open(&socket, dir.path(), Path::new("/nonexistent"), settings).await.unwrap();
+        assert!(streams.is_empty());
+        let (out_r, _out_w) = nix::unistd::pipe().unwrap();
+        let (err_r, _err_w) = nix::unistd::pipe().unwrap();
+        link.attach("s", 7, 1, out_r, err_r, vec![Note::about(7, "started process 7".into())]).await.unwrap();
+        let got =
+            tokio::time::timeout(std::time::Duration::from_secs(20), old_keeper).await.unwrap().unwrap();
+        assert!(
+            matches!(&got[0], (ToKeeper::Note { text, pid: Some(7), exit: false, .. }, 0) if text == "started process 7"),
+            "{got:?}"
+        );
+        assert!(matches!(&got[1], (ToKeeper::Attach { pid: 7, .. }, 2)), "{got:?}");
+    }
 }

@@ -22,6 +22,7 @@ use super::process::{self, Watched};
 use super::readiness::{self, Readiness};
 use super::spawn;
 use crate::events::EventBus;
+use crate::logs::link::Note;
 use crate::logs::LogLink;
 use crate::store::{ServiceRecord, StateStore};
 
@@ -196,9 +197,10 @@ struct Task {
     snapshot: watch::Sender<Snapshot>,
     started_ms: Option<u64>,
     adopted: bool,
-    /// Log notes about a process, written once the current input's actions are done (off the
-    /// spawn path).
-    deferred_notes: Vec<(u32, String)>,
+    /// The log note of the exit being handled, while its actions run: a restart's spawn sends
+    /// it with the new process's pipes and start note (one packet to the keeper), else it goes
+    /// once the actions are done.
+    exit_note: Option<Note>,
     /// The last signal sent to the current process: what is known of the end of a process
     /// whose status cannot be (an adopted one).
     sent_signal: Option<i32>,
@@ -249,6 +251,14 @@ struct Exit {
     peak_memory_kb: Option<u64>,
 }
 
+impl Exit {
+    /// Its line in the service's log: "process 42 exited with status 1 (why)".
+    fn note(&self) -> Note {
+        let why = self.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+        Note::exit(self.pid, format!("process {} {}{why}", self.pid, self.exit.describe()))
+    }
+}
+
 pub fn spawn_task(
     ctx: ServiceCtx,
     initial: Initial,
@@ -269,7 +279,7 @@ pub fn spawn_task(
         snapshot: watch::channel(blank_snapshot()).0,
         started_ms: None,
         adopted: false,
-        deferred_notes: Vec::new(),
+        exit_note: None,
         sent_signal: None,
         prober: None,
         readiness: None,
@@ -380,9 +390,9 @@ async fn run_helper(
     let w = Watched::new(sp.pid, sp.start_time, true)
         .map_err(|e| format!("cannot watch process {}: {e}", sp.pid))?;
     let line = quote_command_line(&cmd.argv);
-    // The note first, so it comes before the command's own lines in the log.
-    logs.note_about(name, sp.pid, format!("{what}: started process {}: {line}", sp.pid));
-    let _ = logs.attach(name, sp.pid, sp.start_time, sp.out, sp.err).await;
+    // The note with the pipes, so it comes before the command's own lines in the log.
+    let note = Note::about(sp.pid, format!("{what}: started process {}: {line}", sp.pid));
+    let _ = logs.attach(name, sp.pid, sp.start_time, sp.out, sp.err, vec![note]).await;
     let exit = match tokio::time::timeout(limit, w.exited()).await {
         Ok(exit) => exit,
         Err(_) => {
@@ -658,7 +668,8 @@ impl Task {
         // They run before what the end causes (a restart), told of the end: so the end is told
         // first.
         let result = service_result(&told);
-        self.note_exit(told);
+        let note = told.note();
+        self.note_exit(told, Some(note));
         if stop_commands {
             self.stop_after_end().await;
         }
@@ -670,7 +681,6 @@ impl Task {
     /// `TimeoutStopSec=`; failures are logged.
     async fn stop_after_end(&mut self) {
         let unit = self.ctx.unit.clone();
-        self.flush_notes();
         run_all(&unit, &unit.exec_stop, &self.ctx.name, &[], "ExecStop", unit.timeout_stop, &self.ctx.logs)
             .await;
     }
@@ -751,10 +761,12 @@ impl Task {
         self.apply(input).await;
     }
 
-    fn note_exit(&self, told: Exit) {
+    /// Tells an exit: its log note (unless a restart sent it already) and its event.
+    fn note_exit(&self, told: Exit, note: Option<Note>) {
+        if let Some(note) = note {
+            self.ctx.logs.note_exit(&self.ctx.name, told.pid, note.text);
+        }
         let Exit { pid, exit, verdict, started_ms, restarts, reason, oom, peak_memory_kb } = told;
-        let why = reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
-        self.ctx.logs.note_exit(&self.ctx.name, pid, format!("process {pid} {}{why}", exit.describe()));
         self.ctx.bus.publish(EventKind::Exited {
             service: self.ctx.name.clone(),
             pid,
@@ -776,6 +788,7 @@ impl Task {
     }
 
     async fn apply_after_exit(&mut self, input: Input, mut exit: Option<Exit>) {
+        self.exit_note = exit.as_ref().map(Exit::note);
         let mut queue = vec![input];
         while let Some(input) = queue.pop() {
             let before = self.machine.state;
@@ -787,10 +800,8 @@ impl Task {
                 }
             }
             if let Some(told) = exit.take() {
-                self.note_exit(told);
-            }
-            for (pid, note) in std::mem::take(&mut self.deferred_notes) {
-                self.ctx.logs.note_about(&self.ctx.name, pid, note);
+                let unsent = self.exit_note.take();
+                self.note_exit(told, unsent);
             }
             if self.machine.restarts != restarts_before {
                 let delay_ms = self
@@ -1002,10 +1013,13 @@ impl Task {
         // The record must name the new pid before anything else can go wrong, so a
         // successor engine adopts it rather than starting a duplicate.
         self.persist();
-        if let Err(e) = self.ctx.logs.attach(&self.ctx.name, pid, sp.start_time, sp.out, sp.err).await {
+        // The exit this start follows is told first, then the start, then its output.
+        let mut notes: Vec<Note> = self.exit_note.take().into_iter().collect();
+        notes.push(Note::about(pid, format!("started process {pid}: {}", quote_command_line(&cmd.argv))));
+        if let Err(e) = self.ctx.logs.attach(&self.ctx.name, pid, sp.start_time, sp.out, sp.err, notes).await
+        {
             tracing::warn!(service = %self.ctx.name, "cannot hand output to the log keeper: {e}");
         }
-        self.deferred_notes.push((pid, format!("started process {pid}: {}", quote_command_line(&cmd.argv))));
         Ok(pid)
     }
 
@@ -1031,19 +1045,12 @@ impl Task {
         self.watchdog = None;
     }
 
-    fn flush_notes(&mut self) {
-        for (pid, note) in std::mem::take(&mut self.deferred_notes) {
-            self.ctx.logs.note_about(&self.ctx.name, pid, note);
-        }
-    }
-
     /// `ExecStartPost=`, once the service started (and is ready): each must end well.
     async fn start_post(&mut self) -> Result<(), String> {
         let unit = self.ctx.unit.clone();
         if unit.exec_start_post.is_empty() {
             return Ok(());
         }
-        self.flush_notes();
         let extra: Vec<(&str, String)> =
             self.process.as_ref().map(|p| ("MAINPID", p.pid.to_string())).into_iter().collect();
         let (name, limit) = (self.ctx.name.clone(), unit.timeout_start);
@@ -1058,7 +1065,6 @@ impl Task {
         if unit.exec_stop_post.is_empty() {
             return;
         }
-        self.flush_notes();
         let extra = stop_post_env(result, exit);
         let limit = unit.timeout_stop;
         run_all(&unit, &unit.exec_stop_post, &self.ctx.name, &extra, "ExecStopPost", limit, &self.ctx.logs)
@@ -1087,7 +1093,6 @@ impl Task {
                 let input = self.start_failed(e).await;
                 self.apply(input).await;
             }
-            self.flush_notes();
             return true;
         }
         let input = match self.start_post().await {
@@ -1269,7 +1274,7 @@ impl Task {
         let spec = spawn::prepare(&unit, cmd, &self.ctx.name, &[("MAINPID", main_pid)])?;
         let sp = spawn::spawn(&spec)?;
         self.exec_stop = Some(Watched::new(sp.pid, sp.start_time, true).map_err(|e| e.to_string())?);
-        let _ = self.ctx.logs.attach(&self.ctx.name, sp.pid, sp.start_time, sp.out, sp.err).await;
+        let _ = self.ctx.logs.attach(&self.ctx.name, sp.pid, sp.start_time, sp.out, sp.err, Vec::new()).await;
         Ok(())
     }
 
