@@ -15,5 +15,6 @@ pub mod readiness;
 pub mod spawn;
 pub mod task;
 pub mod unenforced;
+mod vfork;
 
 pub use task::{Command, Initial, Outcome, ServiceCtx, Snapshot};

@@ -21,7 +21,16 @@ pub struct Watched {
 
 impl Watched {
     pub fn new(pid: u32, start_time: u64, child: bool) -> io::Result<Watched> {
-        Ok(Watched { pid, start_time, pidfd: crate::logs::seqpacket::register(pidfd_open(pid)?)?, child })
+        Watched::with_pidfd(pid, start_time, child, None)
+    }
+
+    /// With the pidfd its start made, if any (else one is opened).
+    pub fn with_pidfd(pid: u32, start_time: u64, child: bool, pidfd: Option<OwnedFd>) -> io::Result<Watched> {
+        let pidfd = match pidfd {
+            Some(fd) => fd,
+            None => pidfd_open(pid)?,
+        };
+        Ok(Watched { pid, start_time, pidfd: crate::logs::seqpacket::register(pidfd)?, child })
     }
 
     /// Waits for the exit and returns how it ended (status unknown for adopted processes).

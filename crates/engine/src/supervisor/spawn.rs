@@ -41,6 +41,8 @@ pub struct Spawned {
     pub start_time: u64,
     pub out: OwnedFd,
     pub err: OwnedFd,
+    /// Made with the process, when the way it was started gives one.
+    pub pidfd: Option<OwnedFd>,
 }
 
 /// Resolves `command` of `unit` into a spec. Errors are one line for the user.
@@ -306,12 +308,13 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    // posix_spawn has no hook between fork and exec: joining a cgroup needs the fork path.
+    // The vfork path runs nothing of ours in the child: joining a cgroup needs the fork path.
     let before = boot_ticks();
-    let pid = if spec.credentials.is_none() && spec.join.is_empty() && !spec.private_pids {
-        posix_spawn(spec, out_w.as_raw_fd(), err_w.as_raw_fd())?
+    let (pid, pidfd) = if spec.credentials.is_none() && spec.join.is_empty() && !spec.private_pids {
+        let (pid, pidfd) = vfork_spawn(spec, out_w.as_raw_fd(), err_w.as_raw_fd())?;
+        (pid, Some(pidfd))
     } else {
-        fork_exec(spec, out_w, err_w)?
+        (fork_exec(spec, out_w, err_w)?, None)
     };
     let after = boot_ticks();
     // The kernel's start time is the clock tick (since boot) of the fork, which happened
@@ -321,7 +324,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         (Some(b), Some(a)) if b == a => b,
         _ => super::process::start_time(pid).unwrap_or(0),
     };
-    Ok(Spawned { pid, start_time, out: out_r, err: err_r })
+    Ok(Spawned { pid, start_time, out: out_r, err: err_r, pidfd })
 }
 
 /// CLOCK_BOOTTIME in the clock ticks `/proc/PID/stat` counts a start time in (`USER_HZ`).
@@ -340,85 +343,21 @@ fn boot_ticks() -> Option<u64> {
     Some(ns / (1_000_000_000 / hz))
 }
 
-/// The common case, through glibc's posix_spawn: a vfork-style clone that does not copy the
-/// engine's page tables, so a restart costs little more than the exec itself.
-fn posix_spawn(spec: &SpawnSpec, out: i32, err: i32) -> Result<u32, String> {
-    use std::ptr;
+/// The common case: a vfork-style clone that does not copy the engine's page tables, so a
+/// restart costs little more than the exec itself (see `vfork.rs`).
+fn vfork_spawn(spec: &SpawnSpec, out: i32, err: i32) -> Result<(u32, OwnedFd), String> {
     let cstr = |s: &[u8]| CString::new(s).map_err(|_| "a NUL byte in the command or environment".to_string());
     let program = cstr(spec.program.as_os_str().as_bytes())?;
     let argv: Vec<CString> = spec.argv.iter().map(|a| cstr(a.as_bytes())).collect::<Result<_, _>>()?;
     let envp: Vec<CString> =
         spec.env.iter().map(|(k, v)| cstr(format!("{k}={v}").as_bytes())).collect::<Result<_, _>>()?;
     let cwd = cstr(spec.cwd.as_os_str().as_bytes())?;
-    let null = cstr(b"/dev/null")?;
-    let mut argv_p: Vec<*mut libc::c_char> = argv.iter().map(|c| c.as_ptr() as *mut _).collect();
-    argv_p.push(ptr::null_mut());
-    let mut envp_p: Vec<*mut libc::c_char> = envp.iter().map(|c| c.as_ptr() as *mut _).collect();
-    envp_p.push(ptr::null_mut());
-    let check = |what: &str, rc: libc::c_int| -> Result<(), String> {
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(format!("{what}: {}", std::io::Error::from_raw_os_error(rc)))
-        }
-    };
-    // SAFETY: every pointer handed to libc points into a CString or Vec that outlives the call;
-    // attributes and file actions are initialised before use and destroyed on every path.
-    unsafe {
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        check("posix_spawnattr_init", libc::posix_spawnattr_init(&mut attr))?;
-        if let Err(e) =
-            check("posix_spawn_file_actions_init", libc::posix_spawn_file_actions_init(&mut actions))
-        {
-            libc::posix_spawnattr_destroy(&mut attr);
-            return Err(e);
-        }
-        let result = (|| {
-            // Own session (and so process group); default signal handling and an empty mask,
-            // as a fresh process expects (the engine itself ignores SIGPIPE).
-            let flags = libc::POSIX_SPAWN_SETSID as libc::c_int
-                | libc::POSIX_SPAWN_SETSIGDEF
-                | libc::POSIX_SPAWN_SETSIGMASK;
-            check(
-                "posix_spawnattr_setflags",
-                libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short),
-            )?;
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            check("posix_spawnattr_setsigdefault", libc::posix_spawnattr_setsigdefault(&mut attr, &all))?;
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            check("posix_spawnattr_setsigmask", libc::posix_spawnattr_setsigmask(&mut attr, &none))?;
-            check(
-                "stdin",
-                libc::posix_spawn_file_actions_addopen(&mut actions, 0, null.as_ptr(), libc::O_RDONLY, 0),
-            )?;
-            check("stdout", libc::posix_spawn_file_actions_adddup2(&mut actions, out, 1))?;
-            check("stderr", libc::posix_spawn_file_actions_adddup2(&mut actions, err, 2))?;
-            check("chdir", libc::posix_spawn_file_actions_addchdir_np(&mut actions, cwd.as_ptr()))?;
-            let mut pid: libc::pid_t = 0;
-            let rc = libc::posix_spawn(
-                &mut pid,
-                program.as_ptr(),
-                &actions,
-                &attr,
-                argv_p.as_ptr(),
-                envp_p.as_ptr(),
-            );
-            if rc != 0 {
-                return Err(format!(
-                    "cannot start {}: {}",
-                    spec.program.display(),
-                    std::io::Error::from_raw_os_error(rc)
-                ));
-            }
-            Ok(pid as u32)
-        })();
-        libc::posix_spawn_file_actions_destroy(&mut actions);
-        libc::posix_spawnattr_destroy(&mut attr);
-        result
-    }
+    let pointers = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
+    let (argv_p, envp_p) = (pointers(&argv), pointers(&envp));
+    let exec = super::vfork::Exec { program: &program, argv: &argv_p, envp: &envp_p, cwd: &cwd, out, err };
+    super::vfork::spawn(&exec).map_err(|errno| {
+        format!("cannot start {}: {}", spec.program.display(), std::io::Error::from_raw_os_error(errno))
+    })
 }
 
 /// With credentials to drop, a cgroup to join or a PID namespace to make: fork, then those

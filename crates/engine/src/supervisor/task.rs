@@ -387,7 +387,7 @@ async fn run_helper(
 ) -> Result<(), String> {
     let spec = spawn::prepare(unit, cmd, name, extra).map_err(|e| format!("{what}: {e}"))?;
     let sp = spawn::spawn(&spec)?;
-    let w = Watched::new(sp.pid, sp.start_time, true)
+    let w = Watched::with_pidfd(sp.pid, sp.start_time, true, sp.pidfd)
         .map_err(|e| format!("cannot watch process {}: {e}", sp.pid))?;
     let line = quote_command_line(&cmd.argv);
     // The note with the pipes, so it comes before the command's own lines in the log.
@@ -992,7 +992,7 @@ impl Task {
         }
         let sp = spawn::spawn(&spec)?;
         let pid = sp.pid;
-        match Watched::new(pid, sp.start_time, true) {
+        match Watched::with_pidfd(pid, sp.start_time, true, sp.pidfd) {
             Ok(w) => self.process = Some(w),
             Err(e) => {
                 process::signal_group(pid, libc::SIGKILL);
@@ -1273,7 +1273,8 @@ impl Task {
         let main_pid = self.process.as_ref().map(|p| p.pid.to_string()).unwrap_or_default();
         let spec = spawn::prepare(&unit, cmd, &self.ctx.name, &[("MAINPID", main_pid)])?;
         let sp = spawn::spawn(&spec)?;
-        self.exec_stop = Some(Watched::new(sp.pid, sp.start_time, true).map_err(|e| e.to_string())?);
+        self.exec_stop =
+            Some(Watched::with_pidfd(sp.pid, sp.start_time, true, sp.pidfd).map_err(|e| e.to_string())?);
         let _ = self.ctx.logs.attach(&self.ctx.name, sp.pid, sp.start_time, sp.out, sp.err, Vec::new()).await;
         Ok(())
     }
