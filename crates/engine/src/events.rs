@@ -30,6 +30,18 @@ struct Subscriber {
     id: u64,
     tx: mpsc::Sender<Event>,
     missed: u64,
+    /// The events it takes; the others are never queued for it (nor is it woken for them).
+    wants: fn(&EventKind) -> bool,
+}
+
+/// Every event: for subscribers that pass them on (the socket, the window, the tray).
+pub fn everything(_: &EventKind) -> bool {
+    true
+}
+
+/// Changes of a service's state only.
+pub fn state_changes(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::State { .. })
 }
 
 #[derive(Default)]
@@ -69,12 +81,25 @@ impl EventBus {
     }
 
     pub fn subscribe(&self, priority: Priority, capacity: usize) -> Subscription {
+        self.subscribe_to(priority, capacity, everything)
+    }
+
+    /// A subscription to the events `wants` takes: a restart publishes four events, and a
+    /// subscriber woken for each of them costs the restart more than the rest of its
+    /// bookkeeping. Markers of missed events still come (they say that some of these were
+    /// missed).
+    pub fn subscribe_to(
+        &self,
+        priority: Priority,
+        capacity: usize,
+        wants: fn(&EventKind) -> bool,
+    ) -> Subscription {
         let (tx, rx) = mpsc::channel(capacity.max(2));
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let id = inner.next_id;
         inner.next_id += 1;
         let at = inner.subscribers.partition_point(|s| s.priority <= priority);
-        inner.subscribers.insert(at, Subscriber { priority, id, tx, missed: 0 });
+        inner.subscribers.insert(at, Subscriber { priority, id, tx, missed: 0, wants });
         Subscription { rx, id, bus: self.clone() }
     }
 
@@ -82,7 +107,7 @@ impl EventBus {
         let event =
             Event { seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1, at_ms: crate::time::now_ms(), kind };
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.subscribers.retain_mut(|s| deliver(s, &event));
+        inner.subscribers.retain_mut(|s| !(s.wants)(&event.kind) || deliver(s, &event));
         event
     }
 }
@@ -181,6 +206,35 @@ mod tests {
         for seq in 1..=11 {
             assert_eq!(fast.recv().await.unwrap().seq, seq);
         }
+    }
+
+    #[tokio::test]
+    async fn a_filtered_subscriber_gets_only_what_it_wants_and_its_own_lag() {
+        let bus = EventBus::new();
+        let mut states = bus.subscribe_to(Priority::Timers, 2, state_changes);
+        let state = || EventKind::State {
+            service: "s".into(),
+            from: gitvisor_protocol::ServiceState::Starting,
+            to: gitvisor_protocol::ServiceState::Running,
+            pid: Some(7),
+            reason: None,
+        };
+        // Other events neither fill its queue nor wake it.
+        for _ in 0..10 {
+            bus.publish(stopping());
+        }
+        assert!(states.rx.try_recv().is_err());
+        for _ in 0..3 {
+            bus.publish(state());
+        }
+        bus.publish(stopping());
+        assert_eq!(states.recv().await.unwrap().kind, state());
+        assert_eq!(states.recv().await.unwrap().kind, state());
+        bus.publish(state());
+        // Of the state changes, one did not fit: that is what its marker counts.
+        assert_eq!(states.recv().await.unwrap().kind, EventKind::Lagged { missed: 1 });
+        assert_eq!(states.recv().await.unwrap().kind, state());
+        assert!(states.rx.try_recv().is_err());
     }
 
     #[tokio::test]

@@ -44,6 +44,18 @@ fn exit_kind(class: ExitClass, oom: bool, reason: Option<&str>) -> &'static str 
 }
 
 impl Timeline {
+    /// The events [`Timeline::record`] keeps something of (its subscription's filter).
+    pub fn records(kind: &EventKind) -> bool {
+        matches!(
+            kind,
+            EventKind::State { to: ServiceState::Running, .. }
+                | EventKind::Exited { .. }
+                | EventKind::FilesChanged { .. }
+                | EventKind::CrashReport { .. }
+                | EventKind::SyncApplied { .. }
+        )
+    }
+
     /// Takes one event of the engine at `at_ms`.
     pub fn record(&mut self, at_ms: u64, kind: &EventKind) {
         match kind {

@@ -109,6 +109,17 @@ pub struct Setup {
     pub lookup: Lookup,
 }
 
+/// The events the crash reporter acts on (its subscription's filter): a start (a baseline of
+/// the working directory) and an exit that wants a report.
+pub fn takes(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::State { to: gitvisor_protocol::ServiceState::Running, .. }
+            | EventKind::Adopted { .. }
+            | EventKind::Exited { report: true, .. }
+    )
+}
+
 /// Starts the reporter (reading `sub`) and the capture store's sweeper as tasks of
 /// `background`; returns the handle the engine's operations use.
 pub fn start(setup: Setup, mut sub: Subscription, background: &Background) -> CrashHandle {

@@ -271,7 +271,7 @@ impl Engine {
             bus: self.inner.bus.clone(),
             lookup,
         };
-        let sub = self.inner.bus.subscribe(Priority::CrashReporter, 1024);
+        let sub = self.inner.bus.subscribe_to(Priority::CrashReporter, 1024, crate::crash::takes);
         let handle = crate::crash::start(setup, sub, &self.inner.background);
         *self.inner.crash.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
     }

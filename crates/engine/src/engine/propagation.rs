@@ -24,7 +24,8 @@ pub struct Consequences {
 impl Engine {
     /// Starts the dependency watcher (owned by the engine's background tasks).
     pub(super) fn start_propagation(&self) {
-        let mut events = self.inner.bus.subscribe(Priority::Propagation, 1024);
+        let mut events =
+            self.inner.bus.subscribe_to(Priority::Propagation, 1024, crate::events::state_changes);
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         self.inner.background.spawn(WATCHER, async move {
             while let Some(event) = events.recv().await {

@@ -27,7 +27,8 @@ pub(super) fn load(state: &std::path::Path) -> Timeline {
 
 impl Engine {
     pub(super) fn start_timeline(&self) {
-        let events = self.inner.bus.subscribe(Priority::Timeline, 1024);
+        let events =
+            self.inner.bus.subscribe_to(Priority::Timeline, 1024, crate::timeline::Timeline::records);
         let weak = Arc::downgrade(&self.inner);
         let timeline = self.inner.timeline.clone();
         self.inner.background.spawn(KEEPER, keeper(weak, timeline, events));

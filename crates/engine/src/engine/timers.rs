@@ -70,7 +70,7 @@ fn from_ms(ms: u64) -> Option<Timestamp> {
 impl Engine {
     /// Starts the timer keeper (owned by the engine's background tasks).
     pub(super) fn start_timers(&self) {
-        let events = self.inner.bus.subscribe(Priority::Timers, 256);
+        let events = self.inner.bus.subscribe_to(Priority::Timers, 256, crate::events::state_changes);
         let weak = Arc::downgrade(&self.inner);
         let table = self.inner.timers.clone();
         self.inner.background.spawn(KEEPER, keeper(weak, table, events));

@@ -73,7 +73,7 @@ fn seconds(ms: u64) -> String {
 impl Engine {
     /// Starts the watch keeper (owned by the engine's background tasks).
     pub(super) fn start_watches(&self) {
-        let events = self.inner.bus.subscribe(Priority::Timers, 256);
+        let events = self.inner.bus.subscribe_to(Priority::Timers, 256, crate::events::state_changes);
         let weak = Arc::downgrade(&self.inner);
         let table = self.inner.watches.clone();
         self.inner.background.spawn(KEEPER, keeper(weak, table, events));
