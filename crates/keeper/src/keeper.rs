@@ -391,7 +391,7 @@ async fn pump(
     // (the keeper is single-threaded and the buffer is never held across an await), so a
     // hundred idle services cost a hundred small tasks, not a hundred 64 KiB buffers.
     let mut pending: Vec<u8> = Vec::new();
-    let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok();
+    let pipe = nonblocking(fd).and_then(crate::seqpacket::register).ok();
     loop {
         let n = match &pipe {
             Some(p) => read_shared(p, &mut pending).await,
@@ -452,20 +452,34 @@ thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 64 * 1024]);
 }
 
+/// Makes a pipe's read end non-blocking, as tokio's reactor needs. One `fcntl`: tokio's own
+/// pipe type also checks the descriptor's type and reads its flags first, which a restart paid
+/// for twice (docs/benchmarks.md); these descriptors come from the engine, which made them pipes.
+fn nonblocking(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+    // A pipe's read end has no other status flag worth keeping (O_RDONLY is not a status flag).
+    use std::os::fd::AsRawFd;
+    nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+    Ok(fd)
+}
+
 /// Reads what the pipe has into `pending`; 0 at end of file (or on an error).
-async fn read_shared(pipe: &tokio::net::unix::pipe::Receiver, pending: &mut Vec<u8>) -> usize {
+async fn read_shared(pipe: &tokio::io::unix::AsyncFd<OwnedFd>, pending: &mut Vec<u8>) -> usize {
     loop {
-        if pipe.readable().await.is_err() {
-            return 0;
-        }
+        let Ok(mut ready) = pipe.readable().await else { return 0 };
         let read = READ_BUF.with(|b| {
             let mut b = b.borrow_mut();
-            pipe.try_read(&mut b).inspect(|&n| pending.extend_from_slice(&b[..n]))
+            ready.try_io(|fd| {
+                let n = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd.get_ref()), &mut b)?;
+                pending.extend_from_slice(&b[..n]);
+                Ok(n)
+            })
         });
         match read {
-            Ok(n) => return n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(_) => return 0,
+            Ok(Ok(n)) => return n,
+            // Not ready after all: tokio cleared the readiness; wait again.
+            Err(_would_block) => continue,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(Err(_)) => return 0,
         }
     }
 }

@@ -1331,7 +1331,7 @@ impl Task {
 
     /// The ended process's own peak memory, in KiB, when it can be known: its cgroup's peak;
     /// else the kernel's `ru_maxrss`, but only above the engine's own peak: a process started
-    /// the vfork way (posix_spawn) shares the engine's memory until its exec, and the kernel
+    /// the vfork way (`vfork.rs`) shares the engine's memory until its exec, and the kernel
     /// counts that memory's peak into the child's figure (a small `sh` "peaked" at the engine's
     /// size). Below it, the figure cannot be told apart from the engine's: unknown.
     fn peak_memory_kb(&self, exit: &ExitInfo) -> Option<u64> {
