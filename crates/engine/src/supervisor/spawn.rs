@@ -116,12 +116,8 @@ pub fn prepare(
             PathBuf::from("/")
         }
     });
-    match std::fs::metadata(&cwd) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(format!("WorkingDirectory {} is not a directory", cwd.display())),
-        Err(e) => return Err(format!("WorkingDirectory {}: {e}", cwd.display())),
-    }
-
+    // The working directory and a program named by its path are checked when the start fails
+    // (`diagnose`), not before every start: a restart loop paid a stat for each.
     let argv0 = command.argv.first().ok_or("empty command")?;
     let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
     let program = resolve_program(argv0, path, &cwd)?;
@@ -235,12 +231,7 @@ fn resolve_program(argv0: &str, path: &str, cwd: &Path) -> Result<PathBuf, Strin
         std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
     };
     if argv0.contains('/') {
-        let p = if Path::new(argv0).is_absolute() { PathBuf::from(argv0) } else { cwd.join(argv0) };
-        return if executable(&p) {
-            Ok(p)
-        } else {
-            Err(format!("ExecStart: {} is not an executable file", p.display()))
-        };
+        return Ok(if Path::new(argv0).is_absolute() { PathBuf::from(argv0) } else { cwd.join(argv0) });
     }
     path.split(':')
         .filter(|d| !d.is_empty())
@@ -310,12 +301,12 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // The vfork path runs nothing of ours in the child: joining a cgroup needs the fork path.
     let before = boot_ticks();
-    let (pid, pidfd) = if spec.credentials.is_none() && spec.join.is_empty() && !spec.private_pids {
-        let (pid, pidfd) = vfork_spawn(spec, out_w.as_raw_fd(), err_w.as_raw_fd())?;
-        (pid, Some(pidfd))
+    let started = if spec.credentials.is_none() && spec.join.is_empty() && !spec.private_pids {
+        vfork_spawn(spec, out_w.as_raw_fd(), err_w.as_raw_fd()).map(|(pid, pidfd)| (pid, Some(pidfd)))
     } else {
-        (fork_exec(spec, out_w, err_w)?, None)
+        fork_exec(spec, out_w, err_w).map(|pid| (pid, None))
     };
+    let (pid, pidfd) = started.map_err(|e| diagnose(spec).unwrap_or(e))?;
     let after = boot_ticks();
     // The kernel's start time is the clock tick (since boot) of the fork, which happened
     // between the two readings: when they agree, that is it. Reading /proc/PID/stat costs more
@@ -325,6 +316,19 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         _ => super::process::start_time(pid).unwrap_or(0),
     };
     Ok(Spawned { pid, start_time, out: out_r, err: err_r, pidfd })
+}
+
+/// Why a start failed, in the unit's terms, when it is its working directory or its program.
+fn diagnose(spec: &SpawnSpec) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(&spec.cwd) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Some(format!("WorkingDirectory {} is not a directory", spec.cwd.display())),
+        Err(e) => return Some(format!("WorkingDirectory {}: {e}", spec.cwd.display())),
+    }
+    let executable =
+        std::fs::metadata(&spec.program).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    (!executable).then(|| format!("ExecStart: {} is not an executable file", spec.program.display()))
 }
 
 /// CLOCK_BOOTTIME in the clock ticks `/proc/PID/stat` counts a start time in (`USER_HZ`).
@@ -474,8 +478,36 @@ mod tests {
         assert!(resolve_program("no-such-program-xyz", "/bin", Path::new("/"))
             .unwrap_err()
             .contains("not found in PATH"));
-        assert!(resolve_program("/etc/passwd", "", Path::new("/"))
-            .unwrap_err()
-            .contains("not an executable"));
+        // A program named by its path is checked when its start fails.
+        assert_eq!(resolve_program("/etc/passwd", "", Path::new("/")).unwrap(), PathBuf::from("/etc/passwd"));
+    }
+
+    #[test]
+    fn a_start_that_fails_says_what_of_the_unit_made_it_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |program: &str, cwd: &Path| {
+            let name = gitvisor_units::UnitName::parse("t.service").unwrap();
+            let mut unit =
+                Unit::new(name, ExecCommand { argv: vec![program.into()], ..ExecCommand::default() });
+            unit.working_directory = Some(cwd.to_path_buf());
+            let spec = prepare(&unit, &unit.exec_start, "t", &[]).unwrap();
+            spawn(&spec).map(|sp| sp.pid).unwrap_err()
+        };
+        assert_eq!(start("/etc/passwd", dir.path()), "ExecStart: /etc/passwd is not an executable file");
+        assert_eq!(
+            start("/nonexistent/program", dir.path()),
+            "ExecStart: /nonexistent/program is not an executable file"
+        );
+        let gone = dir.path().join("gone");
+        assert_eq!(
+            start("/bin/true", &gone),
+            format!("WorkingDirectory {}: No such file or directory (os error 2)", gone.display())
+        );
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(
+            start("/bin/true", &file),
+            format!("WorkingDirectory {} is not a directory", file.display())
+        );
     }
 }

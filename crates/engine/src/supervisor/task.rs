@@ -386,7 +386,7 @@ async fn run_helper(
     logs: &LogLink,
 ) -> Result<(), String> {
     let spec = spawn::prepare(unit, cmd, name, extra).map_err(|e| format!("{what}: {e}"))?;
-    let sp = spawn::spawn(&spec)?;
+    let sp = spawn::spawn(&spec).map_err(|e| format!("{what}: {e}"))?;
     let w = Watched::with_pidfd(sp.pid, sp.start_time, true, sp.pidfd)
         .map_err(|e| format!("cannot watch process {}: {e}", sp.pid))?;
     let line = quote_command_line(&cmd.argv);
