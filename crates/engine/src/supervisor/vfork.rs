@@ -110,7 +110,9 @@ fn new_stack() -> Box<Stack> {
     Box::new(Stack([0; STACK_SIZE]))
 }
 
-/// The child, between the clone and the exec: only async-signal-safe system calls.
+/// The child, between the clone and the exec: system calls only, made directly rather than
+/// through glibc's wrappers, which as cancellation points touch the thread's state (the engine
+/// thread's, shared here).
 extern "C" fn run_child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Child` of the suspended parent, alive until this returns or execs.
     let child = unsafe { &mut *arg.cast::<Child>() };
@@ -126,37 +128,45 @@ extern "C" fn run_child(arg: *mut libc::c_void) -> libc::c_int {
             // SIGKILL and SIGSTOP refuse; nothing to do for them.
             libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8usize);
         }
-        let failed = |child: &mut Child| -> libc::c_int {
-            std::ptr::write_volatile(&mut child.failed, (*libc::__errno_location()).max(1));
-            libc::_exit(127)
-        };
-        // Own session (and so process group).
-        if libc::setsid() < 0 {
-            return failed(child);
+        // `syscall` returns -1 and sets errno on failure: the parent is told which, and this
+        // process ends (`_exit` is the exit_group system call itself, no handlers run).
+        fn failed(child: &mut Child) -> ! {
+            // SAFETY: errno is this thread's; `_exit` has no preconditions.
+            unsafe {
+                std::ptr::write_volatile(&mut child.failed, (*libc::__errno_location()).max(1));
+                libc::_exit(127)
+            }
         }
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        // Own session (and so process group).
+        if libc::syscall(libc::SYS_setsid) < 0 {
+            failed(child);
+        }
+        let null = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, c"/dev/null".as_ptr(), libc::O_RDONLY);
         if null < 0 {
-            return failed(child);
+            failed(child);
         }
         if null != 0 {
-            if libc::dup2(null, 0) < 0 {
-                return failed(child);
+            if libc::syscall(libc::SYS_dup3, null, 0, 0) < 0 {
+                failed(child);
             }
-            libc::close(null);
+            libc::syscall(libc::SYS_close, null);
         }
         for (from, to) in [(exec.out, 1), (exec.err, 2)] {
-            // dup2 onto itself keeps close-on-exec: clear it instead.
-            let ok =
-                if from == to { libc::fcntl(from, libc::F_SETFD, 0) >= 0 } else { libc::dup2(from, to) >= 0 };
-            if !ok {
-                return failed(child);
+            // Onto itself, dup3 refuses: clearing close-on-exec is what it would do.
+            let done = if from == to {
+                libc::syscall(libc::SYS_fcntl, from, libc::F_SETFD, 0)
+            } else {
+                libc::syscall(libc::SYS_dup3, from, to, 0)
+            };
+            if done < 0 {
+                failed(child);
             }
         }
-        if libc::chdir(exec.cwd.as_ptr()) < 0 {
-            return failed(child);
+        if libc::syscall(libc::SYS_chdir, exec.cwd.as_ptr()) < 0 {
+            failed(child);
         }
         set_mask(0, None);
-        libc::execve(exec.program.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
+        libc::syscall(libc::SYS_execve, exec.program.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
         failed(child)
     }
 }
