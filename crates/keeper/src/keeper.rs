@@ -232,7 +232,9 @@ impl Keeper {
                 }
             }
         };
-        let bytes = serde_json::to_vec(&FromKeeper::Batch { msgs: msgs.clone() }).unwrap_or_default();
+        let batch = FromKeeper::Batch { msgs };
+        let bytes = serde_json::to_vec(&batch).unwrap_or_default();
+        let FromKeeper::Batch { msgs } = batch else { unreachable!("made above") };
         if bytes.len() <= MAX_PACKET {
             if !engine.try_send(&bytes).unwrap_or(false) {
                 lost(self, &msgs);

@@ -202,7 +202,8 @@ impl LogLink {
         }
     }
 
-    fn send_note(&self, service: &str, note: Note) {
+    /// Writes `note` into the service's log.
+    pub fn send_note(&self, service: &str, note: Note) {
         let msg = self.note_msg(service, note);
         // Notes are best effort: a full queue must not stall the supervisor.
         let _ = self.packet().try_send(&serde_json::to_vec(&msg).unwrap_or_default());

@@ -225,11 +225,13 @@ pub fn substitute(argv: &[String], env: &[(String, String)]) -> Vec<String> {
     out
 }
 
-fn resolve_program(argv0: &str, path: &str, cwd: &Path) -> Result<PathBuf, String> {
+/// A regular file someone may execute.
+fn executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
-    };
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn resolve_program(argv0: &str, path: &str, cwd: &Path) -> Result<PathBuf, String> {
     if argv0.contains('/') {
         return Ok(if Path::new(argv0).is_absolute() { PathBuf::from(argv0) } else { cwd.join(argv0) });
     }
@@ -320,15 +322,13 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
 
 /// Why a start failed, in the unit's terms, when it is its working directory or its program.
 fn diagnose(spec: &SpawnSpec) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(&spec.cwd) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Some(format!("WorkingDirectory {} is not a directory", spec.cwd.display())),
         Err(e) => return Some(format!("WorkingDirectory {}: {e}", spec.cwd.display())),
     }
-    let executable =
-        std::fs::metadata(&spec.program).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    (!executable).then(|| format!("ExecStart: {} is not an executable file", spec.program.display()))
+    (!executable(&spec.program))
+        .then(|| format!("ExecStart: {} is not an executable file", spec.program.display()))
 }
 
 /// CLOCK_BOOTTIME in the clock ticks `/proc/PID/stat` counts a start time in (`USER_HZ`).

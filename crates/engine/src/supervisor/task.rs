@@ -764,7 +764,7 @@ impl Task {
     /// Tells an exit: its log note (unless a restart sent it already) and its event.
     fn note_exit(&self, told: Exit, note: Option<Note>) {
         if let Some(note) = note {
-            self.ctx.logs.note_exit(&self.ctx.name, told.pid, note.text);
+            self.ctx.logs.send_note(&self.ctx.name, note);
         }
         let Exit { pid, exit, verdict, started_ms, restarts, reason, oom, peak_memory_kb } = told;
         self.ctx.bus.publish(EventKind::Exited {
@@ -788,7 +788,9 @@ impl Task {
     }
 
     async fn apply_after_exit(&mut self, input: Input, mut exit: Option<Exit>) {
-        self.exit_note = exit.as_ref().map(Exit::note);
+        if let Some(told) = &exit {
+            self.exit_note = Some(told.note());
+        }
         let mut queue = vec![input];
         while let Some(input) = queue.pop() {
             let before = self.machine.state;
