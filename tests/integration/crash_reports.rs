@@ -387,6 +387,46 @@ fn tail_of(path: &Path) -> String {
 }
 
 #[test]
+fn a_working_directory_grown_past_what_a_start_walks_in_place_still_gets_a_whole_baseline() {
+    let mut h = home();
+    let work = h.work();
+    std::fs::write(work.join("first.txt"), "the only file\n").unwrap();
+    h.sh_unit(
+        "grower",
+        "while [ ! -e go ]; do sleep 0.02; done; rm go; echo changed > f-0005.txt; exit 3",
+        "",
+    );
+    h.start_daemon();
+    h.ok(&["start", "grower"]);
+    h.wait_until("the first baseline", || {
+        h.ok(&["logs", "grower"]).contains("baseline capture of its working directory: 1 entries")
+    });
+    h.ok(&["stop", "grower"]);
+    // A baseline after a small one is walked on the engine's thread within a budget (512
+    // names); this tree is past it, so it is walked again on a blocking thread, whole.
+    for i in 0..700 {
+        std::fs::write(work.join(format!("f-{i:04}.txt")), format!("file {i}\n")).unwrap();
+    }
+    h.ok(&["start", "grower"]);
+    h.wait_until("the second baseline, of the whole tree", || {
+        h.ok(&["logs", "grower"]).contains("baseline capture of its working directory: 701 entries")
+    });
+    std::fs::write(work.join("go"), "").unwrap();
+    h.wait_until("a crash report", || reports(&h).len() == 1);
+    let dir = unpack(&reports(&h)[0]);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let changes = &report["changes"];
+    let paths = |k: &str| -> Vec<String> {
+        changes[k].as_array().unwrap().iter().map(|x| x["path"].as_str().unwrap().to_string()).collect()
+    };
+    // Against a baseline that missed files, they would show as added.
+    assert_eq!(paths("added"), Vec::<String>::new(), "{changes:#}");
+    assert_eq!(paths("removed"), Vec::<String>::new(), "{changes:#}");
+    assert_eq!(paths("modified"), vec!["f-0005.txt"], "{changes:#}");
+}
+
+#[test]
 fn a_report_after_adoption_keeps_the_start_time_and_compares_with_a_baseline() {
     let mut h = home();
     let work = h.work();

@@ -74,4 +74,4 @@ pub use store::{CaptureId, Store, StoreSettings, DEFAULT_MAX_BYTES, DEFAULT_MAX_
 pub use stream::{stream_dir, Alteration, Altered, Rewrite, Rewritten, StreamError, StreamOptions, Streamed};
 pub use sweeper::{sweep_every, Sweeper, DEFAULT_SWEEP_INTERVAL};
 pub use text::{text_diffs, unified_diff, KeepText, NewText};
-pub use walk::{baseline_since, capture_dir};
+pub use walk::{baseline_since, baseline_within, capture_dir, Budget};

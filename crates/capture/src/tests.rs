@@ -188,6 +188,44 @@ fn files_changed_just_before_the_baseline_are_read_again() {
     assert_eq!(opened.get(), 1);
 }
 
+#[test]
+fn a_baseline_within_a_budget_gives_up_past_it_and_is_the_same_baseline_within_it() {
+    use crate::Budget;
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    for n in ["a.txt", "b.txt", "sub/c.txt"] {
+        fs::write(dir.path().join(n), n.repeat(10)).unwrap();
+    }
+    let pool = BlobPool::default();
+    let mut previous = baseline_since(dir.path(), &pool, None);
+    previous.taken_at += std::time::Duration::from_secs(10);
+    let within = |budget: Budget| {
+        crate::baseline_within(
+            dir.path(),
+            &Limits::default(),
+            &pool,
+            Some(&previous),
+            64 * 1024,
+            8 << 20,
+            Some(budget),
+        )
+        .unwrap()
+    };
+    // Four names (a.txt, b.txt, sub, sub/c.txt), all unchanged: nothing to read.
+    let taken = within(Budget { names: 4, read_bytes: 0 }).expect("within its budget");
+    let unbounded = baseline_since(dir.path(), &pool, Some(&previous));
+    assert_eq!(taken.entries, unbounded.entries);
+    assert_eq!(taken.total_bytes, unbounded.total_bytes);
+    assert_eq!(taken.stamps, unbounded.stamps);
+    assert!(within(Budget { names: 3, read_bytes: 0 }).is_none(), "one name too many");
+
+    // A changed file must be read: within the bytes it may read, or not at all.
+    fs::write(dir.path().join("sub/c.txt"), b"changed, and 28 bytes long..").unwrap();
+    assert!(within(Budget { names: 4, read_bytes: 27 }).is_none(), "one byte short");
+    let taken = within(Budget { names: 4, read_bytes: 28 }).expect("within its budget");
+    assert_eq!(file_content(&taken, "sub/c.txt").unwrap(), b"changed, and 28 bytes long..");
+}
+
 /// A baseline of `root` since `previous`, keeping every small text file.
 fn baseline_since(root: &Path, pool: &BlobPool, previous: Option<&crate::Capture>) -> crate::Capture {
     crate::baseline_since(root, &Limits::default(), pool, previous, 64 * 1024, 8 << 20).unwrap()

@@ -36,7 +36,7 @@ use crate::skip::{SkipReason, Skipped};
 /// so a tree deeper than the descriptor limit shows its deepest directories as unreadable
 /// ("Too many open files") rather than failing the capture.
 pub fn capture_dir(root: &Path, limits: &Limits, blobs: &BlobPool) -> io::Result<Capture> {
-    Ok(walk(open_root(root)?, root, limits, Memory { blobs, baseline: None })?.0)
+    Ok(walk(open_root(root)?, root, limits, Memory { blobs, baseline: None, budget: None })?.0)
 }
 
 /// A baseline: a capture as [`capture_dir`] takes it that holds only the bytes
@@ -55,11 +55,51 @@ pub fn baseline_since(
     keep_per_file: u64,
     keep_total: u64,
 ) -> io::Result<Capture> {
+    let taken = baseline_within(root, limits, blobs, previous, keep_per_file, keep_total, None)?;
+    Ok(taken.expect("a walk without a budget is never over it"))
+}
+
+/// How much a walk may do before it gives up: names looked at, and bytes read from files it
+/// could not take from the previous baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub names: usize,
+    pub read_bytes: u64,
+}
+
+/// [`baseline_since`] within `budget`: `Ok(None)` when the tree turned out to need more (and
+/// nothing is kept of the walk so far). A caller that expects a small, mostly unchanged tree
+/// can so take it where it is (a stat per name) and fall back to a blocking thread only when
+/// the tree has grown or changed a lot.
+pub fn baseline_within(
+    root: &Path,
+    limits: &Limits,
+    blobs: &BlobPool,
+    previous: Option<&Capture>,
+    keep_per_file: u64,
+    keep_total: u64,
+    budget: Option<Budget>,
+) -> io::Result<Option<Capture>> {
     let previous = previous.filter(|p| p.root == root).map(Previous::new);
     let baseline = Baseline { previous, per_file: keep_per_file, total: keep_total, kept: 0 };
-    let (capture, _) = walk(open_root(root)?, root, limits, Memory { blobs, baseline: Some(baseline) })?;
-    Ok(capture.keep_contents(keep_per_file, keep_total))
+    match walk(open_root(root)?, root, limits, Memory { blobs, baseline: Some(baseline), budget }) {
+        Ok((capture, _)) => Ok(Some(capture.keep_contents(keep_per_file, keep_total))),
+        Err(e) if e.get_ref().is_some_and(|inner| inner.is::<OverBudget>()) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
+
+/// The error that stops a walk over its [`Budget`].
+#[derive(Debug)]
+struct OverBudget;
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the walk needs more than its budget")
+    }
+}
+
+impl std::error::Error for OverBudget {}
 
 /// Opens the root of a capture: the one error a walk has of its own (a taker may have others).
 pub(crate) fn open_root(root: &Path) -> io::Result<Dir> {
@@ -72,6 +112,12 @@ pub(crate) fn open_root(root: &Path) -> io::Result<Dir> {
 /// What a walk does with what it finds: holds the files in memory ([`Memory`]) or writes them
 /// to an archive as it reads them (`crate::stream::Streaming`).
 pub(crate) trait Take {
+    /// Whether the walk may go on to the next name, and (`read`: its size) read a file it
+    /// could not reuse. No stops the walk with an [`OverBudget`] error.
+    fn allow(&mut self, _read: Option<u64>) -> bool {
+        true
+    }
+
     /// An unchanged file taken from an earlier capture without being opened, if it may be.
     fn reuse(&mut self, _path: &Path, _stamp: &FileStamp) -> Option<EntryKind> {
         None
@@ -241,6 +287,10 @@ impl<T: Take> Walk<'_, T> {
 
     /// Captures or skips one name inside the directory `fd`.
     fn child(&mut self, fd: RawFd, name: &OsStr, path: PathBuf) -> io::Result<()> {
+        if !self.take.allow(None) {
+            self.taken(Err(io::Error::other(OverBudget)));
+            return Ok(());
+        }
         let stat = stat::fstatat(Some(fd), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
         let kind = classify(&stat);
         if matches!(kind, Kind::Dir) && name == ".git" {
@@ -295,6 +345,10 @@ impl<T: Take> Walk<'_, T> {
             self.push_file(path, kind, stamp);
             return Ok(());
         }
+        if !self.take.allow(Some(size)) {
+            self.taken(Err(io::Error::other(OverBudget)));
+            return Ok(());
+        }
         #[cfg(test)]
         crate::test_hooks::before_open(&path);
         let file = open_file(fd, name)?;
@@ -344,6 +398,8 @@ impl<T: Take> Walk<'_, T> {
 struct Memory<'a> {
     blobs: &'a BlobPool,
     baseline: Option<Baseline<'a>>,
+    /// What is left of the walk's budget; `None`: no bound.
+    budget: Option<Budget>,
 }
 
 /// A baseline: the previous one, whose unchanged files it takes without reading them, and what
@@ -357,6 +413,17 @@ struct Baseline<'a> {
 }
 
 impl Take for Memory<'_> {
+    fn allow(&mut self, read: Option<u64>) -> bool {
+        let Some(budget) = &mut self.budget else { return true };
+        let left = match read {
+            None => budget.names.checked_sub(1).map(|names| Budget { names, ..*budget }),
+            Some(size) => {
+                budget.read_bytes.checked_sub(size).map(|read_bytes| Budget { read_bytes, ..*budget })
+            }
+        };
+        left.map(|left| *budget = left).is_some()
+    }
+
     fn reuse(&mut self, path: &Path, stamp: &FileStamp) -> Option<EntryKind> {
         let baseline = self.baseline.as_mut()?;
         let kind = baseline.previous.as_ref()?.unchanged(path, stamp)?;

@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use gitvisor_capture::{
-    baseline_since, diff, sweep_every, text_diffs, Capture, CaptureId, KeepText, Store, StoreSettings,
-    StreamError, StreamOptions,
+    baseline_within, diff, sweep_every, text_diffs, Budget, Capture, CaptureId, KeepText, Store,
+    StoreSettings, StreamError, StreamOptions,
 };
 use gitvisor_protocol::{EventKind, ExitInfo};
 use gitvisor_units::Unit;
@@ -47,6 +47,31 @@ use retention::Loop;
 /// those that changed, for the report's diffs.
 const BASELINE_KEEP_PER_FILE: u64 = 64 * 1024;
 const BASELINE_KEEP_TOTAL: u64 = 8 * 1024 * 1024;
+
+/// A baseline whose previous one had at most this many names is taken on the engine's thread,
+/// within [`INLINE_BUDGET`] (see `Ctx::baseline`).
+const INLINE_NAMES: usize = 256;
+const INLINE_BUDGET: Budget = Budget { names: 2 * INLINE_NAMES, read_bytes: 256 * 1024 };
+
+/// Walks `root` for a baseline (see [`baseline_within`]) and stores it: its id and number of
+/// entries, or `None` when it needed more than `budget`.
+fn take_baseline(
+    store: &Mutex<Store>,
+    root: &Path,
+    limits: &gitvisor_capture::Limits,
+    previous: Option<&Capture>,
+    budget: Option<Budget>,
+) -> std::io::Result<Option<(CaptureId, usize)>> {
+    let blobs = store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
+    let Some(capture) =
+        baseline_within(root, limits, &blobs, previous, BASELINE_KEEP_PER_FILE, BASELINE_KEEP_TOTAL, budget)?
+    else {
+        return Ok(None);
+    };
+    let files = capture.entries.len();
+    let (id, _) = store.lock().unwrap_or_else(|e| e.into_inner()).add(capture, Instant::now());
+    Ok(Some((id, files)))
+}
 
 /// What the reporter needs to know of a service, from the engine.
 pub struct ServiceInfo {
@@ -302,7 +327,6 @@ impl Ctx {
             return;
         }
         let root = workdir::root(&info.unit);
-        let store = self.store.clone();
         let limits = workdir::limits(&info.unit);
         // The previous start's baseline lends the bytes of the files that have not changed
         // since (same size, times and inode): a service restarting in a loop costs a stat per
@@ -310,21 +334,27 @@ impl Ctx {
         let previous = self.state().baselines.get(service).copied();
         let previous = previous.and_then(|id| self.store.lock().unwrap_or_else(|e| e.into_inner()).get(id));
         let previous_entries = previous.as_ref().map(|c| c.entries.len());
-        let taken = tokio::task::spawn_blocking(move || {
-            let blobs = store.lock().unwrap_or_else(|e| e.into_inner()).blobs().clone();
-            let capture = baseline_since(
-                &root,
-                &limits,
-                &blobs,
-                previous.as_deref(),
-                BASELINE_KEEP_PER_FILE,
-                BASELINE_KEEP_TOTAL,
-            )?;
-            let files = capture.entries.len();
-            let (id, _) = store.lock().unwrap_or_else(|e| e.into_inner()).add(capture, Instant::now());
-            Ok::<_, std::io::Error>((id, files))
-        })
-        .await;
+        // A small tree seen before is taken here, on the engine's thread: a stat per name, about
+        // what the start's own spawn costs, where a hand-off to a blocking thread and back
+        // cost more than the walk. Past the budget (the tree grew, or changed files must be
+        // read) it is taken again on a blocking thread.
+        let small = previous.as_ref().is_some_and(|p| p.entries.len() + p.skipped.len() <= INLINE_NAMES);
+        let inline = small.then(|| {
+            let store = self.store.clone();
+            take_baseline(&store, &root, &limits, previous.as_deref(), Some(INLINE_BUDGET))
+        });
+        let taken = match inline {
+            Some(Ok(Some(taken))) => Ok(Ok(taken)),
+            Some(Err(e)) => Ok(Err(e)),
+            None | Some(Ok(None)) => {
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    take_baseline(&store, &root, &limits, previous.as_deref(), None)
+                        .map(|taken| taken.expect("a walk without a budget is never over it"))
+                })
+                .await
+            }
+        };
         match taken {
             Ok(Ok((id, files))) => {
                 // Said when it is news, not at every start of a restart loop.
