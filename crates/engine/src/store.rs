@@ -137,7 +137,7 @@ impl StateStore {
             return Ok(());
         }
         test_hooks::slow_state_write();
-        gitvisor_state::save(&self.path, &state)?;
+        gitvisor_state::save_swapped(&self.path, &state)?;
         *written = generation;
         self.saved.send_replace(generation);
         Ok(())

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::atomic::write_atomic;
 use crate::error_context::io_error;
+use crate::swap::write_swapped;
 
 /// A loaded state value and, when the file could not be used, why (one line for the user).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,11 +73,20 @@ pub fn load_or_default<T: DeserializeOwned + Default>(path: &Path) -> Loaded<T> 
 
 /// Writes `value` as pretty JSON (with a final newline) through [`write_atomic`].
 pub fn save<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    write_atomic(path, &pretty(path, value)?)
+}
+
+/// Writes `value` as [`save`] does, through [`write_swapped`]: for a file rewritten often.
+pub fn save_swapped<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    write_swapped(path, &pretty(path, value)?)
+}
+
+fn pretty<T: Serialize>(path: &Path, value: &T) -> io::Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|error| {
         io::Error::new(io::ErrorKind::InvalidData, format!("cannot serialise {}: {error}", path.display()))
     })?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 fn defaults<T: Default>(warning: Option<String>) -> Loaded<T> {

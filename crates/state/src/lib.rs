@@ -31,13 +31,15 @@ mod home_lock;
 mod json_file;
 mod lock;
 mod paths;
+mod swap;
 
 pub use append::append_locked;
 pub use atomic::write_atomic;
 pub use home_lock::{HomeLock, HomeLockError};
-pub use json_file::{load_or_default, save, Loaded};
+pub use json_file::{load_or_default, save, save_swapped, Loaded};
 pub use lock::{Acquire, Guard, LocalLocks, LockBackend, LockError, LockHold, Locks};
 pub use paths::{join_inside, PathError, PathErrorReason};
+pub use swap::write_swapped;
 
 #[cfg(test)]
 mod test_support;
