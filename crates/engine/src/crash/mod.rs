@@ -122,7 +122,7 @@ struct State {
 /// stood); the rest (capture, archive) is done when it is written.
 struct Held {
     exit: Exit,
-    tail: Vec<gitvisor_protocol::LogLine>,
+    tail: Vec<Arc<gitvisor_protocol::LogLine>>,
 }
 
 /// What the reporter is given to work with.

@@ -267,7 +267,7 @@ impl LogLink {
 
     /// The last `n` lines of a service's output as they stood at the exit of its process `pid`
     /// (see [`Tail::at_exit_of`]).
-    pub fn tail_at_exit(&self, service: &str, pid: u32, n: usize) -> Vec<LogLine> {
+    pub fn tail_at_exit(&self, service: &str, pid: u32, n: usize) -> Vec<Arc<LogLine>> {
         let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         shared.logs.get(service).map(|l| l.tail.at_exit_of(pid, n)).unwrap_or_default()
     }
@@ -370,14 +370,16 @@ fn take(msg: FromKeeper, shared: &Mutex<Shared>, logs_dir: &Path) -> bool {
         let first = lines.first().map(|l| l.at_us);
         log.tail.seed(read_file_tail(logs_dir, &service, super::tail::TAIL_LINES), first);
     }
-    let mut taken: Vec<LogLine> = lines.into_iter().filter(|l| log.tail.push(l.clone(), origin)).collect();
+    let mut taken: Vec<Arc<LogLine>> =
+        lines.into_iter().map(Arc::new).filter(|l| log.tail.push(Arc::clone(l), origin)).collect();
     if let Some(marker) = marker {
-        log.tail.mark(marker.clone());
+        let marker = Arc::new(marker);
+        log.tail.mark(Arc::clone(&marker));
         taken.push(marker);
     }
     if let Some(tx) = &log.followers {
         for line in taken {
-            if tx.send(line).is_err() {
+            if tx.send(LogLine::clone(&line)).is_err() {
                 log.followers = None;
                 break;
             }

@@ -11,6 +11,7 @@
 //! still holds only what led to that exit.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use gitvisor_protocol::LogLine;
 
@@ -21,7 +22,9 @@ pub const TAIL_BYTES: usize = 512 * 1024;
 
 #[derive(Default)]
 pub struct Tail {
-    lines: VecDeque<(LogLine, Origin)>,
+    /// Shared, so that taking the tail at an exit (at every crash of a crash loop) copies
+    /// pointers, not the lines' text.
+    lines: VecDeque<(Arc<LogLine>, Origin)>,
     bytes: usize,
     /// The newest line taken from the file or the keeper (markers aside).
     last_us: u64,
@@ -46,13 +49,13 @@ impl Tail {
         }
         for line in older.into_iter().rev() {
             self.bytes += line.text.len();
-            self.lines.push_front((line, Origin::Unknown));
+            self.lines.push_front((Arc::new(line), Origin::Unknown));
         }
         self.trim();
     }
 
     /// A line the keeper forwarded; false when the tail already has it (read from the file).
-    pub fn push(&mut self, line: LogLine, origin: Origin) -> bool {
+    pub fn push(&mut self, line: Arc<LogLine>, origin: Origin) -> bool {
         if line.at_us <= self.last_us {
             return false;
         }
@@ -62,11 +65,11 @@ impl Tail {
     }
 
     /// A note of the engine's own that is not in the file (lines it missed): kept as it comes.
-    pub fn mark(&mut self, line: LogLine) {
+    pub fn mark(&mut self, line: Arc<LogLine>) {
         self.add(line, Origin::Unknown);
     }
 
-    fn add(&mut self, line: LogLine, origin: Origin) {
+    fn add(&mut self, line: Arc<LogLine>, origin: Origin) {
         self.bytes += line.text.len();
         self.lines.push_back((line, origin));
         self.trim();
@@ -82,7 +85,7 @@ impl Tail {
     }
 
     pub fn last(&self, n: usize) -> Vec<LogLine> {
-        self.lines.iter().skip(self.lines.len().saturating_sub(n)).map(|(l, _)| l.clone()).collect()
+        self.lines.iter().skip(self.lines.len().saturating_sub(n)).map(|(l, _)| LogLine::clone(l)).collect()
     }
 
     /// The note of `pid`'s exit has arrived.
@@ -94,7 +97,7 @@ impl Tail {
     /// the process's first line; its own output, wherever it arrived (its last lines may follow
     /// the note of its exit); the engine's notes up to that note. No later process's output, no
     /// later note. Without the exit note (it was lost), the notes up to the process's last line.
-    pub fn at_exit_of(&self, pid: u32, n: usize) -> Vec<LogLine> {
+    pub fn at_exit_of(&self, pid: u32, n: usize) -> Vec<Arc<LogLine>> {
         let about = |o: &Origin| match *o {
             Origin::Output { pid: p } => p == pid,
             Origin::Note { pid: p, .. } => p == Some(pid),
@@ -107,7 +110,7 @@ impl Tail {
             .position(|(_, o)| is_exit_note(o, pid))
             .or_else(|| self.lines.iter().rposition(|(_, o)| about(o)))
             .unwrap_or(self.lines.len());
-        let kept: Vec<&LogLine> = self
+        let kept: Vec<&Arc<LogLine>> = self
             .lines
             .iter()
             .enumerate()
@@ -119,7 +122,7 @@ impl Tail {
             })
             .map(|(_, (l, _))| l)
             .collect();
-        kept[kept.len().saturating_sub(n)..].iter().map(|l| (*l).clone()).collect()
+        kept[kept.len().saturating_sub(n)..].iter().map(|l| Arc::clone(l)).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -151,13 +154,13 @@ mod tests {
     fn keeps_the_last_lines_within_both_bounds() {
         let mut t = Tail::default();
         for i in 0..(TAIL_LINES + 10) {
-            t.push(at(i as u64 + 1, &i.to_string()), Origin::Unknown);
+            t.push(at(i as u64 + 1, &i.to_string()).into(), Origin::Unknown);
         }
         assert_eq!(t.len(), TAIL_LINES);
         assert_eq!(t.last(1)[0].text, (TAIL_LINES + 9).to_string());
         let big = "y".repeat(TAIL_BYTES / 4);
         for i in 0..10 {
-            t.push(at(TAIL_LINES as u64 + 100 + i, &big), Origin::Unknown);
+            t.push(at(TAIL_LINES as u64 + 100 + i, &big).into(), Origin::Unknown);
         }
         assert!(t.len() <= 4);
         assert_eq!(t.last(100).len(), t.len());
@@ -170,7 +173,7 @@ mod tests {
         let mut t = Tail::default();
         t.seed((1..=4).map(|i| at(i, &i.to_string())).collect(), None);
         for i in 3..=6 {
-            t.push(at(i, &i.to_string()), Origin::Unknown);
+            t.push(at(i, &i.to_string()).into(), Origin::Unknown);
         }
         assert_eq!(texts(&t), ["1", "2", "3", "4", "5", "6"]);
     }
@@ -181,7 +184,7 @@ mod tests {
         let mut t = Tail::default();
         t.seed((1..=4).map(|i| at(i, &i.to_string())).collect(), Some(3));
         for i in 3..=5 {
-            assert!(t.push(at(i, &i.to_string()), Origin::Unknown));
+            assert!(t.push(at(i, &i.to_string()).into(), Origin::Unknown));
         }
         assert_eq!(texts(&t), ["1", "2", "3", "4", "5"]);
         assert!(t.seeded());
@@ -192,8 +195,8 @@ mod tests {
         let mut t = Tail::default();
         t.seed(vec![at(1, "1")], None);
         // The engine's clock is ahead of the keeper's stamps.
-        t.mark(at(100, "[lines not shown]"));
-        assert!(t.push(at(2, "2"), Origin::Unknown));
+        t.mark(at(100, "[lines not shown]").into());
+        assert!(t.push(at(2, "2").into(), Origin::Unknown));
         assert_eq!(texts(&t), ["1", "[lines not shown]", "2"]);
     }
 
@@ -226,7 +229,7 @@ mod tests {
             ("failed: start limit hit", note(None)),
         ];
         for (i, (text, origin)) in lines.into_iter().enumerate() {
-            assert!(t.push(at(10 + i as u64, text), origin));
+            assert!(t.push(at(10 + i as u64, text).into(), origin));
         }
         t
     }
@@ -234,7 +237,7 @@ mod tests {
     #[test]
     fn a_crash_loops_report_of_an_early_exit_holds_nothing_later() {
         let t = crash_loop();
-        let got: Vec<String> = t.at_exit_of(10, 200).into_iter().map(|l| l.text).collect();
+        let got: Vec<String> = t.at_exit_of(10, 200).into_iter().map(|l| l.text.clone()).collect();
         assert_eq!(
             got,
             [
@@ -251,7 +254,7 @@ mod tests {
     #[test]
     fn the_last_exit_of_a_loop_ends_at_its_note_not_at_the_failure() {
         let t = crash_loop();
-        let got: Vec<String> = t.at_exit_of(11, 200).into_iter().map(|l| l.text).collect();
+        let got: Vec<String> = t.at_exit_of(11, 200).into_iter().map(|l| l.text.clone()).collect();
         assert_eq!(
             got,
             [
@@ -266,18 +269,32 @@ mod tests {
             ]
         );
         // Bounded to the last lines.
-        let last: Vec<String> = t.at_exit_of(11, 2).into_iter().map(|l| l.text).collect();
+        let last: Vec<String> = t.at_exit_of(11, 2).into_iter().map(|l| l.text.clone()).collect();
         assert_eq!(last, ["crash report of 10", "process 11 exited with status 1"]);
     }
 
     #[test]
     fn without_its_exit_note_a_tail_ends_at_the_process_last_line() {
         let mut t = Tail::default();
-        t.push(at(1, "started process 7"), note(Some(7)));
-        t.push(at(2, "run 7"), out(7));
-        t.push(at(3, "started process 8"), note(Some(8)));
-        t.push(at(4, "run 8"), out(8));
-        let got: Vec<String> = t.at_exit_of(7, 200).into_iter().map(|l| l.text).collect();
+        t.push(at(1, "started process 7").into(), note(Some(7)));
+        t.push(at(2, "run 7").into(), out(7));
+        t.push(at(3, "started process 8").into(), note(Some(8)));
+        t.push(at(4, "run 8").into(), out(8));
+        let got: Vec<String> = t.at_exit_of(7, 200).into_iter().map(|l| l.text.clone()).collect();
         assert_eq!(got, ["started process 7", "run 7"]);
+    }
+
+    #[test]
+    fn the_tail_at_an_exit_shares_the_lines_it_holds_not_copies_of_them() {
+        let mut t = Tail::default();
+        t.push(at(1, "started process 7").into(), note(Some(7)));
+        t.push(at(2, "run 7").into(), out(7));
+        t.push(at(3, "process 7 exited with status 1").into(), Origin::Note { pid: Some(7), exit: true });
+        let (a, b) = (t.at_exit_of(7, 200), t.at_exit_of(7, 200));
+        assert_eq!(a.len(), 3);
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| Arc::ptr_eq(x, y)),
+            "one copy of each line, however often taken"
+        );
     }
 }
