@@ -92,15 +92,7 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::test_support::names_in;
 
     #[test]
     fn creates_a_new_file_with_mode_0600() {
@@ -109,7 +101,7 @@ mod tests {
         write_atomic(&path, b"hello").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"hello");
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(entries(dir.path()), ["state.json"]);
+        assert_eq!(names_in(dir.path()), ["state.json"]);
     }
 
     #[test]
@@ -121,7 +113,7 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(entries(dir.path()), ["state.json"]);
+        assert_eq!(names_in(dir.path()), ["state.json"]);
     }
 
     #[test]
@@ -132,7 +124,7 @@ mod tests {
         fs::write(target.join("inside"), b"keep").unwrap();
         let error = write_atomic(&target, b"new").unwrap_err();
         assert!(error.to_string().contains("occupied"), "{error}");
-        assert_eq!(entries(dir.path()), ["occupied"]);
+        assert_eq!(names_in(dir.path()), ["occupied"]);
         assert_eq!(fs::read(target.join("inside")).unwrap(), b"keep");
     }
 
@@ -170,6 +162,6 @@ mod tests {
         let bytes = fs::read(&path).unwrap();
         assert_eq!(bytes.len(), 4096);
         assert!(bytes.iter().all(|b| *b == bytes[0]));
-        assert_eq!(entries(dir.path()), ["state.json"]);
+        assert_eq!(names_in(dir.path()), ["state.json"]);
     }
 }

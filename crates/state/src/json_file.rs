@@ -127,6 +127,7 @@ fn backup_path(path: &Path, stamp: &str, attempt: u32) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_support::names_in;
     use std::time::{Duration, UNIX_EPOCH};
 
     use serde::Deserialize;
@@ -137,15 +138,6 @@ mod tests {
     struct State {
         units: Vec<String>,
         restarts: u32,
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
     }
 
     #[test]
@@ -175,7 +167,7 @@ mod tests {
         let loaded: Loaded<State> = load_or_default(&path);
         assert_eq!(loaded.value, State::default());
         let warning = loaded.warning.unwrap();
-        let files = names(dir.path());
+        let files = names_in(dir.path());
         assert_eq!(files.len(), 1, "{files:?}");
         let backup = &files[0];
         assert!(backup.starts_with("state.json.bak-"), "{backup}");
@@ -211,7 +203,7 @@ mod tests {
             move_aside(&path, at).unwrap();
         }
         assert_eq!(
-            names(dir.path()),
+            names_in(dir.path()),
             [
                 "state.json.bak-20231114T221320Z",
                 "state.json.bak-20231114T221320Z-1",

@@ -89,17 +89,9 @@ fn fill(file: &File, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::names_in;
     use std::fs;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
 
     #[test]
     fn writes_alternate_between_two_inodes_and_never_leave_a_mix() {
@@ -124,7 +116,7 @@ mod tests {
             assert_eq!(fs::read_to_string(&path).unwrap(), text);
             assert_eq!(inodes(&path, &spare), two, "no inode created or deleted");
         }
-        assert_eq!(entries(dir.path()), [".state.json.spare", "state.json"]);
+        assert_eq!(names_in(dir.path()), [".state.json.spare", "state.json"]);
     }
 
     #[test]

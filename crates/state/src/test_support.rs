@@ -1,4 +1,5 @@
-//! Re-running this test binary as a second process, for tests about other processes.
+//! What the crate's tests share: the names in a directory, and re-running this test binary as
+//! a second process, for tests about other processes.
 //!
 //! The parent runs one named test in a child with an environment variable set; that test
 //! sees the variable, does its part, prints [`READY`] and waits for its stdin to close. Such a
@@ -74,4 +75,14 @@ pub fn ready_then_wait_for_parent() {
     stdout.flush().unwrap();
     let mut rest = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut rest);
+}
+
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
