@@ -339,10 +339,8 @@ impl Ctx {
         // cost more than the walk. Past the budget (the tree grew, or changed files must be
         // read) it is taken again on a blocking thread.
         let small = previous.as_ref().is_some_and(|p| p.entries.len() + p.skipped.len() <= INLINE_NAMES);
-        let inline = small.then(|| {
-            let store = self.store.clone();
-            take_baseline(&store, &root, &limits, previous.as_deref(), Some(INLINE_BUDGET))
-        });
+        let inline = small
+            .then(|| take_baseline(&self.store, &root, &limits, previous.as_deref(), Some(INLINE_BUDGET)));
         let taken = match inline {
             Some(Ok(Some(taken))) => Ok(Ok(taken)),
             Some(Err(e)) => Ok(Err(e)),
