@@ -24,6 +24,11 @@ pub struct Restart {
     pub intervals: Intervals,
     /// Set when fewer samples than asked came within the time allowed.
     pub note: Option<String>,
+    /// The floor only: the loop's own CPU per spawn (its fork and its wait; the child's exec is
+    /// the child's), in ms. What the cheapest possible supervisor pays per restart on this
+    /// machine today, for the engine's CPU per restart to be read against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_spawn: Option<f64>,
 }
 
 /// Restart interval: one service that exits at once, restarted with the smallest delay allowed.
@@ -54,7 +59,7 @@ pub fn restart(sup: &dyn Supervisor, dir: &Path, samples: usize, deadline: Durat
     let intervals = stamps::intervals(&all[..all.len().min(wanted)], WARMUP)
         .ok_or_else(|| format!("only {} start(s) within {deadline:?}", all.len()))?;
     let note = (!complete).then(|| format!("{} of {samples} samples within {deadline:?}", intervals.samples));
-    Ok(Restart { intervals, note })
+    Ok(Restart { intervals, note, cpu_ms_per_spawn: None })
 }
 
 /// The floor: a loop that only forks, execs the stamp program and waits for it.
@@ -64,7 +69,9 @@ pub fn floor(stamp: &Path, dir: &Path, samples: usize) -> Result<Restart> {
     let prog = CString::new(stamp.as_os_str().as_bytes())?;
     let arg = CString::new(file.as_os_str().as_bytes())?;
     let argv = [prog.as_ptr(), arg.as_ptr(), std::ptr::null()];
-    for _ in 0..samples + WARMUP + 1 {
+    let spawns = samples + WARMUP + 1;
+    let cpu_before = procfs::own_thread_runtime_ns();
+    for _ in 0..spawns {
         if process::interrupted() {
             return Err("interrupted".into());
         }
@@ -84,8 +91,11 @@ pub fn floor(stamp: &Path, dir: &Path, samples: usize) -> Result<Restart> {
         // SAFETY: waiting for the child just forked.
         unsafe { libc::waitpid(pid, &mut status, 0) };
     }
+    let cpu_ms_per_spawn = procfs::own_thread_runtime_ns()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before) as f64 / 1e6 / spawns as f64);
     let intervals = stamps::intervals(&stamps::read(&file), WARMUP).ok_or("the floor wrote no stamps")?;
-    Ok(Restart { intervals, note: None })
+    Ok(Restart { intervals, note: None, cpu_ms_per_spawn })
 }
 
 /// The floor of a start: what starting `services` processes costs on this machine before any

@@ -40,6 +40,12 @@ pub fn thread_runtimes(pid: Pid) -> HashMap<Pid, u64> {
     out
 }
 
+/// Time on CPU of the calling thread, in nanoseconds (schedstat, as [`thread_runtimes`]).
+pub fn own_thread_runtime_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn kib_field(path: &str, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()

@@ -216,7 +216,12 @@ impl Report {
         crash.target_met = gv(&crash).zip(tar).map(|(g, t)| g < 0.5 && g <= t);
         rows.extend([median, p99]);
         if let Some(c) = columns.iter().find(|c| c.name == "gitvisor") {
-            rows.extend(loop_rows(&c.restart_loops));
+            let floor_cpu = columns
+                .iter()
+                .find(|c| c.name == "floor")
+                .and_then(|c| c.restart.as_ref())
+                .and_then(|r| r.cpu_ms_per_spawn);
+            rows.extend(loop_rows(&c.restart_loops, floor_cpu));
         }
         rows.extend([
             cpu, mem, start, graph, flat, thru, thru_cpu, thru_rss, commit, commit99, crash, crash_mem,
@@ -314,10 +319,13 @@ impl Report {
             }
             if let Some(r) = &c.restart {
                 out.push_str(&format!(
-                    "  - restart: {} intervals, min {:.2} ms, max {:.2} ms{}\n",
+                    "  - restart: {} intervals, min {:.2} ms, max {:.2} ms{}{}\n",
                     r.intervals.samples,
                     r.intervals.min_ms,
                     r.intervals.max_ms,
+                    r.cpu_ms_per_spawn
+                        .map(|c| format!("; its own CPU per spawn {c:.3} ms"))
+                        .unwrap_or_default(),
                     r.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
                 ));
             }
@@ -482,8 +490,9 @@ fn tray_rows(t: &crate::tray::TrayMemory) -> Vec<Row> {
 }
 
 /// The restart-loop rows: per number of other services, the interval (clean and crashing side by
-/// side) and the engine's CPU per restart.
-fn loop_rows(loops: &[RestartLoop]) -> Vec<Row> {
+/// side) and the engine's CPU per restart, beside the floor loop's own CPU per spawn (`floor_cpu`,
+/// ms) when it was measured: how fast this machine forks today.
+fn loop_rows(loops: &[RestartLoop], floor_cpu: Option<f64>) -> Vec<Row> {
     let find = |code: i32, others: usize| loops.iter().find(|l| l.exit_code == code && l.others == others);
     let base = |code| find(code, 0).map(|l| l.intervals.median_ms);
     let mut rows = Vec::new();
@@ -525,7 +534,12 @@ fn loop_rows(loops: &[RestartLoop]) -> Vec<Row> {
             ratios: BTreeMap::new(),
         };
         let total = |l: &RestartLoop| l.daemon_cpu_ms_per_restart + l.keeper_cpu_ms_per_restart;
-        c.values.insert("gitvisor".into(), total(crash));
+        // The larger of the two: the target holds either way.
+        c.values.insert("gitvisor".into(), total(clean).max(total(crash)));
+        if let Some(f) = floor_cpu {
+            c.values.insert("floor".into(), f);
+            c.cells.insert("floor".into(), format!("{f:.3} ms (its own fork + wait)"));
+        }
         c.cells.insert(
             "gitvisor".into(),
             format!(
@@ -550,5 +564,61 @@ fn ratio(v: f64) -> String {
         format!("{v:.2}×")
     } else {
         format!("{v:.4}×")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stamps::Intervals;
+
+    fn looped(exit_code: i32, others: usize, median_ms: f64, daemon: f64, keeper: f64) -> RestartLoop {
+        RestartLoop {
+            exit_code,
+            others,
+            intervals: Intervals {
+                samples: 400,
+                median_ms,
+                p99_ms: median_ms * 2.0,
+                min_ms: 0.5,
+                max_ms: 3.0,
+            },
+            restarts: 400,
+            daemon_cpu_ms_per_restart: daemon,
+            keeper_cpu_ms_per_restart: keeper,
+            daemon_rss_kib: 8000,
+            reports_on_disk: 0,
+        }
+    }
+
+    #[test]
+    fn the_loop_cpu_row_holds_the_larger_of_clean_and_crash_beside_the_floors_own_cpu() {
+        let loops = [looped(0, 0, 1.0, 0.20, 0.05), looped(1, 0, 1.05, 0.24, 0.08)];
+        let rows = loop_rows(&loops, Some(0.08));
+        let [interval, cpu] = &rows[..] else { panic!("two rows, got {}", rows.len()) };
+        assert_eq!(interval.target_met, Some(true), "crash 1.05 ≤ 1.1 × clean 1.0");
+        let v = cpu.values["gitvisor"];
+        assert!((v - 0.32).abs() < 1e-9, "the crash loop's 0.24 + 0.08, got {v}");
+        assert_eq!(cpu.target_met, Some(false), "0.32 ms is over 0.3");
+        assert_eq!(cpu.values["floor"], 0.08);
+        assert!(cpu.cells["floor"].starts_with("0.080 ms"), "{}", cpu.cells["floor"]);
+
+        let rows = loop_rows(&loops, None);
+        assert!(!rows[1].values.contains_key("floor"), "no floor figure, no floor cell");
+    }
+
+    #[test]
+    fn a_loop_slower_beside_300_services_than_beside_none_misses_the_flat_target() {
+        let loops = [
+            looped(0, 0, 1.0, 0.1, 0.1),
+            looped(1, 0, 1.0, 0.1, 0.1),
+            looped(0, 300, 1.2, 0.1, 0.1),
+            looped(1, 300, 1.2, 0.1, 0.1),
+        ];
+        let rows = loop_rows(&loops, None);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].target_met, Some(true));
+        assert_eq!(rows[2].target_met, Some(false), "1.2 ms is over 1.1 × 1.0 beside none");
+        assert_eq!(rows[3].target_met, Some(true), "0.2 ms either way");
     }
 }
